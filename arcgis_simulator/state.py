@@ -1,0 +1,420 @@
+"""Services, GP jobs and their lifecycle.
+
+Job progress is evaluated lazily: every access first applies the transitions that
+the clock says are due (a heap of timed events), so no background thread is needed
+and a manual clock makes everything deterministic.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import quote
+
+from .clock import Clock, epoch_ms
+
+NEW = "esriJobNew"
+SUBMITTED = "esriJobSubmitted"
+WAITING = "esriJobWaiting"
+EXECUTING = "esriJobExecuting"
+SUCCEEDED = "esriJobSucceeded"
+FAILED = "esriJobFailed"
+CANCELLING = "esriJobCancelling"
+CANCELLED = "esriJobCancelled"
+TIMED_OUT = "esriJobTimedOut"
+
+ADMIN_STATUSES = (NEW, SUBMITTED, WAITING, EXECUTING, SUCCEEDED, FAILED, CANCELLING, CANCELLED)
+STATUSES = (*ADMIN_STATUSES, TIMED_OUT)
+QUEUED = frozenset({NEW, SUBMITTED, WAITING})
+CANCELLABLE = frozenset({SUBMITTED, EXECUTING})
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, TIMED_OUT})
+
+_REMOVE = "remove"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    folder: str = ""
+    type: str = "GPServer"
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        """ "Folder/Name", or "Name" at the root: how callers name a service."""
+        return f"{self.folder}/{self.name}" if self.folder else self.name
+
+    def to_json(self) -> dict:
+        return {
+            "folderName": self.folder or "/",
+            "serviceName": self.name,
+            "type": self.type,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """How long jobs queue and run (seconds, drawn uniformly), and how often they fail."""
+
+    queue_seconds: tuple[float, float] = (5.0, 90.0)
+    run_seconds: tuple[float, float] = (30.0, 600.0)
+    failure_rate: float = 0.1
+
+
+@dataclass
+class _Job:
+    job_id: str
+    service: Service
+    submitted: int  # epoch ms
+    status: str
+    username: str | None
+    machinename: str
+    seq: int  # insertion order, breaks ties between equal submitted times
+    end: int | None = None  # epoch ms
+    generation: int = 0  # bumped whenever the planned transitions are replaced
+
+    def to_json(self, admin_url: str) -> dict:
+        return {
+            "jobId": self.job_id,
+            "submittedTime": self.submitted,
+            "endTime": self.end,
+            "status": self.status,
+            "username": self.username,
+            "machinename": self.machinename,
+            "url": f"{admin_url}/services/{quote(self.service.key)}.GPServer/jobs/{self.job_id}",
+        }
+
+
+@dataclass
+class _Trickle:
+    every_ms: int
+    next_at: int
+    usernames: tuple[str, ...]
+    machines: tuple[str, ...]
+    rng: random.Random = field(repr=False, default_factory=random.Random)
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    status: str | None = None
+    username: str | None = None
+    machinename: str | None = None
+    start_ms: int | None = None  # inclusive bounds on submittedTime
+    end_ms: int | None = None
+
+    def matches(self, job: _Job) -> bool:
+        return (
+            (self.status is None or job.status == self.status)
+            and (self.username is None or (job.username or "").lower() == self.username.lower())
+            and (self.machinename is None or job.machinename.lower() == self.machinename.lower())
+            and (self.start_ms is None or job.submitted >= self.start_ms)
+            and (self.end_ms is None or job.submitted <= self.end_ms)
+        )
+
+
+class SiteState:
+    """Everything an ArcGIS Server site knows about its services and GP jobs. Thread-safe."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        admin_url: str = "",
+        seed: int = 0,
+        cancel_delay: float = 2.0,
+        max_file_age: float = 6 * 3600,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
+        self.clock = clock
+        self.admin_url = admin_url
+        self.cancel_delay_ms = int(cancel_delay * 1000)
+        self.max_file_age_ms = int(max_file_age * 1000)
+        self.lifecycle = lifecycle or Lifecycle()
+        self._lock = threading.Lock()
+        self._ids = random.Random(seed)
+        self._outcomes = random.Random(seed + 1)
+        self._folders: list[str] = []
+        self._services: dict[tuple[str, str, str], Service] = {}
+        self._jobs: dict[str, dict[str, _Job]] = {}  # GP service key -> job ID -> job
+        self._newest_first: dict[str, list[_Job]] = {}  # cache, dropped when jobs come or go
+        self._events: list[tuple[int, int, str, str, int, str]] = []  # (at, seq, service, job, generation, action)
+        self._seq = 0
+        self._trickle: _Trickle | None = None
+
+    # -- services -------------------------------------------------------------------------------
+
+    def add_folder(self, folder: str) -> None:
+        with self._lock:
+            self._add_folder(folder)
+
+    def add_service(self, name: str, folder: str = "", type: str = "GPServer", description: str = "") -> Service:
+        service = Service(name=name, folder=folder.strip("/"), type=type, description=description)
+        with self._lock:
+            if service.folder:
+                self._add_folder(service.folder)
+            self._services[(service.folder, name, type)] = service
+            if type == "GPServer":
+                self._jobs.setdefault(service.key, {})
+        return service
+
+    def folders(self) -> list[str]:
+        with self._lock:
+            return list(self._folders)
+
+    def has_folder(self, folder: str) -> bool:
+        with self._lock:
+            return folder in self._folders
+
+    def services(self, folder: str = "") -> list[Service]:
+        with self._lock:
+            return [s for s in self._services.values() if s.folder == folder]
+
+    def find_service(self, folder: str, name: str, type: str) -> Service | None:
+        with self._lock:
+            return self._services.get((folder, name, type))
+
+    def gp_services(self) -> list[Service]:
+        with self._lock:
+            return [s for s in self._services.values() if s.type == "GPServer"]
+
+    # -- jobs: reading ----------------------------------------------------------------------------
+
+    def get_job(self, service: str, job_id: str, admin_url: str | None = None) -> dict | None:
+        with self._lock:
+            job = self._catch_up()[self._gp_key(service)].get(job_id)
+            return job.to_json(admin_url or self.admin_url) if job else None
+
+    def jobs(self, service: str, admin_url: str | None = None) -> list[dict]:
+        """Every job of a GP service, newest first."""
+        with self._lock:
+            self._catch_up()
+            return [job.to_json(admin_url or self.admin_url) for job in self._sorted(self._gp_key(service))]
+
+    def query(
+        self, service: str, where: JobFilter, start: int = 1, number: int = 10, admin_url: str | None = None
+    ) -> tuple[int, list[dict]]:
+        """(total matching, the page of jobs starting at the 1-based position `start`), newest first."""
+        with self._lock:
+            self._catch_up()
+            matching = [job for job in self._sorted(self._gp_key(service)) if where.matches(job)]
+            page = matching[start - 1 : start - 1 + number]
+            return len(matching), [job.to_json(admin_url or self.admin_url) for job in page]
+
+    def statistics(self, service: str, where: JobFilter | None = None) -> dict[str, int]:
+        where = where or JobFilter()
+        with self._lock:
+            jobs = [job for job in self._catch_up()[self._gp_key(service)].values() if where.matches(job)]
+        counts = {"total": len(jobs), "cancelled": 0, "failed": 0, "succeeded": 0}
+        for job in jobs:
+            if job.status == CANCELLED:
+                counts["cancelled"] += 1
+            elif job.status == FAILED:
+                counts["failed"] += 1
+            elif job.status == SUCCEEDED:
+                counts["succeeded"] += 1
+        return counts
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Job counts by status for every GP service."""
+        with self._lock:
+            out: dict[str, dict[str, int]] = {}
+            for key, jobs in self._catch_up().items():
+                counts: dict[str, int] = {}
+                for job in jobs.values():
+                    counts[job.status] = counts.get(job.status, 0) + 1
+                out[key] = counts
+            return out
+
+    # -- jobs: writing ----------------------------------------------------------------------------
+
+    def add_job(
+        self,
+        service: str,
+        status: str = EXECUTING,
+        username: str | None = "analyst1",
+        machinename: str = "GIS01.EXAMPLE.COM",
+        submitted: datetime | int | None = None,
+        job_id: str | None = None,
+        *,
+        end_time: datetime | int | None = None,
+        durations: tuple[float, float] | None = None,
+        outcome: str | None = None,
+    ) -> str:
+        """Add a job. It keeps `status` until changed, unless `durations` is given: then it becomes
+        EXECUTING `durations[0]` seconds after `submitted` and finishes (`outcome`, or drawn from the
+        failure rate) `durations[1]` seconds later."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown job status {status!r}")
+        with self._lock:
+            now = self._now()
+            key = self._gp_key(service)
+            at = now if submitted is None else _ms(submitted)
+            if job_id is None:
+                job_id = "j" + format(self._ids.getrandbits(128), "032x")
+            elif job_id in self._jobs[key]:
+                raise ValueError(f"job {job_id} already exists")
+            job = self._insert(key, job_id, at, status, username, machinename)
+            if status in TERMINAL:
+                self._finish(job, max(now, at) if end_time is None else _ms(end_time))
+            if durations is not None:
+                self._plan(job, at + int(durations[0] * 1000), at + int((durations[0] + durations[1]) * 1000), outcome)
+            return job_id
+
+    def set_status(self, service: str, job_id: str, status: str) -> None:
+        """Force a job's status; it then stays there (any planned transitions are dropped)."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown job status {status!r}")
+        with self._lock:
+            job = self._job(service, job_id)
+            job.generation += 1
+            job.status = status
+            job.end = None
+            if status in TERMINAL:
+                self._finish(job, self._now())
+
+    def cancel(self, service: str, job_id: str) -> bool:
+        """Cancel a SUBMITTED or EXECUTING job: CANCELLING now, CANCELLED after the cancel delay."""
+        with self._lock:
+            job = self._catch_up()[self._gp_key(service)].get(job_id)
+            if job is None or job.status not in CANCELLABLE:
+                return False
+            job.generation += 1
+            job.status = CANCELLING
+            self._schedule(job, self._now() + self.cancel_delay_ms, CANCELLED)
+            return True
+
+    def delete(self, service: str, job_id: str) -> bool:
+        """Remove every record of a job, whatever its status (a running job is cancelled first)."""
+        with self._lock:
+            key = self._gp_key(service)
+            if self._catch_up()[key].pop(job_id, None) is None:
+                return False
+            self._newest_first.pop(key, None)
+            return True
+
+    def purge_queue(self, service: str) -> int:
+        """Cancel every NEW, SUBMITTED or WAITING job (nothing runs yet, so they end at once)."""
+        with self._lock:
+            now = self._now()
+            purged = [job for job in self._catch_up()[self._gp_key(service)].values() if job.status in QUEUED]
+            for job in purged:
+                job.generation += 1
+                job.status = CANCELLED
+                self._finish(job, now)
+            return len(purged)
+
+    def start_trickle(
+        self, every_seconds: float, since: datetime, usernames: Iterable[str | None], machines: Iterable[str], seed: int
+    ) -> None:
+        """Submit a new job to a random GP service every `every_seconds`, from `since` on, forever."""
+        with self._lock:
+            self._trickle = _Trickle(
+                every_ms=int(every_seconds * 1000),
+                next_at=epoch_ms(since),
+                usernames=tuple(usernames),
+                machines=tuple(machines),
+                rng=random.Random(seed),
+            )
+
+    # -- internals (called with the lock held) ------------------------------------------------------
+
+    def _now(self) -> int:
+        return epoch_ms(self.clock.now())
+
+    def _add_folder(self, folder: str) -> None:
+        if folder and folder not in self._folders:
+            self._folders.append(folder)
+
+    def _gp_key(self, service: str) -> str:
+        key = service.strip("/")
+        if key not in self._jobs:
+            raise KeyError(f"no GP service {service!r}")
+        return key
+
+    def _job(self, service: str, job_id: str) -> _Job:
+        job = self._catch_up()[self._gp_key(service)].get(job_id)
+        if job is None:
+            raise KeyError(f"no job {job_id!r} in {service!r}")
+        return job
+
+    def _sorted(self, key: str) -> list[_Job]:
+        cached = self._newest_first.get(key)
+        if cached is None:
+            cached = sorted(self._jobs[key].values(), key=lambda j: (j.submitted, j.seq), reverse=True)
+            self._newest_first[key] = cached
+        return cached
+
+    def _insert(self, key: str, job_id: str, at: int, status: str, username: str | None, machine: str) -> _Job:
+        folder, _, name = key.rpartition("/")
+        self._seq += 1
+        job = _Job(job_id, self._services[(folder, name, "GPServer")], at, status, username, machine, self._seq)
+        self._jobs[key][job_id] = job
+        self._newest_first.pop(key, None)
+        return job
+
+    def _schedule(self, job: _Job, at: int, action: str) -> None:
+        self._seq += 1
+        heapq.heappush(self._events, (at, self._seq, job.service.key, job.job_id, job.generation, action))
+
+    def _plan(self, job: _Job, executes_at: int, ends_at: int, outcome: str | None) -> None:
+        if outcome is None:
+            outcome = FAILED if self._outcomes.random() < self.lifecycle.failure_rate else SUCCEEDED
+        self._schedule(job, executes_at, EXECUTING)
+        self._schedule(job, ends_at, outcome)
+
+    def _finish(self, job: _Job, at: int) -> None:
+        job.end = at
+        self._schedule(job, at + self.max_file_age_ms, _REMOVE)
+
+    def _catch_up(self) -> dict[str, dict[str, _Job]]:
+        """Apply everything the clock says has happened by now; returns the jobs table."""
+        now = self._now()
+        if self._trickle is not None:
+            self._submit_trickle(now)
+        events = self._events
+        while events and events[0][0] <= now:
+            at, _, key, job_id, generation, action = heapq.heappop(events)
+            job = self._jobs.get(key, {}).get(job_id)
+            if job is None or job.generation != generation:
+                continue  # deleted, or its plan was replaced
+            if action == _REMOVE:
+                del self._jobs[key][job_id]
+                self._newest_first.pop(key, None)
+            elif job.status not in TERMINAL:
+                job.status = action
+                if action in TERMINAL:
+                    self._finish(job, at)
+        return self._jobs
+
+    def _submit_trickle(self, now: int) -> None:
+        trickle = self._trickle
+        assert trickle is not None
+        services = [s for s in self._services.values() if s.type == "GPServer"]
+        if not services:
+            return
+        # Jobs older than the file age plus the longest run would already be gone: skip them.
+        longest_ms = int((self.lifecycle.queue_seconds[1] + self.lifecycle.run_seconds[1]) * 1000)
+        oldest_useful = now - self.max_file_age_ms - longest_ms
+        if trickle.next_at < oldest_useful:
+            trickle.next_at += (oldest_useful - trickle.next_at) // trickle.every_ms * trickle.every_ms
+        rng = trickle.rng
+        while trickle.next_at <= now:
+            at = trickle.next_at
+            service = rng.choice(services)
+            job_id = "j" + format(self._ids.getrandbits(128), "032x")
+            job = self._insert(
+                service.key, job_id, at, SUBMITTED, rng.choice(trickle.usernames), rng.choice(trickle.machines)
+            )
+            executes_at = at + int(rng.uniform(*self.lifecycle.queue_seconds) * 1000)
+            ends_at = executes_at + int(rng.uniform(*self.lifecycle.run_seconds) * 1000)
+            self._plan(job, executes_at, ends_at, FAILED if rng.random() < self.lifecycle.failure_rate else SUCCEEDED)
+            trickle.next_at += trickle.every_ms
+
+
+def _ms(value: datetime | int) -> int:
+    return epoch_ms(value) if isinstance(value, datetime) else int(value)
