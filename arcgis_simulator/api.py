@@ -340,7 +340,7 @@ class Api:
             raise ArcGISError(400, f"Unable to delete job :[{route.job_id}]")
         return {"status": "success"}
 
-    def _purgeQueue(self, call: Call) -> dict:  # noqa: N802 - named after the operation
+    def _purgeQueue(self, call: Call) -> dict:
         assert call.route.service_key is not None
         self.state.purge_queue(call.route.service_key)
         return {"status": "success"}

@@ -34,7 +34,7 @@ def handle(sim: Simulator, method: str, path: str, query: dict[str, str], body: 
     try:
         data = json.loads(body) if body.strip() else {}
         if not isinstance(data, dict):
-            raise ValueError("expected a JSON object")
+            raise TypeError("expected a JSON object")
         return _handle(sim, endpoint, query, data)
     except KeyError as error:
         return 404, {"error": str(error.args[0])}

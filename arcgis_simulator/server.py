@@ -102,10 +102,10 @@ class Handler(BaseHTTPRequestHandler):
         if not self._was_reset:
             super().finish()
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+    def do_GET(self) -> None:
         self._dispatch()
 
-    do_POST = do_DELETE = do_GET  # noqa: N815
+    do_POST = do_DELETE = do_GET
 
     def log_message(self, format: str, *args: object) -> None:
         if self.server.verbose:
@@ -123,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(status, json.dumps(answer).encode(), JSON_TYPE)
             else:
                 self._arcgis(sim, raw_path, path, query, body)
-        except Exception:  # a bug in the simulator: say so rather than drop the connection
+        except Exception:  # noqa: BLE001 - a bug in the simulator: say so rather than drop the connection
             traceback.print_exc()
             error = ArcGISError(500, "Internal simulator error; see its console.")
             self._send(500, json.dumps(error.to_json(ADMIN)).encode(), JSON_TYPE)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from .api import ADMIN, REST, Api
 from .clock import Clock, ManualClock, SystemClock
@@ -104,7 +105,7 @@ class Simulator:
 
     # -- running --------------------------------------------------------------------------------------
 
-    def start(self) -> Simulator:
+    def start(self) -> Self:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
         context = None
@@ -137,7 +138,7 @@ class Simulator:
             self._temp_dir = None
             self.cert_path = self.key_path = None
 
-    def __enter__(self) -> Simulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
