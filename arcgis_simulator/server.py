@@ -3,6 +3,7 @@ hands ArcGIS requests to `api.py` and control requests to `control.py`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -47,6 +48,10 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         super().__init__(address, Handler)
 
     def finish_request(self, request: socket.socket, client_address: tuple) -> None:  # type: ignore[override]
+        # Answers go out as headers then body: without this, Nagle's algorithm meets the
+        # client's delayed ACK and every response waits ~40 ms.
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ssl_context is None:
             super().finish_request(request, client_address)
             return
@@ -78,10 +83,8 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -123,7 +126,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(status, json.dumps(answer).encode(), JSON_TYPE)
             else:
                 self._arcgis(sim, raw_path, path, query, body)
-        except Exception:  # noqa: BLE001 - a bug in the simulator: say so rather than drop the connection
+        except Exception:  # a bug in the simulator: say so rather than drop the connection
             traceback.print_exc()
             error = ArcGISError(500, "Internal simulator error; see its console.")
             self._send(500, json.dumps(error.to_json(ADMIN)).encode(), JSON_TYPE)
@@ -212,8 +215,6 @@ class Handler(BaseHTTPRequestHandler):
         """Drop the connection with a TCP RST and no answer, as a crashing peer or a firewall does."""
         self.close_connection = True
         self._was_reset = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
         self.connection.close()

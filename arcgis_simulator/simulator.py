@@ -19,7 +19,7 @@ from .state import Lifecycle, SiteState
 from .tls import DEFAULT_HOSTS, generate_certificate, server_context
 from .tokens import DEFAULT_USERS, TokenStore, User
 
-_WILDCARDS = {"", "0.0.0.0", "::"}
+_WILDCARDS = {"", "0.0.0.0", "::"}  # noqa: S104 - recognised, not bound to
 
 
 class Simulator:
