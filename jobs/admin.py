@@ -1,0 +1,65 @@
+from django.contrib import admin
+
+from jobs import operations
+from jobs.models import AuditEvent, Site, StoredToken
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "admin_url", "insecure")
+    search_fields = ("name", "slug", "admin_url")
+    prepopulated_fields = {"slug": ("name",)}
+    filter_horizontal = ("groups",)
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "admin_url", "token_url", "referer")}),
+        ("TLS and timeouts", {"fields": ("ca_bundle", "insecure", "connect_timeout", "read_timeout")}),
+        ("Access", {"fields": ("groups",)}),
+    )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        fields = ", ".join(form.changed_data) or "nothing"
+        operations.record_site_change(request.user, obj, f"{'Changed' if change else 'Added'} site: {fields}.")
+
+    def delete_model(self, request, obj):
+        operations.record_site_change(request.user, obj, "Deleted site.")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for site in queryset:
+            self.delete_model(request, site)
+
+
+@admin.register(StoredToken)
+class StoredTokenAdmin(admin.ModelAdmin):
+    """Who is connected where; the token itself is never shown."""
+
+    list_display = ("user", "site", "arcgis_username", "source", "expires", "invalid_since")
+    list_filter = ("site", "source")
+    fields = ("user", "site", "arcgis_username", "source", "connected_at", "expires", "invalid_since")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Append-only: viewable, never added, changed or deleted here."""
+
+    list_display = ("created", "username", "action", "site_slug", "service", "job_id", "outcome", "message")
+    list_filter = ("action", "outcome", "via", "site_slug")
+    search_fields = ("username", "job_id", "service", "message")
+    date_hierarchy = "created"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,681 @@
+"""Client for the ArcGIS Server Administrator API (10.6.1+): GP services and their jobs.
+
+The only code in the portal that talks to ArcGIS. It imports requests and never Django,
+so it can be used and tested on its own. Callers see the small error hierarchy below,
+never a requests exception, and every error's text can be shown to an operator as is.
+
+Tokens travel in the POST body on POSTs and in the X-Esri-Authorization header on
+GETs, never in a URL; neither tokens nor passwords appear in a repr, a log line or an
+exception. POSTs are never retried: after an ambiguous failure (reset or timeout once
+the request may have been sent) the error says so and the caller re-reads the job.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError, ReadTimeoutError
+from urllib3.util.retry import Retry
+
+log = logging.getLogger(__name__)
+
+# --- statuses -------------------------------------------------------------------
+
+NEW = "esriJobNew"
+SUBMITTED = "esriJobSubmitted"
+WAITING = "esriJobWaiting"
+EXECUTING = "esriJobExecuting"
+SUCCEEDED = "esriJobSucceeded"
+FAILED = "esriJobFailed"
+CANCELLING = "esriJobCancelling"
+CANCELLED = "esriJobCancelled"
+TIMED_OUT = "esriJobTimedOut"
+DELETING = "esriJobDeleting"
+DELETED = "esriJobDeleted"
+
+# The statuses query accepts, in lifecycle order; the last three only appear when reading.
+QUERYABLE_STATUSES = (NEW, SUBMITTED, WAITING, EXECUTING, SUCCEEDED, FAILED, CANCELLING, CANCELLED)
+STATUSES = (*QUERYABLE_STATUSES, TIMED_OUT, DELETING, DELETED)
+TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED, TIMED_OUT, DELETED})
+# Only these can be cancelled (the contract: SUBMITTED or EXECUTING).
+CANCELLABLE_STATUSES = frozenset({SUBMITTED, EXECUTING})
+
+
+def status_label(status: str) -> str:
+    """esriJobExecuting -> Executing; unknown values are shown as they came."""
+    return status.removeprefix("esriJob") or status
+
+
+# --- names that may enter a URL path ---------------------------------------------
+
+_NAME = re.compile(r"[A-Za-z0-9_]{1,120}")
+_JOB_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+
+
+def validate_name(value: str, what: str = "name") -> str:
+    """A folder or service name: letters, digits and underscores, at most 120."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise InvalidName(f"Not a valid {what}: only letters, digits and underscores (at most 120) are allowed.")
+    return value
+
+
+def validate_job_id(value: str) -> str:
+    if not isinstance(value, str) or not _JOB_ID.fullmatch(value):
+        raise InvalidName("Not a valid job ID: only letters and digits are allowed.")
+    return value
+
+
+# --- errors ---------------------------------------------------------------------
+
+
+class ArcGISError(Exception):
+    """Base of every error the client raises; str() is fit to show an operator."""
+
+    code: int | None = None
+
+    def __init__(self, message: str, *, code: int | None = None, messages: Iterable[str] = (), ambiguous=False):
+        super().__init__(message)
+        self.message = message
+        self.code = code if code is not None else self.code
+        self.messages = list(messages) or [message]
+        # True when a POST may have reached the server although no answer came back.
+        self.ambiguous = ambiguous
+
+
+class InvalidName(ArcGISError, ValueError):
+    """A folder, service or job ID that must not enter a URL. Nothing was sent."""
+
+
+class TokenInvalid(ArcGISError):
+    """498: the token is invalid, expired, or bound to another referer."""
+
+    code = 498
+
+
+class TokenRequired(ArcGISError):
+    """499: no token was sent, or the server wants one."""
+
+    code = 499
+
+
+class Forbidden(ArcGISError):
+    """403: the token's user lacks the privilege."""
+
+    code = 403
+
+
+class NotFound(ArcGISError):
+    """404: no such folder, service or job."""
+
+    code = 404
+
+
+class OperationRefused(ArcGISError):
+    """The server refused the operation; messages hold its words verbatim."""
+
+
+class UpstreamUnavailable(ArcGISError):
+    """No ArcGIS answer: connection refused or reset, 5xx, or an HTML page from a proxy."""
+
+
+class UpstreamTimeout(UpstreamUnavailable):
+    """The server did not connect or answer within the site's timeouts."""
+
+
+class TLSFailure(UpstreamUnavailable):
+    """The server's certificate could not be verified."""
+
+
+class MalformedResponse(ArcGISError):
+    """An answer that is not the JSON ArcGIS sends."""
+
+
+_ERRORS_BY_CODE: dict[int, type[ArcGISError]] = {498: TokenInvalid, 499: TokenRequired, 403: Forbidden, 404: NotFound}
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_from_body(body: Any) -> ArcGISError | None:
+    """The error in an ArcGIS answer, in either of its two shapes, or None."""
+    if not isinstance(body, dict):
+        return None
+    if body.get("status") == "error":  # Administrator style
+        code = _as_int(body.get("code"))
+        messages = [str(m) for m in body.get("messages") or []] or ["The server reported an error."]
+    elif isinstance(body.get("error"), dict):  # REST style
+        error = body["error"]
+        code = _as_int(error.get("code"))
+        messages = [str(error.get("message") or "The server reported an error.")]
+        messages += [str(d) for d in error.get("details") or [] if d]
+    else:
+        return None
+    kind = _ERRORS_BY_CODE.get(code, OperationRefused)
+    return kind("; ".join(messages), code=code, messages=messages)
+
+
+# --- typed results ----------------------------------------------------------------
+
+
+def _datetime_from_ms(value: Any) -> datetime | None:
+    """Epoch milliseconds, as number or string; None, '', 0 and negatives mean unset."""
+    try:
+        millis = int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if millis <= 0:
+        return None
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+
+def _ms(value: datetime | None) -> str:
+    return "" if value is None else str(int(value.timestamp() * 1000))
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """A GP service's place on a site: folder ('' for the root) and name, both validated."""
+
+    folder: str
+    name: str
+
+    def __post_init__(self):
+        if self.folder:
+            validate_name(self.folder, "folder name")
+        validate_name(self.name, "service name")
+
+    @classmethod
+    def parse(cls, key: str) -> ServiceRef:
+        """'Folder/Name' or 'Name' (also with a trailing .GPServer)."""
+        key = key.removesuffix(".GPServer")
+        folder, _, name = key.rpartition("/")
+        return cls(folder, name)
+
+    @property
+    def key(self) -> str:
+        return f"{self.folder}/{self.name}" if self.folder else self.name
+
+    @property
+    def admin_path(self) -> str:
+        """The service's path under ADMIN/services, URL-encoded."""
+        parts = [self.folder] if self.folder else []
+        return "/".join(quote(p, safe="") for p in [*parts, f"{self.name}.GPServer"])
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True)
+class Service:
+    folder: str
+    name: str
+    type: str
+    description: str = ""
+
+    @property
+    def is_gp(self) -> bool:
+        return self.type == "GPServer"
+
+    @property
+    def ref(self) -> ServiceRef:
+        return ServiceRef(self.folder, self.name)
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    status: str
+    submitted: datetime | None = None
+    ended: datetime | None = None
+    username: str | None = None
+    machine: str | None = None
+    url: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict, job_id: str | None = None) -> Job:
+        if not isinstance(data, dict):
+            raise MalformedResponse("A job in the server's answer is not an object.")
+        found_id = str(data.get("jobId") or job_id or "")
+        if not found_id:
+            raise MalformedResponse("A job in the server's answer has no jobId.")
+        return cls(
+            job_id=found_id,
+            status=str(data.get("status") or data.get("jobStatus") or "unknown"),
+            submitted=_datetime_from_ms(data.get("submittedTime")),
+            ended=_datetime_from_ms(data.get("endTime")),
+            username=data.get("username") or None,
+            machine=data.get("machinename") or data.get("machineName") or None,
+            url=data.get("url") or None,
+        )
+
+    @property
+    def label(self) -> str:
+        return status_label(self.status)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in CANCELLABLE_STATUSES
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.submitted is None:
+            return None
+        end = self.ended or (None if self.is_terminal else datetime.now(UTC))
+        return None if end is None else max(end - self.submitted, timedelta(0))
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    total: int
+    start: int
+    number: int
+    next_start: int | None  # None on the last page
+
+
+@dataclass(frozen=True)
+class JobStatistics:
+    total: int
+    succeeded: int
+    failed: int
+    cancelled: int
+
+    @property
+    def other(self) -> int:
+        """Jobs still queued or running (and any status the statistics do not count)."""
+        return max(self.total - self.succeeded - self.failed - self.cancelled, 0)
+
+
+@dataclass(frozen=True)
+class Token:
+    token: str = field(repr=False)
+    expires: datetime | None
+
+
+# --- the connection to one site ---------------------------------------------------------------
+
+
+class _RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
+    """A session is shared by every operator: a cookie set for one must never ride along for another."""
+
+    def set_ok(self, cookie, request):
+        return False
+
+
+class _GetRetry(Retry):
+    """Retries GETs on connection errors and 502/503/504, never on a read timeout:
+    a stalled server must cost one timeout, not three."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if isinstance(error, ReadTimeoutError):
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def run_concurrently(func: Callable[[_T], _R], items: Iterable[_T], limit: int = 16) -> list[_R | ArcGISError]:
+    """func over items with at most `limit` in flight; each result or ArcGISError, in order."""
+    items = list(items)
+
+    def guarded(item: _T) -> _R | ArcGISError:
+        try:
+            return func(item)
+        except ArcGISError as exc:
+            return exc
+
+    if len(items) <= 1:
+        return [guarded(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(limit, len(items)), thread_name_prefix="arcgis") as pool:
+        return list(pool.map(guarded, items))
+
+
+class SiteConnection:
+    """A pooled keep-alive HTTP session to one site with its TLS, timeouts and referer.
+
+    Thread-safe to share: every request passes its own settings and no cookie is kept.
+    One instance exists per distinct configuration (see for_settings).
+    """
+
+    _instances: dict[tuple, SiteConnection] = {}
+    _instances_lock = threading.Lock()
+
+    def __init__(
+        self,
+        admin_url: str,
+        *,
+        token_url: str | None = None,
+        referer: str | None = None,
+        verify: bool | str = True,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        pool_size: int = 32,
+    ):
+        self.admin_url = admin_url.rstrip("/")
+        self.token_url = token_url
+        self.referer = referer
+        self.verify = verify
+        self.timeout = timeout
+        self.host = urlsplit(self.admin_url).netloc
+        session = requests.Session()
+        # The site's own CA bundle or insecure choice must hold, whatever REQUESTS_CA_BUNDLE
+        # says; and no .netrc credentials or environment proxies may join the requests.
+        session.trust_env = False
+        session.cookies.set_policy(_RejectAllCookies())
+        retry = _GetRetry(
+            total=2,
+            connect=2,
+            read=2,
+            status=2,
+            other=0,
+            backoff_factor=0.1,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=frozenset({"GET"}),
+            raise_on_status=False,
+            respect_retry_after_header=False,
+        )
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        self.session = session
+
+    @classmethod
+    def for_settings(cls, **settings: Any) -> SiteConnection:
+        key = tuple(sorted(settings.items()))
+        with cls._instances_lock:
+            connection = cls._instances.get(key)
+            if connection is None:
+                connection = cls._instances[key] = cls(**settings)
+            return connection
+
+    def __repr__(self) -> str:
+        return f"<SiteConnection {self.admin_url}>"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def request(self, method: str, url: str, *, token: str | None = None, params: dict | None = None) -> Any:
+        """One call; returns the decoded JSON body or raises an ArcGISError."""
+        params = {**(params or {}), "f": "json"}
+        headers = {"Accept": "application/json"}
+        if self.referer:
+            headers["Referer"] = self.referer
+        if method == "GET":
+            if token:
+                headers["X-Esri-Authorization"] = f"Bearer {token}"
+            send = {"params": params}
+        else:
+            send = {"data": {**params, "token": token} if token else params}
+        try:
+            response = self.session.request(
+                method,
+                url,
+                headers=headers,
+                timeout=self.timeout,
+                verify=self.verify,
+                # A redirect could hand the token header to another host; ArcGIS never needs one.
+                allow_redirects=False,
+                **send,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise TLSFailure(
+                f"{self.host}: the server's TLS certificate could not be verified ({_reason(exc)})."
+            ) from None
+        except requests.exceptions.ConnectTimeout:
+            raise UpstreamTimeout(f"{self.host} did not accept a connection within {self.timeout[0]:g} s.") from None
+        except requests.exceptions.ReadTimeout:
+            raise UpstreamTimeout(
+                f"{self.host} did not answer within {self.timeout[1]:g} s.", ambiguous=method != "GET"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            refused = _caused_by(exc, NewConnectionError, ConnectionRefusedError)
+            what = "refused the connection" if refused else "closed the connection without answering"
+            raise UpstreamUnavailable(f"{self.host} {what}.", ambiguous=method != "GET" and not refused) from None
+        return self._decode(response)
+
+    def _decode(self, response: requests.Response) -> Any:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            error = _error_from_body(body)
+            if error is not None:
+                raise error
+            if status == 200:
+                return body
+        reason = f"HTTP {status} {response.reason or ''}".strip()
+        if status == 200:
+            looks_html = "html" in response.headers.get("Content-Type", "")
+            if looks_html:
+                raise UpstreamUnavailable(f"{self.host} answered with an HTML page instead of ArcGIS JSON.")
+            raise MalformedResponse(f"{self.host} answered with something that is not ArcGIS JSON.")
+        if status == 404:
+            raise NotFound(f"{self.host} answered {reason}: check the site's admin URL.", code=404)
+        if status in (401, 403):
+            raise Forbidden(f"{self.host} answered {reason}.", code=status)
+        if 300 <= status < 400:
+            raise UpstreamUnavailable(f"{self.host} answered with a redirect ({reason}); check the site's admin URL.")
+        raise UpstreamUnavailable(f"{self.host} answered {reason} instead of ArcGIS JSON.", code=status)
+
+
+def _caused_by(exc: BaseException, *kinds: type[BaseException]) -> bool:
+    seen = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen or current is None:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kinds):
+            return True
+        stack += [current.__cause__, current.__context__, *(a for a in current.args if isinstance(a, BaseException))]
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+    return False
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    match = re.search(r"certificate verify failed: ([^(\]]+)", text) or re.search(r"hostname [^)\]]+", text)
+    if match:
+        return match.group(match.lastindex or 0).strip().rstrip(".")
+    return "TLS handshake failed"
+
+
+# --- the Administrator API ----------------------------------------------------------
+
+
+class AdminClient:
+    """The Administrator API of one site, acting with one operator's token."""
+
+    def __init__(self, connection: SiteConnection, token: str | None = None):
+        self.connection = connection
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"<AdminClient {self.connection.admin_url} token={'set' if self._token else 'none'}>"
+
+    def _get(self, path: str, **params: Any) -> Any:
+        return self.connection.request("GET", self._url(path), token=self._token, params=params)
+
+    def _post(self, path: str, **params: Any) -> Any:
+        return self.connection.request("POST", self._url(path), token=self._token, params=params)
+
+    def _url(self, path: str) -> str:
+        return f"{self.connection.admin_url}/{path}" if path else self.connection.admin_url
+
+    @staticmethod
+    def _jobs(service: ServiceRef, job_id: str | None = None) -> str:
+        path = f"services/{service.admin_path}/jobs"
+        return f"{path}/{quote(validate_job_id(job_id), safe='')}" if job_id is not None else path
+
+    # Reading
+
+    def check_root(self) -> dict:
+        """The admin root; refuses a server whose resources lack 'services', as Esri's client does."""
+        body = self._get("")
+        if "services" not in (body.get("resources") or []):
+            raise MalformedResponse(f"{self.connection.host} is not an ArcGIS Server admin root (no 'services').")
+        return body
+
+    def list_folders(self) -> tuple[list[str], list[Service]]:
+        """The folder names and the root folder's services."""
+        body = self._get("services")
+        folders = [f for f in body.get("folders") or [] if isinstance(f, str)]
+        return folders, _services(body.get("services"))
+
+    def list_services(self, limit: int = 16) -> list[Service]:
+        """Every service of the site: the root folder, then all folders fetched concurrently."""
+        folders, services = self.list_folders()
+        # Folders whose names the portal could not address are left out rather than failing the site.
+        folders = [f for f in folders if _NAME.fullmatch(f)]
+        results = run_concurrently(
+            lambda f: _services(self._get(f"services/{quote(f, safe='')}").get("services")), folders, limit
+        )
+        for folder, result in zip(folders, results, strict=True):
+            if isinstance(result, ArcGISError):
+                raise type(result)(f"Folder {folder}: {result.message}", code=result.code, messages=result.messages)
+            services += result
+        return services
+
+    def list_gp_services(self, limit: int = 16) -> list[Service]:
+        return [s for s in self.list_services(limit) if s.is_gp and _NAME.fullmatch(s.name)]
+
+    def query_jobs(
+        self,
+        service: ServiceRef,
+        *,
+        status: str | None = None,
+        username: str | None = None,
+        machine: str | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        start: int = 1,
+        number: int = 50,
+    ) -> JobPage:
+        if status and status not in STATUSES:
+            raise InvalidName(f"Unknown job status {status!r}.")
+        body = self._get(
+            f"{self._jobs(service)}/query",
+            jobStatus=status or "",
+            userName=username or "",
+            machineName=machine or "",
+            startTime=_ms(start_time),
+            endTime=_ms(end_time),
+            start=max(int(start), 1),
+            number=max(int(number), 1),
+        )
+        results = body.get("results") or {}
+        if isinstance(results, dict):
+            jobs = [Job.from_json(data, job_id) for job_id, data in results.items()]
+        elif isinstance(results, list):
+            jobs = [Job.from_json(data) for data in results]
+        else:
+            raise MalformedResponse("The server's job list is neither an object nor a list.")
+        # Newest first, whatever order the server used.
+        jobs.sort(key=lambda j: j.submitted or datetime.min.replace(tzinfo=UTC), reverse=True)
+        next_start = _as_int(body.get("nextStart"))
+        return JobPage(
+            jobs=jobs,
+            total=_as_int(body.get("total")) or 0,
+            start=_as_int(body.get("start")) or start,
+            number=number,
+            next_start=next_start if next_start and next_start > 0 else None,
+        )
+
+    def get_job(self, service: ServiceRef, job_id: str) -> Job:
+        return Job.from_json(self._get(self._jobs(service, job_id)), job_id)
+
+    def job_statistics(self, service: ServiceRef) -> JobStatistics:
+        body = self._post(f"{self._jobs(service)}/statistics")
+        return JobStatistics(**{k: _as_int(body.get(k)) or 0 for k in ("total", "succeeded", "failed", "cancelled")})
+
+    # Operations (POST, token in the body, never retried)
+
+    def cancel_job(self, service: ServiceRef, job_id: str) -> None:
+        self._expect_success(self._post(f"{self._jobs(service, job_id)}/cancel"))
+
+    def delete_job(self, service: ServiceRef, job_id: str) -> None:
+        self._expect_success(self._post(f"{self._jobs(service, job_id)}/delete"))
+
+    def purge_queue(self, service: ServiceRef) -> None:
+        self._expect_success(self._post(f"{self._jobs(service)}/purgeQueue"))
+
+    def _expect_success(self, body: dict) -> None:
+        if body.get("status") != "success":
+            raise MalformedResponse(f"{self.connection.host} answered neither success nor an error.")
+
+    # Tokens
+
+    def generate_token(self, username: str, password: str, *, expiration_minutes: int = 60) -> Token:
+        """A token for the user: from the site's token URL if set, else the admin endpoint,
+        else the token service that /rest/info names."""
+        connection = self.connection
+        url = connection.token_url or self._url("generateToken")
+        try:
+            return self._request_token(url, username, password, expiration_minutes)
+        except NotFound:
+            if connection.token_url:
+                raise
+        return self._request_token(self.discover_token_url(), username, password, expiration_minutes)
+
+    def discover_token_url(self) -> str:
+        """The token service named by /rest/info (a site's admin root ends in /admin)."""
+        base = self.connection.admin_url.removesuffix("/admin")
+        body = self.connection.request("GET", f"{base}/rest/info")
+        url = ((body.get("authInfo") or {}).get("tokenServicesUrl")) or ""
+        if not url.startswith(("https://", "http://")):
+            raise NotFound(f"{self.connection.host} does not name a token service in /rest/info.")
+        return url
+
+    def _request_token(self, url: str, username: str, password: str, expiration_minutes: int) -> Token:
+        params = {"username": username, "password": password, "expiration": int(expiration_minutes)}
+        if self.connection.referer:
+            params |= {"client": "referer", "referer": self.connection.referer}
+        else:
+            params["client"] = "requestip"
+        body = self.connection.request("POST", url, params=params)
+        token = body.get("token")
+        if not isinstance(token, str) or not token:
+            raise MalformedResponse(f"{self.connection.host} answered without a token.")
+        return Token(token=token, expires=_datetime_from_ms(body.get("expires")))
+
+
+def _services(items: Any) -> list[Service]:
+    services = []
+    for item in items or []:
+        if not isinstance(item, dict) or not item.get("serviceName"):
+            continue
+        folder = str(item.get("folderName") or "").strip("/")  # "/" and "" both mean the root
+        services.append(
+            Service(
+                folder=folder,
+                name=str(item["serviceName"]),
+                type=str(item.get("type") or ""),
+                description=str(item.get("description") or ""),
+            )
+        )
+    return services

@@ -1,0 +1,42 @@
+"""Filters of the audit trail page and its CSV export."""
+
+from django import forms
+from django.db.models import QuerySet
+
+from jobs.forms import DateTimeLocalInput
+from jobs.models import AuditEvent, Site
+
+
+class AuditFilterForm(forms.Form):
+    user = forms.CharField(required=False, max_length=150)
+    site = forms.SlugField(required=False)
+    service = forms.CharField(required=False, max_length=250)
+    job = forms.CharField(required=False, max_length=64, label="Job ID")
+    action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditEvent.Action.choices])
+    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *AuditEvent.Outcome.choices])
+    since = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="From")
+    until = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="To")
+
+    def events(self, user) -> QuerySet[AuditEvent]:
+        """The events this user may see (those of sites visible to them), filtered as asked."""
+        events = AuditEvent.objects.all()
+        if not user.is_superuser:
+            events = events.filter(site_slug__in=Site.objects.visible_to(user).values("slug"))
+        if not self.is_valid():
+            return events.none()
+        data = self.cleaned_data
+        exact = {
+            "username": data["user"],
+            "site_slug": data["site"],
+            "job_id": data["job"],
+            "action": data["action"],
+            "outcome": data["outcome"],
+        }
+        events = events.filter(**{field: value for field, value in exact.items() if value})
+        if data["service"]:
+            events = events.filter(service__icontains=data["service"])
+        if data["since"]:
+            events = events.filter(created__gte=data["since"])
+        if data["until"]:
+            events = events.filter(created__lte=data["until"])
+        return events

@@ -1,0 +1,99 @@
+from django import forms
+from django.core.validators import RegexValidator
+
+from jobs import arcgis
+from jobs.models import job_id_validator
+
+PAGE_SIZES = (25, 50, 100, 200)
+SORTS = {
+    "-submitted": "Newest first",
+    "submitted": "Oldest first",
+    "status": "Status",
+    "user": "User",
+    "machine": "Machine",
+    "-duration": "Longest running",
+}
+
+# ArcGIS user names may be domain accounts (DOMAIN\user) or e-mail-like; machines are host names.
+username_validator = RegexValidator(r"^[\w.@\\-]{1,150}$", "Letters, digits and . _ - @ \\ only.")
+machine_validator = RegexValidator(r"^[A-Za-z0-9._-]{1,255}$", "A host name: letters, digits, dots and hyphens.")
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class JobFilterForm(forms.Form):
+    """The jobs page's filters; all of it lives in the query string, so it can be bookmarked."""
+
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), *((s, arcgis.status_label(s)) for s in arcgis.QUERYABLE_STATUSES)],
+    )
+    user = forms.CharField(required=False, max_length=150, validators=[username_validator])
+    machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
+    since = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="Submitted from")
+    until = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="to")
+    job = forms.CharField(required=False, max_length=64, validators=[job_id_validator], label="Job ID")
+    sort = forms.ChoiceField(required=False, choices=list(SORTS.items()))
+    per_page = forms.TypedChoiceField(
+        required=False, choices=[(n, n) for n in PAGE_SIZES], coerce=int, empty_value=50, label="Per page"
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end of the time range is before its start.")
+        return data
+
+
+class ConnectForm(forms.Form):
+    """ArcGIS credentials, used once to generate a token and never stored."""
+
+    username = forms.CharField(max_length=150, label="ArcGIS username", validators=[username_validator])
+    password = forms.CharField(
+        label="ArcGIS password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    expiration = forms.TypedChoiceField(
+        label="Token valid for",
+        coerce=int,
+        initial=480,
+        choices=[(60, "1 hour"), (480, "8 hours"), (1440, "1 day"), (10080, "1 week")],
+    )
+
+
+class PasteTokenForm(forms.Form):
+    token = forms.CharField(
+        label="ArcGIS token",
+        max_length=4096,
+        strip=True,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        help_text="For servers federated with Portal for ArcGIS: a token you generated there.",
+        validators=[RegexValidator(r"^[A-Za-z0-9._~+/=-]+$", "That does not look like an ArcGIS token.")],
+    )
+
+
+MAX_BULK = 500
+
+
+class BulkForm(forms.Form):
+    """Cancel or delete the selected jobs (checkboxes named job_ids)."""
+
+    action = forms.ChoiceField(choices=[("cancel", "Cancel"), ("delete", "Delete")])
+
+    def clean(self):
+        data = super().clean()
+        job_ids = list(dict.fromkeys(self.data.getlist("job_ids")))
+        if not job_ids:
+            raise forms.ValidationError("Select at least one job.")
+        if len(job_ids) > MAX_BULK:
+            raise forms.ValidationError(f"Select at most {MAX_BULK} jobs at once.")
+        for job_id in job_ids:
+            job_id_validator(job_id)
+        data["job_ids"] = job_ids
+        return data

@@ -1,0 +1,51 @@
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs import operations
+from jobs.models import AuditEvent, Site
+
+
+class Command(BaseCommand):
+    help = "Register an ArcGIS Server site (or update the one with this slug)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("admin_url", help="e.g. https://gis.example.com:6443/arcgis/admin")
+        parser.add_argument("--name", help="display name (default: the slug)")
+        parser.add_argument("--token-url", default="", help="token service, e.g. …/arcgis/tokens/generateToken")
+        parser.add_argument("--referer", default="", help="referer that tokens are bound to")
+        tls = parser.add_mutually_exclusive_group()
+        tls.add_argument("--ca-bundle", default="", help="PEM file of the CA that signed the server's certificate")
+        tls.add_argument("--insecure", action="store_true", help="skip TLS verification (test servers only)")
+        parser.add_argument("--user", help="portal user recorded in the audit trail (default: the first superuser)")
+
+    def handle(self, *args, **options):
+        site = Site.objects.filter(slug=options["slug"]).first() or Site(slug=options["slug"])
+        created = site.pk is None
+        site.name = options["name"] or site.name or options["slug"]
+        site.admin_url = options["admin_url"].rstrip("/")
+        site.token_url = options["token_url"]
+        site.referer = options["referer"]
+        site.ca_bundle = options["ca_bundle"]
+        site.insecure = options["insecure"]
+        try:
+            site.full_clean()
+        except ValidationError as exc:
+            problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+            raise CommandError(problems) from None
+        site.save()
+        actor = self._actor(options["user"])
+        if actor is not None:
+            verb = "Added" if created else "Changed"
+            operations.record_site_change(actor, site, f"{verb} site {site.admin_url}.", via=AuditEvent.Via.CLI)
+        self.stdout.write(f"{'Registered' if created else 'Updated'} site {site.slug}: {site.admin_url}")
+
+    def _actor(self, username):
+        users = get_user_model().objects
+        if username:
+            try:
+                return users.get_by_natural_key(username)
+            except users.model.DoesNotExist:
+                raise CommandError(f"No portal user {username!r}.") from None
+        return users.filter(is_superuser=True).order_by("pk").first()

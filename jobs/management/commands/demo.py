@@ -1,0 +1,84 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs import operations
+from jobs.models import AuditEvent, Site
+
+# The demo's portal logins: one per role, password = username.
+DEMO_USERS = {"operator": "Operator", "viewer": "Viewer", "siteadmin": "Site admin"}
+
+
+class Command(BaseCommand):
+    help = "Run the demo: the built-in ArcGIS simulator (HTTPS) and the portal, with a connected demo operator."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="where the portal listens")
+        parser.add_argument("--simulator-port", type=int, default=0, help="default: any free port")
+        parser.add_argument("--latency-ms", type=int, default=40, help="simulated ArcGIS latency")
+
+    def handle(self, *args, addr, simulator_port, latency_ms, **options):
+        from arcgis_simulator import Simulator
+
+        simulator = Simulator(
+            scenario="demo",
+            tls=True,
+            cert_dir=str(settings.VAR_DIR / "simulator"),
+            port=simulator_port,
+            latency_ms=latency_ms,
+        )
+        simulator.start()
+        try:
+            site = self._register_site(simulator)
+            users = self._create_users()
+            for user in users:
+                # The simulated server's administrator account stands in for each operator's own.
+                outcome = operations.connect(
+                    user,
+                    site,
+                    username="siteadmin",
+                    password="siteadmin",
+                    expiration_minutes=1440,
+                    via=AuditEvent.Via.CLI,
+                )
+                if not outcome.ok:
+                    raise CommandError(f"Could not connect the demo users to the simulator: {outcome.message}")
+            self.stdout.write(self.style.SUCCESS(self._banner(addr, simulator)))
+            call_command("runserver", addr, use_reloader=False, skip_checks=True)
+        finally:
+            simulator.stop()
+
+    def _register_site(self, simulator) -> Site:
+        site, _ = Site.objects.update_or_create(
+            slug="demo",
+            defaults={
+                "name": "Demo ArcGIS Server (simulated)",
+                "admin_url": simulator.admin_url,
+                "token_url": "",
+                "ca_bundle": str(simulator.cert_path),
+                "insecure": False,
+            },
+        )
+        return site
+
+    def _create_users(self):
+        users = []
+        for username, role in DEMO_USERS.items():
+            user, _ = get_user_model().objects.get_or_create(username=username)
+            user.set_password(username)
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
+            users.append(user)
+        return users
+
+    def _banner(self, addr: str, simulator) -> str:
+        logins = "\n".join(f"    {name:<10} / {name:<10} ({role})" for name, role in DEMO_USERS.items())
+        return (
+            f"\nGP Jobs Portal demo\n"
+            f"  Portal:    http://{addr}/  (Ctrl-C stops the portal and the simulator)\n"
+            f"  Log in as:\n{logins}\n"
+            f"  Simulated ArcGIS Server: {simulator.admin_url}\n"
+            f"    its certificate: {simulator.cert_path}\n"
+        )

@@ -1,0 +1,217 @@
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from jobs import arcgis
+from jobs.crypto import decrypt_token, encrypt_token
+
+
+def validate_admin_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("Enter the site's admin URL, e.g. https://gis.example.com:6443/arcgis/admin.")
+    if parts.username or parts.password:
+        raise ValidationError("Credentials never belong in the URL; operators connect with their own token.")
+    if parts.query or parts.fragment:
+        raise ValidationError("The admin URL takes no query string or fragment.")
+
+
+class SiteQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "SiteQuerySet":
+        """Sites the user may see: unrestricted ones, and those shared with one of their groups."""
+        if not user.is_authenticated or not user.has_perm("jobs.view_jobs"):
+            return self.none()
+        if user.is_superuser:
+            return self
+        return self.filter(models.Q(groups__isnull=True) | models.Q(groups__in=user.groups.all())).distinct()
+
+
+class Site(models.Model):
+    """One ArcGIS Server site, reached through its Administrator API."""
+
+    slug = models.SlugField(unique=True, max_length=50, help_text="Short name used in the portal's URLs.")
+    name = models.CharField(max_length=200)
+    admin_url = models.URLField(
+        "admin URL",
+        validators=[validate_admin_url],
+        help_text="The Administrator API root, e.g. https://gis.example.com:6443/arcgis/admin.",
+    )
+    token_url = models.URLField(
+        "token URL",
+        blank=True,
+        validators=[validate_admin_url],
+        help_text="Token service to use instead of the admin generateToken, e.g. …/arcgis/tokens/generateToken.",
+    )
+    referer = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Referer that tokens are bound to (client=referer). Empty: the portal's default.",
+    )
+    insecure = models.BooleanField(
+        "skip TLS verification",
+        default=False,
+        help_text="Accept any certificate and plain http. Only for test servers.",
+    )
+    ca_bundle = models.CharField(
+        "CA bundle",
+        max_length=500,
+        blank=True,
+        help_text="Path of a PEM file with the CA that signed the server's certificate.",
+    )
+    connect_timeout = models.FloatField(default=5.0, validators=[MinValueValidator(0.1)])
+    read_timeout = models.FloatField(default=30.0, validators=[MinValueValidator(0.1)])
+    groups = models.ManyToManyField(
+        Group,
+        blank=True,
+        help_text="Only these groups see the site. Empty: everyone with a role.",
+    )
+
+    objects = SiteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("view_jobs", "Can see the GP jobs of sites"),
+            ("operate_jobs", "Can cancel, delete and purge GP jobs"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        for field in ("admin_url", "token_url"):
+            url = getattr(self, field)
+            if url and urlsplit(url).scheme != "https" and not self.insecure:
+                raise ValidationError({field: "Use https, or tick “skip TLS verification” for a test server."})
+        if self.insecure and self.ca_bundle:
+            raise ValidationError({"ca_bundle": "A CA bundle and skipping verification exclude each other."})
+
+    @property
+    def effective_referer(self) -> str:
+        return self.referer or settings.ARCGIS_DEFAULT_REFERER
+
+    def connection(self) -> arcgis.SiteConnection:
+        """The pooled upstream connection for this site's current settings."""
+        return arcgis.SiteConnection.for_settings(
+            admin_url=self.admin_url,
+            token_url=self.token_url or None,
+            referer=self.effective_referer,
+            verify=False if self.insecure else (self.ca_bundle or True),
+            timeout=(self.connect_timeout, self.read_timeout),
+        )
+
+
+class StoredTokenQuerySet(models.QuerySet):
+    def usable(self) -> "StoredTokenQuerySet":
+        return self.filter(invalid_since__isnull=True).filter(
+            models.Q(expires__isnull=True) | models.Q(expires__gt=timezone.now())
+        )
+
+
+class StoredToken(models.Model):
+    """An operator's own ArcGIS token for one site, encrypted at rest."""
+
+    GENERATED = "generated"
+    PASTED = "pasted"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="arcgis_tokens")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="tokens")
+    ciphertext = models.BinaryField(editable=False)
+    arcgis_username = models.CharField(max_length=150, blank=True)
+    source = models.CharField(max_length=10, choices=[(GENERATED, "generated"), (PASTED, "pasted")])
+    expires = models.DateTimeField(null=True, blank=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    invalid_since = models.DateTimeField(
+        null=True, blank=True, help_text="Set when ArcGIS rejected the token (498/499)."
+    )
+
+    objects = StoredTokenQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "site"], name="one_token_per_user_and_site")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.site.slug}"
+
+    def __repr__(self) -> str:
+        return f"<StoredToken user={self.user_id} site={self.site_id}>"
+
+    @property
+    def token(self) -> str:
+        return decrypt_token(bytes(self.ciphertext))
+
+    @token.setter
+    def token(self, value: str) -> None:
+        self.ciphertext = encrypt_token(value)
+
+    @property
+    def is_usable(self) -> bool:
+        return self.invalid_since is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires is not None and self.expires <= timezone.now()
+
+    @property
+    def expires_soon(self) -> bool:
+        return self.expires is not None and self.expires - timezone.now() < timedelta(hours=1)
+
+
+job_id_validator = RegexValidator(r"^[A-Za-z0-9]{1,64}$", "Job IDs are letters and digits.")
+
+
+class AuditEvent(models.Model):
+    """One attempted action, written before the upstream call and completed after it.
+
+    Rows are only ever added and completed by jobs.operations; the admin and the
+    UI cannot change or delete them.
+    """
+
+    class Action(models.TextChoices):
+        CANCEL = "cancel"
+        DELETE = "delete"
+        PURGE = "purge"
+        CONNECT = "connect"
+        DISCONNECT = "disconnect"
+        SITE_CHANGE = "site_change", "site change"
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending"
+        SUCCESS = "success"
+        REFUSED = "refused"
+        FAILED = "failed"
+
+    class Via(models.TextChoices):
+        WEB = "web"
+        BULK = "bulk"
+        CLI = "cli"
+        ADMIN = "admin"
+
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150, help_text="Kept when the user is deleted.")
+    site = models.ForeignKey(Site, null=True, on_delete=models.SET_NULL, related_name="+")
+    site_slug = models.CharField(max_length=50)
+    service = models.CharField(max_length=250, blank=True, help_text="folder/name.GPServer")
+    job_id = models.CharField(max_length=64, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    via = models.CharField(max_length=10, choices=Via.choices, default=Via.WEB)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    message = models.TextField(blank=True)
+    upstream_code = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["site_slug", "service", "job_id", "-created"], name="audit_job_latest")]
+
+    def __str__(self) -> str:
+        target = self.job_id or self.service or self.site_slug
+        return f"{self.username} {self.action} {target}: {self.outcome}"

@@ -1,0 +1,306 @@
+"""Every state-changing action of the portal, each one audited.
+
+Views, the bulk proxy and the CLI all come through here. An AuditEvent is written
+as *pending* before ArcGIS is called and completed afterwards, so even a crash
+mid-call leaves a trace. Upstream calls for many jobs run concurrently, while all
+database work stays on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from jobs import arcgis
+from jobs.crypto import TokenDecryptionError
+from jobs.models import AuditEvent, Site, StoredToken
+
+log = logging.getLogger(__name__)
+
+Action = AuditEvent.Action
+Result = AuditEvent.Outcome
+Via = AuditEvent.Via
+
+SUCCESS_MESSAGES = {
+    Action.CANCEL: "Cancel requested",
+    Action.DELETE: "Deleted",
+    Action.PURGE: "Queue purged: every new, submitted and waiting job was cancelled",
+}
+
+# What each job action asks of ArcGIS; purge has no job, so its target is "".
+_CALLS: dict[str, Callable[[arcgis.AdminClient, arcgis.ServiceRef, str], None]] = {
+    Action.CANCEL: lambda client, service, job_id: client.cancel_job(service, job_id),
+    Action.DELETE: lambda client, service, job_id: client.delete_job(service, job_id),
+    Action.PURGE: lambda client, service, _: client.purge_queue(service),
+}
+
+
+class NotConnected(Exception):
+    """The operator has no usable token for the site."""
+
+    def __init__(self, site: Site, reason: str):
+        super().__init__(f"{reason} Connect to {site.name} with your ArcGIS account.")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one action, ready to show in a row or a message."""
+
+    action: str
+    result: str  # an AuditEvent.Outcome value
+    message: str
+    job_id: str = ""
+    job: arcgis.Job | None = None  # the job's state as best known after the action
+    reconnect: bool = False  # the operator's token is missing or was rejected
+    gone: bool = False  # the job no longer exists on the server
+    code: int | None = None  # ArcGIS's error code, when it answered with one
+
+    @property
+    def ok(self) -> bool:
+        return self.result == Result.SUCCESS
+
+
+# --- tokens ---------------------------------------------------------------------------
+
+
+def stored_token(user, site: Site) -> StoredToken | None:
+    return StoredToken.objects.filter(user=user, site=site).first()
+
+
+def client_for(user, site: Site) -> arcgis.AdminClient:
+    """An Administrator API client acting with the user's own token; raises NotConnected."""
+    token = stored_token(user, site)
+    if token is None:
+        raise NotConnected(site, "You have no ArcGIS token for this site.")
+    if token.invalid_since is not None:
+        raise NotConnected(site, "ArcGIS rejected your token.")
+    if token.is_expired:
+        raise NotConnected(site, "Your ArcGIS token has expired.")
+    try:
+        secret = token.token
+    except TokenDecryptionError as exc:
+        raise NotConnected(site, str(exc)) from None
+    return arcgis.AdminClient(site.connection(), secret)
+
+
+def mark_token_rejected(user, site: Site) -> None:
+    """ArcGIS answered 498/499: the token must not be used again until the operator reconnects."""
+    StoredToken.objects.filter(user=user, site=site, invalid_since__isnull=True).update(invalid_since=timezone.now())
+
+
+def read(user, site: Site, call: Callable[[arcgis.AdminClient], object]):
+    """A read-only call with the user's token; a 498/499 answer marks the token rejected."""
+    try:
+        return call(client_for(user, site))
+    except (arcgis.TokenInvalid, arcgis.TokenRequired):
+        mark_token_rejected(user, site)
+        raise
+
+
+def connect(user, site: Site, *, username: str, password: str, expiration_minutes: int, via=Via.WEB) -> Outcome:
+    """Trade the operator's ArcGIS credentials for a token; the password is used once, never kept."""
+    client = arcgis.AdminClient(site.connection())
+    return _connect(
+        user,
+        site,
+        via,
+        lambda: (client.generate_token(username, password, expiration_minutes=expiration_minutes), username),
+    )
+
+
+def connect_with_token(user, site: Site, token: str, *, via=Via.WEB) -> Outcome:
+    """Store a token the operator pasted (e.g. from a federated Portal), once ArcGIS accepts it."""
+
+    def check():
+        arcgis.AdminClient(site.connection(), token).list_folders()
+        return arcgis.Token(token=token, expires=None), ""
+
+    return _connect(user, site, via, check)
+
+
+def _connect(user, site, via, obtain: Callable[[], tuple[arcgis.Token, str]]) -> Outcome:
+    [event] = _start_events(user, site, Action.CONNECT, via, "", [""])
+    started = time.monotonic()
+    try:
+        token, arcgis_username = obtain()
+    except arcgis.ArcGISError as exc:
+        outcome = _failure(Action.CONNECT, "", exc, reconnect_hint=False)
+    else:
+        stored, _ = StoredToken.objects.get_or_create(user=user, site=site, defaults={"ciphertext": b""})
+        stored.token = token.token
+        stored.expires = token.expires
+        stored.arcgis_username = arcgis_username
+        stored.source = StoredToken.GENERATED if arcgis_username else StoredToken.PASTED
+        stored.connected_at = timezone.now()
+        stored.invalid_since = None
+        stored.save()
+        who = f" as {arcgis_username}" if arcgis_username else ""
+        until = f" until {timezone.localtime(token.expires):%Y-%m-%d %H:%M %Z}" if token.expires else ""
+        outcome = Outcome(Action.CONNECT, Result.SUCCESS, f"Connected to {site.name}{who}{until}.")
+    _finish_events([event], [(outcome, time.monotonic() - started)])
+    return outcome
+
+
+def disconnect(user, site: Site, *, via=Via.WEB) -> Outcome:
+    [event] = _start_events(user, site, Action.DISCONNECT, via, "", [""])
+    deleted, _ = StoredToken.objects.filter(user=user, site=site).delete()
+    message = f"Disconnected from {site.name}; your token was deleted." if deleted else "You were not connected."
+    outcome = Outcome(Action.DISCONNECT, Result.SUCCESS, message)
+    _finish_events([event], [(outcome, 0.0)])
+    return outcome
+
+
+def record_site_change(user, site: Site, message: str, *, via=Via.ADMIN) -> None:
+    """Site changes need no upstream call; they are recorded as completed at once."""
+    [event] = _start_events(user, site, Action.SITE_CHANGE, via, "", [""])
+    _finish_events([event], [(Outcome(Action.SITE_CHANGE, Result.SUCCESS, message), 0.0)])
+
+
+# --- job operations -------------------------------------------------------------------
+
+
+def cancel_job(user, site, service, job_id, *, via=Via.WEB, known: arcgis.Job | None = None) -> Outcome:
+    return perform(user, site, service, Action.CANCEL, [job_id], via=via, known={job_id: known})[0]
+
+
+def delete_job(user, site, service, job_id, *, via=Via.WEB) -> Outcome:
+    return perform(user, site, service, Action.DELETE, [job_id], via=via)[0]
+
+
+def purge_queue(user, site, service, *, via=Via.WEB) -> Outcome:
+    return perform(user, site, service, Action.PURGE, [""], via=via)[0]
+
+
+def bulk(user, site, service, action: str, job_ids: Iterable[str], *, known=None) -> list[Outcome]:
+    if action not in (Action.CANCEL, Action.DELETE):
+        raise ValueError(f"Bulk actions are cancel and delete, not {action!r}.")
+    return perform(user, site, service, action, job_ids, via=Via.BULK, known=known)
+
+
+def perform(user, site, service: arcgis.ServiceRef, action, targets, *, via, known=None) -> list[Outcome]:
+    """Act on jobs of one service: audit rows first, upstream calls concurrently, rows completed.
+
+    `known` maps job IDs to their last known state, so a successful cancel can show
+    the row as CANCELLING without reading the job again.
+    """
+    targets = [t and arcgis.validate_job_id(t) for t in dict.fromkeys(targets)]
+    known = known or {}
+    events = _start_events(user, site, action, via, service.key, targets)
+    try:
+        client = client_for(user, site)
+    except NotConnected as exc:
+        outcomes = [Outcome(action, Result.FAILED, str(exc), target, reconnect=True) for target in targets]
+        _finish_events(events, [(outcome, 0.0) for outcome in outcomes])
+        return outcomes
+
+    def attempt(target: str) -> tuple[Outcome, float]:
+        started = time.monotonic()
+        try:
+            _CALLS[action](client, service, target)
+            outcome = _success(action, target, known.get(target))
+        except arcgis.ArcGISError as exc:
+            outcome = _with_real_state(client, service, _failure(action, target, exc), exc)
+        return outcome, time.monotonic() - started
+
+    # attempt() catches every ArcGISError, so each result is an (outcome, seconds) pair.
+    results = arcgis.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY)
+    if any(outcome.reconnect for outcome, _ in results):
+        mark_token_rejected(user, site)
+    _finish_events(events, results)
+    return [outcome for outcome, _ in results]
+
+
+def _success(action: str, job_id: str, known: arcgis.Job | None) -> Outcome:
+    if action == Action.DELETE:
+        return Outcome(action, Result.SUCCESS, SUCCESS_MESSAGES[action], job_id, gone=True)
+    # The contract: a successful cancel moves the job to CANCELLING; the row's own refresh does the rest.
+    job = replace(known, status=arcgis.CANCELLING, ended=None) if known else None
+    return Outcome(action, Result.SUCCESS, SUCCESS_MESSAGES[action], job_id, job=job)
+
+
+def _failure(action: str, job_id: str, exc: arcgis.ArcGISError, *, reconnect_hint=True) -> Outcome:
+    if isinstance(exc, arcgis.OperationRefused):
+        return Outcome(action, Result.REFUSED, exc.message, job_id, code=exc.code)
+    rejected = isinstance(exc, arcgis.TokenInvalid | arcgis.TokenRequired)
+    message = exc.message
+    if rejected and reconnect_hint:
+        message += " Reconnect with your ArcGIS account."
+    return Outcome(action, Result.FAILED, message, job_id, reconnect=rejected and reconnect_hint, code=exc.code)
+
+
+def _with_real_state(client, service, outcome: Outcome, exc: arcgis.ArcGISError) -> Outcome:
+    """After a refusal or an ambiguous failure, read the job again: the server's state is the truth."""
+    if not outcome.job_id or not (outcome.result == Result.REFUSED or exc.ambiguous):
+        return outcome
+    try:
+        job = client.get_job(service, outcome.job_id)
+    except arcgis.NotFound:
+        job = None
+    except arcgis.ArcGISError:
+        return outcome
+    if not exc.ambiguous:
+        return replace(outcome, job=job, gone=job is None)
+    if outcome.action == Action.DELETE:
+        done = job is None
+    else:
+        done = job is not None and job.status in (arcgis.CANCELLING, arcgis.CANCELLED)
+    if done:
+        message = f"{SUCCESS_MESSAGES[outcome.action]} (the answer was lost; re-reading the job confirmed it)"
+        return replace(outcome, result=Result.SUCCESS, message=message, job=job, gone=job is None)
+    state = "it no longer exists" if job is None else f"it is {job.label}"
+    return replace(outcome, message=f"{outcome.message} Re-reading the job: {state}.", job=job, gone=job is None)
+
+
+# --- audit trail ----------------------------------------------------------------------
+
+
+def _start_events(user, site: Site, action: str, via: str, service: str, targets: list[str]) -> list[AuditEvent]:
+    events = [
+        AuditEvent(
+            user=user,
+            username=user.get_username(),
+            site=site,
+            site_slug=site.slug,
+            service=service,
+            job_id=target,
+            action=action,
+            via=via,
+        )
+        for target in targets
+    ]
+    with transaction.atomic():
+        if len(events) == 1:
+            events[0].save(force_insert=True)
+        else:
+            AuditEvent.objects.bulk_create(events)
+    return events
+
+
+def _finish_events(events: list[AuditEvent], results: list[tuple[Outcome, float]]) -> None:
+    finished = timezone.now()
+    for event, (outcome, seconds) in zip(events, results, strict=True):
+        event.outcome = outcome.result
+        event.message = outcome.message
+        event.upstream_code = outcome.code
+        event.duration_ms = round(seconds * 1000)
+        event.finished = finished
+        log.info(
+            "audit user=%s action=%s site=%s service=%s job=%s outcome=%s",
+            event.username,
+            event.action,
+            event.site_slug,
+            event.service,
+            event.job_id,
+            event.outcome,
+        )
+    fields = ["outcome", "message", "upstream_code", "duration_ms", "finished"]
+    if len(events) == 1:
+        events[0].save(update_fields=fields)
+    else:
+        AuditEvent.objects.bulk_update(events, fields, batch_size=500)

@@ -1,0 +1,49 @@
+"""URLs mirror ArcGIS's own admin paths: …/services/[<folder>/]<name>.GPServer/jobs/<jobId>/."""
+
+from django.urls import include, path, register_converter
+
+from jobs import views
+
+
+class ArcGISNameConverter:
+    """Folder and service names: letters, digits and underscores, at most 120."""
+
+    regex = "[A-Za-z0-9_]{1,120}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+class JobIdConverter(ArcGISNameConverter):
+    regex = "[A-Za-z0-9]{1,64}"
+
+
+register_converter(ArcGISNameConverter, "arcgisname")
+register_converter(JobIdConverter, "jobid")
+
+app_name = "jobs"
+
+service_urls = [
+    path("jobs/", views.job_list, name="job_list"),
+    path("jobs/counts/", views.service_counts, name="service_counts"),
+    path("jobs/purge/", views.purge_queue, name="purge"),
+    path("jobs/bulk/", views.bulk_action, name="bulk"),
+    path("jobs/<jobid:job_id>/", views.job_detail, name="job"),
+    path("jobs/<jobid:job_id>/cancel/", views.cancel_job, name="cancel"),
+    path("jobs/<jobid:job_id>/delete/", views.delete_job, name="delete"),
+]
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("sites/<slug:slug>/", views.site_detail, name="site"),
+    path("sites/<slug:slug>/token/", views.token, name="token"),
+    path("sites/<slug:slug>/services/<arcgisname:name>.GPServer/", include(service_urls)),
+    path("sites/<slug:slug>/services/<arcgisname:folder>/<arcgisname:name>.GPServer/", include(service_urls)),
+    path("audit/", views.audit, name="audit"),
+    path("audit.csv", views.audit_csv, name="audit_csv"),
+    path("timezone/", views.set_timezone, name="timezone"),
+    path("healthz", views.healthz, name="healthz"),
+]

@@ -1,0 +1,126 @@
+"""Fixtures shared by the portal's tests: users for each role, a site on the simulator, connected tokens,
+and a test client that behaves like the browser (CSRF enforced, htmx headers on demand)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.test import Client
+from django.utils.crypto import get_random_string
+
+from jobs import arcgis
+from jobs.models import Site, StoredToken
+
+pytest_plugins = ["arcgis_simulator.pytest_plugin"]
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The row cache and sessions may live in Redis, shared between tests: start each test clean."""
+    cache.clear()
+    yield
+
+
+def make_user(username: str, role: str | None = None, **extra):
+    user = get_user_model().objects.create_user(username=username, password=f"{username}-password", **extra)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def operator(db):
+    return make_user("olivia", "Operator")
+
+
+@pytest.fixture
+def second_operator(db):
+    return make_user("oscar", "Operator")
+
+
+@pytest.fixture
+def viewer(db):
+    return make_user("victor", "Viewer")
+
+
+@pytest.fixture
+def site_admin(db):
+    return make_user("sam", "Site admin")
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but without any role."""
+    return make_user("nobody")
+
+
+@pytest.fixture
+def site(db, simulator):
+    """A site on the simulator (plain HTTP, so TLS verification is explicitly off)."""
+    return Site.objects.create(slug="main", name="Main site", admin_url=simulator.admin_url, insecure=True)
+
+
+@pytest.fixture
+def service(simulator) -> arcgis.ServiceRef:
+    """A GP service in a folder, next to a map service (which has no jobs)."""
+    simulator.state.add_service("Watershed", folder="Hydrology")
+    simulator.state.add_service("Rivers", folder="Hydrology", type="MapServer")
+    return arcgis.ServiceRef("Hydrology", "Watershed")
+
+
+def store_token(user, site: Site, token: str, **fields) -> StoredToken:
+    stored, _ = StoredToken.objects.get_or_create(user=user, site=site, defaults={"ciphertext": b""})
+    stored.token = token
+    for name, value in {"source": StoredToken.PASTED, "arcgis_username": "", **fields}.items():
+        setattr(stored, name, value)
+    stored.save()
+    return stored
+
+
+@pytest.fixture
+def connect(simulator):
+    """Give a portal user an ArcGIS token for a site, as the connect page would."""
+
+    def _connect(user, site: Site, arcgis_user: str = "siteadmin", **fields) -> StoredToken:
+        token = simulator.issue_token(arcgis_user, referer=site.effective_referer)
+        return store_token(user, site, token, arcgis_username=arcgis_user, **fields)
+
+    return _connect
+
+
+class PortalClient(Client):
+    """A test client with CSRF enforced, like a browser: it holds the CSRF cookie and sends the
+    token header that htmx sends (hx-headers on <body>)."""
+
+    def __init__(self, user=None, **kwargs):
+        super().__init__(enforce_csrf_checks=True, **kwargs)
+        self.csrf_token = get_random_string(32)
+        self.cookies["csrftoken"] = self.csrf_token
+        if user is not None:
+            self.force_login(user)
+
+    def htmx_get(self, path, data=None, **headers):
+        return self.get(path, data, headers={"HX-Request": "true", **headers})
+
+    def action(self, path, data=None, *, htmx=True, csrf=True, **headers):
+        """A POST as the portal's pages send it: with htmx's headers, or as a plain form."""
+        sent = dict(headers)
+        if csrf:
+            sent["X-CSRFToken"] = self.csrf_token
+        if htmx:
+            sent["HX-Request"] = "true"
+        return self.post(path, data or {}, headers=sent)
+
+
+@pytest.fixture
+def client_as():
+    def _client(user=None) -> PortalClient:
+        return PortalClient(user)
+
+    return _client

@@ -1,0 +1,178 @@
+"""Settings come from the environment only; a malformed value stops start-up with a clear message."""
+
+import os
+import runpy
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+SETTINGS = Path(__file__).resolve().parent.parent / "dashboard" / "settings.py"
+ROOT = SETTINGS.parent.parent
+CONFIG_VARIABLES = [
+    "DJANGO_SECRET_KEY",
+    "DJANGO_DEBUG",
+    "DJANGO_PRODUCTION",
+    "DJANGO_ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "TOKEN_ENCRYPTION_KEYS",
+]
+
+
+@pytest.fixture
+def environ(monkeypatch, tmp_path):
+    """A clean environment for reading the settings module afresh; dev keys go to a temp dir."""
+    for name in CONFIG_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(f"{name}_FILE", raising=False)
+    monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path / "var"))
+    return monkeypatch
+
+
+def load_settings() -> dict:
+    return runpy.run_path(str(SETTINGS))
+
+
+def production(environ, **extra):
+    environ.setenv("DJANGO_PRODUCTION", "1")
+    environ.setenv("DJANGO_SECRET_KEY", "x" * 60)
+    environ.setenv("TOKEN_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    environ.setenv("DJANGO_ALLOWED_HOSTS", "jobs.example.com")
+    for name, value in extra.items():
+        environ.setenv(name, value)
+
+
+def test_defaults_are_safe_for_local_use(environ):
+    settings = load_settings()
+    assert settings["DEBUG"] is False
+    assert settings["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert settings["CACHES"]["default"]["BACKEND"].endswith("LocMemCache")
+    assert set(settings["DEVELOPMENT_FALLBACKS"]) == {"DJANGO_SECRET_KEY", "TOKEN_ENCRYPTION_KEYS"}
+    # The generated development keys are kept, so a restart keeps sessions and stored tokens readable.
+    assert load_settings()["SECRET_KEY"] == settings["SECRET_KEY"]
+    assert load_settings()["TOKEN_ENCRYPTION_KEYS"] == settings["TOKEN_ENCRYPTION_KEYS"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "complaint"),
+    [
+        ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG"),
+        ("DJANGO_PRODUCTION", "2", "DJANGO_PRODUCTION"),
+        ("DATABASE_URL", "nosuchdb://host/name", "DATABASE_URL"),
+        ("REDIS_URL", "http://127.0.0.1:6379", "REDIS_URL"),
+        ("TOKEN_ENCRYPTION_KEYS", "not-a-fernet-key", "TOKEN_ENCRYPTION_KEYS"),
+        ("TOKEN_ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},", "TOKEN_ENCRYPTION_KEYS"),
+        ("DJANGO_ALLOWED_HOSTS", "a.example.com,,b.example.com", "DJANGO_ALLOWED_HOSTS"),
+        ("SESSION_COOKIE_AGE", "an hour", "SESSION_COOKIE_AGE"),
+        ("AXES_FAILURE_LIMIT", "0", "AXES_FAILURE_LIMIT"),
+    ],
+)
+def test_malformed_values_are_refused_by_name(environ, name, value, complaint):
+    environ.setenv(name, value)
+    with pytest.raises(ImproperlyConfigured, match=complaint):
+        load_settings()
+
+
+def test_debug_cannot_be_on_in_production(environ):
+    production(environ, DJANGO_DEBUG="1")
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_DEBUG"):
+        load_settings()
+
+
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "TOKEN_ENCRYPTION_KEYS"])
+def test_production_requires_its_secrets(environ, missing):
+    production(environ)
+    environ.delenv(missing)
+    with pytest.raises(ImproperlyConfigured, match=missing):
+        load_settings()
+
+
+def test_secrets_are_read_from_files(environ, tmp_path):
+    key = Fernet.generate_key().decode()
+    (tmp_path / "secret").write_text("s" * 60 + "\n")
+    (tmp_path / "keys").write_text(key)
+    production(
+        environ, DJANGO_SECRET_KEY_FILE=str(tmp_path / "secret"), TOKEN_ENCRYPTION_KEYS_FILE=str(tmp_path / "keys")
+    )
+    environ.delenv("DJANGO_SECRET_KEY")
+    environ.delenv("TOKEN_ENCRYPTION_KEYS")
+    settings = load_settings()
+    assert settings["SECRET_KEY"] == "s" * 60
+    assert settings["TOKEN_ENCRYPTION_KEYS"] == [key]
+
+
+def test_a_value_and_its_file_together_are_refused(environ, tmp_path):
+    (tmp_path / "secret").write_text("s" * 60)
+    environ.setenv("DJANGO_SECRET_KEY", "t" * 60)
+    environ.setenv("DJANGO_SECRET_KEY_FILE", str(tmp_path / "secret"))
+    with pytest.raises(ImproperlyConfigured, match="not both"):
+        load_settings()
+
+
+def test_an_unreadable_secret_file_is_refused(environ, tmp_path):
+    environ.setenv("DJANGO_SECRET_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY_FILE"):
+        load_settings()
+
+
+def test_production_turns_on_https_protections(environ):
+    production(environ)
+    settings = load_settings()
+    assert settings["SESSION_COOKIE_SECURE"] and settings["CSRF_COOKIE_SECURE"]
+    assert settings["SECURE_SSL_REDIRECT"]
+    assert settings["SECURE_HSTS_SECONDS"] >= 31536000
+    assert settings["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert settings["X_FRAME_OPTIONS"] == "DENY"
+    assert settings["SECURE_REFERRER_POLICY"] == "same-origin"
+
+
+def test_database_and_redis_urls(environ):
+    environ.setenv("DATABASE_URL", "postgres://portal:pw@db.example.com:5432/portal")
+    environ.setenv("REDIS_URL", "redis://cache.example.com:6379/1")
+    settings = load_settings()
+    database = settings["DATABASES"]["default"]
+    assert (database["ENGINE"], database["HOST"], database["NAME"]) == (
+        "django.db.backends.postgresql",
+        "db.example.com",
+        "portal",
+    )
+    assert settings["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings["SESSION_ENGINE"] == "django.contrib.sessions.backends.cache"
+
+
+def test_check_deploy_is_clean_with_production_variables(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "DJANGO_PRODUCTION": "1",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_ALLOWED_HOSTS": "jobs.example.com",
+        "PORTAL_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_warns_about_development_keys(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    env |= {"DJANGO_SETTINGS_MODULE": "dashboard.settings", "PORTAL_VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "portal.W001" in result.stderr + result.stdout
+    assert "TOKEN_ENCRYPTION_KEYS is not set" in result.stderr + result.stdout
