@@ -238,5 +238,6 @@ LOGGING = {
     "loggers": {
         # urllib3 logs full request lines at DEBUG; keep it quiet so nothing upstream leaks.
         "urllib3": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }
