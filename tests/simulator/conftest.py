@@ -1,4 +1,7 @@
-"""Helpers for the simulator's own tests: HTTP clients that talk to it the way the portal does."""
+"""Helpers for the simulator's own tests: HTTP clients that talk to it the way the portal does.
+
+The `simulator` and `tls_simulator` fixtures come from arcgis_simulator.pytest_plugin (loaded by tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,6 @@ import pytest
 import requests
 
 from arcgis_simulator import Simulator
-
-# The project's root conftest may also load this plugin; importing the fixtures keeps this folder self-sufficient.
-from arcgis_simulator.pytest_plugin import simulator, tls_simulator  # noqa: F401
 
 GP = "Hydrology/Watershed"  # the GP service most tests use
 JOBS = "/services/Hydrology/Watershed.GPServer/jobs"
