@@ -94,7 +94,7 @@ class TestQuery:
             "endTime": str(T0 + 1),
         }
 
-    def test_status_filter_accepts_jobStatus_and_status(self, admin: AdminClient) -> None:  # noqa: N802
+    def test_status_filter_accepts_jobstatus_and_status(self, admin: AdminClient) -> None:
         executing = admin.sim.state.add_job(GP, status="esriJobExecuting")
         admin.sim.state.add_job(GP, status="esriJobSucceeded")
         assert list(query(admin, jobStatus="esriJobExecuting")["results"]) == [executing]
@@ -335,7 +335,7 @@ class TestPurgeQueue:
 
 class TestLifecycle:
     def test_explicit_statuses_stay(self, admin: AdminClient) -> None:
-        jobs = {status: admin.sim.state.add_job(GP, status=status) for status in STATUSES[:4] + ["esriJobCancelling"]}
+        jobs = {status: admin.sim.state.add_job(GP, status=status) for status in [*STATUSES[:4], "esriJobCancelling"]}
         admin.sim.clock.advance(30 * 24 * 3600)
         assert {s: admin.sim.state.get_job(GP, j)["status"] for s, j in jobs.items()} == {s: s for s in jobs}
 
