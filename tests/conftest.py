@@ -108,14 +108,14 @@ class PortalClient(Client):
     def htmx_get(self, path, data=None, **headers):
         return self.get(path, data, headers={"HX-Request": "true", **headers})
 
-    def action(self, path, data=None, *, htmx=True, csrf=True, **headers):
+    def action(self, path, data=None, *, htmx=True, csrf=True, follow=False, **headers):
         """A POST as the portal's pages send it: with htmx's headers, or as a plain form."""
         sent = dict(headers)
         if csrf:
             sent["X-CSRFToken"] = self.csrf_token
         if htmx:
             sent["HX-Request"] = "true"
-        return self.post(path, data or {}, headers=sent)
+        return self.post(path, data or {}, headers=sent, follow=follow)
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def status_tone(status: str) -> str:
 @register.filter
 def timestamp(value: datetime | None):
     """Local time for reading, UTC on hover and for machines."""
-    if value is None:
+    if not isinstance(value, datetime):  # None, or "" for a job not known right now
         return "—"
     utc = value.astimezone(UTC)
     return format_html(
@@ -59,7 +59,7 @@ def timestamp(value: datetime | None):
 
 @register.filter
 def duration(value: timedelta | None) -> str:
-    if value is None:
+    if not isinstance(value, timedelta):
         return "—"
     seconds = int(value.total_seconds())
     hours, rest = divmod(seconds, 3600)

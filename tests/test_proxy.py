@@ -1,0 +1,248 @@
+"""The proxy: cancel, delete, purge and bulk, with htmx and without JavaScript, and every failure as a message."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from jobs.arcgis import ServiceRef
+from jobs.models import AuditEvent
+from jobs.rows import ServiceTarget
+
+EXECUTING, SUCCEEDED, SUBMITTED = "esriJobExecuting", "esriJobSucceeded", "esriJobSubmitted"
+
+
+@pytest.fixture
+def target(site, service):
+    return ServiceTarget(site, service)
+
+
+@pytest.fixture
+def olivia(operator, site, connect, client_as):
+    connect(operator, site)
+    return client_as(operator)
+
+
+def status_text(html: str) -> str:
+    """The text of the row's role=status element."""
+    match = re.search(r'role="status"[^>]*>(.*?)</span>\s*</td>', html, re.S)
+    assert match, html
+    return re.sub(r"<[^>]+>", "", match.group(1)).strip()
+
+
+def posts(simulator, suffix):
+    return [r for r in simulator.requests if r.method == "POST" and r.path.endswith(suffix)]
+
+
+# --- cancel ---------------------------------------------------------------------------
+
+
+def test_cancel_answers_the_row_with_cancel_requested(simulator, service, target, olivia, operator):
+    job_id = simulator.state.add_job(service.key, status=EXECUTING, username="analyst5")
+    olivia.get(target.url("job_list"))  # the page the operator clicks on
+    simulator.requests.clear()
+    response = olivia.action(target.url("cancel", job_id))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<tr id="job-{job_id}" data-status="esriJobCancelling"')
+    assert status_text(html) == "Cancel requested"
+    assert "analyst5" in html  # the whole row, from what the page showed
+    # One upstream call: the cancel itself, carrying the operator's token in the body.
+    [cancel] = simulator.requests
+    assert cancel.method == "POST" and cancel.path.endswith(f"/jobs/{job_id}/cancel") and cancel.form["token"]
+    assert simulator.state.get_job(service.key, job_id)["status"] == "esriJobCancelling"
+    event = AuditEvent.objects.get(action="cancel", job_id=job_id)
+    assert (event.user, event.outcome, event.service, event.via) == (operator, "success", "Hydrology/Watershed", "web")
+    assert event.finished is not None and event.duration_ms is not None
+
+
+def test_refused_cancel_shows_the_servers_message_verbatim(simulator, service, target, olivia):
+    job_id = simulator.state.add_job(service.key, status=SUCCEEDED)
+    html = olivia.action(target.url("cancel", job_id)).content.decode()
+    assert status_text(html) == f"Unable to cancel job :[{job_id}]"
+    assert 'data-status="esriJobSucceeded"' in html  # the job was read again: its real state
+    event = AuditEvent.objects.get(action="cancel", job_id=job_id)
+    assert (event.outcome, event.message, event.upstream_code) == ("refused", f"Unable to cancel job :[{job_id}]", 500)
+
+
+def test_the_race_a_job_that_finished_after_the_page_rendered(simulator, service, target, olivia):
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    page = olivia.get(target.url("job_list")).content.decode()
+    assert '<button type="submit">Cancel</button>' in page
+    simulator.state.set_status(service.key, job_id, SUCCEEDED)  # finishes before the click
+    html = olivia.action(target.url("cancel", job_id)).content.decode()
+    assert status_text(html) == f"Unable to cancel job :[{job_id}]"
+    assert 'data-status="esriJobSucceeded"' in html and "Cancel requested" not in html
+
+
+def test_cancel_without_javascript_redirects_back_with_a_message(simulator, service, target, olivia):
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    back = target.url("job_list") + "?status=esriJobExecuting"
+    response = olivia.action(target.url("cancel", job_id), {"next": back}, htmx=False)
+    assert response.status_code == 302 and response.url == back
+    html = olivia.get(back).content.decode()
+    assert f"Job {job_id}: Cancel requested" in html
+
+
+def test_refusal_without_javascript_is_a_message_too(simulator, service, target, olivia):
+    job_id = simulator.state.add_job(service.key, status=SUCCEEDED)
+    response = olivia.action(target.url("cancel", job_id), htmx=False, follow=True)
+    assert f"Job {job_id}: Unable to cancel job :[{job_id}]" in response.content.decode()
+
+
+# --- delete and purge ------------------------------------------------------------------------
+
+
+def test_delete_removes_the_job_and_says_so(simulator, service, target, olivia):
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    html = olivia.action(target.url("delete", job_id), {"confirmed": "yes"}).content.decode()
+    assert status_text(html) == "Deleted"
+    assert 'data-status="esriJobDeleted"' in html and "hx-get" not in html.split(">", 1)[0]
+    assert simulator.state.get_job(service.key, job_id) is None
+    assert AuditEvent.objects.get(action="delete", job_id=job_id).outcome == "success"
+
+
+def test_delete_without_javascript_asks_for_confirmation_first(simulator, service, target, olivia):
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    simulator.requests.clear()
+    response = olivia.action(target.url("delete", job_id), htmx=False)
+    html = response.content.decode()
+    assert response.status_code == 200 and f"Delete job <code>{job_id}</code>?" in html
+    assert "removes every record of it" in html and 'name="confirmed" value="yes"' in html
+    assert not simulator.requests and not AuditEvent.objects.exists()
+    response = olivia.action(target.url("delete", job_id), {"confirmed": "yes"}, htmx=False, follow=True)
+    assert f"Job {job_id}: Deleted" in response.content.decode()
+    assert simulator.state.get_job(service.key, job_id) is None
+
+
+def test_purge_cancels_queued_jobs_and_leaves_executing_ones(simulator, service, target, olivia):
+    queued = [simulator.state.add_job(service.key, status=s) for s in ("esriJobNew", SUBMITTED, "esriJobWaiting")]
+    running = simulator.state.add_job(service.key, status=EXECUTING)
+    response = olivia.action(target.url("purge"), {"confirmed": "yes"})
+    assert response.status_code == 200
+    assert "Queue purged" in response.content.decode()
+    assert response["HX-Trigger"] == "jobs-changed"  # the table reloads itself
+    assert {simulator.state.get_job(service.key, j)["status"] for j in queued} <= {
+        "esriJobCancelling",
+        "esriJobCancelled",
+    }
+    assert simulator.state.get_job(service.key, running)["status"] == EXECUTING
+    assert AuditEvent.objects.get(action="purge").outcome == "success"
+
+
+def test_purge_without_javascript_asks_for_confirmation_first(simulator, service, target, olivia):
+    simulator.requests.clear()
+    html = olivia.action(target.url("purge"), htmx=False).content.decode()
+    assert "Purge the queue of Hydrology/Watershed?" in html and "EXECUTING jobs keep running" in html
+    assert not posts(simulator, "/purgeQueue")
+
+
+# --- bulk ----------------------------------------------------------------------------------
+
+
+def test_bulk_cancel_runs_every_job_and_reports_each_outcome(simulator, service, target, olivia):
+    running = [simulator.state.add_job(service.key, status=s) for s in (EXECUTING, SUBMITTED, EXECUTING)]
+    done = simulator.state.add_job(service.key, status=SUCCEEDED)
+    olivia.get(target.url("job_list"))
+    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [*running, done]})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert re.search(r'id="bulk-summary">3 cancelled, 1 refused</p>', html)
+    # Each row comes back out of band, with its own outcome.
+    for job_id in running:
+        assert f'<template>\n<tr id="job-{job_id}" data-status="esriJobCancelling"' in html
+    assert f"Unable to cancel job :[{done}]" in html
+    assert html.count('hx-swap-oob="true"') == 4
+    events = AuditEvent.objects.filter(action="cancel", via="bulk")
+    assert sorted(events.values_list("outcome", flat=True)) == ["refused", "success", "success", "success"]
+    assert not events.filter(outcome="pending").exists()
+
+
+def test_bulk_summary_counts_failures(simulator, service, target, olivia):
+    ok = simulator.state.add_job(service.key, status=EXECUTING)
+    other = simulator.state.add_job(service.key, status=EXECUTING)
+    simulator.faults.set("html_502", operation="cancel", after=1, count=1)
+    html = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [ok, other]}).content.decode()
+    assert "1 cancelled, 1 failed" in html
+    assert "Bad Gateway" in html
+
+
+def test_bulk_without_javascript_redirects_back_with_the_summary(simulator, service, target, olivia):
+    jobs = [simulator.state.add_job(service.key, status=EXECUTING) for _ in range(2)]
+    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": jobs}, htmx=False, follow=True)
+    assert "2 cancelled" in response.content.decode()
+
+
+def test_bulk_delete_without_javascript_asks_for_confirmation(simulator, service, target, olivia):
+    jobs = [simulator.state.add_job(service.key, status=SUCCEEDED) for _ in range(2)]
+    simulator.requests.clear()
+    html = olivia.action(target.url("bulk"), {"action": "delete", "job_ids": jobs}, htmx=False).content.decode()
+    assert "Delete 2 jobs?" in html and all(job_id in html for job_id in jobs)
+    assert not simulator.requests
+
+
+def test_bulk_with_nothing_selected_says_so(simulator, service, target, olivia):
+    html = olivia.action(target.url("bulk"), {"action": "cancel"}).content.decode()
+    assert "Select at least one job." in html
+    assert not posts(simulator, "/cancel")
+
+
+# --- failures are messages, never 500s ---------------------------------------------------------
+
+
+def test_no_token_means_a_link_to_connect(simulator, site, service, target, operator, client_as):
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    client = client_as(operator)
+    page = client.get(target.url("job_list"))
+    assert page.status_code == 200
+    assert "You have no ArcGIS token for this site." in page.content.decode()
+    html = client.action(target.url("cancel", job_id)).content.decode()
+    assert "You have no ArcGIS token for this site." in status_text(html)
+    assert f'href="{reverse("jobs:token", args=["main"])}"' in html
+    assert not posts(simulator, "/cancel")
+    assert AuditEvent.objects.get(action="cancel").outcome == "failed"
+
+
+def test_an_expired_token_asks_to_reconnect(simulator, site, service, target, operator, connect, client_as):
+    from django.utils import timezone
+
+    connect(operator, site, expires=timezone.now())
+    html = client_as(operator).get(target.url("job_list")).content.decode()
+    assert "Your ArcGIS token has expired." in html and "Connect to Main site" in html
+
+
+def test_unreachable_site_is_explained(simulator, site, service, target, olivia):
+    site.admin_url = "http://127.0.0.1:9/arcgis/admin"  # nothing listens on the discard port
+    site.save()
+    page = olivia.get(target.url("job_list"))
+    assert page.status_code == 200
+    assert "127.0.0.1:9 refused the connection." in page.content.decode()
+    html = olivia.action(target.url("cancel", "j" + "1" * 32)).content.decode()
+    assert "refused the connection" in status_text(html)
+
+
+def test_a_service_that_is_gone_is_explained(simulator, site, service, olivia):
+    gone = ServiceTarget(site, ServiceRef("Hydrology", "Retired"))
+    page = olivia.get(gone.url("job_list"))
+    assert page.status_code == 200
+    assert "Could not find resource or operation &#x27;Retired.GPServer&#x27;" in page.content.decode()
+    html = olivia.action(gone.url("cancel", "j" + "2" * 32)).content.decode()
+    assert "Could not find resource" in status_text(html)
+
+
+def test_simulator_fault_on_the_jobs_page_is_explained(simulator, service, target, olivia):
+    simulator.faults.set("html_502")
+    page = olivia.get(target.url("job_list"))
+    assert page.status_code == 200
+    assert "Bad Gateway" in page.content.decode()
+
+
+@pytest.mark.parametrize("action", ["cancel", "delete", "purge", "bulk"])
+def test_viewers_get_403_from_every_action(simulator, site, service, target, viewer, connect, client_as, action):
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    connect(viewer, site)
+    url = target.url(action, job_id) if action in ("cancel", "delete") else target.url(action)
+    simulator.requests.clear()
+    response = client_as(viewer).action(url, {"confirmed": "yes", "action": "cancel", "job_ids": [job_id]})
+    assert response.status_code == 403
+    assert not simulator.requests and not AuditEvent.objects.exists()
