@@ -73,10 +73,6 @@ class Verdict:
     latency_ms: float = 0.0
     fault: Fault | None = None
 
-    @property
-    def kind(self) -> str | None:
-        return self.fault.kind if self.fault else None
-
 
 class Faults:
     """The active faults of a simulator; safe to change while requests are in flight."""

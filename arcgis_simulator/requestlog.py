@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import overload
 
 
 class Headers(Mapping[str, str]):
@@ -82,7 +83,13 @@ class RequestLog:
     def __iter__(self) -> Iterator[RecordedRequest]:
         return iter(self.snapshot())
 
-    def __getitem__(self, index: int) -> RecordedRequest:
+    @overload
+    def __getitem__(self, index: int) -> RecordedRequest: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[RecordedRequest]: ...
+    def __getitem__(self, index: int | slice) -> RecordedRequest | list[RecordedRequest]:
+        if isinstance(index, slice):
+            return self.snapshot()[index]
         with self._lock:
             return self._records[index]
 

@@ -154,14 +154,14 @@ class Handler(BaseHTTPRequestHandler):
         if delay and self.server.stopping.wait(delay / 1000):
             return self._reset()
         fault = verdict.fault
-        kind = verdict.kind
+        kind = fault.kind if fault else None
         if kind == faults.RESET:
             return self._reset()
-        if kind == faults.HTML_502:
-            status = int(fault.params["status"])  # type: ignore[union-attr]
+        if fault is not None and kind == faults.HTML_502:
+            status = int(fault.params["status"])
             return self._send(status, BAD_GATEWAY.format(status=status).encode(), "text/html")
-        if kind == faults.STALL and self.server.stopping.wait(float(fault.params["seconds"])):  # type: ignore[union-attr]
-            return self._reset()
+        if fault is not None and kind == faults.STALL and self.server.stopping.wait(float(fault.params["seconds"])):
+            return self._reset()  # stopped while stalling
 
         call = Call(
             self.command,

@@ -11,7 +11,7 @@ import heapq
 import random
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
@@ -45,7 +45,7 @@ class Service:
 
     @property
     def key(self) -> str:
-        """ "Folder/Name", or "Name" at the root: how callers name a service."""
+        """How callers name a service: "Folder/Name", or "Name" at the root."""
         return f"{self.folder}/{self.name}" if self.folder else self.name
 
     def to_json(self) -> dict:
@@ -96,7 +96,7 @@ class _Trickle:
     next_at: int
     usernames: tuple[str, ...]
     machines: tuple[str, ...]
-    rng: random.Random = field(repr=False, default_factory=random.Random)
+    rng: random.Random
 
 
 @dataclass(frozen=True)
@@ -124,14 +124,13 @@ class SiteState:
         self,
         clock: Clock,
         *,
-        admin_url: str = "",
         seed: int = 0,
         cancel_delay: float = 2.0,
         max_file_age: float = 6 * 3600,
         lifecycle: Lifecycle | None = None,
     ) -> None:
         self.clock = clock
-        self.admin_url = admin_url
+        self.admin_url = ""  # set once the server knows its address; job URLs start with it
         self.cancel_delay_ms = int(cancel_delay * 1000)
         self.max_file_age_ms = int(max_file_age * 1000)
         self.lifecycle = lifecycle or Lifecycle()

@@ -20,7 +20,7 @@ class User:
 
     @classmethod
     def parse(cls, spec: str) -> User:
-        """ "NAME:PASSWORD" or "NAME:PASSWORD:admin"."""
+        """A user from the command line form NAME:PASSWORD or NAME:PASSWORD:admin."""
         parts = spec.split(":")
         if len(parts) == 2 and all(parts):
             return cls(parts[0], parts[1])

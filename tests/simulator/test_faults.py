@@ -57,7 +57,7 @@ def test_html_502(admin: AdminClient) -> None:
 def test_reset_before_processing(admin: AdminClient) -> None:
     job = admin.sim.state.add_job(GP, status="esriJobExecuting")
     admin.sim.faults.set("reset", operation="cancel", count=1)
-    with pytest.raises(requests.ConnectionError):
+    with pytest.raises(requests.ConnectionError, match="reset by peer"):
         cancel(admin, job)
     assert admin.sim.state.get_job(GP, job)["status"] == "esriJobExecuting"
     assert admin.sim.requests[-1].operation == "cancel"  # it did arrive
@@ -67,7 +67,7 @@ def test_reset_before_processing(admin: AdminClient) -> None:
 def test_reset_after_processing_is_ambiguous(admin: AdminClient) -> None:
     job = admin.sim.state.add_job(GP, status="esriJobExecuting")
     admin.sim.faults.set("reset_after", operation="cancel")
-    with pytest.raises(requests.ConnectionError):
+    with pytest.raises(requests.ConnectionError, match="reset by peer"):
         cancel(admin, job)
     assert admin.sim.state.get_job(GP, job)["status"] == "esriJobCancelling"
 

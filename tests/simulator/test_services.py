@@ -176,6 +176,7 @@ def test_request_log_records_what_was_sent(admin: AdminClient) -> None:
     assert "Referer" in list(record.headers)
     assert (record.operation, record.service, record.client) == ("statistics", GP, "127.0.0.1")
     assert [r.path for r in admin.sim.requests] == [record.path]
+    assert admin.sim.requests[-1:] == [record]
 
 
 def test_control_requests_are_not_logged(admin: AdminClient) -> None:
