@@ -40,7 +40,7 @@ class JobFilterForm(forms.Form):
     job = forms.CharField(required=False, max_length=64, validators=[job_id_validator], label="Job ID")
     sort = forms.ChoiceField(required=False, choices=list(SORTS.items()))
     per_page = forms.TypedChoiceField(
-        required=False, choices=[(n, n) for n in PAGE_SIZES], coerce=int, empty_value=50, label="Per page"
+        required=False, choices=[(n, n) for n in PAGE_SIZES], coerce=int, empty_value=50, initial=50, label="Per page"
     )
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 

@@ -138,7 +138,7 @@ def service_counts(request: HttpRequest, slug: str, name: str, folder: str = "")
 @viewer_required
 def job_list(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
     target = service_target(request, slug, name, folder)
-    form = JobFilterForm(request.GET)
+    form = JobFilterForm({"per_page": 50, "sort": "-submitted", **request.GET.dict()})
     context = {
         "target": target,
         "form": form,
