@@ -1,0 +1,261 @@
+"""Roles, enforced on the server for every page and action and reflected in the UI, and sites
+restricted to groups, which are invisible (404) to everyone outside those groups."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from jobs import operations
+from jobs.models import AuditEvent, Site
+from jobs.rows import ServiceTarget
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.django_db
+
+JOB_ID = "j0123456789abcdef0123456789abcdef"
+ROLES = ["outsider", "viewer", "operator", "site_admin", "superuser"]
+SEES = {"viewer", "operator", "site_admin", "superuser"}
+OPERATES = {"operator", "site_admin", "superuser"}
+MANAGES_SITES = {"site_admin", "superuser"}
+
+
+@pytest.fixture
+def superuser(db):
+    return make_user("root", is_superuser=True)
+
+
+@pytest.fixture
+def users(outsider, viewer, operator, site_admin, superuser):
+    return {
+        "outsider": outsider,
+        "viewer": viewer,
+        "operator": operator,
+        "site_admin": site_admin,
+        "superuser": superuser,
+    }
+
+
+def page_urls(site, service) -> dict[str, str]:
+    target = ServiceTarget(site, service)
+    return {
+        "site": reverse("jobs:site", args=[site.slug]),
+        "token": reverse("jobs:token", args=[site.slug]),
+        "job_list": target.url("job_list"),
+        "service_counts": target.url("service_counts"),
+        "job": target.url("job", JOB_ID),
+    }
+
+
+def action_posts(site, service) -> dict[str, tuple[str, dict]]:
+    """Every state-changing post, with the data the portal's pages send."""
+    target = ServiceTarget(site, service)
+    return {
+        "cancel": (target.url("cancel", JOB_ID), {}),
+        "delete": (target.url("delete", JOB_ID), {"confirmed": "yes"}),
+        "purge": (target.url("purge"), {"confirmed": "yes"}),
+        "bulk": (target.url("bulk"), {"action": "cancel", "job_ids": [JOB_ID], "confirmed": "yes"}),
+    }
+
+
+@pytest.fixture
+def everyone_connected(simulator, site, service, users, connect):
+    """Each user holds a working token, so a refusal can only come from the portal's own check."""
+    simulator.state.add_job(service.key, job_id=JOB_ID)
+    for user in users.values():
+        connect(user, site)
+    simulator.requests.clear()
+    return users
+
+
+# --- every URL x every role ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", ["overview", "site", "token", "job_list", "service_counts", "job", "audit", "csv"])
+def test_pages_need_the_viewer_role(site, service, everyone_connected, client_as, role, name):
+    urls = {**page_urls(site, service), "overview": reverse("jobs:overview"), "audit": reverse("jobs:audit")}
+    urls["csv"] = reverse("jobs:audit_csv")
+    response = client_as(everyone_connected[role]).get(urls[name])
+    assert response.status_code == (200 if role in SEES else 403)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("action", ["cancel", "delete", "purge", "bulk"])
+def test_actions_need_the_operator_role(simulator, site, service, everyone_connected, client_as, role, action):
+    url, data = action_posts(site, service)[action]
+    response = client_as(everyone_connected[role]).action(url, data)
+    if role in OPERATES:
+        assert response.status_code == 200
+        # A bulk action is audited as one cancel per job, via "bulk".
+        audited = {"action": "cancel", "via": "bulk"} if action == "bulk" else {"action": action}
+        assert AuditEvent.objects.filter(username=everyone_connected[role].username, **audited).exists()
+        assert simulator.requests.snapshot(), "the action went upstream"
+    else:
+        assert response.status_code == 403
+        assert not AuditEvent.objects.exists()
+        assert list(simulator.requests) == []
+        assert simulator.state.get_job(service.key, JOB_ID)["status"] == "esriJobExecuting"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("intent", ["disconnect", "connect", "paste"])
+def test_connecting_needs_the_viewer_role(simulator, site, everyone_connected, client_as, role, intent):
+    data = {"intent": intent, "username": "siteadmin", "password": "siteadmin", "expiration": "60", "token": "x"}
+    response = client_as(everyone_connected[role]).action(reverse("jobs:token", args=[site.slug]), data, htmx=False)
+    if role in SEES:
+        assert response.status_code in (200, 302)
+    else:
+        assert response.status_code == 403
+        assert not AuditEvent.objects.exists()
+        assert list(simulator.requests) == []
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", ["admin:jobs_site_changelist", "admin:jobs_site_add", "admin:jobs_site_change"])
+def test_only_site_admins_manage_sites(site, users, client_as, role, name):
+    args = [site.pk] if name.endswith("change") else []
+    response = client_as(users[role]).get(reverse(name, args=args))
+    if role in MANAGES_SITES:
+        assert response.status_code == 200
+    else:
+        # The admin sends everyone else to its own sign-in page.
+        assert response.status_code == 302 and reverse("admin:login") in response.url
+
+
+def test_site_admins_need_no_staff_flag(site_admin):
+    assert not site_admin.is_staff and site_admin.has_perm("jobs.change_site")
+
+
+# --- what the UI offers each role ----------------------------------------------------------
+
+
+def test_viewers_see_jobs_without_action_buttons(simulator, site, service, everyone_connected, client_as):
+    target = ServiceTarget(site, service)
+    client = client_as(everyone_connected["viewer"])
+    for html in (
+        client.get(target.url("job_list")).content.decode(),
+        client.htmx_get(target.url("job", JOB_ID)).content.decode(),
+    ):
+        assert f'id="job-{JOB_ID}"' in html
+        assert ">Cancel</button>" not in html and ">Delete</button>" not in html
+        assert "Purge queue" not in html and 'id="bulk-form"' not in html and 'name="job_ids"' not in html
+        assert target.url("cancel", JOB_ID) not in html and target.url("purge") not in html
+
+
+@pytest.mark.parametrize("role", sorted(OPERATES))
+def test_operators_get_the_action_buttons(simulator, site, service, everyone_connected, client_as, role):
+    target = ServiceTarget(site, service)
+    html = client_as(everyone_connected[role]).get(target.url("job_list")).content.decode()
+    assert ">Cancel</button>" in html and ">Delete</button>" in html
+    assert "Purge queue</button>" in html and 'id="bulk-form"' in html and 'name="job_ids"' in html
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "site_admin", "superuser"])
+def test_the_sites_link_is_only_for_site_admins(site, users, client_as, role):
+    html = client_as(users[role]).get(reverse("jobs:overview")).content.decode()
+    link = f'<a href="{reverse("admin:jobs_site_changelist")}">Sites</a>'
+    assert (link in html) == (role in MANAGES_SITES)
+
+
+# --- sites restricted to groups --------------------------------------------------------------
+
+
+@pytest.fixture
+def team(db):
+    return Group.objects.create(name="Hydrology team")
+
+
+@pytest.fixture
+def restricted(simulator, service, team):
+    site = Site.objects.create(slug="hydro", name="Hydrology site", admin_url=simulator.admin_url, insecure=True)
+    site.groups.add(team)
+    return site
+
+
+@pytest.fixture
+def member(team):
+    user = make_user("mia", "Operator")
+    user.groups.add(team)
+    return user
+
+
+def test_a_restricted_site_is_a_404_on_every_url_to_non_members(
+    simulator, site, service, restricted, operator, viewer, connect, client_as
+):
+    simulator.state.add_job(service.key, job_id=JOB_ID)
+    for user in (operator, viewer):
+        connect(user, restricted)
+    simulator.requests.clear()
+    for user in (operator, viewer):
+        client = client_as(user)
+        for name, url in page_urls(restricted, service).items():
+            assert client.get(url).status_code == 404, (user.username, name)
+            assert client.htmx_get(url).status_code == 404, (user.username, name)
+        token_post = {"intent": "disconnect"}
+        assert client.action(reverse("jobs:token", args=[restricted.slug]), token_post).status_code == 404
+    client = client_as(operator)
+    for name, (url, data) in action_posts(restricted, service).items():
+        assert client.action(url, data).status_code == 404, name
+        assert client.action(url, data, htmx=False).status_code == 404, name
+    assert list(simulator.requests) == []
+    assert not AuditEvent.objects.exists()
+    assert simulator.state.get_job(service.key, JOB_ID)["status"] == "esriJobExecuting"
+
+
+def test_the_overview_hides_a_restricted_site_from_non_members(site, restricted, viewer, member, client_as):
+    html = client_as(viewer).get(reverse("jobs:overview")).content.decode()
+    assert "Main site" in html
+    assert "Hydrology site" not in html and "/sites/hydro/" not in html
+    html = client_as(member).get(reverse("jobs:overview")).content.decode()
+    assert "Main site" in html and "Hydrology site" in html
+
+
+def test_members_and_superusers_see_a_restricted_site(
+    simulator, service, restricted, member, superuser, connect, client_as
+):
+    simulator.state.add_job(service.key, job_id=JOB_ID)
+    for user in (member, superuser):
+        connect(user, restricted)
+        client = client_as(user)
+        for name, url in page_urls(restricted, service).items():
+            assert client.get(url).status_code == 200, (user.username, name)
+    response = client_as(member).action(ServiceTarget(restricted, service).url("cancel", JOB_ID))
+    assert "Cancel requested" in response.content.decode()
+    assert simulator.state.get_job(service.key, JOB_ID)["status"] == "esriJobCancelling"
+
+
+def test_a_viewer_in_the_group_sees_the_site_but_cannot_act(simulator, service, restricted, team, connect, client_as):
+    reader = make_user("rita", "Viewer")
+    reader.groups.add(team)
+    connect(reader, restricted)
+    target = ServiceTarget(restricted, service)
+    client = client_as(reader)
+    assert client.get(target.url("job_list")).status_code == 200
+    assert client.action(target.url("purge"), {"confirmed": "yes"}).status_code == 403
+
+
+def test_a_group_alone_grants_no_role(simulator, service, restricted, team, client_as):
+    """Being in the site's group is not a role: without Viewer the site stays out of reach."""
+    stranger = make_user("gus")
+    stranger.groups.add(team)
+    assert client_as(stranger).get(reverse("jobs:site", args=[restricted.slug])).status_code == 403
+
+
+def test_audit_rows_of_a_restricted_site_are_hidden_from_non_members(
+    site, restricted, viewer, member, superuser, client_as
+):
+    operations.record_site_change(superuser, site, "Changed site: name.")
+    operations.record_site_change(superuser, restricted, "Changed site: referer.")
+
+    def slugs_seen(user, **filters) -> tuple[set, set]:
+        client = client_as(user)
+        html = client.get(reverse("jobs:audit"), filters).content.decode()
+        csv = b"".join(client.get(reverse("jobs:audit_csv"), filters).streaming_content).decode()
+        shown = {slug for slug in ("main", "hydro") if f"<td>{slug}</td>" in html}
+        exported = {line.split(",")[3] for line in csv.splitlines()[1:]}
+        return shown, exported
+
+    assert slugs_seen(viewer) == ({"main"}, {"main"})
+    assert slugs_seen(viewer, site="hydro") == (set(), set())
+    assert slugs_seen(member) == ({"main", "hydro"}, {"main", "hydro"})
+    assert slugs_seen(superuser) == ({"main", "hydro"}, {"main", "hydro"})
