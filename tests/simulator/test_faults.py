@@ -27,10 +27,7 @@ def test_latency(admin: AdminClient) -> None:
     started = time.perf_counter()
     assert services(admin).json()["folderName"] == "/"
     assert time.perf_counter() - started >= 0.15
-    started = time.perf_counter()
-    services(admin)
-    assert time.perf_counter() - started < 0.1
-    assert admin.sim.faults.active() == []
+    assert admin.sim.faults.active() == []  # count=1: used up
 
 
 def test_global_latency(http: requests.Session) -> None:
