@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -426,6 +427,9 @@ class SiteConnection:
             send = {"params": params}
         else:
             send = {"data": {**params, "token": token} if token else params}
+        if isinstance(self.verify, str) and not os.path.exists(self.verify):
+            # requests would raise a bare OSError for it.
+            raise TLSFailure(f"{self.host}: the site's CA bundle {self.verify} does not exist.")
         try:
             response = self.session.request(
                 method,
@@ -447,11 +451,19 @@ class SiteConnection:
             raise UpstreamTimeout(
                 f"{self.host} did not answer within {self.timeout[1]:g} s.", ambiguous=method != "GET"
             ) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+            raise UpstreamUnavailable(f"{url} is not a usable http(s) address.") from None
         except requests.exceptions.RequestException as exc:
             refused = _caused_by(exc, NewConnectionError, ConnectionRefusedError)
             what = "refused the connection" if refused else "closed the connection without answering"
             raise UpstreamUnavailable(f"{self.host} {what}.", ambiguous=method != "GET" and not refused) from None
-        return self._decode(response)
+        try:
+            return self._decode(response)
+        except (MalformedResponse, UpstreamUnavailable) as exc:
+            # A garbled answer or a proxy's 5xx page may follow a POST the server carried out.
+            if method != "GET" and (isinstance(exc, MalformedResponse) or response.status_code >= 500):
+                exc.ambiguous = True
+            raise
 
     def _decode(self, response: requests.Response) -> Any:
         status = response.status_code
