@@ -31,6 +31,27 @@
     }
   });
 
+  // A row that refreshes itself keeps what the operator did to it: details open, box ticked.
+  // (Focus is kept by htmx itself: the row's controls have stable ids.)
+  var keptRows = {};
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var row = event.detail.target;
+    if (!row || !row.matches || !row.matches("tr[id^='job-']")) { return; }
+    var details = row.querySelector("details");
+    var box = row.querySelector("input[name='job_ids']");
+    keptRows[row.id] = { open: !!(details && details.open), checked: !!(box && box.checked) };
+  });
+  document.addEventListener("htmx:load", function (event) {
+    var row = event.detail.elt;
+    var state = row && row.id && keptRows[row.id];
+    if (!state) { return; }
+    delete keptRows[row.id];
+    var details = row.querySelector("details");
+    var box = row.querySelector("input[name='job_ids']");
+    if (state.open && details) { details.open = true; }
+    if (state.checked && box && !box.disabled) { box.checked = true; }
+  });
+
   // "Select all on this page".
   document.addEventListener("change", function (event) {
     if (!event.target.matches("[data-select-all]")) { return; }
