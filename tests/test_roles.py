@@ -259,3 +259,98 @@ def test_audit_rows_of_a_restricted_site_are_hidden_from_non_members(
     assert slugs_seen(viewer, site="hydro") == (set(), set())
     assert slugs_seen(member) == ({"main", "hydro"}, {"main", "hydro"})
     assert slugs_seen(superuser) == ({"main", "hydro"}, {"main", "hydro"})
+
+
+# --- site admins manage sites in the Django admin ----------------------------------------------
+
+
+def site_form(client, **fields) -> dict:
+    return {
+        "csrfmiddlewaretoken": client.csrf_token,
+        "name": "North",
+        "slug": "north",
+        "admin_url": "https://north.example.com:6443/arcgis/admin",
+        "token_url": "",
+        "referer": "",
+        "ca_bundle": "",
+        "connect_timeout": "5",
+        "read_timeout": "30",
+        "_save": "Save",
+        **fields,
+    }
+
+
+def test_a_site_admin_adds_changes_and_deletes_a_site_and_each_change_is_audited(site_admin, client_as):
+    client = client_as(site_admin)
+    response = client.post(reverse("admin:jobs_site_add"), site_form(client, referer="https://portal.example.org/"))
+    assert response.status_code == 302, response.content.decode()
+    north = Site.objects.get(slug="north")
+    assert north.referer == "https://portal.example.org/" and not north.insecure
+
+    change = reverse("admin:jobs_site_change", args=[north.pk])
+    response = client.post(change, site_form(client, name="North (primary)", referer="https://portal.example.org/"))
+    assert response.status_code == 302
+    assert Site.objects.get(pk=north.pk).name == "North (primary)"
+
+    response = client.post(reverse("admin:jobs_site_delete", args=[north.pk]), {**site_form(client), "post": "yes"})
+    assert response.status_code == 302
+    assert not Site.objects.filter(slug="north").exists()
+
+    events = list(AuditEvent.objects.order_by("id"))
+    assert [(e.action, e.via, e.username, e.site_slug, e.outcome) for e in events] == [
+        ("site_change", "admin", "sam", "north", "success")
+    ] * 3
+    assert events[0].message.startswith("Added site:") and "admin_url" in events[0].message
+    assert events[1].message == "Changed site: name."
+    assert events[2].message == "Deleted site."
+    # The trail outlives the site.
+    assert all(e.site_id is None for e in AuditEvent.objects.all())
+
+
+def test_deleting_sites_from_the_list_audits_each_one(site_admin, client_as):
+    sites = [
+        Site.objects.create(slug=slug, name=slug, admin_url=f"https://{slug}.example.com/arcgis/admin")
+        for slug in ("east", "west")
+    ]
+    client = client_as(site_admin)
+    data = {
+        "csrfmiddlewaretoken": client.csrf_token,
+        "action": "delete_selected",
+        "_selected_action": [s.pk for s in sites],
+        "post": "yes",
+    }
+    assert client.post(reverse("admin:jobs_site_changelist"), data).status_code == 302
+    assert not Site.objects.exists()
+    deleted = AuditEvent.objects.filter(action="site_change", message="Deleted site.")
+    assert sorted(deleted.values_list("site_slug", flat=True)) == ["east", "west"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"admin_url": "http://north.example.com/arcgis/admin"}, "Use https"),
+        ({"admin_url": "https://admin:secret@north.example.com/arcgis/admin"}, "Credentials never belong in the URL"),
+        ({"token_url": "http://north.example.com/arcgis/tokens/generateToken"}, "Use https"),
+        ({"insecure": "on", "ca_bundle": "/etc/ssl/north.pem"}, "exclude each other"),
+    ],
+)
+def test_the_admin_refuses_unsafe_site_addresses(site_admin, client_as, fields, error):
+    client = client_as(site_admin)
+    response = client.post(reverse("admin:jobs_site_add"), site_form(client, **fields))
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not Site.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_plain_http_is_accepted_when_insecure_is_explicit(site_admin, client_as):
+    client = client_as(site_admin)
+    fields = {"admin_url": "http://test-server.example.com/arcgis/admin", "insecure": "on"}
+    assert client.post(reverse("admin:jobs_site_add"), site_form(client, **fields)).status_code == 302
+    assert Site.objects.get().insecure
+
+
+def test_operators_cannot_add_sites_through_the_admin(operator, client_as):
+    client = client_as(operator)
+    response = client.post(reverse("admin:jobs_site_add"), site_form(client))
+    assert response.status_code == 302 and reverse("admin:login") in response.url
+    assert not Site.objects.exists() and not AuditEvent.objects.exists()
