@@ -117,7 +117,8 @@ class Cluster:
         """Whether the session is in the portals' Redis, and whether it is in their database."""
         # Django's cache key (prefix:version:key) for the cache session backend's entry.
         key = f"{self.redis_key_prefix}:1:django.contrib.sessions.cache{session_key}"
-        in_redis = bool(redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB).exists(key))
+        with redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB) as client:
+            in_redis = bool(client.exists(key))
         with psycopg.connect(dbname=self.database, connect_timeout=3, **POSTGRES) as conn:
             [in_database] = conn.execute(
                 "SELECT EXISTS (SELECT 1 FROM django_session WHERE session_key = %s)", [session_key]
@@ -141,7 +142,8 @@ def _unreachable() -> list[str]:
     except psycopg.Error as exc:
         problems.append(f"PostgreSQL at {POSTGRES['host']}:{POSTGRES['port']} not reachable ({_one_line(exc)})")
     try:
-        redis.Redis(REDIS_HOST, REDIS_PORT, socket_connect_timeout=3, socket_timeout=3).ping()
+        with redis.Redis(REDIS_HOST, REDIS_PORT, socket_connect_timeout=3, socket_timeout=3) as client:
+            client.ping()
     except redis.RedisError as exc:
         problems.append(f"Redis at {REDIS_HOST}:{REDIS_PORT} not reachable ({_one_line(exc)})")
     return problems
@@ -329,9 +331,9 @@ def portals(tmp_path_factory) -> Iterator[Cluster]:
             _stop(portal)
         simulator.stop()
         _postgres(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        client = redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB)
-        for key in client.scan_iter(match=f"{key_prefix}:*", count=500):
-            client.delete(key)
+        with redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB) as client:
+            for key in client.scan_iter(match=f"{key_prefix}:*", count=500):
+                client.delete(key)
 
 
 @pytest.hookimpl(wrapper=True)
