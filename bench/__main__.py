@@ -1,0 +1,69 @@
+"""python -m bench [measure ...]: run the benchmarks (all of them by default) and print one line
+per figure, then a summary and a Markdown table for the README.
+
+The exit status is 0 even when a target is missed: the figures are the output. It is 1 only
+when a measure could not run at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import traceback
+
+from bench import bulk_cancel, jobs_page, overview, polling_load, proxy_cancel
+from bench.harness import Bench, Result, machine, say
+
+MEASURES = {module.NAME: module for module in (proxy_cancel, overview, bulk_cancel, jobs_page, polling_load)}
+
+
+def markdown(results: list[Result]) -> str:
+    lines = [
+        "| Measure | Portal | Direct to ArcGIS | Ratio | Target | |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for result in results:
+        lines.append(
+            f"| {result.title} | {result.value(result.portal)} | {result.value(result.comparison)} "
+            f"| {result.ratio_text()} | {result.target} | {'met' if result.met else 'MISSED'} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("measures", nargs="*", metavar="measure", help=f"any of {', '.join(MEASURES)} (default: all)")
+    names = parser.parse_args().measures or list(MEASURES)
+    unknown = [name for name in names if name not in MEASURES]
+    if unknown:
+        parser.error(f"unknown measure {', '.join(unknown)}; choose from {', '.join(MEASURES)}")
+
+    started = time.monotonic()
+    say(f"Machine: {machine()}")
+    bench = Bench()
+    say(f"Portal: {bench.description}\n")
+    results: list[Result] = []
+    crashed: list[str] = []
+    try:
+        for name in names:
+            say(f"-- {name}")
+            try:
+                results += MEASURES[name].run(bench)
+            except Exception:
+                traceback.print_exc()
+                crashed.append(name)
+    finally:
+        bench.close()
+
+    missed = [result.name for result in results if not result.met]
+    summary = f"{len(results) - len(missed)} of {len(results)} targets met"
+    say(f"\nSummary: {summary}" + (f"; missed: {', '.join(missed)}" if missed else ""))
+    if crashed:
+        say(f"Could not run: {', '.join(crashed)}")
+    say(f"Total time {time.monotonic() - started:.0f} s.\n")
+    say(markdown(results))
+    return 1 if crashed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

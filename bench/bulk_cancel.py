@@ -1,0 +1,73 @@
+"""Cancelling 500 jobs at once, each ArcGIS call taking 20 ms.
+
+Portal: one htmx POST to …/jobs/bulk/ (action=cancel, 500 job_ids): 500 audit rows,
+500 upstream cancels with at most 16 in flight, 500 rows rendered.
+Comparison: a script looping over the same 500 cancels with requests, one after the other.
+Each round uses 1000 fresh EXECUTING jobs; the order of the two sides alternates.
+"""
+
+from __future__ import annotations
+
+from bench.harness import Bench, Result, median, say, seconds, timed
+
+NAME = "bulk_cancel"
+LATENCY_MS = 20
+JOBS = 500
+ROUNDS = 5
+SERVICE = "Batch"
+TARGET_SPEEDUP = 8
+TARGET_SECONDS = 1.5
+
+
+def run(bench: Bench) -> list[Result]:
+    with bench.site("bulk", LATENCY_MS) as site:
+        simulator = site.simulator
+        simulator.call("add_service", SERVICE)
+        token = bench.connect("olivia", site)
+        browser = bench.browser("olivia")
+        upstream = site.upstream(token)
+        path = f"/sites/{site.slug}/services/{SERVICE}.GPServer/jobs/bulk/"
+
+        def portal(job_ids: list[str]) -> float:
+            data = [("action", "cancel"), *(("job_ids", job_id) for job_id in job_ids)]
+            elapsed, answer = timed(lambda: browser.post(path, data))
+            summary = f"{len(job_ids)} cancelled"
+            if answer.status_code != 200 or summary not in answer.text:
+                raise RuntimeError(f"bulk cancel: HTTP {answer.status_code}: {answer.text[:300]}")
+            if answer.text.count("<tr id=") != len(job_ids):
+                raise RuntimeError("the bulk answer does not hold one row per job")
+            return elapsed
+
+        def sequential(job_ids: list[str]) -> float:
+            def loop() -> None:
+                for job_id in job_ids:
+                    upstream.post(f"services/{SERVICE}.GPServer/jobs/{job_id}/cancel")
+
+            return timed(loop)[0]
+
+        portal(simulator.call("add_jobs", SERVICE, 20))  # warm up
+        sequential(simulator.call("add_jobs", SERVICE, 20))
+        portal_times: list[float] = []
+        loop_times: list[float] = []
+        for round_number in range(ROUNDS):
+            first, second = simulator.call("add_jobs", SERVICE, JOBS), simulator.call("add_jobs", SERVICE, JOBS)
+            if round_number % 2:
+                loop_times.append(sequential(first))
+                portal_times.append(portal(second))
+            else:
+                portal_times.append(portal(first))
+                loop_times.append(sequential(second))
+            say(f"   round {round_number + 1}: portal {seconds(portal_times[-1])}, loop {seconds(loop_times[-1])}")
+
+    fast, slow = median(portal_times), median(loop_times)
+    result = Result(
+        NAME,
+        f"bulk cancel of {JOBS} jobs vs a sequential loop, {LATENCY_MS} ms per call",
+        fast,
+        slow,
+        f"≥ {TARGET_SPEEDUP}× faster, ≤ {seconds(TARGET_SECONDS)}",
+        slow / fast >= TARGET_SPEEDUP and fast <= TARGET_SECONDS,
+        note=f"{ROUNDS} rounds; the floor with 16 in flight is ≈{seconds(JOBS / 16 * LATENCY_MS / 1000)}",
+    )
+    say(result.line())
+    return [result]

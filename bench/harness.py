@@ -1,0 +1,545 @@
+"""What every benchmark needs: a throwaway portal (SQLite in a temp dir, served by gunicorn),
+simulated ArcGIS sites with injected latency, logged-in browsers, direct upstream clients,
+and the figures' arithmetic and formatting.
+
+This module is imported by the simulator's own process too (multiprocessing "spawn"), so it
+imports nothing from Django at module level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import requests
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Fixed, throwaway secrets: the bench's database lives in a temp dir and is deleted afterwards.
+SECRET_KEY = "bench-only-secret-key-not-for-any-real-deployment-0123456789"
+TOKEN_KEY = "DhxfQaP-0vDVTUvhQtj11ysL7NPQ0WZ0waWrl7L_pBI="
+PASSWORD = "bench-operator-password"
+# Operators' browsers pick their own time zone (static/js/portal.js); most are not on UTC.
+BROWSER_TIMEZONE = "Europe/Berlin"
+
+WORKERS = 2
+THREADS = 8
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measure's figures: the portal's and the comparison's, and the target they are held to."""
+
+    name: str
+    title: str  # what was measured, for the summary table
+    portal: float
+    comparison: float | None
+    target: str
+    met: bool
+    unit: str = "s"  # "s" or "MB"
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.comparison is None or self.comparison <= 0:
+            return None
+        return self.portal / self.comparison
+
+    def line(self) -> str:
+        verdict = "MET" if self.met else "MISSED"
+        return (
+            f"{self.name:<18} portal {self.value(self.portal):>9}   comparison {self.value(self.comparison):>9}   "
+            f"ratio {self.ratio_text():>16}   target {self.target:<26} {verdict}"
+            + (f"   ({self.note})" if self.note else "")
+        )
+
+    def value(self, amount: float | None) -> str:
+        if amount is None:
+            return "—"
+        if self.unit == "MB":
+            return f"{amount:.1f} MB"
+        return seconds(amount)
+
+    def ratio_text(self) -> str:
+        ratio = self.ratio
+        if ratio is None:
+            return "—"
+        if ratio < 1:
+            return f"{ratio:.3f}× ({1 / ratio:.1f}× faster)"
+        return f"{ratio:.2f}×"
+
+
+def seconds(amount: float) -> str:
+    return f"{amount * 1000:.1f} ms" if amount < 1 else f"{amount:.2f} s"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    answer = call()
+    return time.perf_counter() - started, answer
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    return (
+        f"{os.cpu_count()} CPU cores ({cpu}){memory}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+# --- the simulator, in its own process ----------------------------------------------------
+
+
+def _simulator_commands() -> dict[str, Callable]:
+    def add_jobs(sim, service: str, count: int, statuses: list[str] | None = None, spread_s: float = 0) -> list[str]:
+        """`count` jobs, newest first, submitted `spread_s` seconds apart, cycling through `statuses`."""
+        statuses = statuses or ["esriJobExecuting"]
+        now_ms = int(time.time() * 1000)
+        return [
+            sim.state.add_job(
+                service,
+                status=statuses[i % len(statuses)],
+                username=f"analyst{i % 7 + 1}",
+                machinename=f"GIS0{i % 3 + 1}.EXAMPLE.COM",
+                submitted=now_ms - int(i * spread_s * 1000),
+            )
+            for i in range(count)
+        ]
+
+    def statuses(sim, service: str, job_ids: list[str]) -> dict[str, str | None]:
+        return {job_id: (sim.state.get_job(service, job_id) or {}).get("status") for job_id in job_ids}
+
+    return {
+        "add_service": lambda sim, name, folder="": sim.state.add_service(name, folder=folder).key,
+        "add_jobs": add_jobs,
+        "statuses": statuses,
+        "issue_token": lambda sim, user, referer: sim.issue_token(user, referer=referer, expiration_minutes=120),
+        "request_count": lambda sim: len(sim.requests),
+    }
+
+
+def _serve_simulator(conn, latency_ms: float) -> None:
+    """The simulator process: start a site, then answer commands until told to stop."""
+    from arcgis_simulator import Simulator
+
+    commands = _simulator_commands()
+    with Simulator("empty", latency_ms=latency_ms) as sim:
+        conn.send(sim.admin_url)
+        while True:
+            message = conn.recv()
+            if message is None:
+                break
+            name, args, kwargs = message
+            try:
+                conn.send((True, commands[name](sim, *args, **kwargs)))
+            except Exception as exc:  # report it to the bench instead of dying silently
+                conn.send((False, f"{type(exc).__name__}: {exc}"))
+
+
+class SimulatorProcess:
+    """An ArcGIS simulator (real clock, plain HTTP, fixed latency) in a process of its own, so its
+    threads never compete with the bench's load generator for one interpreter's lock."""
+
+    def __init__(self, latency_ms: float):
+        self.latency_ms = latency_ms
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve_simulator, args=(child, latency_ms), daemon=True)
+        self._lock = threading.Lock()
+        self.admin_url = ""
+
+    def start(self) -> SimulatorProcess:
+        self._process.start()
+        if not self._conn.poll(30):
+            raise RuntimeError("the simulator process did not start")
+        self.admin_url = self._conn.recv()
+        return self
+
+    def call(self, name: str, *args, **kwargs) -> Any:
+        with self._lock:
+            self._conn.send((name, args, kwargs))
+            ok, answer = self._conn.recv()
+        if not ok:
+            raise RuntimeError(f"simulator: {answer}")
+        return answer
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, BrokenPipeError):
+            self._conn.send(None)
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(5)
+
+
+# --- the portal, served by gunicorn ---------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Portal:
+    """The portal served by gunicorn (gthread workers) on a loopback port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = WORKERS, threads: int = THREADS):
+        self.env = env
+        self.log_path = log_path
+        self.workers = workers
+        self.threads = threads
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen | None = None
+        self._log = None
+
+    @property
+    def description(self) -> str:
+        return f"gunicorn -w {self.workers} --worker-class gthread --threads {self.threads}"
+
+    def start(self) -> Portal:
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "dashboard.wsgi",
+            "-w",
+            str(self.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(self.threads),
+            "-b",
+            f"127.0.0.1:{self.port}",
+        ]
+        self._log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            command, cwd=PROJECT_DIR, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited at start-up; see {self.log_path}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200 and self._all_workers_up():
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not become ready; see {self.log_path}")
+
+    def _all_workers_up(self) -> bool:
+        return len(self.worker_pids()) == self.workers
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes: children of gunicorn's master."""
+        assert self._process is not None
+        master = self._process.pid
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                # The command name (2nd field) may hold spaces; the parent PID follows its ')'.
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                    pids.append(int(stat.parent.name))
+        return sorted(pids)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(5)
+        if self._log is not None:
+            self._log.close()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set size (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+# --- clients: the operator's browser and a direct script ------------------------------------
+
+
+class _LoadTriggers(HTMLParser):
+    """The URLs of elements that load themselves (hx-trigger="load"), in document order."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        found = dict(attrs)
+        if found.get("hx-trigger") == "load" and found.get("hx-get"):
+            self.urls.append(found["hx-get"])
+
+
+def load_triggers(html: str) -> list[str]:
+    parser = _LoadTriggers()
+    parser.feed(html)
+    return parser.urls
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # loopback only: no proxies from the environment
+    return session
+
+
+class Browser:
+    """One operator's browser: a keep-alive connection carrying the session and CSRF cookies,
+    sending what htmx sends (HX-Request, and X-CSRFToken from the page's hx-headers)."""
+
+    def __init__(self, base_url: str, session: requests.Session | None = None):
+        self.base_url = base_url
+        self.session = session or _session()
+
+    @classmethod
+    def login(cls, base_url: str, username: str, password: str = PASSWORD) -> Browser:
+        browser = cls(base_url)
+        browser.session.cookies.set("tz", BROWSER_TIMEZONE)
+        page = browser.session.get(f"{base_url}/accounts/login/", timeout=30)
+        page.raise_for_status()
+        answer = browser.session.post(
+            f"{base_url}/accounts/login/",
+            data={"username": username, "password": password, "csrfmiddlewaretoken": browser.csrf_token},
+            allow_redirects=False,
+            timeout=30,
+        )
+        if answer.status_code != 302 or "sessionid" not in browser.session.cookies:
+            raise RuntimeError(f"login as {username} failed: HTTP {answer.status_code}")
+        return browser
+
+    @property
+    def csrf_token(self) -> str:
+        return self.session.cookies.get("csrftoken", "")
+
+    def connection(self) -> Browser:
+        """Another connection of the same browser (same cookies), for requests in parallel."""
+        twin = _session()
+        twin.cookies.update(self.session.cookies)
+        return Browser(self.base_url, twin)
+
+    def _headers(self, htmx: bool) -> dict[str, str]:
+        # Over plain http Django checks no Referer; a browser sends one over https.
+        return {"HX-Request": "true", "X-CSRFToken": self.csrf_token} if htmx else {}
+
+    def get(self, path: str, *, htmx: bool = False, timeout: float = 30) -> requests.Response:
+        return self.session.get(self.base_url + path, headers=self._headers(htmx), timeout=timeout)
+
+    def post(self, path: str, data: Any, *, htmx: bool = True, timeout: float = 60) -> requests.Response:
+        return self.session.post(
+            self.base_url + path, data=data, headers=self._headers(htmx), allow_redirects=False, timeout=timeout
+        )
+
+
+class Upstream:
+    """The comparison: a script calling the site's Administrator API directly with requests,
+    over one keep-alive connection, with the same token (in the POST body, or the header on GETs)."""
+
+    def __init__(self, admin_url: str, token: str, referer: str):
+        self.admin_url = admin_url
+        self.token = token
+        self.referer = referer
+        self.session = _session()
+
+    def connection(self) -> Upstream:
+        return Upstream(self.admin_url, self.token, self.referer)
+
+    def get(self, path: str, **params) -> dict:
+        headers = {"Referer": self.referer, "X-Esri-Authorization": f"Bearer {self.token}"}
+        answer = self.session.get(f"{self.admin_url}/{path}", params={**params, "f": "json"}, headers=headers)
+        return self._json(answer)
+
+    def post(self, path: str, **params) -> dict:
+        data = {**params, "f": "json", "token": self.token}
+        return self._json(self.session.post(f"{self.admin_url}/{path}", data=data, headers={"Referer": self.referer}))
+
+    @staticmethod
+    def _json(answer: requests.Response) -> dict:
+        answer.raise_for_status()
+        body = answer.json()
+        if body.get("status") == "error" or "error" in body:
+            raise RuntimeError(f"ArcGIS answered an error: {body}")
+        return body
+
+
+# --- the bench: environment, users, sites ------------------------------------------------------
+
+# Settings the bench decides itself: no Redis (sessions in the database), DEBUG off, plain http.
+_UNSET = ("REDIS_URL", "DJANGO_DEBUG", "DJANGO_PRODUCTION", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL")
+
+
+@dataclass
+class BenchSite:
+    """A Site row of the portal, pointing at its own simulator process."""
+
+    site: Any  # jobs.models.Site
+    simulator: SimulatorProcess
+
+    @property
+    def slug(self) -> str:
+        return self.site.slug
+
+    def upstream(self, token: str) -> Upstream:
+        return Upstream(self.simulator.admin_url, token, self.site.effective_referer)
+
+
+class Bench:
+    """A throwaway portal: SQLite and static files in a temp dir, migrated, with operators,
+    served by gunicorn. Django is set up in this process too, to create users, sites and tokens."""
+
+    def __init__(self):
+        self._temp = tempfile.TemporaryDirectory(prefix="gp-jobs-bench-")
+        self.dir = Path(self._temp.name)
+        self.env = self._environment()
+        self._portal: Portal | None = None
+        self._users: dict[str, Any] = {}
+        self._password_hash = ""
+        self._setup_django()
+
+    def _environment(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if key not in _UNSET}
+        env |= {
+            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+            "DATABASE_URL": f"sqlite:///{self.dir / 'portal.sqlite3'}",
+            "PORTAL_VAR_DIR": str(self.dir / "var"),
+            "DJANGO_STATIC_ROOT": str(self.dir / "static"),
+            "DJANGO_SECRET_KEY": SECRET_KEY,
+            "TOKEN_ENCRYPTION_KEYS": TOKEN_KEY,
+            "PYTHONUNBUFFERED": "1",
+        }
+        return env
+
+    def _setup_django(self) -> None:
+        for key in _UNSET:
+            os.environ.pop(key, None)
+        os.environ.update(self.env)
+        import django
+        from django.core.management import call_command
+
+        django.setup()
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        from django.contrib.auth.hashers import make_password
+
+        # One hash for every operator: creating fifty users should not take fifty hashings.
+        self._password_hash = make_password(PASSWORD)
+
+    @property
+    def description(self) -> str:
+        return (
+            f"dashboard.settings (DEBUG off), SQLite (WAL) in a temp dir, sessions in the database, "
+            f"local-memory cache; portal served by gunicorn -w {WORKERS} --worker-class gthread --threads {THREADS} "
+            f"on 127.0.0.1; each ArcGIS site a simulator in its own process (plain HTTP, real clock)"
+        )
+
+    def portal(self) -> Portal:
+        """The shared portal, started on first use."""
+        if self._portal is None:
+            self._portal = Portal(self.env, self.dir / "gunicorn.log").start()
+        return self._portal
+
+    @contextlib.contextmanager
+    def extra_portal(self, workers: int, threads: int) -> Iterator[Portal]:
+        portal = Portal(self.env, self.dir / "gunicorn-extra.log", workers=workers, threads=threads).start()
+        try:
+            yield portal
+        finally:
+            portal.stop()
+
+    def operator(self, username: str):
+        """A user with the Operator role (created once)."""
+        if username not in self._users:
+            from django.contrib.auth import get_user_model
+            from django.contrib.auth.models import Group
+
+            user = get_user_model().objects.create(username=username, password=self._password_hash)
+            user.groups.add(Group.objects.get(name="Operator"))
+            self._users[username] = user
+        return self._users[username]
+
+    @contextlib.contextmanager
+    def site(self, slug: str, latency_ms: float) -> Iterator[BenchSite]:
+        """A site on a fresh simulator with `latency_ms` added to every ArcGIS request; removed afterwards,
+        so the overview of later measures shows only their own site."""
+        from django.db import connection
+
+        from jobs.models import Site
+
+        simulator = SimulatorProcess(latency_ms).start()
+        site = Site.objects.create(slug=slug, name=f"Bench {slug}", admin_url=simulator.admin_url, insecure=True)
+        try:
+            yield BenchSite(site, simulator)
+        finally:
+            site.delete()
+            connection.close()
+            simulator.stop()
+
+    def connect(self, username: str, bench_site: BenchSite) -> str:
+        """Store the operator's own ArcGIS token for the site, as the connect page would; returns it."""
+        from jobs.models import StoredToken
+
+        site = bench_site.site
+        token = bench_site.simulator.call("issue_token", "siteadmin", site.effective_referer)
+        stored = StoredToken(user=self.operator(username), site=site, source=StoredToken.PASTED)
+        stored.token = token
+        stored.arcgis_username = "siteadmin"
+        stored.save()
+        return token
+
+    def browser(self, username: str) -> Browser:
+        self.operator(username)
+        return Browser.login(self.portal().url, username)
+
+    def close(self) -> None:
+        if self._portal is not None:
+            self._portal.stop()
+        from django.db import connections
+
+        connections.close_all()
+        self._temp.cleanup()

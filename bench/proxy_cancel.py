@@ -1,0 +1,90 @@
+"""The proxy's cost: one htmx cancel through the portal vs the same cancel posted straight to ArcGIS.
+
+Portal: POST …/jobs/<id>/cancel/ as the row's button sends it (session and CSRF checked,
+audit row written and completed, token decrypted, upstream cancel, row rendered).
+Comparison: POST ADMIN/…/jobs/<id>/cancel with requests, token in the body.
+Both at 20 ms upstream latency, each on a fresh EXECUTING job, pairs interleaved.
+"""
+
+from __future__ import annotations
+
+from bench.harness import Bench, Result, median, say, timed
+
+NAME = "proxy_cancel"
+LATENCY_MS = 20
+ROUNDS = 7
+PAIRS = 15  # per round
+WARM_UP = 3
+SERVICE = "Cancels"
+TARGET_RATIO = 1.25
+
+
+def run(bench: Bench) -> list[Result]:
+    from jobs.models import AuditEvent
+
+    with bench.site("cancel", LATENCY_MS) as site:
+        simulator = site.simulator
+        simulator.call("add_service", SERVICE)
+        needed = 2 * (ROUNDS * PAIRS + WARM_UP)
+        jobs = iter(simulator.call("add_jobs", SERVICE, needed))
+        token = bench.connect("olivia", site)
+        browser = bench.browser("olivia")
+        upstream = site.upstream(token)
+
+        jobs_path = f"/sites/{site.slug}/services/{SERVICE}.GPServer/jobs"
+
+        def portal_cancel() -> float:
+            job_id = next(jobs)
+            elapsed, answer = timed(lambda: browser.post(f"{jobs_path}/{job_id}/cancel/", {}))
+            row = f'id="job-{job_id}"' in answer.text and "Cancel requested" in answer.text
+            if answer.status_code != 200 or not row:
+                raise RuntimeError(f"portal cancel of {job_id}: HTTP {answer.status_code}: {answer.text[:300]}")
+            portal_jobs.append(job_id)
+            return elapsed
+
+        def direct_cancel() -> float:
+            job_id = next(jobs)
+            elapsed, body = timed(lambda: upstream.post(f"services/{SERVICE}.GPServer/jobs/{job_id}/cancel"))
+            if body.get("status") != "success":
+                raise RuntimeError(f"direct cancel of {job_id}: {body}")
+            direct_jobs.append(job_id)
+            return elapsed
+
+        portal_jobs: list[str] = []
+        direct_jobs: list[str] = []
+        for _ in range(WARM_UP):  # connections opened, templates compiled
+            portal_cancel()
+            direct_cancel()
+        portal_times: list[float] = []
+        direct_times: list[float] = []
+        for round_number in range(ROUNDS):
+            for _ in range(PAIRS):
+                if round_number % 2:
+                    direct_times.append(direct_cancel())
+                    portal_times.append(portal_cancel())
+                else:
+                    portal_times.append(portal_cancel())
+                    direct_times.append(direct_cancel())
+
+        # The work was real: every portal cancel is audited as a success and every job is cancelling.
+        audited = AuditEvent.objects.filter(
+            site_slug=site.slug, action="cancel", outcome="success", job_id__in=portal_jobs
+        ).count()
+        statuses = simulator.call("statuses", SERVICE, portal_jobs + direct_jobs)
+        stopped = sum(status in ("esriJobCancelling", "esriJobCancelled") for status in statuses.values())
+        if audited != len(portal_jobs) or stopped != len(statuses):
+            raise RuntimeError(f"{audited} of {len(portal_jobs)} audited, {stopped} of {len(statuses)} cancelled")
+
+    portal, direct = median(portal_times), median(direct_times)
+    result = Result(
+        NAME,
+        f"cancel one job (htmx proxy vs direct POST), {LATENCY_MS} ms upstream",
+        portal,
+        direct,
+        f"ratio ≤ {TARGET_RATIO}×",
+        portal / direct <= TARGET_RATIO,
+        note=f"{len(portal_times)} + {len(direct_times)} cancels over {ROUNDS} interleaved rounds; "
+        f"{audited} audit rows checked",
+    )
+    say(result.line())
+    return [result]
