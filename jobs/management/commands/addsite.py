@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from jobs import operations
 from jobs.models import AuditEvent, Site
@@ -34,10 +35,11 @@ class Command(BaseCommand):
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
             raise CommandError(problems) from None
-        site.save()
+        # Who to record is settled first: a site change is never saved without its audit row.
         actor = self._actor(options["user"])
-        if actor is not None:
-            verb = "Added" if created else "Changed"
+        verb = "Added" if created else "Changed"
+        with transaction.atomic():
+            site.save()
             operations.record_site_change(actor, site, f"{verb} site {site.admin_url}.", via=AuditEvent.Via.CLI)
         self.stdout.write(f"{'Registered' if created else 'Updated'} site {site.slug}: {site.admin_url}")
 
@@ -48,4 +50,7 @@ class Command(BaseCommand):
                 return users.get_by_natural_key(username)
             except users.model.DoesNotExist:
                 raise CommandError(f"No portal user {username!r}.") from None
-        return users.filter(is_superuser=True).order_by("pk").first()
+        actor = users.filter(is_superuser=True).order_by("pk").first()
+        if actor is None:
+            raise CommandError("No superuser to record in the audit trail yet: name a portal user with --user.")
+        return actor
