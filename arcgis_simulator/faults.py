@@ -12,10 +12,11 @@ RESET_AFTER = "reset_after"  # the operation is performed, then the connection i
 STALL = "stall"  # params: seconds (default 600); no answer until then
 MALFORMED_JSON = "malformed_json"  # the operation is performed, the JSON answer is truncated
 EXPIRE_TOKENS = "expire_tokens"  # every token is treated as expired (498)
+ANSWER = "answer"  # params: body (a JSON value), status (default 200); sent instead of performing the operation
 
-KINDS = (LATENCY, HTML_502, RESET, RESET_AFTER, STALL, MALFORMED_JSON, EXPIRE_TOKENS)
-_PARAMS = {LATENCY: {"ms"}, HTML_502: {"status"}, STALL: {"seconds"}}
-_DEFAULTS = {HTML_502: {"status": 502}, STALL: {"seconds": 600.0}}
+KINDS = (LATENCY, HTML_502, RESET, RESET_AFTER, STALL, MALFORMED_JSON, EXPIRE_TOKENS, ANSWER)
+_PARAMS = {LATENCY: {"ms"}, HTML_502: {"status"}, STALL: {"seconds"}, ANSWER: {"body", "status"}}
+_DEFAULTS = {HTML_502: {"status": 502}, STALL: {"seconds": 600.0}, ANSWER: {"status": 200}}
 
 OPERATIONS = (
     "root",
@@ -88,7 +89,7 @@ class Faults:
         operation: str | None = None,
         after: int = 0,
         count: int | None = None,
-        **params: float,
+        **params: object,
     ) -> Fault:
         """Switch a fault on; it replaces any fault of the same kind with the same filters."""
         if kind not in KINDS:
@@ -100,6 +101,8 @@ class Faults:
             raise ValueError(f"fault {kind!r} takes no parameter {', '.join(sorted(unknown))}")
         if kind == LATENCY and "ms" not in params:
             raise ValueError("fault 'latency' needs ms=")
+        if kind == ANSWER and "body" not in params:
+            raise ValueError("fault 'answer' needs body=")
         if after < 0 or (count is not None and count < 1):
             raise ValueError("after must be >= 0 and count >= 1")
         fault = Fault(

@@ -162,6 +162,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(status, BAD_GATEWAY.format(status=status).encode(), "text/html")
         if fault is not None and kind == faults.STALL and self.server.stopping.wait(float(fault.params["seconds"])):
             return self._reset()  # stopped while stalling
+        if fault is not None and kind == faults.ANSWER:  # what an odd or malicious server says, whatever was asked
+            return self._send(int(fault.params["status"]), json.dumps(fault.params["body"]).encode(), JSON_TYPE)
 
         call = Call(
             self.command,

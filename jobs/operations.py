@@ -33,6 +33,8 @@ SUCCESS_MESSAGES = {
     Action.PURGE: "Queue purged: every new, submitted and waiting job was cancelled",
 }
 
+MAYBE_DONE = "ArcGIS may still have carried it out."
+
 # What each job action asks of ArcGIS; purge has no job, so its target is "".
 _CALLS: dict[str, Callable[[arcgis.AdminClient, arcgis.ServiceRef, str], None]] = {
     Action.CANCEL: lambda client, service, job_id: client.cancel_job(service, job_id),
@@ -236,14 +238,18 @@ def _failure(action: str, job_id: str, exc: arcgis.ArcGISError, *, reconnect_hin
 
 def _with_real_state(client, service, outcome: Outcome, exc: arcgis.ArcGISError) -> Outcome:
     """After a refusal or an ambiguous failure, read the job again: the server's state is the truth."""
-    if not outcome.job_id or not (outcome.result == Result.REFUSED or exc.ambiguous):
+    if not (outcome.result == Result.REFUSED or exc.ambiguous):
         return outcome
+    # When the request may have been carried out and there is no job to re-read, say so.
+    unknown = replace(outcome, message=f"{outcome.message} {MAYBE_DONE}") if exc.ambiguous else outcome
+    if not outcome.job_id:
+        return unknown
     try:
         job = client.get_job(service, outcome.job_id)
     except arcgis.NotFound:
         job = None
     except arcgis.ArcGISError:
-        return outcome
+        return unknown
     if not exc.ambiguous:
         return replace(outcome, job=job, gone=job is None)
     if outcome.action == Action.DELETE:
