@@ -24,6 +24,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.vary import vary_on_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import arcgis, operations
@@ -136,6 +137,7 @@ def service_counts(request: HttpRequest, slug: str, name: str, folder: str = "")
 
 @require_GET
 @viewer_required
+@vary_on_headers("HX-Request", "HX-Target")  # a full page or just the table, from one URL
 def job_list(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
     target = service_target(request, slug, name, folder)
     form = JobFilterForm({"per_page": 50, "sort": "-submitted", **request.GET.dict()})
@@ -214,6 +216,7 @@ def _sorted(jobs: list[arcgis.Job], sort: str) -> list[arcgis.Job]:
 
 @require_GET
 @viewer_required
+@vary_on_headers("HX-Request")  # the job's page, or its row
 def job_detail(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
     """The job's page, or (htmx) its row: what a non-terminal row polls."""
     target = service_target(request, slug, name, folder)
