@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from jobs import arcgis
 from jobs.crypto import TokenDecryptionError, decrypt_token, encrypt_token
-from jobs.models import AuditEvent, StoredToken
+from jobs.models import AuditEvent, Site, StoredToken
 from jobs.rows import ServiceTarget
 from tests.conftest import store_token
 
@@ -367,3 +367,28 @@ def test_reconnecting_clears_the_rejection(simulator, site, service, operator, c
     job_id = simulator.state.add_job(service.key)
     row = client.action(ServiceTarget(site, service).url("cancel", job_id)).content.decode()
     assert "Cancel requested" in status_text(row)
+
+
+# --- TLS ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # the explicit insecure site
+def test_connecting_verifies_the_certificate_with_the_sites_ca_bundle(tls_simulator, operator, client_as):
+    admin_url = tls_simulator.admin_url
+    trusted = Site.objects.create(
+        slug="trusted", name="Trusted", admin_url=admin_url, ca_bundle=str(tls_simulator.cert_path)
+    )
+    unverified = Site.objects.create(slug="unverified", name="Unverified", admin_url=admin_url)
+    insecure = Site.objects.create(slug="insecure", name="Test server", admin_url=admin_url, insecure=True)
+    client = client_as(operator)
+    assert client.action(token_url(trusted), connect_form(), htmx=False).status_code == 302
+    assert client.action(token_url(insecure), connect_form(), htmx=False).status_code == 302
+
+    response = client.action(token_url(unverified), connect_form(), htmx=False)
+    assert response.status_code == 200
+    assert "certificate could not be verified" in response.content.decode()
+    assert sorted(StoredToken.objects.values_list("site__slug", flat=True)) == ["insecure", "trusted"]
+    # The password never reached a server whose certificate was not trusted.
+    assert len([r for r in tls_simulator.requests if r.operation == "generateToken"]) == 2
+    failed = AuditEvent.objects.get(site_slug="unverified")
+    assert failed.outcome == AuditEvent.Outcome.FAILED and "certificate" in failed.message
