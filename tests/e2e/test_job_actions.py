@@ -1,0 +1,202 @@
+"""Cancel, delete, bulk cancel and purge on the jobs page, as an operator does them in the browser."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from jobs import arcgis
+
+pytestmark = pytest.mark.e2e
+
+SERVICE_KEY = "Hydrology/Watershed"  # the GP service of the `service` fixture
+
+
+def add_job(simulator, status: str) -> str:
+    return simulator.state.add_job(SERVICE_KEY, status)
+
+
+def row(page: Page, job_id: str):
+    return page.locator(f"#job-{job_id}")
+
+
+def in_status(page: Page, job_id: str, status: str):
+    """The row, only while it shows `status`: checks on it see one consistent version of the row."""
+    return page.locator(f'#job-{job_id}[data-status="{status}"]')
+
+
+def upstream(simulator, operation: str) -> list:
+    return [r for r in simulator.requests if r.operation == operation]
+
+
+def wait_for_refresh(page: Page, job_id: str) -> None:
+    """Mark the row, then wait until its own polling has replaced it with a fresh copy."""
+    row(page, job_id).evaluate("tr => { tr.dataset.stale = '1'; }")
+    expect(page.locator(f"#job-{job_id}:not([data-stale])")).to_be_attached()
+
+
+def test_cancel_updates_the_row_in_place_until_the_job_is_cancelled(operator_page: Page, simulator, jobs_url):
+    job_id = add_job(simulator, arcgis.EXECUTING)
+    page = operator_page
+    page.goto(jobs_url)
+    expect(row(page, job_id)).to_have_attribute("data-status", arcgis.EXECUTING)
+    page.evaluate("window.__marker = 1")
+
+    row(page, job_id).get_by_role("button", name="Cancel").click()
+
+    cancelling = in_status(page, job_id, arcgis.CANCELLING)
+    expect(cancelling.get_by_role("status")).to_have_text("Cancel requested")
+    expect(cancelling.locator(".badge")).to_have_text("Cancel requested")
+    # The row polls itself: the simulator finishes the cancel 1.5 s later.
+    cancelled = in_status(page, job_id, arcgis.CANCELLED)
+    expect(cancelled).to_be_attached()
+    expect(cancelled.get_by_role("status")).to_have_text("Cancel requested")
+    expect(cancelled.get_by_role("button", name="Cancel")).to_be_disabled()
+    assert page.evaluate("window.__marker") == 1, "the page was reloaded"
+    assert [r.service for r in upstream(simulator, "cancel")] == [SERVICE_KEY]
+
+
+def test_a_refused_cancel_shows_the_servers_message_verbatim(operator_page: Page, simulator, jobs_url):
+    job_id = add_job(simulator, arcgis.EXECUTING)
+    page = operator_page
+    refreshes = []
+
+    def hold_refresh(route) -> None:
+        # The row keeps showing what the page was rendered with, as if its next refresh were still due.
+        if route.request.method == "GET":
+            refreshes.append(route.request.url)
+            route.fulfill(status=204)
+        else:
+            route.continue_()
+
+    page.route(lambda url: url.endswith(f"/jobs/{job_id}/"), hold_refresh)
+    page.goto(jobs_url)
+    cancel = row(page, job_id).get_by_role("button", name="Cancel")
+    expect(cancel).to_be_enabled()
+    # The job finishes on the server between the page's rendering and the operator's click.
+    simulator.state.set_status(SERVICE_KEY, job_id, arcgis.SUCCEEDED)
+
+    cancel.click()
+
+    expect(row(page, job_id).get_by_role("status")).to_have_text(f"Unable to cancel job :[{job_id}]")
+    # After a refusal the row shows the job's real state, read again from the server.
+    expect(row(page, job_id)).to_have_attribute("data-status", arcgis.SUCCEEDED)
+    expect(row(page, job_id).get_by_role("button", name="Cancel")).to_be_disabled()
+    assert len(upstream(simulator, "cancel")) == 1
+
+
+def test_bulk_cancel_reports_each_row_and_a_summary(operator_page: Page, simulator, jobs_url):
+    active = [add_job(simulator, status) for status in (arcgis.SUBMITTED, arcgis.EXECUTING, arcgis.SUBMITTED)]
+    done = add_job(simulator, arcgis.SUCCEEDED)
+    # Slow enough cancels that the page's progress indicator can be seen while they run.
+    simulator.faults.set("latency", operation="cancel", ms=1000)
+    page = operator_page
+    page.goto(jobs_url)
+    expect(page.locator("#bulk-progress")).to_be_hidden()
+
+    page.locator("[data-select-all]").check()
+    boxes = page.locator('input[name="job_ids"]')
+    expect(boxes).to_have_count(4)
+    # Active rows refresh themselves every second; what was ticked stays ticked.
+    wait_for_refresh(page, active[1])
+    for box in boxes.all():
+        expect(box).to_be_checked()
+
+    cancel_selected = page.get_by_role("button", name="Cancel selected")
+    cancel_selected.click()
+
+    expect(page.locator("#bulk-progress")).to_be_visible()
+    expect(cancel_selected).to_be_disabled()
+    expect(page.get_by_role("button", name="Delete selected")).to_be_disabled()
+
+    expect(page.locator("#bulk-summary")).to_have_text("3 cancelled, 1 refused")
+    expect(page.locator("#bulk-progress")).to_be_hidden()
+    expect(cancel_selected).to_be_enabled()
+    for job_id in active:
+        expect(row(page, job_id).get_by_role("status")).to_have_text("Cancel requested")
+    expect(row(page, done).get_by_role("status")).to_have_text(f"Unable to cancel job :[{done}]")
+    expect(row(page, done)).to_have_attribute("data-status", arcgis.SUCCEEDED)
+    assert sorted(r.path.split("/")[-2] for r in upstream(simulator, "cancel")) == sorted([*active, done])
+
+
+def test_delete_asks_first_and_sends_nothing_unless_confirmed(operator_page: Page, simulator, jobs_url):
+    kept, deleted = add_job(simulator, arcgis.EXECUTING), add_job(simulator, arcgis.SUCCEEDED)
+    page = operator_page
+    page.goto(jobs_url)
+    sent = []
+    page.on("request", lambda request: sent.append((request.method, request.url)))
+    questions = []
+
+    def answer(accept: bool):
+        def handle(dialog) -> None:
+            questions.append((dialog.type, dialog.message))
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    page.once("dialog", answer(accept=False))
+    row(page, kept).get_by_role("button", name="Delete").click()
+    page.once("dialog", answer(accept=True))
+    row(page, deleted).get_by_role("button", name="Delete").click()
+
+    expect(row(page, deleted).get_by_role("status")).to_have_text("Deleted")
+    expect(row(page, deleted)).to_have_attribute("data-status", arcgis.DELETED)
+    expect(row(page, deleted).get_by_role("button", name="Delete")).to_have_count(0)
+    assert [kind for kind, _ in questions] == ["confirm", "confirm"]
+    assert f"Delete job {kept}?" in questions[0][1]
+    assert f"Delete job {deleted}?" in questions[1][1]
+    # The dismissed delete would have gone out before the confirmed one, whose answer is in.
+    assert [url for method, url in sent if method == "POST" and "/delete/" in url] == [page.url + f"{deleted}/delete/"]
+    assert [r.path.split("/")[-2] for r in upstream(simulator, "delete")] == [deleted]
+    assert simulator.state.get_job(SERVICE_KEY, deleted) is None
+    assert simulator.state.get_job(SERVICE_KEY, kept)["status"] == arcgis.EXECUTING
+    expect(row(page, kept).get_by_role("button", name="Delete")).to_be_enabled()
+
+
+def test_purge_cancels_the_queue_and_the_table_reloads_itself(operator_page: Page, simulator, jobs_url):
+    queued = [add_job(simulator, status) for status in (arcgis.NEW, arcgis.SUBMITTED, arcgis.WAITING)]
+    running = add_job(simulator, arcgis.EXECUTING)
+    page = operator_page
+    page.goto(jobs_url)
+    page.evaluate("window.__marker = 1; document.getElementById('job-table').dataset.stale = '1'")
+    questions = []
+
+    def accept(dialog) -> None:
+        questions.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    page.get_by_role("button", name="Purge queue").click()
+
+    expect(page.locator("#action-result")).to_contain_text("Queue purged")
+    # The answer tells the table to reload itself: a fresh #job-table replaces the marked one.
+    expect(page.locator("#job-table:not([data-stale])")).to_be_attached()
+    for job_id in queued:
+        expect(row(page, job_id)).to_have_attribute("data-status", arcgis.CANCELLED)
+    expect(row(page, running)).to_have_attribute("data-status", arcgis.EXECUTING)
+    expect(row(page, running).get_by_role("button", name="Cancel")).to_be_enabled()
+    assert "Purge the queue of Hydrology/Watershed?" in questions[0]
+    assert page.evaluate("window.__marker") == 1, "the page was reloaded"
+    assert simulator.state.get_job(SERVICE_KEY, running)["status"] == arcgis.EXECUTING
+    assert len(upstream(simulator, "purgeQueue")) == 1
+
+
+def test_cancel_from_the_keyboard(operator_page: Page, simulator, jobs_url):
+    job_id = add_job(simulator, arcgis.EXECUTING)
+    page = operator_page
+    page.goto(jobs_url)
+    page.evaluate("window.__marker = 1")
+
+    row(page, job_id).locator("summary").focus()
+    page.keyboard.press("Tab")
+    cancel = row(page, job_id).get_by_role("button", name="Cancel")
+    expect(cancel).to_be_focused()
+    # The row refreshes itself every second; keyboard focus must survive that.
+    wait_for_refresh(page, job_id)
+    expect(cancel).to_be_focused()
+    page.keyboard.press("Enter")
+
+    expect(in_status(page, job_id, arcgis.CANCELLING).get_by_role("status")).to_have_text("Cancel requested")
+    expect(in_status(page, job_id, arcgis.CANCELLED)).to_be_attached()
+    assert page.evaluate("window.__marker") == 1, "the page was reloaded"
+    assert len(upstream(simulator, "cancel")) == 1
