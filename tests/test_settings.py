@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 SETTINGS = Path(__file__).resolve().parent.parent / "dashboard" / "settings.py"
 ROOT = SETTINGS.parent.parent
 CONFIG_VARIABLES = [
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by the browser tests for their own process only
     "DJANGO_SECRET_KEY",
     "DJANGO_DEBUG",
     "DJANGO_PRODUCTION",
