@@ -306,7 +306,8 @@ def _finish_events(events: list[AuditEvent], results: list[tuple[Outcome, float]
             event.outcome,
         )
     fields = ["outcome", "message", "upstream_code", "duration_ms", "finished"]
-    if len(events) == 1:
-        events[0].save(update_fields=fields)
-    else:
-        AuditEvent.objects.bulk_update(events, fields, batch_size=500)
+    # One UPDATE per row, all in one transaction: for a 500-job bulk action this takes a
+    # fraction of the time bulk_update spends building its CASE expressions.
+    with transaction.atomic():
+        for event in events:
+            event.save(update_fields=fields)
