@@ -181,7 +181,10 @@ def _datetime_from_ms(value: Any) -> datetime | None:
         return None
     if millis <= 0:
         return None
-    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+    try:
+        return datetime.fromtimestamp(millis / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):  # beyond the years a datetime can hold
+        return None
 
 
 def _ms(value: datetime | None) -> str:
@@ -574,7 +577,11 @@ class AdminClient:
         return services
 
     def list_gp_services(self, limit: int = 16) -> list[Service]:
-        return [s for s in self.list_services(limit) if s.is_gp and _NAME.fullmatch(s.name)]
+        return [
+            s
+            for s in self.list_services(limit)
+            if s.is_gp and _NAME.fullmatch(s.name) and (not s.folder or _NAME.fullmatch(s.folder))
+        ]
 
     def query_jobs(
         self,
@@ -607,6 +614,8 @@ class AdminClient:
             jobs = [Job.from_json(data) for data in results]
         else:
             raise MalformedResponse("The server's job list is neither an object nor a list.")
+        # Jobs whose IDs the portal could not address are left out rather than failing the page.
+        jobs = [j for j in jobs if _JOB_ID.fullmatch(j.job_id)]
         # Newest first, whatever order the server used.
         jobs.sort(key=lambda j: j.submitted or datetime.min.replace(tzinfo=UTC), reverse=True)
         next_start = _as_int(body.get("nextStart"))
@@ -619,7 +628,10 @@ class AdminClient:
         )
 
     def get_job(self, service: ServiceRef, job_id: str) -> Job:
-        return Job.from_json(self._get(self._jobs(service, job_id)), job_id)
+        job = Job.from_json(self._get(self._jobs(service, job_id)), job_id)
+        if job.job_id != job_id:
+            raise MalformedResponse(f"{self.connection.host} answered with another job than {job_id}.")
+        return job
 
     def job_statistics(self, service: ServiceRef) -> JobStatistics:
         body = self._post(f"{self._jobs(service)}/statistics")

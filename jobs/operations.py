@@ -293,7 +293,8 @@ def _finish_events(events: list[AuditEvent], results: list[tuple[Outcome, float]
     for event, (outcome, seconds) in zip(events, results, strict=True):
         event.outcome = outcome.result
         event.message = outcome.message
-        event.upstream_code = outcome.code
+        # Whatever a server calls its error code, only a plausible one fits the column.
+        event.upstream_code = outcome.code if outcome.code is not None and 0 <= outcome.code <= 2**31 - 1 else None
         event.duration_ms = round(seconds * 1000)
         event.finished = finished
         log.info(

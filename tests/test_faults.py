@@ -238,7 +238,8 @@ def test_row_refresh_backoff_grows_with_each_failure_and_resets_on_success(simul
     assert seen == [2, 4, 8, 16, 32, 60, 60, 60, 2]  # capped at a minute; nonsense counts as none
     simulator.faults.clear()
     html = olivia.htmx_get(url, {"failures": 5}).content.decode()
-    assert poll_seconds(html) == 1
+    # Back to the normal pace (once a second, up to 30 s when ArcGIS is slow), not the failures' minute.
+    assert poll_seconds(html) <= 30
     assert "failures=" not in html and status_text(html) == ""
 
 
