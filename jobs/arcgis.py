@@ -152,18 +152,25 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
+def _texts(value: Any) -> list[str]:
+    """Messages from an answer: a lone string is one message, not a list of characters."""
+    if isinstance(value, str):
+        value = [value]
+    return [str(v) for v in value if v] if isinstance(value, list) else []
+
+
 def _error_from_body(body: Any) -> ArcGISError | None:
     """The error in an ArcGIS answer, in either of its two shapes, or None."""
     if not isinstance(body, dict):
         return None
     if body.get("status") == "error":  # Administrator style
         code = _as_int(body.get("code"))
-        messages = [str(m) for m in body.get("messages") or []] or ["The server reported an error."]
+        messages = _texts(body.get("messages")) or ["The server reported an error."]
     elif isinstance(body.get("error"), dict):  # REST style
         error = body["error"]
         code = _as_int(error.get("code"))
         messages = [str(error.get("message") or "The server reported an error.")]
-        messages += [str(d) for d in error.get("details") or [] if d]
+        messages += _texts(error.get("details"))
     else:
         return None
     kind = _ERRORS_BY_CODE.get(code, OperationRefused)
@@ -670,8 +677,9 @@ class AdminClient:
         """The token service named by /rest/info (a site's admin root ends in /admin)."""
         base = self.connection.admin_url.removesuffix("/admin")
         body = self.connection.request("GET", f"{base}/rest/info")
-        url = ((body.get("authInfo") or {}).get("tokenServicesUrl")) or ""
-        if not url.startswith(("https://", "http://")):
+        auth = body.get("authInfo")
+        url = auth.get("tokenServicesUrl") if isinstance(auth, dict) else None
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise NotFound(f"{self.connection.host} does not name a token service in /rest/info.")
         return url
 

@@ -106,8 +106,8 @@ def test_root_services_may_name_their_folder_slash_empty_or_nothing(stub, client
 
 @pytest.mark.parametrize(
     "expires, expected",
-    [(str(MS), WHEN), (MS, WHEN), (float(MS), WHEN), (None, None), ("", None), ("soon", None)],
-    ids=["string", "number", "float", "null", "empty", "garbage"],
+    [(str(MS), WHEN), (MS, WHEN), (float(MS), WHEN), (None, None), ("", None), ("soon", None), ("9" * 20, None)],
+    ids=["string", "number", "float", "null", "empty", "garbage", "beyond-any-year"],
 )
 def test_token_expiry_may_be_a_string_or_a_number(stub, client, expires, expected):
     stub.answer("/arcgis/admin/generateToken", {"token": "new-token", "expires": expires})
@@ -122,6 +122,38 @@ def test_a_token_answer_without_a_token_is_malformed(stub, client):
 
     with pytest.raises(arcgis.MalformedResponse):
         AdminClient(client.connection).generate_token("someone", "a-password")
+
+
+@pytest.mark.parametrize(
+    "info",
+    [{}, {"authInfo": ["https://x"]}, {"authInfo": {"tokenServicesUrl": 5}}, {"authInfo": {"tokenServicesUrl": "/t"}}],
+    ids=["no-auth-info", "auth-info-list", "url-number", "url-relative"],
+)
+def test_rest_info_without_a_usable_token_service(stub, client, info):
+    stub.answer("/arcgis/rest/info", info)
+
+    with pytest.raises(arcgis.NotFound, match="does not name a token service"):
+        client.discover_token_url()
+
+
+@pytest.mark.parametrize(
+    "body, messages",
+    [
+        ({"status": "error", "messages": "Unable to cancel job :[jA]", "code": 500}, ["Unable to cancel job :[jA]"]),
+        ({"status": "error", "code": 500}, ["The server reported an error."]),
+        ({"error": {"code": 500, "message": "Failed.", "details": "Job is busy."}}, ["Failed.", "Job is busy."]),
+        ({"error": {"code": 500}}, ["The server reported an error."]),
+    ],
+    ids=["admin-string", "admin-none", "rest-string-details", "rest-none"],
+)
+def test_error_messages_in_unusual_shapes(stub, client, body, messages):
+    stub.answer(f"{JOBS}/jA/cancel", body)
+
+    with pytest.raises(arcgis.OperationRefused) as caught:
+        client.cancel_job(BUFFER, "jA")
+
+    assert caught.value.messages == messages
+    assert str(caught.value) == "; ".join(messages)
 
 
 def test_jobs_may_come_as_a_list_in_any_order_with_fields_missing(stub, client):
