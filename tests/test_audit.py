@@ -117,12 +117,13 @@ def test_the_audit_row_is_pending_while_arcgis_is_called(
     audited = "cancel" if action == "bulk" else action
     expected_rows = 3 if action == "bulk" else 1
     assert seen["events"] == [(audited, "pending", None)] * expected_rows
-    # Completed afterwards; the call that never got an answer as failed (a bulk's other jobs went through).
+    # Completed afterwards, the call that never got an answer as failed. (A bulk's other cancels may or
+    # may not have been answered before the simulator stopped; either way none stays pending.)
     for event in AuditEvent.objects.all():
         assert event.outcome != AuditEvent.Outcome.PENDING
         assert event.finished is not None and event.message
         assert event.duration_ms is not None
-    assert AuditEvent.objects.filter(outcome=AuditEvent.Outcome.FAILED).count() == 1
+    assert AuditEvent.objects.filter(outcome=AuditEvent.Outcome.FAILED).exists()
 
 
 @pytest.mark.django_db
