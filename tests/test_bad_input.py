@@ -19,6 +19,7 @@ from django.utils.html import escape
 
 from jobs.models import AuditEvent
 from jobs.rows import ServiceTarget
+from tests.conftest import PortalClient, make_user
 
 EXECUTING, SUCCEEDED = "esriJobExecuting", "esriJobSucceeded"
 JOB = "j" + "0" * 32
@@ -340,8 +341,6 @@ def test_every_post_without_a_csrf_token_is_refused(simulator, service, olivia, 
 
 
 def test_sign_in_without_a_csrf_token_is_refused(db):
-    from tests.conftest import PortalClient, make_user
-
     make_user("olivia", "Operator")
     client = PortalClient()
     response = client.action(reverse("login"), {"username": "olivia", "password": "olivia-password"}, csrf=False)
@@ -399,8 +398,6 @@ EVIL_NEXTS = [
 
 
 def test_sign_in_never_redirects_off_site(db):
-    from tests.conftest import PortalClient, make_user
-
     make_user("olivia", "Operator")
     for evil in EVIL_NEXTS:
         client = PortalClient()

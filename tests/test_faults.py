@@ -20,6 +20,7 @@ from django.urls import reverse
 
 from arcgis_simulator import ManualClock, Simulator
 from arcgis_simulator.tls import generate_certificate
+from jobs.arcgis import ServiceRef
 from jobs.models import AuditEvent, Site, StoredToken
 from jobs.rows import ServiceTarget
 from tests.conftest import store_token
@@ -628,8 +629,6 @@ def untrusted_site(request, db, tls_simulator, tmp_path, operator):
 
 
 def test_tls_mismatch_is_explained_everywhere_and_nothing_is_sent(tls_simulator, untrusted_site, operator, client_as):
-    from jobs.arcgis import ServiceRef
-
     target = ServiceTarget(untrusted_site, ServiceRef("Hydrology", "Watershed"))
     job_id = tls_simulator.state.add_job("Hydrology/Watershed", status=EXECUTING)
     host = urlsplit(tls_simulator.admin_url).netloc
@@ -662,8 +661,6 @@ def test_tls_mismatch_is_explained_everywhere_and_nothing_is_sent(tls_simulator,
 
 def test_the_servers_own_certificate_as_ca_bundle_works(tls_simulator, untrusted_site, operator, client_as):
     """The same site trusting the right certificate: proves the failures above come from the certificate."""
-    from jobs.arcgis import ServiceRef
-
     untrusted_site.ca_bundle = str(tls_simulator.cert_path)
     untrusted_site.save()
     job_id = tls_simulator.state.add_job("Hydrology/Watershed", status=EXECUTING)
