@@ -8,6 +8,7 @@ when a measure could not run at all.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import traceback
 
@@ -44,14 +45,18 @@ def main() -> int:
     say(f"Portal: {bench.description}\n")
     results: list[Result] = []
     crashed: list[str] = []
+    # Other work on the machine inflates every figure: say how busy it was.
+    loads: list[float] = []
     try:
         for name in names:
-            say(f"-- {name}")
+            loads.append(os.getloadavg()[0])
+            say(f"-- {name} (load average {loads[-1]:.1f})")
             try:
                 results += MEASURES[name].run(bench)
             except Exception:
                 traceback.print_exc()
                 crashed.append(name)
+        loads.append(os.getloadavg()[0])
     finally:
         bench.close()
 
@@ -60,8 +65,10 @@ def main() -> int:
     say(f"\nSummary: {summary}" + (f"; missed: {', '.join(missed)}" if missed else ""))
     if crashed:
         say(f"Could not run: {', '.join(crashed)}")
-    say(f"Total time {time.monotonic() - started:.0f} s.\n")
+    conditions = f"1-minute load average {min(loads):.1f}–{max(loads):.1f} during the run" if loads else ""
+    say(f"Total time {time.monotonic() - started:.0f} s; {conditions}.\n")
     say(markdown(results))
+    say(f"\n`python -m bench` on {machine()}; {conditions}.")
     return 1 if crashed else 0
 
 

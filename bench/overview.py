@@ -9,6 +9,7 @@ services listing, then the statistics of each service.
 
 from __future__ import annotations
 
+import queue
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.harness import Bench, Browser, Result, load_triggers, median, say, seconds, timed
@@ -36,10 +37,11 @@ class OverviewBrowser:
             if page.status_code != 200:
                 raise RuntimeError(f"overview: HTTP {page.status_code}")
             urls = load_triggers(page.text)
-            slots = len(self.connections)
-            # Fragment i goes over connection i mod N: at most one request per connection at a time.
-            batches = [urls[i::slots] for i in range(slots)]
-            list(self.pool.map(fetch_all, self.connections, batches))
+            pending = queue.SimpleQueue()
+            for url in urls:
+                pending.put(url)
+            # Like a browser: each connection takes the next fragment as soon as it is free.
+            list(self.pool.map(lambda connection: fetch_until_done(connection, pending), self.connections))
             return len(urls)
 
         elapsed, count = timed(run)
@@ -51,8 +53,12 @@ class OverviewBrowser:
         self.pool.shutdown()
 
 
-def fetch_all(connection: Browser, urls: list[str]) -> None:
-    for url in urls:
+def fetch_until_done(connection: Browser, pending: queue.SimpleQueue) -> None:
+    while True:
+        try:
+            url = pending.get_nowait()
+        except queue.Empty:
+            return
         answer = connection.get(url, htmx=True)
         if answer.status_code != 200 or "total" not in answer.text:
             raise RuntimeError(f"{url}: HTTP {answer.status_code}: {answer.text[:200]}")

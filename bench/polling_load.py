@@ -42,6 +42,10 @@ class Tally:
                 self.errors.append(error)
             self.stale += stale
 
+    def skip(self, slots: int) -> None:
+        with self.lock:
+            self.skipped += slots
+
 
 def poll(start: float, offset: float, request, tally: Tally) -> None:
     """Send `request` at start + offset + k·INTERVAL until DURATION has passed."""
@@ -61,7 +65,7 @@ def poll(start: float, offset: float, request, tally: Tally) -> None:
         now = time.perf_counter()
         if due < now:  # never catch up with a burst: skip the missed slots
             missed = int((now - due) // INTERVAL) + 1
-            tally.skipped += missed
+            tally.skip(missed)
             due += missed * INTERVAL
 
 

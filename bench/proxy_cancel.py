@@ -8,7 +8,7 @@ Both at 20 ms upstream latency, each on a fresh EXECUTING job, pairs interleaved
 
 from __future__ import annotations
 
-from bench.harness import Bench, Result, median, say, timed
+from bench.harness import Bench, Result, median, say, seconds, timed
 
 NAME = "proxy_cancel"
 LATENCY_MS = 20
@@ -83,7 +83,8 @@ def run(bench: Bench) -> list[Result]:
         direct,
         f"ratio ≤ {TARGET_RATIO}×",
         portal / direct <= TARGET_RATIO,
-        note=f"{len(portal_times)} + {len(direct_times)} cancels over {ROUNDS} interleaved rounds; "
+        note=f"the proxy adds {seconds(portal - direct)}; "
+        f"{len(portal_times)} + {len(direct_times)} cancels over {ROUNDS} interleaved rounds; "
         f"{audited} audit rows checked",
     )
     say(result.line())
