@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from jobs import operations
 from jobs.models import AuditEvent, Site, StoredToken
@@ -7,6 +8,8 @@ from jobs.models import AuditEvent, Site, StoredToken
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "admin_url", "insecure")
+    # An address typed without a scheme means https (Django 6's default; sites need https anyway).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     search_fields = ("name", "slug", "admin_url")
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("groups",)

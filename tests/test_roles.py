@@ -354,3 +354,11 @@ def test_operators_cannot_add_sites_through_the_admin(operator, client_as):
     response = client.post(reverse("admin:jobs_site_add"), site_form(client))
     assert response.status_code == 302 and reverse("admin:login") in response.url
     assert not Site.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_an_address_typed_without_a_scheme_means_https(site_admin, client_as):
+    client = client_as(site_admin)
+    form = site_form(client, admin_url="north.example.com/arcgis/admin")
+    response = client.post(reverse("admin:jobs_site_add"), form)
+    assert response.status_code == 302
+    assert Site.objects.get().admin_url == "https://north.example.com/arcgis/admin"
