@@ -18,7 +18,7 @@ def test_the_watch_reports_csp_violations_console_errors_and_page_errors(portal)
         page.evaluate("setTimeout(function () { throw new Error('thrown on purpose'); })")
     # An inline style attribute: the CSP (style-src 'self') refuses it.
     page.evaluate("document.body.setAttribute('style', 'color: red')")
-    page.wait_for_function("window.__csp.length > 0")
+    page.wait_for_function("() => window.__csp.length > 0")
 
     problems = portal.watch.collect()
     assert any("broken on purpose" in p for p in problems), problems

@@ -200,3 +200,29 @@ def test_cancel_from_the_keyboard(operator_page: Page, simulator, jobs_url):
     expect(in_status(page, job_id, arcgis.CANCELLED)).to_be_attached()
     assert page.evaluate("window.__marker") == 1, "the page was reloaded"
     assert len(upstream(simulator, "cancel")) == 1
+
+
+def test_a_click_on_a_row_that_just_refreshed_still_cancels_in_place(operator_page: Page, simulator, jobs_url):
+    job_id = add_job(simulator, arcgis.EXECUTING)
+    page = operator_page
+    page.goto(jobs_url)
+    page.evaluate("window.__marker = 1")
+
+    # Click Cancel in the refreshed row as soon as it is in the page: before anything else can run.
+    page.evaluate(
+        """(jobId) => {
+            const stale = document.getElementById("job-" + jobId);
+            stale.dataset.stale = "1";
+            new MutationObserver((mutations, observer) => {
+                const row = document.getElementById("job-" + jobId);
+                if (!row || row.dataset.stale) { return; }
+                observer.disconnect();
+                [...row.querySelectorAll("button")].find((b) => b.textContent.trim() === "Cancel").click();
+            }).observe(stale.parentNode, { childList: true });
+        }""",
+        job_id,
+    )
+
+    expect(in_status(page, job_id, arcgis.CANCELLING).get_by_role("status")).to_have_text("Cancel requested")
+    assert page.evaluate("window.__marker") == 1, "the click posted the form without htmx: the page was reloaded"
+    assert len(upstream(simulator, "cancel")) == 1
