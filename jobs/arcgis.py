@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -369,8 +370,9 @@ class SiteConnection:
     One instance exists per distinct configuration (see for_settings).
     """
 
-    _instances: dict[tuple, SiteConnection] = {}
+    _instances: OrderedDict[tuple, SiteConnection] = OrderedDict()
     _instances_lock = threading.Lock()
+    _max_instances = 64  # sites whose settings changed leave old pools behind: forget the least used
 
     def __init__(
         self,
@@ -393,9 +395,11 @@ class SiteConnection:
         # says; and no .netrc credentials or environment proxies may join the requests.
         session.trust_env = False
         session.cookies.set_policy(_RejectAllCookies())
+        # No connect retries: a refused connection fails at once anyway, and retrying a
+        # connect timeout would hold the worker for several timeouts instead of one.
         retry = _GetRetry(
             total=2,
-            connect=2,
+            connect=0,
             read=2,
             status=2,
             other=0,
@@ -417,6 +421,9 @@ class SiteConnection:
             connection = cls._instances.get(key)
             if connection is None:
                 connection = cls._instances[key] = cls(**settings)
+                while len(cls._instances) > cls._max_instances:
+                    cls._instances.popitem(last=False)  # closed once no request holds it
+            cls._instances.move_to_end(key)
             return connection
 
     def __repr__(self) -> str:
@@ -681,6 +688,11 @@ class AdminClient:
         url = auth.get("tokenServicesUrl") if isinstance(auth, dict) else None
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise NotFound(f"{self.connection.host} does not name a token service in /rest/info.")
+        if url.startswith("http://") and self.connection.admin_url.startswith("https://"):
+            # An https site must not send the operator's password across the network in clear text.
+            raise TLSFailure(
+                f"{self.connection.host} names a token service over plain http; refusing to send a password."
+            )
         return url
 
     def _request_token(self, url: str, username: str, password: str, expiration_minutes: int) -> Token:

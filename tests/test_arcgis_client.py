@@ -413,3 +413,15 @@ def test_run_concurrently_runs_up_to_the_limit_at_once():
 
     assert arcgis.run_concurrently(work, range(9), limit=limit) == list(range(9))
     assert peak == limit
+
+
+def test_an_https_site_never_sends_a_password_to_a_plain_http_token_service(tls_simulator, open_connection):
+    """A /rest/info naming an http:// token service must not downgrade the operator's password to clear text."""
+    tls_simulator.faults.set("html_502", operation="generateToken", status=404)
+    insecure_url = tls_simulator.token_url.replace("https://", "http://")
+    tls_simulator.faults.set("answer", operation="info", body={"authInfo": {"tokenServicesUrl": insecure_url}})
+
+    with pytest.raises(arcgis.TLSFailure, match="plain http"):
+        AdminClient(open_connection(tls_simulator)).generate_token("siteadmin", "siteadmin")
+
+    assert sent(tls_simulator) == [("POST", "/arcgis/admin/generateToken"), ("GET", "/arcgis/rest/info")]
