@@ -104,6 +104,7 @@ def run(bench: Bench) -> list[Result]:
 
         pollers = [(portal_poller(b, j), portal_tally) for b, j in zip(browsers, job_ids, strict=True)]
         pollers += [(direct_poller(job_ids[i]), direct_tally) for i in range(DIRECT_POLLERS)]
+        cpu_before = bench.portal().cpu_seconds()
         start = time.perf_counter() + 1.0
         say(f"   {OPERATORS} operators polling for {DURATION:.0f} s …")
         threads = [
@@ -115,6 +116,7 @@ def run(bench: Bench) -> list[Result]:
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - start
+        cpu = (bench.portal().cpu_seconds() - cpu_before) / len(portal_tally.latencies)
 
     latencies = portal_tally.latencies
     p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
@@ -124,6 +126,7 @@ def run(bench: Bench) -> list[Result]:
         f"p50 {seconds(p50)}, p95 {seconds(p95)}, p99 {seconds(p99)}, max {seconds(max(latencies))}; "
         f"{len(latencies)} requests ({len(latencies) / elapsed:.1f}/s), {len(portal_tally.errors)} errors, "
         f"{portal_tally.skipped} slots skipped, {portal_tally.stale} rows not refreshed; "
+        f"{seconds(cpu)} of portal CPU per request; "
         f"comparison = p95 of {len(direct_tally.latencies)} direct job reads during the run"
     )
     for error in sorted(set(portal_tally.errors + direct_tally.errors))[:5]:
