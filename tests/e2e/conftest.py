@@ -11,7 +11,6 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 # Playwright's sync API keeps an asyncio loop running in the test thread, which Django would
@@ -228,24 +227,26 @@ class Portal:
             context.close()
         self.contexts.clear()
 
-    @contextmanager
-    def quiet(self) -> Iterator[None]:
-        """Wait for requests the server is still handling (they share the database with the test)."""
+    def wait_until_idle(self) -> None:
+        """Let the request the server is handling finish (with SQLite it uses the test's own connection)."""
         with self.live_server.lock:
-            yield
+            pass
 
 
 @pytest.fixture
 def portal(new_context, live_server, transactional_db, django_db_serialized_rollback) -> Iterator[Portal]:
-    # Transactional tests empty the database afterwards; the serialized rollback brings back what the
-    # migrations created (the roles) before each browser test.
+    """Browser pages on the live portal; the browser starts with this fixture, so a test asks for its
+    database fixtures (users, sites, tokens) before this one.
+
+    Transactional tests empty the database afterwards; the serialized rollback brings back what the
+    migrations created (the roles) before each browser test.
+    """
     watch = Watch()
     portal = Portal(new_context, live_server, watch)
     yield portal
     problems = watch.collect()
     portal.close()
-    with portal.quiet():
-        pass
+    portal.wait_until_idle()
     assert not problems, "the browser reported problems:\n" + "\n".join(problems)
 
 

@@ -1,4 +1,4 @@
-"""What each role is offered on the jobs page."""
+"""A Viewer on the jobs page: the jobs, but no way to act on them."""
 
 from __future__ import annotations
 
