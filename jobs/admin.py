@@ -48,6 +48,14 @@ class StoredTokenAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def delete_model(self, request, obj):
+        """Removing an operator's token (e.g. someone who left) is a disconnect, audited."""
+        operations.disconnect(obj.user, obj.site, via=AuditEvent.Via.ADMIN, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for stored in queryset.select_related("user", "site"):
+            self.delete_model(request, stored)
+
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):

@@ -26,11 +26,16 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
+
+# Skipping TLS verification is a site's explicit, visible setting; urllib3 would otherwise
+# warn on every single request to such a site.
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 # --- statuses -------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -91,17 +92,21 @@ def client_for(user, site: Site) -> arcgis.AdminClient:
     return arcgis.AdminClient(site.connection(), secret)
 
 
-def mark_token_rejected(user, site: Site) -> None:
-    """ArcGIS answered 498/499: the token must not be used again until the operator reconnects."""
-    StoredToken.objects.filter(user=user, site=site, invalid_since__isnull=True).update(invalid_since=timezone.now())
+def mark_token_rejected(user, site: Site, used_since: datetime) -> None:
+    """ArcGIS answered 498/499 to a call made since `used_since`: that token must not be used
+    again until the operator reconnects (a token connected after the call began is spared)."""
+    StoredToken.objects.filter(user=user, site=site, invalid_since__isnull=True, connected_at__lte=used_since).update(
+        invalid_since=timezone.now()
+    )
 
 
 def read(user, site: Site, call: Callable[[arcgis.AdminClient], object]):
     """A read-only call with the user's token; a 498/499 answer marks the token rejected."""
+    started = timezone.now()
     try:
         return call(client_for(user, site))
     except (arcgis.TokenInvalid, arcgis.TokenRequired):
-        mark_token_rejected(user, site)
+        mark_token_rejected(user, site, started)
         raise
 
 
@@ -149,10 +154,17 @@ def _connect(user, site, via, obtain: Callable[[], tuple[arcgis.Token, str]]) ->
     return outcome
 
 
-def disconnect(user, site: Site, *, via=Via.WEB) -> Outcome:
-    [event] = _start_events(user, site, Action.DISCONNECT, via, "", [""])
+def disconnect(user, site: Site, *, via=Via.WEB, by=None) -> Outcome:
+    """Delete the user's token for the site; `by` is the administrator who did it for them, if any."""
+    actor = by or user
+    [event] = _start_events(actor, site, Action.DISCONNECT, via, "", [""])
     deleted, _ = StoredToken.objects.filter(user=user, site=site).delete()
-    message = f"Disconnected from {site.name}; your token was deleted." if deleted else "You were not connected."
+    if actor != user:
+        message = f"Removed the token of {user.get_username()} for {site.name}."
+    elif deleted:
+        message = f"Disconnected from {site.name}; your token was deleted."
+    else:
+        message = "You were not connected."
     outcome = Outcome(Action.DISCONNECT, Result.SUCCESS, message)
     _finish_events([event], [(outcome, 0.0)])
     return outcome
@@ -194,6 +206,7 @@ def perform(user, site, service: arcgis.ServiceRef, action, targets, *, via, kno
     targets = [t and arcgis.validate_job_id(t) for t in dict.fromkeys(targets)]
     known = known or {}
     events = _start_events(user, site, action, via, service.key, targets)
+    started = timezone.now()
     try:
         client = client_for(user, site)
     except NotConnected as exc:
@@ -213,7 +226,7 @@ def perform(user, site, service: arcgis.ServiceRef, action, targets, *, via, kno
     # attempt() catches every ArcGISError, so each result is an (outcome, seconds) pair.
     results = arcgis.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY)
     if any(outcome.reconnect for outcome, _ in results):
-        mark_token_rejected(user, site)
+        mark_token_rejected(user, site, started)
     _finish_events(events, results)
     return [outcome for outcome, _ in results]
 

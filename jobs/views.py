@@ -22,6 +22,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -84,6 +85,7 @@ class SiteSection:
 def site_sections(user, sites: list[Site], limit: int = 16) -> list[SiteSection]:
     """Each site's GP services by folder; sites are read concurrently and fail on their own."""
     sections, clients = [], {}
+    started = timezone.now()
     for site in sites:
         section = SiteSection(site, token=operations.stored_token(user, site))
         try:
@@ -97,7 +99,7 @@ def site_sections(user, sites: list[Site], limit: int = 16) -> list[SiteSection]
         if isinstance(result, arcgis.ArcGISError):
             section.error = result.message
             if isinstance(result, arcgis.TokenInvalid | arcgis.TokenRequired):
-                operations.mark_token_rejected(user, section.site)
+                operations.mark_token_rejected(user, section.site, started)
                 section.reconnect = True
             continue
         for service in sorted(result, key=lambda s: (s.folder.lower(), s.name.lower())):

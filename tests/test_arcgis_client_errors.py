@@ -383,7 +383,6 @@ def test_a_missing_ca_bundle_is_a_tls_failure(tls_simulator, connect_to, tmp_pat
     assert len(tls_simulator.requests) == 0
 
 
-@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_verification_can_be_switched_off_explicitly(tls_simulator, connect_to):
     assert "services" in connect_to(tls_simulator, verify=False).check_root()["resources"]
     assert len(tls_simulator.requests) == 1

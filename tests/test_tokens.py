@@ -372,7 +372,6 @@ def test_reconnecting_clears_the_rejection(simulator, site, service, operator, c
 # --- TLS ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # the explicit insecure site
 def test_connecting_verifies_the_certificate_with_the_sites_ca_bundle(tls_simulator, operator, client_as):
     admin_url = tls_simulator.admin_url
     trusted = Site.objects.create(
@@ -392,3 +391,31 @@ def test_connecting_verifies_the_certificate_with_the_sites_ca_bundle(tls_simula
     assert len([r for r in tls_simulator.requests if r.operation == "generateToken"]) == 2
     failed = AuditEvent.objects.get(site_slug="unverified")
     assert failed.outcome == AuditEvent.Outcome.FAILED and "certificate" in failed.message
+
+
+def test_a_token_connected_while_a_rejected_call_ran_is_not_marked(site, operator, connect):
+    from jobs import operations
+
+    call_started = timezone.now() - timedelta(seconds=5)
+    fresh = connect(operator, site)  # reconnected after the call that ArcGIS rejected had begun
+    operations.mark_token_rejected(operator, site, call_started)
+    fresh.refresh_from_db()
+    assert fresh.invalid_since is None
+    operations.mark_token_rejected(operator, site, timezone.now())
+    fresh.refresh_from_db()
+    assert fresh.invalid_since is not None
+
+
+def test_an_administrator_removing_a_token_is_an_audited_disconnect(site, operator, connect, client_as):
+    from tests.conftest import make_user
+
+    stored = connect(operator, site)
+    root = make_user("root", is_superuser=True, is_staff=True)
+    admin = client_as(root)
+    url = reverse("admin:jobs_storedtoken_delete", args=[stored.pk])
+    response = admin.post(url, {"post": "yes"}, headers={"X-CSRFToken": admin.csrf_token})
+    assert response.status_code == 302
+    assert not StoredToken.objects.filter(pk=stored.pk).exists()
+    event = AuditEvent.objects.get(action="disconnect")
+    assert (event.user, event.via, event.outcome) == (root, "admin", "success")
+    assert event.message == "Removed the token of olivia for Main site."
