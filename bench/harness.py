@@ -52,7 +52,7 @@ class Result:
     portal: float
     comparison: float | None
     target: str
-    met: bool
+    met: bool | None  # None: a figure shown for information, held to no target
     unit: str = "s"  # "s" or "MB"
     note: str = ""
 
@@ -62,8 +62,12 @@ class Result:
             return None
         return self.portal / self.comparison
 
+    @property
+    def verdict(self) -> str:
+        return {True: "MET", False: "MISSED", None: "—"}[self.met]
+
     def line(self) -> str:
-        verdict = "MET" if self.met else "MISSED"
+        verdict = self.verdict
         return (
             f"{self.name:<18} portal {self.value(self.portal):>9}   comparison {self.value(self.comparison):>9}   "
             f"ratio {self.ratio_text():>16}   target {self.target:<26} {verdict}"
