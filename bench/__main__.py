@@ -57,6 +57,9 @@ def main() -> int:
                 traceback.print_exc()
                 crashed.append(name)
         loads.append(os.getloadavg()[0])
+        errors = bench.server_errors()
+        if errors:
+            say(f"\nThe portal logged {len(errors)} errors, e.g.:\n" + "\n".join(errors[:5]))
     finally:
         bench.close()
 

@@ -550,6 +550,17 @@ class Bench:
         self.operator(username)
         return Browser.login(self.portal().url, username)
 
+    def server_errors(self) -> list[str]:
+        """Errors the portal logged (tracebacks, 500s, worker timeouts): a figure that hides one is wrong."""
+        lines = []
+        for log in sorted(self.dir.glob("gunicorn*.log")):
+            lines += [
+                line
+                for line in log.read_text(errors="replace").splitlines()
+                if "Traceback" in line or " ERROR " in line or "CRITICAL" in line
+            ]
+        return lines
+
     def close(self) -> None:
         if self._portal is not None:
             self._portal.stop()

@@ -75,8 +75,7 @@ def run(bench: Bench) -> list[Result]:
     portal, comparison = median(portal_times), median(direct_times)
     speed = Result(
         NAME,
-        f"Jobs page (50 rows) of a {BIG_JOBS:,}-job service vs one direct jobs/query for 50 jobs "
-        f"({LATENCY_MS} ms upstream)",
+        f"Jobs page (50 rows) of a {BIG_JOBS:,}-job service vs one jobs/query, {LATENCY_MS} ms upstream",
         portal,
         comparison,
         f"ratio ≤ {TARGET_RATIO}×",
@@ -89,7 +88,7 @@ def run(bench: Bench) -> list[Result]:
     growth = peaks[BIG] / peaks[SMALL] - 1
     memory = Result(
         "jobs_page_memory",
-        f"Peak RSS of a portal worker serving the jobs page: {BIG_JOBS:,}-job vs {SMALL_JOBS}-job service",
+        f"Worker peak RSS: jobs page of a {BIG_JOBS:,}-job vs a {SMALL_JOBS}-job service",
         peaks[BIG],
         peaks[SMALL],
         f"growth ≤ {TARGET_GROWTH:.0%}",

@@ -103,10 +103,10 @@ def run(bench: Bench) -> list[Result]:
         cpu = (bench.portal().cpu_seconds() - cpu_before) / (2 * ROUNDS)
 
     portal, portal_http1, direct = (median(times[side]) for side in sides)
-    calls = f"the same upstream calls one after the other ({LATENCY_MS} ms each)"
     result = Result(
         NAME,
-        f"Overview + its {SERVICES} counts fragments over {CONNECTIONS} connections vs {calls}",
+        f"Overview + {SERVICES} counts fragments, {CONNECTIONS} connections, vs the same calls in sequence, "
+        f"{LATENCY_MS} ms each",
         portal,
         direct,
         f"≤ {seconds(TARGET_SECONDS)}",
@@ -115,7 +115,7 @@ def run(bench: Bench) -> list[Result]:
     )
     http1 = Result(
         f"{NAME}_http1",
-        f"The same over {HTTP1_CONNECTIONS} connections (an HTTP/1.1 browser) vs {calls}",
+        f"The same over {HTTP1_CONNECTIONS} connections (HTTP/1.1 browsers)",
         portal_http1,
         direct,
         "(for information)",

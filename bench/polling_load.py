@@ -133,8 +133,8 @@ def run(bench: Bench) -> list[Result]:
         say(f"   error: {error}")
     result = Result(
         NAME,
-        f"p95 of {OPERATORS} operators each polling a row once a second for {DURATION:.0f} s vs p95 of "
-        f"direct job reads meanwhile ({LATENCY_MS} ms upstream)",
+        f"{OPERATORS} operators polling their rows 1/s for {DURATION:.0f} s: p95 vs direct reads' p95, "
+        f"{LATENCY_MS} ms upstream",
         p95,
         direct_p95,
         f"p95 < {seconds(TARGET_P95)}, 0 errors",

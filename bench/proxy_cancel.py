@@ -80,7 +80,7 @@ def run(bench: Bench) -> list[Result]:
     portal, direct = median(portal_times), median(direct_times)
     result = Result(
         NAME,
-        f"Cancel one job: htmx POST through the proxy vs a direct POST to ArcGIS ({LATENCY_MS} ms upstream)",
+        f"Cancel one job: proxy (htmx POST) vs direct POST, {LATENCY_MS} ms upstream",
         portal,
         direct,
         f"ratio ≤ {TARGET_RATIO}×",
