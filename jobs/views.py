@@ -262,8 +262,12 @@ def _int(value, default: int, maximum: int) -> int:
 # --- the proxy: actions on jobs -----------------------------------------------------
 
 
-def _row_response(request, target: ServiceTarget, outcome: operations.Outcome) -> HttpResponse:
-    """The row after an action: the server's answer in its status element."""
+def _answer_job_action(request, target: ServiceTarget, outcome: operations.Outcome) -> HttpResponse:
+    """htmx gets the row with the server's answer in its status element; a plain form goes back
+    to its page with the answer as a message."""
+    if not request.htmx:
+        flash(request, outcome)
+        return redirect_back(request, target.url("job_list"))
     row = JobRow.after(outcome, target.recall([outcome.job_id]).get(outcome.job_id))
     return render(request, "jobs/partials/job_row.html", {"target": target, "row": row, "poll_seconds": 1})
 
@@ -282,10 +286,7 @@ def cancel_job(request: HttpRequest, slug: str, name: str, job_id: str, folder: 
     target = service_target(request, slug, name, folder)
     known = target.recall([job_id]).get(job_id)
     outcome = operations.cancel_job(request.user, target.site, target.service, job_id, known=known)
-    if request.htmx:
-        return _row_response(request, target, outcome)
-    flash(request, outcome)
-    return redirect_back(request, target.url("job_list"))
+    return _answer_job_action(request, target, outcome)
 
 
 @require_POST
@@ -295,10 +296,7 @@ def delete_job(request: HttpRequest, slug: str, name: str, job_id: str, folder: 
     if confirmation := _needs_confirmation(request, target, "delete", [job_id]):
         return confirmation
     outcome = operations.delete_job(request.user, target.site, target.service, job_id)
-    if request.htmx:
-        return _row_response(request, target, outcome)
-    flash(request, outcome)
-    return redirect_back(request, target.url("job_list"))
+    return _answer_job_action(request, target, outcome)
 
 
 @require_POST
