@@ -198,7 +198,8 @@ def test_cancel_is_enabled_only_while_submitted_or_executing(simulator, service,
     for status, job_id in ids.items():
         row = html[html.index(f'id="job-{job_id}"') :]
         row = row[: row.index("</tr>")]
-        enabled = f'<button type="submit" id="cancel-{job_id}">Cancel</button>' in row
+        button = re.search(rf'<button type="submit" id="cancel-{job_id}"([^>]*)>Cancel</button>', row)
+        enabled = " disabled" not in button.group(1)
         assert enabled == (status in (SUBMITTED, EXECUTING)), status
 
 

@@ -68,7 +68,8 @@ def test_refused_cancel_shows_the_servers_message_verbatim(simulator, service, t
 def test_the_race_a_job_that_finished_after_the_page_rendered(simulator, service, target, olivia):
     job_id = simulator.state.add_job(service.key, status=EXECUTING)
     page = olivia.get(target.url("job_list")).content.decode()
-    assert f'<button type="submit" id="cancel-{job_id}">Cancel</button>' in page
+    button = re.search(rf'<button type="submit" id="cancel-{job_id}"([^>]*)>Cancel</button>', page)
+    assert " disabled" not in button.group(1)
     simulator.state.set_status(service.key, job_id, SUCCEEDED)  # finishes before the click
     html = olivia.action(target.url("cancel", job_id)).content.decode()
     assert status_text(html) == f"Unable to cancel job :[{job_id}]"
