@@ -424,8 +424,20 @@ class Upstream:
 
 # --- the bench: environment, users, sites ------------------------------------------------------
 
-# Settings the bench decides itself: no Redis (sessions in the database), DEBUG off, plain http.
-_UNSET = ("REDIS_URL", "DJANGO_DEBUG", "DJANGO_PRODUCTION", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL")
+# Settings the bench decides itself: DEBUG off, plain http, its own database and Redis prefix.
+_UNSET = ("REDIS_URL", "REDIS_KEY_PREFIX", "DJANGO_DEBUG", "DJANGO_PRODUCTION", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL")
+
+
+def _reachable_redis() -> str | None:
+    """REDIS_URL, or the local Redis when one answers; None runs the bench without Redis."""
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except Exception:
+        return None
+    return url
 
 
 @dataclass
@@ -458,6 +470,9 @@ class Bench:
 
     def _environment(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if key not in _UNSET}
+        if redis_url := _reachable_redis():
+            # Several gunicorn workers share sessions and the row cache through Redis, as in production.
+            env |= {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": f"gpjobs-bench-{os.getpid()}"}
         env |= {
             "DJANGO_SETTINGS_MODULE": "dashboard.settings",
             "DATABASE_URL": f"sqlite:///{self.dir / 'portal.sqlite3'}",
@@ -487,10 +502,16 @@ class Bench:
     @property
     def description(self) -> str:
         return (
-            f"dashboard.settings (DEBUG off), SQLite (WAL) in a temp dir, sessions in the database, "
-            f"local-memory cache; portal served by gunicorn -w {WORKERS} --worker-class gthread --threads {THREADS} "
-            f"on 127.0.0.1; each ArcGIS site a simulator in its own process (plain HTTP, real clock)"
+            f"dashboard.settings (DEBUG off), SQLite (WAL) in a temp dir, {self._caches}; portal served by "
+            f"gunicorn -w {WORKERS} --worker-class gthread --threads {THREADS} on 127.0.0.1; "
+            "each ArcGIS site a simulator in its own process (plain HTTP, real clock)"
         )
+
+    @property
+    def _caches(self) -> str:
+        if "REDIS_URL" in self.env:
+            return "sessions and cache in Redis"
+        return "sessions in the database, local-memory cache"
 
     def portal(self) -> Portal:
         """The shared portal, started on first use."""
