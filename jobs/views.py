@@ -262,13 +262,13 @@ def _int(value, default: int, maximum: int) -> int:
 # --- the proxy: actions on jobs -----------------------------------------------------
 
 
-def _answer_job_action(request, target: ServiceTarget, outcome: operations.Outcome) -> HttpResponse:
+def _answer_job_action(request, target: ServiceTarget, outcome: operations.Outcome, known) -> HttpResponse:
     """htmx gets the row with the server's answer in its status element; a plain form goes back
     to its page with the answer as a message."""
     if not request.htmx:
         flash(request, outcome)
         return redirect_back(request, target.url("job_list"))
-    row = JobRow.after(outcome, target.recall([outcome.job_id]).get(outcome.job_id))
+    row = JobRow.after(outcome, known)
     return render(request, "jobs/partials/job_row.html", {"target": target, "row": row, "poll_seconds": 1})
 
 
@@ -286,7 +286,7 @@ def cancel_job(request: HttpRequest, slug: str, name: str, job_id: str, folder: 
     target = service_target(request, slug, name, folder)
     known = target.recall([job_id]).get(job_id)
     outcome = operations.cancel_job(request.user, target.site, target.service, job_id, known=known)
-    return _answer_job_action(request, target, outcome)
+    return _answer_job_action(request, target, outcome, known)
 
 
 @require_POST
@@ -295,8 +295,9 @@ def delete_job(request: HttpRequest, slug: str, name: str, job_id: str, folder: 
     target = service_target(request, slug, name, folder)
     if confirmation := _needs_confirmation(request, target, "delete", [job_id]):
         return confirmation
+    known = target.recall([job_id]).get(job_id)
     outcome = operations.delete_job(request.user, target.site, target.service, job_id)
-    return _answer_job_action(request, target, outcome)
+    return _answer_job_action(request, target, outcome, known)
 
 
 @require_POST
