@@ -1,0 +1,96 @@
+"""`make run`'s demo, end to end: the portal and the simulator start, the printed login works,
+live jobs are listed and one can be cancelled; Ctrl-C stops everything."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def demo(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_"))}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "PORTAL_VAR_DIR": str(tmp_path / "var"),
+        "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
+    }
+    for command in (["migrate", "-v0"], ["collectstatic", "--noinput", "-v0"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
+    port = free_port()
+    log = (tmp_path / "demo.log").open("w+")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--addr", f"127.0.0.1:{port}", "--latency-ms", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    log.seek(0)
+    output = log.read()
+    assert process.poll() is None, output
+    yield url, output, process
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
+    log.close()
+
+
+def test_the_demo_logs_in_lists_live_jobs_and_cancels_one(demo):
+    url, output, process = demo
+    # The banner prints the logins it created.
+    assert re.search(r"operator\s+/ operator\s+\(Operator\)", output), output
+    simulator_url = re.search(r"Simulated ArcGIS Server: (https://\S+)", output).group(1)
+
+    browser = requests.Session()
+    browser.trust_env = False
+    browser.get(f"{url}/accounts/login/")
+    login = browser.post(
+        f"{url}/accounts/login/",
+        {"username": "operator", "password": "operator", "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+    )
+    assert login.status_code == 200 and "Demo ArcGIS Server (simulated)" in login.text
+    assert "Connected as siteadmin" in login.text  # the demo operator's own token is already there
+
+    jobs_page = browser.get(
+        f"{url}/sites/demo/services/Hydrology/FloodModel.GPServer/jobs/", params={"status": "esriJobExecuting"}
+    )
+    assert jobs_page.status_code == 200
+    running = re.findall(r'<tr id="job-(\w+)" data-status="esriJobExecuting"', jobs_page.text)
+    assert running, "the demo has executing jobs to cancel"
+
+    answer = browser.post(
+        f"{url}/sites/demo/services/Hydrology/FloodModel.GPServer/jobs/{running[0]}/cancel/",
+        headers={"HX-Request": "true", "X-CSRFToken": browser.cookies["csrftoken"]},
+    )
+    assert answer.status_code == 200
+    assert 'data-status="esriJobCancelling"' in answer.text and "Cancel requested" in answer.text
+
+    # Ctrl-C stops the portal and the simulator with it.
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=20) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{simulator_url}?f=json", timeout=2, verify=False)
