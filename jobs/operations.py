@@ -206,7 +206,7 @@ def perform(user, site, service: arcgis.ServiceRef, action, targets, *, via, kno
     targets = [t and arcgis.validate_job_id(t) for t in dict.fromkeys(targets)]
     known = known or {}
     events = _start_events(user, site, action, via, service.key, targets)
-    started = timezone.now()
+    token_used_since = timezone.now()
     try:
         client = client_for(user, site)
     except NotConnected as exc:
@@ -226,7 +226,7 @@ def perform(user, site, service: arcgis.ServiceRef, action, targets, *, via, kno
     # attempt() catches every ArcGISError, so each result is an (outcome, seconds) pair.
     results = arcgis.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY)
     if any(outcome.reconnect for outcome, _ in results):
-        mark_token_rejected(user, site, started)
+        mark_token_rejected(user, site, token_used_since)
     _finish_events(events, results)
     return [outcome for outcome, _ in results]
 
@@ -235,7 +235,10 @@ def _success(action: str, job_id: str, known: arcgis.Job | None) -> Outcome:
     if action == Action.DELETE:
         return Outcome(action, Result.SUCCESS, SUCCESS_MESSAGES[action], job_id, gone=True)
     # The contract: a successful cancel moves the job to CANCELLING; the row's own refresh does the rest.
-    job = replace(known, status=arcgis.CANCELLING, ended=None) if known else None
+    if known:
+        job = replace(known, status=arcgis.CANCELLING, ended=None)
+    else:  # a row this worker never showed: its refresh fills in the other fields
+        job = arcgis.Job(job_id=job_id, status=arcgis.CANCELLING)
     return Outcome(action, Result.SUCCESS, SUCCESS_MESSAGES[action], job_id, job=job)
 
 

@@ -247,3 +247,13 @@ def test_viewers_get_403_from_every_action(simulator, site, service, target, vie
     response = client_as(viewer).action(url, {"confirmed": "yes", "action": "cancel", "job_ids": [job_id]})
     assert response.status_code == 403
     assert not simulator.requests and not AuditEvent.objects.exists()
+
+
+def test_a_cancel_from_a_row_not_seen_before_still_shows_cancelling(simulator, service, target, olivia):
+    """Another worker showed the page (no cached row): the answer is the row, cancelling, without re-reading."""
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    simulator.requests.clear()
+    html = olivia.action(target.url("cancel", job_id)).content.decode()
+    assert html.lstrip().startswith(f'<tr id="job-{job_id}" data-status="esriJobCancelling"')
+    assert status_text(html) == "Cancel requested"
+    assert [r.operation for r in simulator.requests] == ["cancel"]
