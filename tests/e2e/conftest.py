@@ -78,7 +78,7 @@ def browser_type_launch_args() -> dict:
         reason = "Chromium is not installed (apt-get install chromium): the browser tests cannot run"
         if IN_CI:
             pytest.fail(f"{reason}, and in CI a skipped browser test is a failure.")
-        pytest.skip(f"!!! {reason}. !!!")
+        pytest.skip(reason=f"!!! {reason} (Chromium missing outside CI). !!!")
     return {"executable_path": path, "headless": True, "args": CHROMIUM_ARGS}
 
 

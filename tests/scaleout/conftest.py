@@ -156,7 +156,7 @@ def _require_services() -> None:
     reason = "SCALE-OUT TEST NOT RUN: " + "; ".join(problems) + ". It needs both, as CI provides."
     if IN_CI:
         pytest.fail(reason + " CI is set, so this is a failure.", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason=f"{reason} (PostgreSQL or Redis missing outside CI)")
 
 
 def _postgres(sql: str) -> None:
