@@ -8,7 +8,7 @@ Each round uses 1000 fresh EXECUTING jobs; the order of the two sides alternates
 
 from __future__ import annotations
 
-from bench.harness import Bench, Result, median, say, seconds, timed
+from bench.harness import Bench, Result, interleaved, median, say, seconds, timed
 
 NAME = "bulk_cancel"
 LATENCY_MS = 20
@@ -49,18 +49,16 @@ def run(bench: Bench) -> list[Result]:
 
         portal(simulator.call("add_jobs", SERVICE, 20))  # warm up
         sequential(simulator.call("add_jobs", SERVICE, 20))
-        portal_times: list[float] = []
-        loop_times: list[float] = []
+
+        def fresh_jobs() -> list[str]:
+            return simulator.call("add_jobs", SERVICE, JOBS)
+
         cpu_before = bench.portal().cpu_seconds()
-        for round_number in range(ROUNDS):
-            first, second = simulator.call("add_jobs", SERVICE, JOBS), simulator.call("add_jobs", SERVICE, JOBS)
-            if round_number % 2:
-                loop_times.append(sequential(first))
-                portal_times.append(portal(second))
-            else:
-                portal_times.append(portal(first))
-                loop_times.append(sequential(second))
-            say(f"   round {round_number + 1}: portal {seconds(portal_times[-1])}, loop {seconds(loop_times[-1])}")
+        # Each side takes its own fresh jobs; adding them is not part of the timing.
+        times = interleaved({"portal": lambda: portal(fresh_jobs()), "loop": lambda: sequential(fresh_jobs())}, ROUNDS)
+        portal_times, loop_times = times["portal"], times["loop"]
+        for round_number, (fast, slow) in enumerate(zip(portal_times, loop_times, strict=True), start=1):
+            say(f"   round {round_number}: portal {seconds(fast)}, loop {seconds(slow)}")
 
         cpu = (bench.portal().cpu_seconds() - cpu_before) / ROUNDS
 

@@ -110,6 +110,19 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, answer
 
 
+def interleaved(sides: dict[str, Callable[[], float]], rounds: int, per_round: int = 1) -> dict[str, list[float]]:
+    """Each side's timings, measured side by side: every round runs each side `per_round` times,
+    starting with a different side each round so that none always goes first."""
+    names = list(sides)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        for _ in range(per_round):
+            for name in names[shift:] + names[:shift]:
+                times[name].append(sides[name]())
+    return times
+
+
 def say(text: str) -> None:
     print(text, flush=True)
 

@@ -9,7 +9,7 @@ not grow with the number of jobs (the portal fetches one page, never the whole l
 
 from __future__ import annotations
 
-from bench.harness import Bench, Browser, Result, median, peak_rss_mb, say, seconds, timed
+from bench.harness import Bench, Browser, Result, interleaved, median, peak_rss_mb, say, seconds, timed
 
 NAME = "jobs_page"
 LATENCY_MS = 20
@@ -57,17 +57,9 @@ def run(bench: Bench) -> list[Result]:
         for _ in range(3):  # warm up
             load_page(browser, big)
             direct()
-        portal_times: list[float] = []
-        direct_times: list[float] = []
         cpu_before = bench.portal().cpu_seconds()
-        for round_number in range(ROUNDS):
-            for _ in range(PAIRS):
-                if round_number % 2:
-                    direct_times.append(direct())
-                    portal_times.append(load_page(browser, big))
-                else:
-                    portal_times.append(load_page(browser, big))
-                    direct_times.append(direct())
+        times = interleaved({"portal": lambda: load_page(browser, big), "direct": direct}, ROUNDS, PAIRS)
+        portal_times, direct_times = times["portal"], times["direct"]
         cpu = (bench.portal().cpu_seconds() - cpu_before) / len(portal_times)
 
         peaks = {service: peak_rss(bench, site.slug, service) for service in (SMALL, BIG)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.harness import Bench, Browser, Result, load_triggers, median, say, seconds, timed
+from bench.harness import Bench, Browser, Result, interleaved, load_triggers, median, say, seconds, timed
 
 NAME = "overview"
 LATENCY_MS = 50
@@ -90,12 +90,8 @@ def run(bench: Bench) -> list[Result]:
         sides = {"portal": http2.load, "portal_http1": http1.load, "sequential": sequential}
         for load in sides.values():  # warm up: connections, templates
             load()
-        times: dict[str, list[float]] = {side: [] for side in sides}
         cpu_before = bench.portal().cpu_seconds()
-        order = list(sides)
-        for round_number in range(ROUNDS):
-            for side in order[round_number % 3 :] + order[: round_number % 3]:
-                times[side].append(sides[side]())
+        times = interleaved(sides, ROUNDS)
         http2.close()
         http1.close()
 

@@ -8,7 +8,7 @@ Both at 20 ms upstream latency, each on a fresh EXECUTING job, pairs interleaved
 
 from __future__ import annotations
 
-from bench.harness import Bench, Result, median, say, seconds, timed
+from bench.harness import Bench, Result, interleaved, median, say, seconds, timed
 
 NAME = "proxy_cancel"
 LATENCY_MS = 20
@@ -55,17 +55,9 @@ def run(bench: Bench) -> list[Result]:
         for _ in range(WARM_UP):  # connections opened, templates compiled
             portal_cancel()
             direct_cancel()
-        portal_times: list[float] = []
-        direct_times: list[float] = []
         cpu_before = bench.portal().cpu_seconds()
-        for round_number in range(ROUNDS):
-            for _ in range(PAIRS):
-                if round_number % 2:
-                    direct_times.append(direct_cancel())
-                    portal_times.append(portal_cancel())
-                else:
-                    portal_times.append(portal_cancel())
-                    direct_times.append(direct_cancel())
+        times = interleaved({"portal": portal_cancel, "direct": direct_cancel}, ROUNDS, PAIRS)
+        portal_times, direct_times = times["portal"], times["direct"]
         cpu = (bench.portal().cpu_seconds() - cpu_before) / len(portal_times)
 
         # The work was real: every portal cancel is audited as a success and every job is cancelling.
