@@ -104,13 +104,17 @@ class InvalidName(ArcGISError, ValueError):
     """A folder, service or job ID that must not enter a URL. Nothing was sent."""
 
 
-class TokenInvalid(ArcGISError):
+class TokenRejected(ArcGISError):
+    """The server will not act on this token: the operator must reconnect."""
+
+
+class TokenInvalid(TokenRejected):
     """498: the token is invalid, expired, or bound to another referer."""
 
     code = 498
 
 
-class TokenRequired(ArcGISError):
+class TokenRequired(TokenRejected):
     """499: no token was sent, or the server wants one."""
 
     code = 499

@@ -78,7 +78,11 @@ def stored_token(user, site: Site) -> StoredToken | None:
 
 def client_for(user, site: Site) -> arcgis.AdminClient:
     """An Administrator API client acting with the user's own token; raises NotConnected."""
-    token = stored_token(user, site)
+    return client_with(site, stored_token(user, site))
+
+
+def client_with(site: Site, token: StoredToken | None) -> arcgis.AdminClient:
+    """The same, for a token already read (pages that also show it need not read it twice)."""
     if token is None:
         raise NotConnected(site, "You have no ArcGIS token for this site.")
     if token.invalid_since is not None:
@@ -100,12 +104,13 @@ def mark_token_rejected(user, site: Site, used_since: datetime) -> None:
     )
 
 
-def read(user, site: Site, call: Callable[[arcgis.AdminClient], object]):
-    """A read-only call with the user's token; a 498/499 answer marks the token rejected."""
+def read(user, site: Site, call: Callable[[arcgis.AdminClient], object], client: arcgis.AdminClient | None = None):
+    """A read-only call with the user's token (or the client made from it); a 498/499 answer
+    marks the token rejected."""
     started = timezone.now()
     try:
-        return call(client_for(user, site))
-    except (arcgis.TokenInvalid, arcgis.TokenRequired):
+        return call(client or client_for(user, site))
+    except arcgis.TokenRejected:
         mark_token_rejected(user, site, started)
         raise
 
@@ -245,7 +250,7 @@ def _success(action: str, job_id: str, known: arcgis.Job | None) -> Outcome:
 def _failure(action: str, job_id: str, exc: arcgis.ArcGISError, *, reconnect_hint=True) -> Outcome:
     if isinstance(exc, arcgis.OperationRefused):
         return Outcome(action, Result.REFUSED, exc.message, job_id, code=exc.code)
-    rejected = isinstance(exc, arcgis.TokenInvalid | arcgis.TokenRequired)
+    rejected = isinstance(exc, arcgis.TokenRejected)
     message = exc.message
     if rejected and reconnect_hint:
         message += " Reconnect with your ArcGIS account."

@@ -89,7 +89,7 @@ def site_sections(user, sites: list[Site], limit: int = 16) -> list[SiteSection]
     for site in sites:
         section = SiteSection(site, token=operations.stored_token(user, site))
         try:
-            clients[site.pk] = operations.client_for(user, site)
+            clients[site.pk] = operations.client_with(site, section.token)
         except operations.NotConnected as exc:
             section.error, section.reconnect = str(exc), True
         sections.append(section)
@@ -98,7 +98,7 @@ def site_sections(user, sites: list[Site], limit: int = 16) -> list[SiteSection]
     for section, result in zip(connected, results, strict=True):
         if isinstance(result, arcgis.ArcGISError):
             section.error = result.message
-            if isinstance(result, arcgis.TokenInvalid | arcgis.TokenRequired):
+            if isinstance(result, arcgis.TokenRejected):
                 operations.mark_token_rejected(user, section.site, started)
                 section.reconnect = True
             continue
@@ -143,26 +143,23 @@ def service_counts(request: HttpRequest, slug: str, name: str, folder: str = "")
 def job_list(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
     target = service_target(request, slug, name, folder)
     form = JobFilterForm({"per_page": 50, "sort": "-submitted", **request.GET.dict()})
-    context = {
-        "target": target,
-        "form": form,
-        "token": operations.stored_token(request.user, target.site),
-        "back_url": request.get_full_path(),
-    }
+    token = operations.stored_token(request.user, target.site)
+    context = {"target": target, "form": form, "token": token, "back_url": request.get_full_path()}
     if form.is_valid():
-        context |= _job_page(request, target, form.cleaned_data)
+        context |= _job_page(request, target, token, form.cleaned_data)
     partial = request.htmx and request.htmx.target == "job-table"
     template = "jobs/partials/job_table.html" if partial else "jobs/job_list.html"
     return render(request, template, context)
 
 
-def _job_page(request: HttpRequest, target: ServiceTarget, filters: dict) -> dict:
+def _job_page(request: HttpRequest, target: ServiceTarget, token, filters: dict) -> dict:
     per_page = filters["per_page"] or 50
     page_number = filters["page"] or 1
     started = time.monotonic()
     try:
+        client = operations.client_with(target.site, token)
         if filters["job"]:
-            page = _single_job_page(request, target, filters["job"])
+            page = _single_job_page(request, target, client, filters["job"])
         else:
             page = operations.read(
                 request.user,
@@ -177,11 +174,12 @@ def _job_page(request: HttpRequest, target: ServiceTarget, filters: dict) -> dic
                     start=(page_number - 1) * per_page + 1,
                     number=per_page,
                 ),
+                client,
             )
     except operations.NotConnected as exc:
         return {"error": str(exc), "reconnect": True}
     except arcgis.ArcGISError as exc:
-        return {"error": exc.message, "reconnect": isinstance(exc, arcgis.TokenInvalid | arcgis.TokenRequired)}
+        return {"error": exc.message, "reconnect": isinstance(exc, arcgis.TokenRejected)}
     target.remember(page.jobs)
     jobs = _sorted(page.jobs, filters["sort"] or "-submitted")
     return {
@@ -195,9 +193,9 @@ def _job_page(request: HttpRequest, target: ServiceTarget, filters: dict) -> dic
     }
 
 
-def _single_job_page(request, target: ServiceTarget, job_id: str) -> arcgis.JobPage:
+def _single_job_page(request, target: ServiceTarget, client, job_id: str) -> arcgis.JobPage:
     try:
-        job = operations.read(request.user, target.site, lambda c: c.get_job(target.service, job_id))
+        job = operations.read(request.user, target.site, lambda c: c.get_job(target.service, job_id), client)
     except arcgis.NotFound:
         return arcgis.JobPage(jobs=[], total=0, start=1, number=1, next_start=None)
     return arcgis.JobPage(jobs=[job], total=1, start=1, number=1, next_start=None)
@@ -223,16 +221,18 @@ def job_detail(request: HttpRequest, slug: str, name: str, job_id: str, folder: 
     """The job's page, or (htmx) its row: what a non-terminal row polls."""
     target = service_target(request, slug, name, folder)
     failures = _int(request.GET.get("failures"), 0, 10)
+    token = operations.stored_token(request.user, target.site)
     started = time.monotonic()
     try:
-        job = operations.read(request.user, target.site, lambda c: c.get_job(target.service, job_id))
+        client = operations.client_with(target.site, token)
+        job = operations.read(request.user, target.site, lambda c: c.get_job(target.service, job_id), client)
         [row] = rows_for(target, [job], request.user)
         target.remember([job])
     except arcgis.NotFound:
         row = JobRow(job_id, None, message="This job no longer exists on the server.", kind="failed", gone=True)
     except (operations.NotConnected, arcgis.ArcGISError) as exc:
         known = target.recall([job_id]).get(job_id)
-        reconnect = isinstance(exc, operations.NotConnected | arcgis.TokenInvalid | arcgis.TokenRequired)
+        reconnect = isinstance(exc, operations.NotConnected | arcgis.TokenRejected)
         message = getattr(exc, "message", str(exc))
         row = JobRow(
             job_id,
@@ -244,7 +244,7 @@ def job_detail(request: HttpRequest, slug: str, name: str, job_id: str, folder: 
         )
     context = {"target": target, "row": row, "poll_seconds": poll_interval(time.monotonic() - started, row.failures)}
     if not request.htmx:
-        context["token"] = operations.stored_token(request.user, target.site)
+        context["token"] = token
         return render(request, "jobs/job_detail.html", context)
     response = render(request, "jobs/partials/job_row.html", context)
     if not row.polls:
