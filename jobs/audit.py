@@ -6,6 +6,22 @@ from django.db.models import QuerySet
 from jobs.forms import DateTimeLocalInput
 from jobs.models import AuditEvent, Site
 
+# The export's columns: everything an audit row holds.
+CSV_COLUMNS = [
+    "created",
+    "finished",
+    "username",
+    "site_slug",
+    "service",
+    "job_id",
+    "action",
+    "via",
+    "outcome",
+    "message",
+    "upstream_code",
+    "duration_ms",
+]
+
 
 class AuditFilterForm(forms.Form):
     user = forms.CharField(required=False, max_length=150)
