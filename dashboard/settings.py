@@ -85,7 +85,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "jobs.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -228,6 +228,20 @@ ARCGIS_DEFAULT_REFERER = env.string("ARCGIS_REFERER", "gp-jobs-portal")
 
 # Upstream fan-out: how many ArcGIS calls one request may have in flight at once.
 ARCGIS_MAX_CONCURRENCY = env.integer("ARCGIS_MAX_CONCURRENCY", 16, minimum=1)
+
+# A slow or stalled site must not hold the portal: each worker lets at most this many of its
+# requests wait for one site (keep it below the worker's threads); others are told at once.
+ARCGIS_REQUESTS_PER_SITE = env.integer("ARCGIS_REQUESTS_PER_SITE", 4, minimum=1)
+ARCGIS_SLOT_WAIT = 0.5  # seconds a request waits for one of those slots
+# The circuit breaker, shared by every worker through the cache: after this many consecutive
+# timeouts or connection failures a site is not called for the cool-down, then one trial decides.
+ARCGIS_BREAKER_FAILURES = env.integer("ARCGIS_BREAKER_FAILURES", 3, minimum=1)
+ARCGIS_BREAKER_COOLDOWN = env.integer("ARCGIS_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
+
+# Identical reads (same site, service and query) are shared between the operators who may see
+# them for about a second; a site's list of services for a minute.
+SHARED_READ_SECONDS = 1.0
+SERVICES_CACHE_SECONDS = 60.0
 
 LOGGING = {
     "version": 1,

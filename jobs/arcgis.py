@@ -12,17 +12,18 @@ the request may have been sent) the error says so and the caller re-reads the jo
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.cookiejar
 import logging
 import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -59,9 +60,29 @@ TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED, TIMED_OUT, DELETED}
 CANCELLABLE_STATUSES = frozenset({SUBMITTED, EXECUTING})
 
 
+# Jobs that may still change: the fleet view's default filter.
+ACTIVE_STATUSES = (NEW, SUBMITTED, WAITING, EXECUTING, CANCELLING)
+QUEUED_STATUSES = frozenset({NEW, SUBMITTED, WAITING})
+
+# One word per status, everywhere the portal names one (badges, filters, messages, audit).
+STATUS_LABELS = {
+    NEW: "New",
+    SUBMITTED: "Submitted",
+    WAITING: "Waiting",
+    EXECUTING: "Executing",
+    SUCCEEDED: "Succeeded",
+    FAILED: "Failed",
+    CANCELLING: "Cancelling",
+    CANCELLED: "Cancelled",
+    TIMED_OUT: "Timed out",
+    DELETING: "Deleting",
+    DELETED: "Deleted",
+}
+
+
 def status_label(status: str) -> str:
     """esriJobExecuting -> Executing; unknown values are shown as they came."""
-    return status.removeprefix("esriJob") or status
+    return STATUS_LABELS.get(status) or status.removeprefix("esriJob") or status or "Unknown"
 
 
 # --- names that may enter a URL path ---------------------------------------------
@@ -77,6 +98,10 @@ def validate_name(value: str, what: str = "name") -> str:
     return value
 
 
+def is_job_id(value: str) -> bool:
+    return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None
+
+
 def validate_job_id(value: str) -> str:
     if not isinstance(value, str) or not _JOB_ID.fullmatch(value):
         raise InvalidName("Not a valid job ID: only letters and digits are allowed.")
@@ -87,9 +112,13 @@ def validate_job_id(value: str) -> str:
 
 
 class ArcGISError(Exception):
-    """Base of every error the client raises; str() is fit to show an operator."""
+    """Base of every error the client raises; str() is fit to show an operator.
+
+    Like every error a page shows, it has `.message` and `.reconnect` (the operator must
+    connect again before anything can work)."""
 
     code: int | None = None
+    reconnect = False
 
     def __init__(self, message: str, *, code: int | None = None, messages: Iterable[str] = (), ambiguous=False):
         super().__init__(message)
@@ -106,6 +135,8 @@ class InvalidName(ArcGISError, ValueError):
 
 class TokenRejected(ArcGISError):
     """The server will not act on this token: the operator must reconnect."""
+
+    reconnect = True
 
 
 class TokenInvalid(TokenRejected):
@@ -148,6 +179,10 @@ class TLSFailure(UpstreamUnavailable):
     """The server's certificate could not be verified."""
 
 
+class SiteUnavailable(UpstreamUnavailable):
+    """Not even tried: the site stopped answering recently, or too many calls to it are in flight."""
+
+
 class MalformedResponse(ArcGISError):
     """An answer that is not the JSON ArcGIS sends."""
 
@@ -184,7 +219,14 @@ def _error_from_body(body: Any) -> ArcGISError | None:
     else:
         return None
     kind = _ERRORS_BY_CODE.get(code, OperationRefused)
-    return kind("; ".join(messages), code=code, messages=messages)
+    return kind(_sentences(messages), code=code, messages=messages)
+
+
+def _sentences(messages: list[str]) -> str:
+    """ArcGIS's messages as one text: a lone message verbatim, several as sentences."""
+    if len(messages) == 1:
+        return messages[0]
+    return " ".join(m if m.rstrip().endswith((".", "!", "?", "]", ":")) else f"{m}." for m in messages)
 
 
 # --- typed results ----------------------------------------------------------------
@@ -372,11 +414,52 @@ def run_concurrently(func: Callable[[_T], _R], items: Iterable[_T], limit: int =
         return list(pool.map(guarded, items))
 
 
+def as_completed(
+    func: Callable[[_T], _R], items: Iterable[_T], limit: int = 16
+) -> Iterator[tuple[_T, _R | ArcGISError]]:
+    """func over items with at most `limit` in flight; (item, result or ArcGISError) as each finishes."""
+    items = list(items)
+    if not items:
+        return
+
+    def guarded(item: _T) -> _R | ArcGISError:
+        try:
+            return func(item)
+        except ArcGISError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=min(limit, len(items)), thread_name_prefix="arcgis") as pool:
+        futures = {pool.submit(guarded, item): item for item in items}
+        for future in concurrent.futures.as_completed(futures):
+            yield futures[future], future.result()
+
+
+class CallGuard(Protocol):
+    """Decides whether a site may be called now, and learns from each call (a circuit breaker).
+
+    The portal supplies one shared by all its workers; the client only asks and reports."""
+
+    def admit(self) -> None:
+        """Raise SiteUnavailable if the site must not be called now."""
+
+    def record(self, answered: bool) -> None:
+        """answered=False: the call timed out or the connection failed."""
+
+
+class _AlwaysCall:
+    def admit(self) -> None:
+        pass
+
+    def record(self, answered: bool) -> None:
+        pass
+
+
 class SiteConnection:
-    """A pooled keep-alive HTTP session to one site with its TLS, timeouts and referer.
+    """A pooled keep-alive HTTP session to one site with its TLS, budgets and referer.
 
     Thread-safe to share: every request passes its own settings and no cookie is kept.
-    One instance exists per distinct configuration (see for_settings).
+    One instance exists per distinct configuration (see for_settings). Reads (GET) get a
+    short budget, operations (POST) a longer one: a cancel may take ArcGIS a while.
     """
 
     _instances: OrderedDict[tuple, SiteConnection] = OrderedDict()
@@ -390,7 +473,9 @@ class SiteConnection:
         token_url: str | None = None,
         referer: str | None = None,
         verify: bool | str = True,
-        timeout: tuple[float, float] = (5.0, 30.0),
+        timeout: tuple[float, float] = (3.0, 10.0),
+        action_timeout: float = 30.0,
+        guard: CallGuard | None = None,
         pool_size: int = 32,
     ):
         self.admin_url = admin_url.rstrip("/")
@@ -398,7 +483,11 @@ class SiteConnection:
         self.referer = referer
         self.verify = verify
         self.timeout = timeout
-        self.host = urlsplit(self.admin_url).netloc
+        self.action_timeout = action_timeout
+        self.guard = guard or _AlwaysCall()
+        parts = urlsplit(self.admin_url)
+        self.host = parts.netloc
+        self.origin = f"{parts.scheme}://{parts.netloc}"
         session = requests.Session()
         # The site's own CA bundle or insecure choice must hold, whatever REQUESTS_CA_BUNDLE
         # says; and no .netrc credentials or environment proxies may join the requests.
@@ -451,17 +540,20 @@ class SiteConnection:
             if token:
                 headers["X-Esri-Authorization"] = f"Bearer {token}"
             send = {"params": params}
+            timeout = self.timeout
         else:
             send = {"data": {**params, "token": token} if token else params}
+            timeout = (self.timeout[0], self.action_timeout)
         if isinstance(self.verify, str) and not os.path.exists(self.verify):
             # requests would raise a bare OSError for it.
             raise TLSFailure(f"{self.host}: the site's CA bundle {self.verify} does not exist.")
+        self.guard.admit()
         try:
             response = self.session.request(
                 method,
                 url,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=timeout,
                 verify=self.verify,
                 # A redirect could hand the token header to another host; ArcGIS never needs one.
                 allow_redirects=False,
@@ -472,17 +564,21 @@ class SiteConnection:
                 f"{self.host}: the server's TLS certificate could not be verified ({_reason(exc)})."
             ) from None
         except requests.exceptions.ConnectTimeout:
-            raise UpstreamTimeout(f"{self.host} did not accept a connection within {self.timeout[0]:g} s.") from None
+            self.guard.record(answered=False)
+            raise UpstreamTimeout(f"{self.host} did not accept a connection within {timeout[0]:g} s.") from None
         except requests.exceptions.ReadTimeout:
+            self.guard.record(answered=False)
             raise UpstreamTimeout(
-                f"{self.host} did not answer within {self.timeout[1]:g} s.", ambiguous=method != "GET"
+                f"{self.host} did not answer within {timeout[1]:g} s.", ambiguous=method != "GET"
             ) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
             raise UpstreamUnavailable(f"{url} is not a usable http(s) address.") from None
         except requests.exceptions.RequestException as exc:
+            self.guard.record(answered=False)
             refused = _caused_by(exc, NewConnectionError, ConnectionRefusedError)
             what = "refused the connection" if refused else "closed the connection without answering"
             raise UpstreamUnavailable(f"{self.host} {what}.", ambiguous=method != "GET" and not refused) from None
+        self.guard.record(answered=True)
         try:
             return self._decode(response)
         except (MalformedResponse, UpstreamUnavailable) as exc:

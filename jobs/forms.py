@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 from django import forms
 from django.core.validators import RegexValidator
+from django.utils import timezone
 
 from jobs import arcgis
 from jobs.models import job_id_validator
@@ -26,6 +29,17 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
+class DateTimeTextInput(forms.DateTimeInput):
+    """One tab stop, where a datetime-local input is seven; Django reads "2026-11-02 09:01" and "…T09:01"."""
+
+    def __init__(self, **kwargs):
+        attrs = {"placeholder": "YYYY-MM-DD HH:MM", "inputmode": "numeric", "size": 16, **kwargs.pop("attrs", {})}
+        super().__init__(format="%Y-%m-%d %H:%M", attrs=attrs, **kwargs)
+
+
+WITHIN = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
 class JobFilterForm(forms.Form):
     """The jobs page's filters; all of it lives in the query string, so it can be bookmarked."""
 
@@ -33,16 +47,29 @@ class JobFilterForm(forms.Form):
         required=False,
         choices=[("", "Any status"), *((s, arcgis.status_label(s)) for s in arcgis.QUERYABLE_STATUSES)],
     )
-    user = forms.CharField(required=False, max_length=150, validators=[username_validator])
+    user = forms.CharField(
+        required=False, max_length=150, validators=[username_validator], help_text="Exact ArcGIS user name"
+    )
     machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
-    since = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="Submitted from")
-    until = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="to")
     job = forms.CharField(required=False, max_length=64, validators=[job_id_validator], label="Job ID")
-    sort = forms.ChoiceField(required=False, choices=list(SORTS.items()))
+    within = forms.ChoiceField(
+        required=False,
+        label="Submitted",
+        choices=[
+            ("", "Any time"),
+            ("1h", "Last hour"),
+            ("6h", "Last 6 hours"),
+            ("24h", "Last 24 hours"),
+            ("7d", "Last 7 days"),
+        ],
+    )
+    since = forms.DateTimeField(required=False, widget=DateTimeTextInput(), label="From")
+    until = forms.DateTimeField(required=False, widget=DateTimeTextInput(), label="To")
+    sort = forms.ChoiceField(required=False, choices=list(SORTS.items()), widget=forms.HiddenInput)
     per_page = forms.TypedChoiceField(
         required=False, choices=[(n, n) for n in PAGE_SIZES], coerce=int, empty_value=50, initial=50, label="Per page"
     )
-    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000, widget=forms.HiddenInput)
 
     def clean(self):
         data = super().clean()
@@ -50,6 +77,46 @@ class JobFilterForm(forms.Form):
         if since and until and since > until:
             self.add_error("until", "The end of the time range is before its start.")
         return data
+
+    @property
+    def ordering(self) -> str:
+        return self.cleaned_data.get("sort") or "-submitted"
+
+    @property
+    def sort_label(self) -> str:
+        return SORTS[self.ordering]
+
+    @property
+    def page_size(self) -> int:
+        return self.cleaned_data.get("per_page") or 50
+
+    @property
+    def page_number(self) -> int:
+        return self.cleaned_data.get("page") or 1
+
+    @property
+    def looks_for_newer(self) -> bool:
+        """The first page of a newest-first list, with no upper time bound: newer jobs would appear here."""
+        data = self.cleaned_data
+        return self.page_number == 1 and self.ordering == "-submitted" and not data.get("until") and not data.get("job")
+
+    def query(self):
+        """What ArcGIS's jobs/query is asked (jobs.reads.JobQuery)."""
+        from jobs.reads import JobQuery
+
+        data = self.cleaned_data
+        since = data["since"]
+        if data["within"] and not since:
+            since = timezone.now() - WITHIN[data["within"]]
+        return JobQuery(
+            status=data["status"] or None,
+            username=data["user"] or None,
+            machine=data["machine"] or None,
+            since=since,
+            until=data["until"],
+            start=(self.page_number - 1) * self.page_size + 1,
+            number=self.page_size,
+        )
 
 
 class ConnectForm(forms.Form):

@@ -1,6 +1,9 @@
 import zoneinfo
+from urllib.parse import unquote
 
+from django.contrib.auth import middleware as auth_middleware
 from django.utils import timezone
+from django_htmx.http import HttpResponseClientRedirect
 
 TIMEZONE_COOKIE = "tz"
 
@@ -21,9 +24,21 @@ class OperatorTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        zone = valid_timezone(request.COOKIES.get(TIMEZONE_COOKIE))
+        # Browsers may send the zone percent-encoded (Europe%2FAmsterdam).
+        zone = valid_timezone(unquote(request.COOKIES.get(TIMEZONE_COOKIE, "")))
         if zone is None:
             timezone.deactivate()
         else:
             timezone.activate(zone)
         return self.get_response(request)
+
+
+class LoginRequiredMiddleware(auth_middleware.LoginRequiredMiddleware):
+    """Django's, plus: an htmx request of an ended session sends the whole page to the login
+    (HX-Redirect) instead of swapping the login form into a table row."""
+
+    def handle_no_permission(self, request, view_func):
+        response = super().handle_no_permission(request, view_func)
+        if getattr(request, "htmx", False):
+            return HttpResponseClientRedirect(response.url)
+        return response

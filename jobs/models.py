@@ -8,7 +8,6 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from jobs import arcgis
 from jobs.crypto import decrypt_token, encrypt_token
 
 
@@ -96,15 +95,13 @@ class Site(models.Model):
     def effective_referer(self) -> str:
         return self.referer or settings.ARCGIS_DEFAULT_REFERER
 
-    def connection(self) -> arcgis.SiteConnection:
-        """The pooled upstream connection for this site's current settings."""
-        return arcgis.SiteConnection.for_settings(
-            admin_url=self.admin_url,
-            token_url=self.token_url or None,
-            referer=self.effective_referer,
-            verify=False if self.insecure else (self.ca_bundle or True),
-            timeout=(self.connect_timeout, self.read_timeout),
-        )
+    @property
+    def tls_verify(self) -> bool | str:
+        """What requests' `verify=` gets: off, the site's CA bundle, or the system's CAs."""
+        return False if self.insecure else (self.ca_bundle or True)
+
+    # Budget of operations (POST); the read budget is read_timeout.
+    action_timeout = 30.0
 
 
 class StoredTokenQuerySet(models.QuerySet):

@@ -1,31 +1,31 @@
 """Every state-changing action of the portal, each one audited.
 
-Views, the bulk proxy and the CLI all come through here. An AuditEvent is written
-as *pending* before ArcGIS is called and completed afterwards, so even a crash
-mid-call leaves a trace. Upstream calls for many jobs run concurrently, while all
-database work stays on the caller's thread.
+Views, the CLI (and later the API and policies) all come through here. An audit row is
+written as *pending* before ArcGIS is called and completed afterwards, whatever happens in
+between. Upstream calls for many jobs run concurrently, while all database work stays on
+the caller's thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError
 from django.utils import timezone
 
-from jobs import arcgis
-from jobs.crypto import TokenDecryptionError
+from jobs import arcgis, audit, tokens
 from jobs.models import AuditEvent, Site, StoredToken
+from jobs.upstream import connection_for, site_slot
 
 log = logging.getLogger(__name__)
 
 Action = AuditEvent.Action
-Result = AuditEvent.Outcome
+Outcome = AuditEvent.Outcome
 Via = AuditEvent.Via
 
 SUCCESS_MESSAGES = {
@@ -36,7 +36,7 @@ SUCCESS_MESSAGES = {
 
 MAYBE_DONE = "ArcGIS may still have carried it out."
 
-# What each job action asks of ArcGIS; purge has no job, so its target is "".
+# What each action asks of ArcGIS; purge has no job, so its job ID is "".
 _CALLS: dict[str, Callable[[arcgis.AdminClient, arcgis.ServiceRef, str], None]] = {
     Action.CANCEL: lambda client, service, job_id: client.cancel_job(service, job_id),
     Action.DELETE: lambda client, service, job_id: client.delete_job(service, job_id),
@@ -44,80 +44,69 @@ _CALLS: dict[str, Callable[[arcgis.AdminClient, arcgis.ServiceRef, str], None]] 
 }
 
 
-class NotConnected(Exception):
-    """The operator has no usable token for the site."""
+@dataclass(frozen=True)
+class Target:
+    """What an action is aimed at: a job of a service (job_id "" for the service itself)."""
 
-    def __init__(self, site: Site, reason: str):
-        super().__init__(f"{reason} Connect to {site.name} with your ArcGIS account.")
+    service: arcgis.ServiceRef
+    job_id: str = ""
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ActionResult:
     """What happened to one action, ready to show in a row or a message."""
 
     action: str
-    result: str  # an AuditEvent.Outcome value
-    message: str
-    job_id: str = ""
+    outcome: str  # an AuditEvent.Outcome value
+    message: str  # ArcGIS's words verbatim, or the portal's explanation
+    target: Target | None = None
     job: arcgis.Job | None = None  # the job's state as best known after the action
+    found: str = ""  # what re-reading the job showed, e.g. "it is already Cancelled"
     reconnect: bool = False  # the operator's token is missing or was rejected
     gone: bool = False  # the job no longer exists on the server
     code: int | None = None  # ArcGIS's error code, when it answered with one
 
     @property
     def ok(self) -> bool:
-        return self.result == Result.SUCCESS
+        return self.outcome == Outcome.SUCCESS
+
+    @property
+    def job_id(self) -> str:
+        return self.target.job_id if self.target else ""
+
+
+@dataclass(frozen=True)
+class BulkReport:
+    """A bulk action: a result per job sent, and the jobs not sent because they had already finished."""
+
+    action: str
+    results: list[ActionResult]
+    skipped: list[str]
+
+    def count(self, outcome: str) -> int:
+        return sum(result.outcome == outcome for result in self.results)
+
+    @property
+    def all_ok(self) -> bool:
+        return all(result.ok for result in self.results)
+
+    @property
+    def summary(self) -> str:
+        """E.g. "3 cancellation requested, 1 refused, 47 skipped (already finished)"."""
+        done = "cancellation requested" if self.action == Action.CANCEL else "deleted"
+        parts = [f"{self.count(Outcome.SUCCESS)} {done}"]
+        parts += [f"{self.count(o)} {o}" for o in (Outcome.REFUSED, Outcome.FAILED) if self.count(o)]
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped (already finished)")
+        return ", ".join(parts)
 
 
 # --- tokens ---------------------------------------------------------------------------
 
 
-def stored_token(user, site: Site) -> StoredToken | None:
-    return StoredToken.objects.filter(user=user, site=site).first()
-
-
-def client_for(user, site: Site) -> arcgis.AdminClient:
-    """An Administrator API client acting with the user's own token; raises NotConnected."""
-    return client_with(site, stored_token(user, site))
-
-
-def client_with(site: Site, token: StoredToken | None) -> arcgis.AdminClient:
-    """The same, for a token already read (pages that also show it need not read it twice)."""
-    if token is None:
-        raise NotConnected(site, "You have no ArcGIS token for this site.")
-    if token.invalid_since is not None:
-        raise NotConnected(site, "ArcGIS rejected your token.")
-    if token.is_expired:
-        raise NotConnected(site, "Your ArcGIS token has expired.")
-    try:
-        secret = token.token
-    except TokenDecryptionError as exc:
-        raise NotConnected(site, str(exc)) from None
-    return arcgis.AdminClient(site.connection(), secret)
-
-
-def mark_token_rejected(user, site: Site, used_since: datetime) -> None:
-    """ArcGIS answered 498/499 to a call made since `used_since`: that token must not be used
-    again until the operator reconnects (a token connected after the call began is spared)."""
-    StoredToken.objects.filter(user=user, site=site, invalid_since__isnull=True, connected_at__lte=used_since).update(
-        invalid_since=timezone.now()
-    )
-
-
-def read(user, site: Site, call: Callable[[arcgis.AdminClient], object], client: arcgis.AdminClient | None = None):
-    """A read-only call with the user's token (or the client made from it); a 498/499 answer
-    marks the token rejected."""
-    started = timezone.now()
-    try:
-        return call(client or client_for(user, site))
-    except arcgis.TokenRejected:
-        mark_token_rejected(user, site, started)
-        raise
-
-
-def connect(user, site: Site, *, username: str, password: str, expiration_minutes: int, via=Via.WEB) -> Outcome:
+def connect(user, site: Site, *, username: str, password: str, expiration_minutes: int, via=Via.WEB) -> ActionResult:
     """Trade the operator's ArcGIS credentials for a token; the password is used once, never kept."""
-    client = arcgis.AdminClient(site.connection())
+    client = arcgis.AdminClient(connection_for(site))
     return _connect(
         user,
         site,
@@ -126,43 +115,47 @@ def connect(user, site: Site, *, username: str, password: str, expiration_minute
     )
 
 
-def connect_with_token(user, site: Site, token: str, *, via=Via.WEB) -> Outcome:
+def connect_with_token(user, site: Site, token: str, *, via=Via.WEB) -> ActionResult:
     """Store a token the operator pasted (e.g. from a federated Portal), once ArcGIS accepts it."""
 
     def check():
-        arcgis.AdminClient(site.connection(), token).list_folders()
+        arcgis.AdminClient(connection_for(site), token).list_folders()
         return arcgis.Token(token=token, expires=None), ""
 
     return _connect(user, site, via, check)
 
 
-def _connect(user, site, via, obtain: Callable[[], tuple[arcgis.Token, str]]) -> Outcome:
-    [event] = _start_events(user, site, Action.CONNECT, via, "", [""])
+def _connect(user, site, via, obtain: Callable[[], tuple[arcgis.Token, str]]) -> ActionResult:
+    [event] = audit.begin(user, site, Action.CONNECT, via, [("", "")])
     started = time.monotonic()
-    try:
-        token, arcgis_username = obtain()
-    except arcgis.ArcGISError as exc:
-        outcome = _failure(Action.CONNECT, "", exc, reconnect_hint=False)
-    else:
-        stored, _ = StoredToken.objects.get_or_create(user=user, site=site, defaults={"ciphertext": b""})
-        stored.token = token.token
-        stored.expires = token.expires
-        stored.arcgis_username = arcgis_username
-        stored.source = StoredToken.GENERATED if arcgis_username else StoredToken.PASTED
-        stored.connected_at = timezone.now()
-        stored.invalid_since = None
-        stored.save()
-        who = f" as {arcgis_username}" if arcgis_username else ""
-        until = f" until {timezone.localtime(token.expires):%Y-%m-%d %H:%M %Z}" if token.expires else ""
-        outcome = Outcome(Action.CONNECT, Result.SUCCESS, f"Connected to {site.name}{who}{until}.")
-    _finish_events([event], [(outcome, time.monotonic() - started)])
-    return outcome
+    with _completed_on_error([event], started):
+        try:
+            token, arcgis_username = obtain()
+        except arcgis.ArcGISError as exc:
+            result = _failure(Action.CONNECT, None, exc, reconnect_hint=False)
+        else:
+            _store(user, site, token, arcgis_username)
+            who = f" as {arcgis_username}" if arcgis_username else ""
+            until = f" until {timezone.localtime(token.expires):%Y-%m-%d %H:%M %Z}" if token.expires else ""
+            result = ActionResult(Action.CONNECT, Outcome.SUCCESS, f"Connected to {site.name}{who}{until}.")
+    audit.complete([event], [_completion(result, time.monotonic() - started)])
+    return result
 
 
-def disconnect(user, site: Site, *, via=Via.WEB, by=None) -> Outcome:
+def _store(user, site: Site, token: arcgis.Token, arcgis_username: str) -> None:
+    stored, _ = StoredToken.objects.get_or_create(user=user, site=site, defaults={"ciphertext": b""})
+    stored.token = token.token
+    stored.expires = token.expires
+    stored.arcgis_username = arcgis_username
+    stored.source = StoredToken.GENERATED if arcgis_username else StoredToken.PASTED
+    stored.connected_at = timezone.now()
+    stored.invalid_since = None
+    stored.save()
+
+
+def disconnect(user, site: Site, *, via=Via.WEB, by=None) -> ActionResult:
     """Delete the user's token for the site; `by` is the administrator who did it for them, if any."""
     actor = by or user
-    [event] = _start_events(actor, site, Action.DISCONNECT, via, "", [""])
     deleted, _ = StoredToken.objects.filter(user=user, site=site).delete()
     if actor != user:
         message = f"Removed the token of {user.get_username()} for {site.name}."
@@ -170,166 +163,147 @@ def disconnect(user, site: Site, *, via=Via.WEB, by=None) -> Outcome:
         message = f"Disconnected from {site.name}; your token was deleted."
     else:
         message = "You were not connected."
-    outcome = Outcome(Action.DISCONNECT, Result.SUCCESS, message)
-    _finish_events([event], [(outcome, 0.0)])
-    return outcome
+    audit.record(actor, site, Action.DISCONNECT, message, via=via)
+    return ActionResult(Action.DISCONNECT, Outcome.SUCCESS, message)
 
 
 def record_site_change(user, site: Site, message: str, *, via=Via.ADMIN) -> None:
     """Site changes need no upstream call; they are recorded as completed at once."""
-    [event] = _start_events(user, site, Action.SITE_CHANGE, via, "", [""])
-    _finish_events([event], [(Outcome(Action.SITE_CHANGE, Result.SUCCESS, message), 0.0)])
+    audit.record(user, site, Action.SITE_CHANGE, message, via=via)
 
 
 # --- job operations -------------------------------------------------------------------
 
 
-def cancel_job(user, site, service, job_id, *, via=Via.WEB, known: arcgis.Job | None = None) -> Outcome:
-    return perform(user, site, service, Action.CANCEL, [job_id], via=via, known={job_id: known})[0]
+def cancel_job(user, site, service, job_id, *, via=Via.WEB, known: arcgis.Job | None = None) -> ActionResult:
+    return act(user, site, Action.CANCEL, [Target(service, job_id)], via=via, known={job_id: known})[0]
 
 
-def delete_job(user, site, service, job_id, *, via=Via.WEB) -> Outcome:
-    return perform(user, site, service, Action.DELETE, [job_id], via=via)[0]
+def delete_job(user, site, service, job_id, *, via=Via.WEB) -> ActionResult:
+    return act(user, site, Action.DELETE, [Target(service, job_id)], via=via)[0]
 
 
-def purge_queue(user, site, service, *, via=Via.WEB) -> Outcome:
-    return perform(user, site, service, Action.PURGE, [""], via=via)[0]
+def purge_queue(user, site, service, *, via=Via.WEB) -> ActionResult:
+    return act(user, site, Action.PURGE, [Target(service)], via=via)[0]
 
 
-def bulk(user, site, service, action: str, job_ids: Iterable[str], *, known=None) -> list[Outcome]:
+def bulk(user, site, action: str, targets: Iterable[Target], *, known=None, via=Via.BULK) -> BulkReport:
+    """Cancel or delete many jobs of a site (of one service or several). A cancel is not sent for a
+    job the portal last saw finished: a finished job never becomes cancellable again."""
     if action not in (Action.CANCEL, Action.DELETE):
         raise ValueError(f"Bulk actions are cancel and delete, not {action!r}.")
-    return perform(user, site, service, action, job_ids, via=Via.BULK, known=known)
+    known = known or {}
+    targets = list(dict.fromkeys(targets))
+    skipped = []
+    if action == Action.CANCEL:
+        finished = {t for t in targets if (job := known.get(t.job_id)) is not None and job.is_terminal}
+        skipped = [t.job_id for t in targets if t in finished]
+        targets = [t for t in targets if t not in finished]
+    return BulkReport(action, act(user, site, action, targets, via=via, known=known) if targets else [], skipped)
 
 
-def perform(user, site, service: arcgis.ServiceRef, action, targets, *, via, known=None) -> list[Outcome]:
-    """Act on jobs of one service: audit rows first, upstream calls concurrently, rows completed.
+def act(user, site: Site, action: str, targets: list[Target], *, via, known=None) -> list[ActionResult]:
+    """Act on jobs of one site: audit rows first, upstream calls concurrently, rows completed.
 
     `known` maps job IDs to their last known state, so a successful cancel can show
     the row as CANCELLING without reading the job again.
     """
-    targets = [t and arcgis.validate_job_id(t) for t in dict.fromkeys(targets)]
+    targets = [replace(t, job_id=t.job_id and arcgis.validate_job_id(t.job_id)) for t in dict.fromkeys(targets)]
     known = known or {}
-    events = _start_events(user, site, action, via, service.key, targets)
+    events = audit.begin(user, site, action, via, [(t.service.key, t.job_id) for t in targets])
+    started = time.monotonic()
     token_used_since = timezone.now()
-    try:
-        client = client_for(user, site)
-    except NotConnected as exc:
-        outcomes = [Outcome(action, Result.FAILED, str(exc), target, reconnect=True) for target in targets]
-        _finish_events(events, [(outcome, 0.0) for outcome in outcomes])
-        return outcomes
-
-    def attempt(target: str) -> tuple[Outcome, float]:
-        started = time.monotonic()
+    with _completed_on_error(events, started):
         try:
-            _CALLS[action](client, service, target)
-            outcome = _success(action, target, known.get(target))
-        except arcgis.ArcGISError as exc:
-            outcome = _with_real_state(client, service, _failure(action, target, exc), exc)
-        return outcome, time.monotonic() - started
+            client = tokens.client_for(user, site)
 
-    # attempt() catches every ArcGISError, so each result is an (outcome, seconds) pair.
-    results = arcgis.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY)
-    if any(outcome.reconnect for outcome, _ in results):
-        mark_token_rejected(user, site, token_used_since)
-    _finish_events(events, results)
-    return [outcome for outcome, _ in results]
+            def attempt(target: Target) -> tuple[ActionResult, float]:
+                began = time.monotonic()
+                try:
+                    _CALLS[action](client, target.service, target.job_id)
+                    result = _success(action, target, known.get(target.job_id))
+                except arcgis.ArcGISError as exc:
+                    result = _with_real_state(client, _failure(action, target, exc), exc)
+                return result, time.monotonic() - began
+
+            with site_slot(site):
+                # attempt() catches every ArcGISError, so each result is a (result, seconds) pair.
+                results = arcgis.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY)
+        except (tokens.NotConnected, arcgis.SiteUnavailable) as exc:
+            results = [
+                (ActionResult(action, Outcome.FAILED, exc.message, t, reconnect=exc.reconnect), 0.0) for t in targets
+            ]
+        if any(result.reconnect and result.code for result, _ in results):
+            tokens.mark_rejected(user, site, token_used_since)
+    audit.complete(events, [_completion(result, seconds) for result, seconds in results])
+    return [result for result, _ in results]
 
 
-def _success(action: str, job_id: str, known: arcgis.Job | None) -> Outcome:
+@contextlib.contextmanager
+def _completed_on_error(events: list[AuditEvent], started: float) -> Iterator[None]:
+    """Whatever goes wrong between writing the audit rows and completing them, they are
+    completed as failed (never left pending), and the error goes on."""
+    try:
+        yield
+    except Exception as exc:
+        message = f"The portal failed before ArcGIS's answer was recorded ({type(exc).__name__}); see its log."
+        try:
+            audit.complete(
+                events, [audit.Completion(Outcome.FAILED, message, seconds=time.monotonic() - started)] * len(events)
+            )
+        except DatabaseError:
+            log.exception("could not complete %d audit rows", len(events))
+        raise
+
+
+def _completion(result: ActionResult, seconds: float) -> audit.Completion:
+    return audit.Completion(result.outcome, result.message, result.code, seconds)
+
+
+def _success(action: str, target: Target, known: arcgis.Job | None) -> ActionResult:
     if action == Action.DELETE:
-        return Outcome(action, Result.SUCCESS, SUCCESS_MESSAGES[action], job_id, gone=True)
+        return ActionResult(action, Outcome.SUCCESS, SUCCESS_MESSAGES[action], target, gone=True)
+    if action == Action.PURGE:
+        return ActionResult(action, Outcome.SUCCESS, SUCCESS_MESSAGES[action], target)
     # The contract: a successful cancel moves the job to CANCELLING; the row's own refresh does the rest.
     if known:
         job = replace(known, status=arcgis.CANCELLING, ended=None)
     else:  # a row this worker never showed: its refresh fills in the other fields
-        job = arcgis.Job(job_id=job_id, status=arcgis.CANCELLING)
-    return Outcome(action, Result.SUCCESS, SUCCESS_MESSAGES[action], job_id, job=job)
+        job = arcgis.Job(job_id=target.job_id, status=arcgis.CANCELLING)
+    return ActionResult(action, Outcome.SUCCESS, SUCCESS_MESSAGES[action], target, job=job)
 
 
-def _failure(action: str, job_id: str, exc: arcgis.ArcGISError, *, reconnect_hint=True) -> Outcome:
+def _failure(action: str, target: Target | None, exc: arcgis.ArcGISError, *, reconnect_hint=True) -> ActionResult:
     if isinstance(exc, arcgis.OperationRefused):
-        return Outcome(action, Result.REFUSED, exc.message, job_id, code=exc.code)
-    rejected = isinstance(exc, arcgis.TokenRejected)
-    message = exc.message
-    if rejected and reconnect_hint:
-        message += " Reconnect with your ArcGIS account."
-    return Outcome(action, Result.FAILED, message, job_id, reconnect=rejected and reconnect_hint, code=exc.code)
+        return ActionResult(action, Outcome.REFUSED, exc.message, target, code=exc.code)
+    reconnect = exc.reconnect and reconnect_hint
+    message = exc.message + (" Reconnect with your ArcGIS account." if reconnect else "")
+    return ActionResult(action, Outcome.FAILED, message, target, reconnect=reconnect, code=exc.code)
 
 
-def _with_real_state(client, service, outcome: Outcome, exc: arcgis.ArcGISError) -> Outcome:
+def _with_real_state(client, result: ActionResult, exc: arcgis.ArcGISError) -> ActionResult:
     """After a refusal or an ambiguous failure, read the job again: the server's state is the truth."""
-    if not (outcome.result == Result.REFUSED or exc.ambiguous):
-        return outcome
+    if not (result.outcome == Outcome.REFUSED or exc.ambiguous):
+        return result
     # When the request may have been carried out and there is no job to re-read, say so.
-    unknown = replace(outcome, message=f"{outcome.message} {MAYBE_DONE}") if exc.ambiguous else outcome
-    if not outcome.job_id:
+    unknown = replace(result, message=f"{result.message} {MAYBE_DONE}") if exc.ambiguous else result
+    if not result.job_id:
         return unknown
     try:
-        job = client.get_job(service, outcome.job_id)
+        job = client.get_job(result.target.service, result.job_id)
     except arcgis.NotFound:
         job = None
     except arcgis.ArcGISError:
         return unknown
+    found = "it no longer exists" if job is None else f"it is already {job.label}"
     if not exc.ambiguous:
-        return replace(outcome, job=job, gone=job is None)
-    if outcome.action == Action.DELETE:
+        return replace(result, job=job, gone=job is None, found=found)
+    if result.action == Action.DELETE:
         done = job is None
     else:
         done = job is not None and job.status in (arcgis.CANCELLING, arcgis.CANCELLED)
     if done:
-        message = f"{SUCCESS_MESSAGES[outcome.action]} (the answer was lost; re-reading the job confirmed it)"
-        return replace(outcome, result=Result.SUCCESS, message=message, job=job, gone=job is None)
-    state = "it no longer exists" if job is None else f"it is {job.label}"
-    return replace(outcome, message=f"{outcome.message} Re-reading the job: {state}.", job=job, gone=job is None)
-
-
-# --- audit trail ----------------------------------------------------------------------
-
-
-def _start_events(user, site: Site, action: str, via: str, service: str, targets: list[str]) -> list[AuditEvent]:
-    events = [
-        AuditEvent(
-            user=user,
-            username=user.get_username(),
-            site=site,
-            site_slug=site.slug,
-            service=service,
-            job_id=target,
-            action=action,
-            via=via,
-        )
-        for target in targets
-    ]
-    with transaction.atomic():
-        if len(events) == 1:
-            events[0].save(force_insert=True)
-        else:
-            AuditEvent.objects.bulk_create(events)
-    return events
-
-
-def _finish_events(events: list[AuditEvent], results: list[tuple[Outcome, float]]) -> None:
-    finished = timezone.now()
-    for event, (outcome, seconds) in zip(events, results, strict=True):
-        event.outcome = outcome.result
-        event.message = outcome.message
-        # Whatever a server calls its error code, only a plausible one fits the column.
-        event.upstream_code = outcome.code if outcome.code is not None and 0 <= outcome.code <= 2**31 - 1 else None
-        event.duration_ms = round(seconds * 1000)
-        event.finished = finished
-        log.info(
-            "audit user=%s action=%s site=%s service=%s job=%s outcome=%s",
-            event.username,
-            event.action,
-            event.site_slug,
-            event.service,
-            event.job_id,
-            event.outcome,
-        )
-    fields = ["outcome", "message", "upstream_code", "duration_ms", "finished"]
-    # One UPDATE per row, all in one transaction: for a 500-job bulk action this takes a
-    # fraction of the time bulk_update spends building its CASE expressions.
-    with transaction.atomic():
-        for event in events:
-            event.save(update_fields=fields)
+        message = f"{SUCCESS_MESSAGES[result.action]} (the answer was lost; re-reading the job confirmed it)"
+        return replace(result, outcome=Outcome.SUCCESS, message=message, job=job, gone=job is None)
+    found = "it no longer exists" if job is None else f"it is {job.label}"
+    return replace(result, message=f"{result.message} Re-reading the job: {found}.", job=job, gone=job is None)

@@ -1,21 +1,40 @@
-"""What a job row shows: the job, the outcome of the last action on it, and when it refreshes.
+"""What a job row shows: the job, the outcome of the action just taken on it, and its display values.
 
-Shared by the jobs page, the row refresh and the action proxy, which all render
-jobs/partials/job_row.html from a JobRow.
+Shared by the jobs page, the fleet view, the refresh and the action proxy, which all render
+jobs/partials/job_row.html from a JobRow. Display values are computed once here, in Python,
+so the template holds few tags per row: a page of rows is the portal's hottest render.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from jobs import arcgis
 from jobs.models import AuditEvent, Site
 
 ROW_CACHE_SECONDS = 600
+
+TONES = {
+    arcgis.NEW: "queued",
+    arcgis.SUBMITTED: "queued",
+    arcgis.WAITING: "queued",
+    arcgis.EXECUTING: "running",
+    arcgis.SUCCEEDED: "ok",
+    arcgis.FAILED: "bad",
+    arcgis.TIMED_OUT: "bad",
+    arcgis.CANCELLING: "stopping",
+    arcgis.CANCELLED: "stopped",
+    arcgis.DELETING: "stopping",
+    arcgis.DELETED: "stopped",
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +53,23 @@ class ServiceTarget:
         url = reverse(f"jobs:{name}", kwargs=kwargs)
         return f"{url}?{urlencode(query)}" if query else url
 
+    @cached_property
+    def dom_id(self) -> str:
+        """An HTML id for things about this service (names hold no "-", so this is unambiguous)."""
+        return f"svc-{self.site.pk}-{self.service.folder}-{self.service.name}"
+
+    @cached_property
+    def jobs_url(self) -> str:
+        """…/jobs/: a job's own URLs are this plus its ID (reversing one per row costs more than the row)."""
+        return self.url("job_list")
+
+    @cached_property
+    def counts_url(self) -> str:
+        return self.url("service_counts")
+
+    def job_url(self, job_id: str) -> str:
+        return f"{self.jobs_url}{job_id}/"
+
     def _cache_key(self, job_id: str) -> str:
         return f"job:{self.site.pk}:{self.service.key}:{job_id}"
 
@@ -48,70 +84,118 @@ class ServiceTarget:
 
 
 @dataclass(frozen=True)
-class JobRow:
-    job_id: str
-    job: arcgis.Job | None  # None when the job's details are not known right now
-    message: str = ""  # the outcome of the last action, or why the row could not refresh
-    kind: str = ""  # success / refused / failed: colours the message
+class RowOutcome:
+    """The outcome of the action the operator just took on this row."""
+
+    kind: str  # an AuditEvent.Outcome value: success / refused / failed
+    message: str  # ArcGIS's words verbatim, or the portal's
+    found: str = ""  # what re-reading the job showed, e.g. "it is already Cancelled"
     reconnect: bool = False
-    gone: bool = False
-    last_event: AuditEvent | None = None  # the last portal action on this job, by anyone
-    failures: int = 0  # consecutive failed refreshes, for backoff
 
     @classmethod
-    def after(cls, outcome, known: arcgis.Job | None) -> JobRow:
-        """The row after an action (an operations.Outcome): the server's answer in its status element."""
-        job = None if outcome.gone else (outcome.job or known)
-        return cls(outcome.job_id, job, outcome.message, outcome.result, outcome.reconnect, outcome.gone)
+    def of(cls, result) -> RowOutcome:
+        """From an operations.ActionResult."""
+        return cls(result.outcome, result.message, result.found, result.reconnect)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    target: ServiceTarget
+    job_id: str
+    job: arcgis.Job | None  # None when the job's details are not known right now
+    outcome: RowOutcome | None = None
+    gone: bool = False  # the job no longer exists on the server
+    last_event: AuditEvent | None = None  # the last portal action on this job, by anyone
+    flag: object = None  # why the fleet view flags it (running long…), set by reads
+
+    @classmethod
+    def after(cls, target: ServiceTarget, result, known: arcgis.Job | None) -> JobRow:
+        """The row after an action (an operations.ActionResult): the server's answer in its status element."""
+        job = None if result.gone else (result.job or known)
+        return cls(target, result.job_id, job, RowOutcome.of(result), result.gone)
 
     @property
-    def polls(self) -> bool:
-        """Rows refresh themselves until their job reaches a terminal status."""
-        if self.gone or self.reconnect:
-            return False
-        return self.job is None or not self.job.is_terminal
+    def active(self) -> bool:
+        """Still changing: the page keeps asking about it until it reaches a terminal status."""
+        return not self.gone and (self.job is None or not self.job.is_terminal)
 
-    @property
+    @cached_property
     def status(self) -> str:
+        if self.gone:
+            return arcgis.DELETED
         return self.job.status if self.job else ""
+
+    @cached_property
+    def label(self) -> str:
+        return "Gone" if self.gone else arcgis.status_label(self.status)
+
+    @cached_property
+    def tone(self) -> str:
+        return TONES.get(self.status, "unknown")
+
+    @cached_property
+    def url(self) -> str:
+        return self.target.job_url(self.job_id)
+
+    @cached_property
+    def submitted(self) -> str:
+        return timestamp(self.job.submitted if self.job else None)
+
+    @cached_property
+    def ended(self) -> str:
+        return timestamp(self.job.ended if self.job else None)
+
+    @cached_property
+    def duration(self) -> str:
+        return duration(self.job.duration if self.job else None)
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.job is not None and self.job.can_cancel
+
+
+_SORT_KEYS = {
+    "submitted": lambda row: row.job.submitted.timestamp() if row.job and row.job.submitted else 0,
+    "status": lambda row: row.label,
+    "user": lambda row: ((row.job and row.job.username) or "").lower(),
+    "machine": lambda row: ((row.job and row.job.machine) or "").lower(),
+    "duration": lambda row: row.job.duration.total_seconds() if row.job and row.job.duration else 0,
+}
+
+
+def sort_rows(rows: list[JobRow], sort: str) -> list[JobRow]:
+    """Orders the page the server returned (ArcGIS itself only lists newest first)."""
+    return sorted(rows, key=_SORT_KEYS[sort.lstrip("-")], reverse=sort.startswith("-"))
+
+
+def timestamp(value: datetime | None) -> str:
+    """Local time for reading, UTC on hover and for machines."""
+    if not isinstance(value, datetime):
+        return "—"
+    utc = value.astimezone(UTC)
+    return format_html(
+        '<time datetime="{}" title="{} UTC">{}</time>',
+        utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        utc.strftime("%Y-%m-%d %H:%M:%S"),
+        timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S"),
+    )
+
+
+def duration(value: timedelta | None) -> str:
+    if not isinstance(value, timedelta):
+        return "—"
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {seconds:02d} s"
+    return f"{seconds} s"
 
 
 def poll_interval(elapsed: float, failures: int = 0) -> int:
-    """Seconds until a row refreshes: once a second, slower when ArcGIS is slow or failing."""
+    """Seconds until the page asks again: once a second, slower when ArcGIS is slow or failing."""
     if failures:
         return min(2**failures, 60)
     return min(max(1, round(elapsed * 5)), 30)
-
-
-def latest_events(target: ServiceTarget, job_ids: list[str], user) -> tuple[dict, dict]:
-    """The last portal action on each job: by anyone, and by this user (whose outcome the row shows)."""
-    events = AuditEvent.objects.filter(
-        site_slug=target.site.slug, service=target.service.key, job_id__in=job_ids
-    ).exclude(outcome=AuditEvent.Outcome.PENDING)
-    latest, mine = {}, {}
-    for event in events.order_by("-created", "-id")[: len(job_ids) * 20]:
-        latest.setdefault(event.job_id, event)
-        if event.user_id == user.pk:
-            mine.setdefault(event.job_id, event)
-    return latest, mine
-
-
-def rows_for(target: ServiceTarget, jobs: list[arcgis.Job], user) -> list[JobRow]:
-    latest, mine = latest_events(target, [job.job_id for job in jobs], user)
-    rows = []
-    for job in jobs:
-        own = mine.get(job.job_id)
-        rows.append(
-            JobRow(
-                job.job_id,
-                job,
-                message=display_message(own) if own else "",
-                kind=own.outcome if own else "",
-                last_event=latest.get(job.job_id),
-            )
-        )
-    return rows
-
-
-def display_message(event: AuditEvent) -> str:
-    return event.message or event.get_outcome_display()

@@ -29,20 +29,25 @@ app_name = "jobs"
 service_urls = [
     path("jobs/", views.job_list, name="job_list"),
     path("jobs/counts/", views.service_counts, name="service_counts"),
+    path("jobs/updates/", views.job_updates, name="job_updates"),
     path("jobs/purge/", views.purge_queue, name="purge"),
     path("jobs/bulk/", views.bulk_action, name="bulk"),
     path("jobs/<jobid:job_id>/", views.job_detail, name="job"),
+    path("jobs/<jobid:job_id>/facts/", views.job_facts, name="job_facts"),
     path("jobs/<jobid:job_id>/cancel/", views.cancel_job, name="cancel"),
     path("jobs/<jobid:job_id>/delete/", views.delete_job, name="delete"),
 ]
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("overview/stream", views.sites_stream, name="overview_stream"),
+    path("overview/refresh", views.overview_refresh, name="overview_refresh"),
     path("sites/<slug:slug>/", views.site_detail, name="site"),
+    path("sites/<slug:slug>/stream", views.sites_stream, name="site_stream"),
     path("sites/<slug:slug>/token/", views.token, name="token"),
     path("sites/<slug:slug>/services/<arcgisname:name>.GPServer/", include(service_urls)),
     path("sites/<slug:slug>/services/<arcgisname:folder>/<arcgisname:name>.GPServer/", include(service_urls)),
-    path("audit/", views.audit, name="audit"),
+    path("audit/", views.audit_trail, name="audit"),
     path("audit.csv", views.audit_csv, name="audit_csv"),
     path("timezone/", views.set_timezone, name="timezone"),
     path("healthz", views.healthz, name="healthz"),

@@ -1,19 +1,20 @@
-"""Thin views: check access, call jobs.operations or read through the client, render.
+"""Thin views: check access, call jobs.reads or jobs.operations, render.
 
-Every action works as a plain form post that redirects back with a message; with
-htmx it answers with the re-rendered row instead. Upstream failures are shown in
-place (HTTP 200, so htmx swaps them); real 4xx stay for the portal's own refusals.
+Pages render their shell at once; what needs ArcGIS loads on its own (the jobs table as a
+fragment, the overview as a stream), so a slow site never holds a page. Without JavaScript
+a page redirects itself to its `?inline=1` form, which renders everything in one go.
+Every action works as a plain form post that redirects back with a message; with htmx it
+answers with the re-rendered row instead. Upstream failures are shown in place (HTTP 200,
+so htmx swaps them); real 4xx stay for the portal's own refusals.
 """
 
 from __future__ import annotations
 
-import csv
+import json
 import math
-import time
 import zoneinfo
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
@@ -21,28 +22,27 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
-from jobs import arcgis, operations
-from jobs.audit import CSV_COLUMNS, AuditFilterForm
-from jobs.forms import SORTS, BulkForm, ConnectForm, JobFilterForm, PasteTokenForm
+from jobs import arcgis, audit, operations, reads
+from jobs.forms import BulkForm, ConnectForm, JobFilterForm, PasteTokenForm
 from jobs.middleware import TIMEZONE_COOKIE, valid_timezone
-from jobs.models import AuditEvent, Site
-from jobs.rows import JobRow, ServiceTarget, poll_interval, rows_for
+from jobs.models import Site, StoredToken
+from jobs.rows import JobRow, RowOutcome, ServiceTarget, poll_interval, sort_rows
 
 viewer_required = permission_required("jobs.view_jobs", raise_exception=True)
 operator_required = permission_required("jobs.operate_jobs", raise_exception=True)
 
-# htmx stops polling an element that answers 286.
-STOP_POLLING = 286
+NEW_JOBS_SECONDS = 10  # the first page looks for newer jobs this often, when no row is active
 
 
-# --- access helpers -------------------------------------------------------------------
+# --- access and navigation helpers -----------------------------------------------------
 
 
 def visible_site(request: HttpRequest, slug: str) -> Site:
@@ -50,7 +50,7 @@ def visible_site(request: HttpRequest, slug: str) -> Site:
     return get_object_or_404(Site.objects.visible_to(request.user), slug=slug)
 
 
-def service_target(request: HttpRequest, slug: str, name: str, folder: str = "") -> ServiceTarget:
+def target_of(request: HttpRequest, slug: str, name: str, folder: str = "") -> ServiceTarget:
     return ServiceTarget(visible_site(request, slug), arcgis.ServiceRef(folder, name))
 
 
@@ -64,212 +64,326 @@ def redirect_back(request: HttpRequest, default: str) -> HttpResponse:
     return redirect(target)
 
 
-def flash(request: HttpRequest, outcome: operations.Outcome) -> None:
-    level = messages.SUCCESS if outcome.ok else messages.ERROR
-    subject = f"Job {outcome.job_id}: " if outcome.job_id else ""
-    messages.add_message(request, level, f"{subject}{outcome.message}")
+def page_path(request: HttpRequest) -> str:
+    """The path and query of the page the operator is on (for a fragment: the page that loaded it)."""
+    if request.htmx and request.htmx.current_url_abs_path:
+        return request.htmx.current_url_abs_path
+    return request.get_full_path()
 
 
-# --- overview and sites -------------------------------------------------------------
+def without_inline(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("inline", None)
+    return f"{request.path}?{query.urlencode()}" if query else request.path
 
 
-@dataclass
-class SiteSection:
-    site: Site
-    token: object = None  # StoredToken or None
-    folders: dict[str, list[arcgis.Service]] = field(default_factory=dict)
-    error: str = ""
-    reconnect: bool = False
+def flash(request: HttpRequest, result: operations.ActionResult) -> None:
+    level = messages.SUCCESS if result.ok else messages.ERROR
+    subject = f"Job {result.job_id}: " if result.job_id else ""
+    found = f" — {result.found}." if result.found else ""
+    messages.add_message(request, level, f"{subject}{result.message}{found}")
 
 
-def site_sections(user, sites: list[Site], limit: int = 16) -> list[SiteSection]:
-    """Each site's GP services by folder; sites are read concurrently and fail on their own."""
-    sections, clients = [], {}
-    started = timezone.now()
-    for site in sites:
-        section = SiteSection(site, token=operations.stored_token(user, site))
-        try:
-            clients[site.pk] = operations.client_with(site, section.token)
-        except operations.NotConnected as exc:
-            section.error, section.reconnect = str(exc), True
-        sections.append(section)
-    connected = [s for s in sections if s.site.pk in clients]
-    results = arcgis.run_concurrently(lambda s: clients[s.site.pk].list_gp_services(limit), connected, limit)
-    for section, result in zip(connected, results, strict=True):
-        if isinstance(result, arcgis.ArcGISError):
-            section.error = result.message
-            if isinstance(result, arcgis.TokenRejected):
-                operations.mark_token_rejected(user, section.site, started)
-                section.reconnect = True
-            continue
-        for service in sorted(result, key=lambda s: (s.folder.lower(), s.name.lower())):
-            section.folders.setdefault(service.folder, []).append(service)
-    return sections
+# Without JavaScript the outcome of an action reaches its row once, on the page it redirects back to.
+_STASH = "row_outcomes"
+
+
+def stash_outcomes(request: HttpRequest, results: Iterable[operations.ActionResult]) -> None:
+    stash = request.session.get(_STASH, {})
+    for result in results:
+        if result.job_id:
+            outcome = RowOutcome.of(result)
+            stash[result.job_id] = [outcome.kind, outcome.message, outcome.found, outcome.reconnect]
+    request.session[_STASH] = stash
+
+
+def pop_outcomes(request: HttpRequest) -> dict[str, RowOutcome]:
+    if _STASH not in request.session:
+        return {}
+    return {job_id: RowOutcome(*values) for job_id, values in request.session.pop(_STASH).items()}
+
+
+# --- overview and sites ---------------------------------------------------------------
+
+
+def _shell_sections(request: HttpRequest, sites: list[Site]) -> list[reads.SiteSection]:
+    tokens = {t.site_id: t for t in StoredToken.objects.filter(user=request.user, site__in=sites)}
+    return [reads.SiteSection(site, tokens.get(site.pk)) for site in sites]
+
+
+def _sites_page(request: HttpRequest, template: str, sites: list[Site], stream_url: str, extra: dict) -> HttpResponse:
+    inline = request.GET.get("inline") == "1"
+    context = {"inline": inline, "stream_url": stream_url, **extra}
+    if inline:
+        sections, counts = _assembled(request, sites)
+        context |= {"sections": sections, "counts": counts}
+    else:
+        context |= {"sections": _shell_sections(request, sites), "loading": True}
+    return render(request, template, context)
+
+
+def _assembled(
+    request: HttpRequest, sites: list[Site]
+) -> tuple[list[reads.SiteSection], dict[str, reads.ServiceCounts]]:
+    sections, counts = {}, {}
+    for event in reads.overview(request.user, sites):
+        if isinstance(event, reads.SiteSection):
+            sections[event.site.pk] = event
+        else:
+            counts[event.target.dom_id] = event
+    return [sections[site.pk] for site in sites if site.pk in sections], counts
 
 
 @require_GET
 @viewer_required
 def overview(request: HttpRequest) -> HttpResponse:
     sites = list(Site.objects.visible_to(request.user))
-    return render(request, "jobs/overview.html", {"sections": site_sections(request.user, sites)})
+    return _sites_page(request, "jobs/overview.html", sites, reverse("jobs:overview_stream"), {})
 
 
 @require_GET
 @viewer_required
 def site_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    [section] = site_sections(request.user, [visible_site(request, slug)])
-    return render(request, "jobs/site.html", {"section": section, "site": section.site})
+    site = visible_site(request, slug)
+    return _sites_page(request, "jobs/site.html", [site], reverse("jobs:site_stream", args=[slug]), {"site": site})
+
+
+def _site_events(request: HttpRequest, events: Iterable) -> Iterator[str]:
+    """Each event of reads.overview as an out-of-band fragment."""
+    can_operate = request.user.has_perm("jobs.operate_jobs")
+    for event in events:
+        if isinstance(event, reads.SiteSection):
+            context = {"section": event, "oob": True, "can_operate": can_operate}
+            yield render_to_string("jobs/partials/site_section.html", context, request)
+        else:
+            context = {"counts": event, "oob": True}
+            yield render_to_string("jobs/partials/service_counts.html", context, request)
+
+
+def _event_stream(fragments: Iterable[str]) -> StreamingHttpResponse:
+    """Server-sent events for htmx's sse extension: each fragment as it is ready, then "done"."""
+
+    def stream() -> Iterator[str]:
+        for html in fragments:
+            yield "event: fragment\n" + "".join(f"data: {line}\n" for line in html.splitlines()) + "\n"
+        yield "event: done\ndata: done\n\n"
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx must pass each event on at once
+    return response
+
+
+@require_GET
+@viewer_required
+def sites_stream(request: HttpRequest, slug: str | None = None) -> StreamingHttpResponse:
+    """The overview (or one site's page) filling in: sections, then counts, as ArcGIS answers."""
+    sites = [visible_site(request, slug)] if slug else list(Site.objects.visible_to(request.user))
+    return _event_stream(_site_events(request, reads.overview(request.user, sites)))
+
+
+@require_GET
+@viewer_required
+def overview_refresh(request: HttpRequest) -> HttpResponse:
+    """Every site's section and counts again, in one answer (the overview refreshes every 30 s)."""
+    sites = list(Site.objects.visible_to(request.user))
+    slug = request.GET.get("site")
+    if slug:
+        sites = [site for site in sites if site.slug == slug]
+    return HttpResponse("".join(_site_events(request, reads.overview(request.user, sites))))
 
 
 @require_GET
 @viewer_required
 def service_counts(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
-    """One service's job counts, loaded on its own by the overview (hx-trigger=load)."""
-    target = service_target(request, slug, name, folder)
-    context = {"target": target}
-    try:
-        context["stats"] = operations.read(request.user, target.site, lambda c: c.job_statistics(target.service))
-    except (operations.NotConnected, arcgis.ArcGISError) as exc:
-        context["error"] = getattr(exc, "message", str(exc))
-    return render(request, "jobs/partials/service_counts.html", context)
+    """One service's job counts (the cell's Retry)."""
+    counts = reads.service_counts(request.user, target_of(request, slug, name, folder))
+    return render(request, "jobs/partials/service_counts.html", {"counts": counts})
 
 
 # --- jobs of a service ----------------------------------------------------------------
 
 
-@require_GET
-@viewer_required
-@vary_on_headers("HX-Request", "HX-Target")  # a full page or just the table, from one URL
-def job_list(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
-    target = service_target(request, slug, name, folder)
-    form = JobFilterForm({"per_page": 50, "sort": "-submitted", **request.GET.dict()})
-    token = operations.stored_token(request.user, target.site)
-    context = {"target": target, "form": form, "token": token, "back_url": request.get_full_path()}
-    if form.is_valid():
-        context |= _job_page(request, target, token, form.cleaned_data)
-    partial = request.htmx and request.htmx.target == "job-table"
-    template = "jobs/partials/job_table.html" if partial else "jobs/job_list.html"
-    return render(request, template, context)
+@dataclass(frozen=True)
+class Poll:
+    """The page's one poller: where it asks, what it carries, how often."""
+
+    url: str = ""
+    vals: str = ""
+    seconds: int = 1
 
 
-def _job_page(request: HttpRequest, target: ServiceTarget, token, filters: dict) -> dict:
-    per_page = filters["per_page"] or 50
-    page_number = filters["page"] or 1
-    started = time.monotonic()
-    try:
-        client = operations.client_with(target.site, token)
-        if filters["job"]:
-            page = _single_job_page(request, target, client, filters["job"])
-        else:
-            page = operations.read(
-                request.user,
-                target.site,
-                lambda client: client.query_jobs(
-                    target.service,
-                    status=filters["status"] or None,
-                    username=filters["user"] or None,
-                    machine=filters["machine"] or None,
-                    start_time=filters["since"],
-                    end_time=filters["until"],
-                    start=(page_number - 1) * per_page + 1,
-                    number=per_page,
-                ),
-                client,
-            )
-    except operations.NotConnected as exc:
-        return {"error": str(exc), "reconnect": True}
-    except arcgis.ArcGISError as exc:
-        return {"error": exc.message, "reconnect": isinstance(exc, arcgis.TokenRejected)}
-    target.remember(page.jobs)
-    jobs = _sorted(page.jobs, filters["sort"] or "-submitted")
+def _poll(
+    target: ServiceTarget, query_string: str, rows: list[JobRow], newest_ms, failures: int, elapsed: float
+) -> Poll:
+    watched = {row.job_id: row.status for row in rows if row.active}
+    if not watched and newest_ms is None:
+        return Poll()
+    if failures:
+        seconds = poll_interval(elapsed, failures)
+    elif watched:
+        seconds = poll_interval(elapsed)
+    else:
+        seconds = NEW_JOBS_SECONDS
+    vals = {"rows": ",".join(f"{job_id}:{status}" for job_id, status in watched.items()), "failures": failures}
+    if newest_ms is not None:
+        vals["newest"] = newest_ms
+    url = f"{target.url('job_updates')}?{query_string}" if query_string else target.url("job_updates")
+    return Poll(url, json.dumps(vals, separators=(",", ":")), seconds)
+
+
+def _newest_ms(form: JobFilterForm, rows: list[JobRow]) -> int | None:
+    """On the first page of a newest-first list, the newest job shown: newer ones are announced."""
+    if not form.looks_for_newer:
+        return None
+    submitted = [row.job.submitted for row in rows if row.job and row.job.submitted]
+    return int(max(submitted).timestamp() * 1000) if submitted else 0
+
+
+def _filters_query(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    for name in ("inline", "rows", "newest", "failures"):
+        query.pop(name, None)
+    return query.urlencode()
+
+
+def _table_context(request: HttpRequest, target: ServiceTarget, form: JobFilterForm) -> dict:
+    if not form.is_valid():
+        return {}
+    table = reads.job_table(request.user, target, form.query(), job_id=form.cleaned_data["job"])
+    if table.error:
+        return {"table": table}
+    outcomes = pop_outcomes(request)
+    table.rows = [
+        JobRow(r.target, r.job_id, r.job, outcomes.get(r.job_id), r.gone, r.last_event)
+        for r in sort_rows(table.rows, form.ordering)
+    ]
+    page = table.page
     return {
-        "rows": rows_for(target, jobs, request.user),
-        "page": page,
-        "page_number": page_number,
-        "last_shown": page.start + len(jobs) - 1,
-        "page_count": max(math.ceil(page.total / per_page), 1),
-        "poll_seconds": poll_interval(time.monotonic() - started),
-        "sort_label": SORTS.get(filters["sort"] or "-submitted"),
+        "table": table,
+        "page_number": form.page_number,
+        "last_shown": page.start + len(table.rows) - 1,
+        "page_count": max(math.ceil(page.total / form.page_size), 1),
+        "sort": form.ordering,
+        "sort_label": form.sort_label,
+        "poll": _poll(target, _filters_query(request), table.rows, _newest_ms(form, table.rows), 0, table.seconds),
     }
-
-
-def _single_job_page(request, target: ServiceTarget, client, job_id: str) -> arcgis.JobPage:
-    try:
-        job = operations.read(request.user, target.site, lambda c: c.get_job(target.service, job_id), client)
-    except arcgis.NotFound:
-        return arcgis.JobPage(jobs=[], total=0, start=1, number=1, next_start=None)
-    return arcgis.JobPage(jobs=[job], total=1, start=1, number=1, next_start=None)
-
-
-def _sorted(jobs: list[arcgis.Job], sort: str) -> list[arcgis.Job]:
-    """Orders the page the server returned (ArcGIS itself only lists newest first)."""
-    key = sort.lstrip("-")
-    keys = {
-        "submitted": lambda j: j.submitted.timestamp() if j.submitted else 0,
-        "status": lambda j: j.label,
-        "user": lambda j: (j.username or "").lower(),
-        "machine": lambda j: (j.machine or "").lower(),
-        "duration": lambda j: j.duration.total_seconds() if j.duration else 0,
-    }
-    return sorted(jobs, key=keys[key], reverse=sort.startswith("-"))
 
 
 @require_GET
 @viewer_required
-@vary_on_headers("HX-Request")  # the job's page, or its row
-def job_detail(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
-    """The job's page, or (htmx) its row: what a non-terminal row polls."""
-    target = service_target(request, slug, name, folder)
-    failures = _int(request.GET.get("failures"), 0, 10)
-    token = operations.stored_token(request.user, target.site)
-    started = time.monotonic()
-    try:
-        client = operations.client_with(target.site, token)
-        job = operations.read(request.user, target.site, lambda c: c.get_job(target.service, job_id), client)
-        [row] = rows_for(target, [job], request.user)
-        target.remember([job])
-    except arcgis.NotFound:
-        row = JobRow(job_id, None, message="This job no longer exists on the server.", kind="failed", gone=True)
-    except (operations.NotConnected, arcgis.ArcGISError) as exc:
-        known = target.recall([job_id]).get(job_id)
-        reconnect = isinstance(exc, operations.NotConnected | arcgis.TokenRejected)
-        message = getattr(exc, "message", str(exc))
-        row = JobRow(
-            job_id,
-            known,
-            message=f"Could not refresh: {message}",
-            kind="failed",
-            reconnect=reconnect,
-            failures=failures + 1,
-        )
-    context = {"target": target, "row": row, "poll_seconds": poll_interval(time.monotonic() - started, row.failures)}
-    if not request.htmx:
-        context["token"] = token
-        return render(request, "jobs/job_detail.html", context)
-    response = render(request, "jobs/partials/job_row.html", context)
-    if not row.polls:
-        response.status_code = STOP_POLLING
-    return response
+@vary_on_headers("HX-Request", "HX-Target")  # the page's shell, or just its table, from one URL
+def job_list(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
+    target = target_of(request, slug, name, folder)
+    form = JobFilterForm(request.GET)
+    table_only = bool(request.htmx) and request.htmx.target == "job-table"
+    inline = request.GET.get("inline") == "1"
+    context = {
+        "target": target,
+        "form": form,
+        "inline": inline,
+        "token": None if table_only else StoredToken.objects.filter(user=request.user, site=target.site).first(),
+        "can_operate": request.user.has_perm("jobs.operate_jobs"),
+        "page_url": page_path(request),
+        "back_url": page_path(request),
+        "table_url": without_inline(request),
+    }
+    if table_only or inline:
+        context |= _table_context(request, target, form)
+    if table_only:
+        return render(request, "jobs/partials/job_table.html", context)
+    return render(request, "jobs/job_list.html", context)
 
 
-def _int(value, default: int, maximum: int) -> int:
+def _watched(request: HttpRequest) -> dict[str, str]:
+    """The poller's rows, "jobId:status,…": anything malformed is left out."""
+    watched = {}
+    for item in request.GET.get("rows", "").split(",")[:200]:
+        job_id, _, status = item.partition(":")
+        if arcgis.is_job_id(job_id) and status in arcgis.STATUSES:
+            watched[job_id] = status
+    return watched
+
+
+def _small_int(value, maximum: int) -> int | None:
     try:
         return min(max(int(value), 0), maximum)
     except (TypeError, ValueError):
-        return default
+        return None
+
+
+@require_GET
+@viewer_required
+def job_updates(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
+    """The page's one poll: the rows that changed (out of band), newer jobs, and the next poll."""
+    target = target_of(request, slug, name, folder)
+    form = JobFilterForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseStopPolling()
+    watched = _watched(request)
+    newest = _small_int(request.GET.get("newest"), 2**53) if form.looks_for_newer else None
+    failures = _small_int(request.GET.get("failures"), 10) or 0
+    changes = reads.changes(request.user, target, form.query(), watched, newest)
+    failures = failures + 1 if changes.error else 0
+    if changes.error and changes.error.reconnect:  # nothing will work until the operator reconnects
+        watched_rows = []
+    else:
+        watched_rows = [
+            JobRow(target, job_id, arcgis.Job(job_id, status)) for job_id, status in changes.still_active.items()
+        ]
+    poll = _poll(target, _filters_query(request), watched_rows, newest, failures, changes.seconds)
+    previous = request.GET.get("rows", ""), request.GET.get("failures", "0")
+    context = {
+        "target": target,
+        "changes": changes,
+        "poll": poll,
+        "poll_changed": not poll.url or (json.loads(poll.vals)["rows"], str(failures)) != previous,
+        "show_newer": newest is not None,
+        "can_operate": request.user.has_perm("jobs.operate_jobs"),
+        "back_url": page_path(request),
+        "page_url": page_path(request),
+        "table_url": target.url("job_list") + (f"?{_filters_query(request)}" if _filters_query(request) else ""),
+    }
+    response = render(request, "jobs/partials/job_updates.html", context)
+    if not poll.url:
+        response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+@require_GET
+@viewer_required
+def job_detail(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
+    target = target_of(request, slug, name, folder)
+    detail = reads.job_detail(request.user, target, job_id)
+    context = {"target": target, "detail": detail, "row": detail.row, "token": detail.token}
+    context["can_operate"] = request.user.has_perm("jobs.operate_jobs")
+    context["back_url"] = request.get_full_path()
+    return render(request, "jobs/job_detail.html", context)
+
+
+@require_GET
+@viewer_required
+def job_facts(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
+    """What a row's details show when opened: its fields as last read, and the last portal action."""
+    target = target_of(request, slug, name, folder)
+    job = target.recall([job_id]).get(job_id)
+    latest = audit.latest_events(target.site, target.service.key, [job_id]).get(job_id)
+    row = JobRow(target, job_id, job, last_event=latest)
+    return render(request, "jobs/partials/job_facts.html", {"row": row})
 
 
 # --- the proxy: actions on jobs -----------------------------------------------------
 
 
-def _answer_job_action(request, target: ServiceTarget, outcome: operations.Outcome, known) -> HttpResponse:
+def _answer_job_action(request, target: ServiceTarget, result: operations.ActionResult, known) -> HttpResponse:
     """htmx gets the row with the server's answer in its status element; a plain form goes back
-    to its page with the answer as a message."""
+    to its page with the answer as a message (and in its row, once)."""
     if not request.htmx:
-        flash(request, outcome)
+        flash(request, result)
+        stash_outcomes(request, [result])
         return redirect_back(request, target.url("job_list"))
-    row = JobRow.after(outcome, known)
-    return render(request, "jobs/partials/job_row.html", {"target": target, "row": row, "poll_seconds": 1})
+    context = {"row": JobRow.after(target, result, known), "can_operate": True, "back_url": page_path(request)}
+    return render(request, "jobs/partials/job_row.html", context)
 
 
 def _needs_confirmation(request, target: ServiceTarget, action: str, job_ids: list[str]) -> HttpResponse | None:
@@ -283,42 +397,41 @@ def _needs_confirmation(request, target: ServiceTarget, action: str, job_ids: li
 @require_POST
 @operator_required
 def cancel_job(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
-    target = service_target(request, slug, name, folder)
+    target = target_of(request, slug, name, folder)
     known = target.recall([job_id]).get(job_id)
-    outcome = operations.cancel_job(request.user, target.site, target.service, job_id, known=known)
-    return _answer_job_action(request, target, outcome, known)
+    result = operations.cancel_job(request.user, target.site, target.service, job_id, known=known)
+    return _answer_job_action(request, target, result, known)
 
 
 @require_POST
 @operator_required
 def delete_job(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
-    target = service_target(request, slug, name, folder)
+    target = target_of(request, slug, name, folder)
     if confirmation := _needs_confirmation(request, target, "delete", [job_id]):
         return confirmation
     known = target.recall([job_id]).get(job_id)
-    outcome = operations.delete_job(request.user, target.site, target.service, job_id)
-    return _answer_job_action(request, target, outcome, known)
+    result = operations.delete_job(request.user, target.site, target.service, job_id)
+    return _answer_job_action(request, target, result, known)
 
 
 @require_POST
 @operator_required
 def purge_queue(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
-    target = service_target(request, slug, name, folder)
+    target = target_of(request, slug, name, folder)
     if confirmation := _needs_confirmation(request, target, "purge", []):
         return confirmation
-    outcome = operations.purge_queue(request.user, target.site, target.service)
+    result = operations.purge_queue(request.user, target.site, target.service)
     if request.htmx:
-        response = render(request, "jobs/partials/action_result.html", {"outcomes": [outcome], "target": target})
-        response["HX-Trigger"] = "jobs-changed"  # the table reloads itself
-        return response
-    flash(request, outcome)
+        response = render(request, "jobs/partials/action_result.html", {"results": [result], "target": target})
+        return trigger_client_event(response, "jobs-changed")  # the table reloads itself
+    flash(request, result)
     return redirect_back(request, target.url("job_list"))
 
 
 @require_POST
 @operator_required
 def bulk_action(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
-    target = service_target(request, slug, name, folder)
+    target = target_of(request, slug, name, folder)
     form = BulkForm(request.POST)
     if not form.is_valid():
         errors = [str(error) for errors in form.errors.values() for error in errors]
@@ -331,26 +444,18 @@ def bulk_action(request: HttpRequest, slug: str, name: str, folder: str = "") ->
     if action == "delete" and (confirmation := _needs_confirmation(request, target, "delete", job_ids)):
         return confirmation
     known = target.recall(job_ids)
-    outcomes = operations.bulk(request.user, target.site, target.service, action, job_ids, known=known)
-    summary = bulk_summary(action, outcomes)
+    targets = [operations.Target(target.service, job_id) for job_id in job_ids]
+    report = operations.bulk(request.user, target.site, action, targets, known=known)
     if request.htmx:
-        rows = [JobRow.after(outcome, known.get(outcome.job_id)) for outcome in outcomes]
-        context = {"target": target, "summary": summary, "rows": rows, "poll_seconds": 1}
+        rows = [JobRow.after(target, result, known.get(result.job_id)) for result in report.results]
+        context = {"report": report, "rows": rows, "can_operate": True, "back_url": page_path(request)}
         return render(request, "jobs/partials/bulk_result.html", context)
-    messages.add_message(request, messages.SUCCESS if all(o.ok for o in outcomes) else messages.WARNING, summary)
-    for outcome in outcomes:
-        if not outcome.ok:
-            flash(request, outcome)
+    messages.add_message(request, messages.SUCCESS if report.all_ok else messages.WARNING, report.summary)
+    for result in report.results:
+        if not result.ok:
+            flash(request, result)
+    stash_outcomes(request, report.results)
     return redirect_back(request, target.url("job_list"))
-
-
-def bulk_summary(action: str, outcomes: list[operations.Outcome]) -> str:
-    """E.g. "12 cancelled, 3 refused, 1 failed"."""
-    done = "cancelled" if action == "cancel" else "deleted"
-    counts = Counter(o.result for o in outcomes)
-    parts = [f"{counts[AuditEvent.Outcome.SUCCESS]} {done}"]
-    parts += [f"{counts[r]} {r}" for r in (AuditEvent.Outcome.REFUSED, AuditEvent.Outcome.FAILED) if counts[r]]
-    return ", ".join(parts)
 
 
 # --- tokens ------------------------------------------------------------------------
@@ -365,12 +470,12 @@ def token(request: HttpRequest, slug: str) -> HttpResponse:
     connect_form, paste_form = ConnectForm(), PasteTokenForm()
     if request.method == "POST":
         intent = request.POST.get("intent")
-        outcome = None
+        result = None
         if intent == "connect":
             connect_form = ConnectForm(request.POST)
             if connect_form.is_valid():
                 data = connect_form.cleaned_data
-                outcome = operations.connect(
+                result = operations.connect(
                     request.user,
                     site,
                     username=data["username"],
@@ -380,18 +485,18 @@ def token(request: HttpRequest, slug: str) -> HttpResponse:
         elif intent == "paste":
             paste_form = PasteTokenForm(request.POST)
             if paste_form.is_valid():
-                outcome = operations.connect_with_token(request.user, site, paste_form.cleaned_data["token"])
+                result = operations.connect_with_token(request.user, site, paste_form.cleaned_data["token"])
         elif intent == "disconnect":
-            outcome = operations.disconnect(request.user, site)
+            result = operations.disconnect(request.user, site)
         else:
             return HttpResponse("Unknown intent.", status=400)
-        if outcome is not None:
-            flash(request, outcome)
-            if outcome.ok:
+        if result is not None:
+            flash(request, result)
+            if result.ok:
                 return redirect_back(request, reverse("jobs:token", args=[site.slug]))
     context = {
         "site": site,
-        "token": operations.stored_token(request.user, site),
+        "token": StoredToken.objects.filter(user=request.user, site=site).first(),
         "connect_form": connect_form,
         "paste_form": paste_form,
         "next": request.GET.get("next") or request.POST.get("next", ""),
@@ -402,47 +507,21 @@ def token(request: HttpRequest, slug: str) -> HttpResponse:
 # --- audit trail ------------------------------------------------------------------------
 
 
-def _audit_events(request: HttpRequest):
-    form = AuditFilterForm(request.GET)
-    return form, form.events(request.user)
-
-
 @require_GET
 @permission_required("jobs.view_auditevent", raise_exception=True)
-def audit(request: HttpRequest) -> HttpResponse:
-    form, events = _audit_events(request)
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
+def audit_trail(request: HttpRequest) -> HttpResponse:
+    form = audit.AuditFilterForm(request.GET)
+    page = Paginator(form.events(request.user).select_related("site"), 50).get_page(request.GET.get("page"))
     return render(request, "jobs/audit.html", {"form": form, "page": page})
 
 
 @require_GET
 @permission_required("jobs.view_auditevent", raise_exception=True)
 def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
-    _, events = _audit_events(request)
-
-    class Echo:
-        def write(self, value: str) -> str:
-            return value
-
-    writer = csv.writer(Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(CSV_COLUMNS)
-        for row in events.values_list(*CSV_COLUMNS).iterator(chunk_size=2000):
-            yield writer.writerow([_csv_safe(value) for value in row])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    events = audit.AuditFilterForm(request.GET).events(request.user)
+    response = StreamingHttpResponse(audit.csv_lines(events), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="gp-jobs-audit.csv"'
     return response
-
-
-def _csv_safe(value):
-    """Keep spreadsheet programs from running a cell that starts like a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 # --- small pages --------------------------------------------------------------------

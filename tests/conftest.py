@@ -14,6 +14,7 @@ from django.utils.crypto import get_random_string
 
 from jobs import arcgis
 from jobs.models import Site, StoredToken
+from jobs.rows import ServiceTarget
 
 pytest_plugins = ["arcgis_simulator.pytest_plugin"]
 
@@ -84,6 +85,11 @@ def store_token(user, site: Site, token: str, **fields) -> StoredToken:
 
 
 @pytest.fixture
+def target(site, service) -> ServiceTarget:
+    return ServiceTarget(site, service)
+
+
+@pytest.fixture
 def connect(simulator):
     """Give a portal user an ArcGIS token for a site, as the connect page would."""
 
@@ -124,3 +130,10 @@ def client_as():
         return PortalClient(user)
 
     return _client
+
+
+@pytest.fixture
+def olivia(operator, site, connect, client_as) -> PortalClient:
+    """An Operator with her own ArcGIS token for the site, signed in."""
+    connect(operator, site)
+    return client_as(operator)

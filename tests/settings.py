@@ -9,3 +9,8 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tests change the simulator's jobs and read them again at once: each read goes upstream,
+# unless a test turns sharing on to check it.
+SHARED_READ_SECONDS = 0
+SERVICES_CACHE_SECONDS = 0

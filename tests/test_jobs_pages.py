@@ -1,4 +1,4 @@
-"""Browsing: the overview, a site's services, the jobs page with its filters and paging, and row refreshes."""
+"""Browsing: the overview, a site's services, the jobs page with its filters and paging, and the page's poll."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -6,25 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from jobs.rows import ServiceTarget
+from tests.helpers import jobs_table, jobs_table_html, row_ids, streamed_html
 
 EXECUTING, SUCCEEDED, SUBMITTED = "esriJobExecuting", "esriJobSucceeded", "esriJobSubmitted"
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def target(site, service):
-    return ServiceTarget(site, service)
-
-
-@pytest.fixture
-def olivia(operator, site, connect, client_as):
-    connect(operator, site)
-    return client_as(operator)
-
-
-def row_ids(html: str) -> list[str]:
-    return re.findall(r'<tr id="job-(\w+)"', html)
 
 
 def add_jobs(simulator, service, count, **fields):
@@ -39,18 +24,33 @@ def queries(simulator):
 # --- overview and site pages -------------------------------------------------------
 
 
-def test_overview_lists_gp_services_by_folder_and_loads_counts_on_their_own(simulator, site, service, olivia):
+def test_overview_renders_at_once_and_streams_services_by_folder_with_their_counts(simulator, site, service, olivia):
     simulator.state.add_service("Buffer")
     simulator.state.add_service("Parcels", type="MapServer")
-    html = olivia.get(reverse("jobs:overview")).content.decode()
-    assert "Main site" in html
+    add_jobs(simulator, service, 2, status=EXECUTING)
+    simulator.requests.clear()
+    shell = olivia.get(reverse("jobs:overview")).content.decode()
+    assert "Main site" in shell and "Loading services…" in shell
+    assert f'sse-connect="{reverse("jobs:overview_stream")}"' in shell
+    assert not simulator.requests  # the page itself waits for no site
+
+    html = streamed_html(olivia, reverse("jobs:overview_stream"))
     assert "<caption>Hydrology</caption>" in html and "<caption>Root folder</caption>" in html
     assert ">Watershed</a>" in html and ">Buffer</a>" in html
     assert "Parcels" not in html and "Rivers" not in html  # map services have no jobs
-    counts_url = ServiceTarget(site, service).url("service_counts")
-    assert f'hx-get="{counts_url}" hx-trigger="load"' in html
-    # The page itself asked for no job counts: they load one service at a time.
-    assert not [r for r in simulator.requests if "/jobs/" in r.path]
+    assert 'id="site-main"' in html and 'hx-swap-oob="true"' in html
+    assert "2 total" in html and "2 active" in html
+    # One listing of folders, then one statistics call per GP service, all in this one request.
+    stats = [r for r in simulator.requests if r.operation == "statistics"]
+    assert sorted(r.service for r in stats) == ["Buffer", "Hydrology/Watershed"]
+
+
+def test_the_overview_without_javascript_renders_everything_in_one_page(simulator, site, service, olivia):
+    add_jobs(simulator, service, 3, status=SUCCEEDED)
+    shell = olivia.get(reverse("jobs:overview")).content.decode()
+    assert '<noscript><meta http-equiv="refresh" content="0; url=/?inline=1"></noscript>' in shell
+    html = olivia.get(reverse("jobs:overview"), {"inline": "1"}).content.decode()
+    assert "<caption>Hydrology</caption>" in html and "3 total" in html and "Loading" not in html
 
 
 def test_counts_fragment_shows_the_service_statistics(simulator, service, target, olivia):
@@ -62,23 +62,35 @@ def test_counts_fragment_shows_the_service_statistics(simulator, service, target
     assert "2 active" in html and "3 succeeded" in html and "1 failed" in html and "0 cancelled" in html
 
 
-def test_counts_fragment_of_a_broken_service_shows_its_error_in_place(simulator, service, target, olivia):
-    simulator.faults.set("html_502", operation="statistics")
+def test_a_broken_service_shows_its_error_in_place_with_a_retry(simulator, service, target, olivia):
+    simulator.state.add_service("Buffer")
+    simulator.faults.set("html_502", operation="statistics", service=service.key)
+    html = streamed_html(olivia, reverse("jobs:overview_stream"))
+    cell = html[html.rindex(f'id="{target.dom_id}"') :]  # the counts that came in, after the "Loading…"
+    cell = cell[: cell.index("</td>")]
+    assert "502 Bad Gateway instead of ArcGIS JSON" in cell and "Retry" in cell
+    assert "0 total" in html  # Buffer still shows its counts
     response = olivia.htmx_get(target.url("service_counts"))
-    assert response.status_code == 200
-    assert "Bad Gateway" in response.content.decode()
+    assert response.status_code == 200 and "502 Bad Gateway instead of ArcGIS JSON" in response.content.decode()
 
 
 def test_overview_without_a_token_links_to_connect(site, service, operator, client_as):
-    html = client_as(operator).get(reverse("jobs:overview")).content.decode()
+    html = streamed_html(client_as(operator), reverse("jobs:overview_stream"))
     assert "You have no ArcGIS token for this site." in html
     assert reverse("jobs:token", args=["main"]) in html
 
 
 def test_site_page_lists_the_services_of_one_site(simulator, site, service, olivia):
     response = olivia.get(reverse("jobs:site", args=["main"]))
-    assert response.status_code == 200
-    assert ">Watershed</a>" in response.content.decode()
+    assert response.status_code == 200 and "Loading services…" in response.content.decode()
+    html = streamed_html(olivia, reverse("jobs:site_stream", args=["main"]))
+    assert ">Watershed</a>" in html
+
+
+def test_the_overview_refresh_answers_every_count_in_one_request(simulator, site, service, olivia):
+    add_jobs(simulator, service, 4, status=SUCCEEDED)
+    html = olivia.htmx_get(reverse("jobs:overview_refresh")).content.decode()
+    assert "4 total" in html and 'hx-swap-oob="true"' in html
 
 
 # --- the jobs page ----------------------------------------------------------------------
@@ -86,7 +98,7 @@ def test_site_page_lists_the_services_of_one_site(simulator, site, service, oliv
 
 def test_jobs_page_lists_newest_first_with_every_column(simulator, service, target, olivia):
     oldest, newest = add_jobs(simulator, service, 2, status=SUCCEEDED, username="analyst7", machinename="GIS09")
-    html = olivia.get(target.url("job_list")).content.decode()
+    html = jobs_table_html(olivia, target)
     assert row_ids(html) == [newest, oldest]
     row = html[html.index(f'id="job-{newest}"') :]
     assert 'data-status="esriJobSucceeded"' in row[:200]
@@ -99,11 +111,11 @@ def test_jobs_page_lists_newest_first_with_every_column(simulator, service, targ
 def test_fifty_jobs_a_page_by_default_with_server_side_paging(simulator, service, target, olivia):
     jobs = add_jobs(simulator, service, 120, status=SUCCEEDED)
     newest_first = jobs[::-1]
-    first = olivia.get(target.url("job_list")).content.decode()
+    first = jobs_table_html(olivia, target)
     assert row_ids(first) == newest_first[:50]
     assert "Jobs 1–50 of 120" in first and "Page 1 of 3" in first
     simulator.requests.clear()
-    third = olivia.get(target.url("job_list"), {"page": 3}).content.decode()
+    third = jobs_table_html(olivia, target, {"page": 3})
     assert row_ids(third) == newest_first[100:]
     assert "Jobs 101–120 of 120" in third and 'rel="next"' not in third and 'rel="prev"' in third
     [query] = queries(simulator)
@@ -112,7 +124,7 @@ def test_fifty_jobs_a_page_by_default_with_server_side_paging(simulator, service
 
 def test_page_size_is_chosen_by_the_operator(simulator, service, target, olivia):
     add_jobs(simulator, service, 30, status=SUCCEEDED)
-    html = olivia.get(target.url("job_list"), {"per_page": 25}).content.decode()
+    html = jobs_table_html(olivia, target, {"per_page": 25})
     assert len(row_ids(html)) == 25 and "Page 1 of 2" in html
 
 
@@ -130,7 +142,7 @@ def test_each_filter_reaches_arcgis_and_narrows_the_list(simulator, service, tar
     )
     simulator.state.add_job(service.key, status=SUCCEEDED, username="analyst1", machinename="GIS01.EXAMPLE.COM")
     simulator.requests.clear()
-    html = olivia.get(target.url("job_list"), params).content.decode()
+    html = jobs_table_html(olivia, target, params)
     assert row_ids(html) == [wanted]
     [query] = queries(simulator)
     for name, value in upstream.items():
@@ -141,28 +153,28 @@ def test_time_range_filter_is_read_in_the_operators_time_zone(simulator, service
     jobs = add_jobs(simulator, service, 5, status=SUCCEEDED)  # 08:00 … 08:04 UTC
     olivia.cookies["tz"] = "Europe/Paris"  # UTC+1 in November
     simulator.requests.clear()
-    html = olivia.get(target.url("job_list"), {"since": "2026-11-02T09:01", "until": "2026-11-02T09:03"}).content
-    assert row_ids(html.decode()) == [jobs[3], jobs[2], jobs[1]]
+    html = jobs_table_html(olivia, target, {"since": "2026-11-02T09:01", "until": "2026-11-02T09:03"})
+    assert row_ids(html) == [jobs[3], jobs[2], jobs[1]]
     [query] = queries(simulator)
     assert query.query["startTime"] == str(int((T0 + timedelta(minutes=1)).timestamp() * 1000))
     assert query.query["endTime"] == str(int((T0 + timedelta(minutes=3)).timestamp() * 1000))
     # Shown in Paris time, UTC on hover.
-    assert 'title="2026-11-02 08:02:00 UTC">2026-11-02 09:02:00</time>' in html.decode()
+    assert 'title="2026-11-02 08:02:00 UTC">2026-11-02 09:02:00</time>' in html
 
 
 def test_job_id_filter_shows_that_one_job(simulator, service, target, olivia):
     wanted, _ = add_jobs(simulator, service, 2, status=SUCCEEDED)
-    assert row_ids(olivia.get(target.url("job_list"), {"job": wanted}).content.decode()) == [wanted]
-    html = olivia.get(target.url("job_list"), {"job": "j" + "0" * 32}).content.decode()
+    assert row_ids(jobs_table_html(olivia, target, {"job": wanted})) == [wanted]
+    html = jobs_table_html(olivia, target, {"job": "j" + "0" * 32})
     assert row_ids(html) == [] and "No jobs match." in html
 
 
 def test_invalid_filters_are_explained_and_nothing_is_asked_upstream(simulator, service, target, olivia):
     simulator.requests.clear()
-    response = olivia.get(target.url("job_list"), {"status": "esriJobExploded", "since": "yesterday"})
+    response = jobs_table(olivia, target, {"status": "esriJobExploded", "since": "yesterday"})
     assert response.status_code == 200
     html = response.content.decode()
-    assert "The filters need a correction" in html and "Submitted from" in html
+    assert "The filters need a correction" in html and "From:" in html
     assert not queries(simulator)
 
 
@@ -178,15 +190,17 @@ def test_sorting_orders_the_page(simulator, service, target, olivia):
     bob = simulator.state.add_job(service.key, status=SUCCEEDED, username="bob", submitted=T0)
     amy = simulator.state.add_job(service.key, status=SUCCEEDED, username="amy", submitted=T0 + timedelta(1))
     cat = simulator.state.add_job(service.key, status=SUCCEEDED, username="cat", submitted=T0 + timedelta(2))
-    assert row_ids(olivia.get(target.url("job_list"), {"sort": "user"}).content.decode()) == [amy, bob, cat]
-    assert row_ids(olivia.get(target.url("job_list"), {"sort": "submitted"}).content.decode()) == [bob, amy, cat]
+    assert row_ids(jobs_table_html(olivia, target, {"sort": "user"})) == [amy, bob, cat]
+    assert row_ids(jobs_table_html(olivia, target, {"sort": "submitted"})) == [bob, amy, cat]
 
 
 def test_operators_see_actions_and_viewers_do_not(simulator, site, service, target, viewer, connect, client_as, olivia):
     simulator.state.add_job(service.key, status=EXECUTING)
-    assert ">Cancel</button>" in olivia.get(target.url("job_list")).content.decode()
+    assert ">Cancel</button>" in jobs_table_html(olivia, target)
     connect(viewer, site)
-    html = client_as(viewer).get(target.url("job_list")).content.decode()
+    viewer_client = client_as(viewer)
+    html = viewer_client.get(target.url("job_list")).content.decode() + jobs_table_html(viewer_client, target)
+    assert ">Actions</th>" not in html  # no empty column either
     assert ">Cancel</button>" not in html and ">Delete</button>" not in html and "Purge queue" not in html
     assert 'name="job_ids"' not in html
 
@@ -194,7 +208,7 @@ def test_operators_see_actions_and_viewers_do_not(simulator, site, service, targ
 def test_cancel_is_enabled_only_while_submitted_or_executing(simulator, service, target, olivia):
     statuses = ["esriJobNew", SUBMITTED, "esriJobWaiting", EXECUTING, SUCCEEDED, "esriJobFailed", "esriJobCancelled"]
     ids = {status: simulator.state.add_job(service.key, status=status) for status in statuses}
-    html = olivia.get(target.url("job_list")).content.decode()
+    html = jobs_table_html(olivia, target)
     for status, job_id in ids.items():
         row = html[html.index(f'id="job-{job_id}"') :]
         row = row[: row.index("</tr>")]
@@ -203,55 +217,11 @@ def test_cancel_is_enabled_only_while_submitted_or_executing(simulator, service,
         assert enabled == (status in (SUBMITTED, EXECUTING)), status
 
 
-# --- rows refresh themselves ---------------------------------------------------------------
-
-
-def test_non_terminal_rows_poll_and_terminal_rows_do_not(simulator, service, target, olivia):
-    running = simulator.state.add_job(service.key, status=EXECUTING)
-    done = simulator.state.add_job(service.key, status=SUCCEEDED)
-    html = olivia.get(target.url("job_list")).content.decode()
-    running_row = html[html.index(f'id="job-{running}"') :].split(">", 1)[0]
-    done_row = html[html.index(f'id="job-{done}"') :].split(">", 1)[0]
-    assert f'hx-get="{target.url("job", running)}"' in running_row and 'hx-trigger="every 1s"' in running_row
-    assert 'hx-sync="this:drop"' in running_row
-    assert "hx-get" not in done_row
-
-
-def test_row_refresh_answers_the_row_and_stops_at_a_terminal_status(simulator, service, target, olivia):
-    job_id = simulator.state.add_job(service.key, status=EXECUTING)
-    running = olivia.htmx_get(target.url("job", job_id))
-    assert running.status_code == 200
-    assert running.content.decode().lstrip().startswith(f'<tr id="job-{job_id}" data-status="esriJobExecuting"')
-    simulator.state.set_status(service.key, job_id, SUCCEEDED)
-    finished = olivia.htmx_get(target.url("job", job_id))
-    assert finished.status_code == 286  # htmx stops polling
-    assert 'data-status="esriJobSucceeded"' in finished.content.decode()
-
-
-def test_cancelling_is_shown_as_cancel_requested_until_cancelled(simulator, service, target, olivia):
-    job_id = simulator.state.add_job(service.key, status=EXECUTING)
-    olivia.action(target.url("cancel", job_id))
-    html = olivia.htmx_get(target.url("job", job_id)).content.decode()
-    assert 'data-status="esriJobCancelling"' in html and ">Cancel requested</span>" in html
-    simulator.clock.advance(5)
-    response = olivia.htmx_get(target.url("job", job_id))
-    assert response.status_code == 286
-    assert 'data-status="esriJobCancelled"' in response.content.decode()
-
-
-def test_the_outcome_message_survives_refreshes(simulator, service, target, olivia):
-    job_id = simulator.state.add_job(service.key, status=SUCCEEDED)
-    olivia.action(target.url("cancel", job_id))
-    html = olivia.htmx_get(target.url("job", job_id)).content.decode()
-    assert f'role="status" class="outcome outcome-refused">Unable to cancel job :[{job_id}]' in html
-
-
 def test_job_detail_page_shows_every_field_and_the_last_portal_action(simulator, service, target, olivia):
     job_id = simulator.state.add_job(service.key, status=SUCCEEDED, username="analyst3", machinename="GIS03")
     olivia.action(target.url("cancel", job_id))
     html = olivia.get(target.url("job", job_id)).content.decode()
     assert f"Job <code>{job_id}</code>" in html
-    assert f"{target.site.admin_url}/services/Hydrology/Watershed.GPServer/jobs/{job_id}" in html
     assert "Cancel by olivia" in html and "Refused" in html
     assert "analyst3" in html and "GIS03" in html
 
@@ -264,9 +234,8 @@ def test_times_follow_the_chosen_time_zone(simulator, service, target, olivia):
         headers={"X-CSRFToken": olivia.csrf_token},
     )
     assert response.status_code == 302 and response.url == target.url("job_list")
-    html = olivia.get(target.url("job_list")).content.decode()
-    assert ">2026-11-02 03:00:00</time>" in html  # EST, UTC-5
-    assert "America/New_York" in html
+    assert ">2026-11-02 03:00:00</time>" in jobs_table_html(olivia, target)  # EST, UTC-5
+    assert "America/New_York" in olivia.get(target.url("job_list")).content.decode()
 
 
 def test_unknown_time_zone_is_refused(olivia):

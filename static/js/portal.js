@@ -2,54 +2,56 @@
 (function () {
   "use strict";
 
-  // Times follow the browser's time zone until the operator picks one (/timezone/).
+  // Times follow the browser's time zone until the operator picks one (/timezone/). Zone names
+  // hold only letters, digits, "_", "+", "-" and "/", all fine in a cookie as they are.
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  if (zone && document.cookie.split("; ").every(function (c) { return c.indexOf("tz=") !== 0; })) {
-    document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
-    if (zone !== "UTC" && document.querySelector("time")) { location.reload(); }
+  var hasZoneCookie = document.cookie.split("; ").some(function (c) { return c.indexOf("tz=") === 0; });
+  if (zone && !hasZoneCookie) {
+    document.cookie = "tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+    if (zone !== document.documentElement.dataset.tz) { location.reload(); }
   }
 
-  // A hidden tab does not poll: a row's refresh waits until the tab is visible again.
+  // A hidden tab does not poll: the request waits until the tab is visible again.
   document.addEventListener("htmx:confirm", function (event) {
-    var row = event.detail.elt;
-    if (!document.hidden || !row.hasAttribute("data-poll")) { return; }
+    var elt = event.detail.elt;
+    if (!document.hidden || !elt.hasAttribute("data-poll")) { return; }
     event.preventDefault();
-    if (row.dataset.waiting) { return; }
-    row.dataset.waiting = "1";
+    if (elt.dataset.waiting) { return; }
+    elt.dataset.waiting = "1";
     document.addEventListener("visibilitychange", function () {
-      delete row.dataset.waiting;
+      delete elt.dataset.waiting;
       event.detail.issueRequest(true);
     }, { once: true });
   });
 
-  // A session that ended mid-page answers with the login page: go there instead of swapping it in.
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    var url = event.detail.xhr.responseURL || "";
-    if (url.indexOf("/accounts/login/") !== -1) {
-      event.detail.shouldSwap = false;
-      window.location.href = url;
+  // A row the page's poll swaps in keeps its open details (its outcome and ticked box are kept by hx-preserve).
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var old = event.detail.target;
+    if (!old.matches || !old.matches("tr[id^='job-']")) { return; }
+    var details = old.querySelector("details");
+    if (!details || !details.open) { return; }
+    var fresh = event.detail.fragment.querySelector("details");
+    if (fresh) {
+      fresh.open = true;
+      var facts = details.querySelector(".job-facts");
+      var freshFacts = fresh.querySelector(".job-facts");
+      if (facts && freshFacts) { freshFacts.replaceWith(facts); }  // already loaded: keep it
     }
   });
-
-  // A row that refreshes itself keeps what the operator did to it: details open, box ticked.
-  // (Focus is kept by htmx itself: the row's controls have stable ids.)
-  var keptRows = {};
+  // The same for a row an action answered with (a normal swap): its details open again once it is in.
+  var openRows = {};
   document.addEventListener("htmx:beforeSwap", function (event) {
-    var row = event.detail.target;
-    if (!row || !row.matches || !row.matches("tr[id^='job-']")) { return; }
-    var details = row.querySelector("details");
-    var box = row.querySelector("input[name='job_ids']");
-    keptRows[row.id] = { open: !!(details && details.open), checked: !!(box && box.checked) };
+    var old = event.detail.target;
+    if (!old || !old.matches || !old.matches("tr[id^='job-']")) { return; }
+    var details = old.querySelector("details");
+    if (details && details.open) { openRows[old.id] = true; }
   });
   document.addEventListener("htmx:load", function (event) {
     var row = event.detail.elt;
-    var state = row && row.id && keptRows[row.id];
-    if (!state) { return; }
-    delete keptRows[row.id];
+    if (!row || !row.id || !openRows[row.id]) { return; }
+    delete openRows[row.id];
     var details = row.querySelector("details");
-    var box = row.querySelector("input[name='job_ids']");
-    if (state.open && details) { details.open = true; }
-    if (state.checked && box && !box.disabled) { box.checked = true; }
+    if (details) { details.open = true; }
   });
 
   // "Select all on this page".
@@ -59,6 +61,17 @@
       box.checked = event.target.checked;
     });
   });
+
+  // "updated 12 s ago" next to figures that refresh themselves.
+  var updatedAt = Date.now();
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.successful && event.detail.elt.hasAttribute("data-refreshes-counts")) { updatedAt = Date.now(); }
+  });
+  setInterval(function () {
+    var seconds = Math.round((Date.now() - updatedAt) / 1000);
+    var text = seconds < 2 ? "updated just now" : "updated " + seconds + " s ago";
+    document.querySelectorAll("[data-updated-at]").forEach(function (el) { el.textContent = text; });
+  }, 1000);
 
   // htmx does not swap 4xx/5xx answers: say what happened instead of failing silently.
   function say(text) {
@@ -73,7 +86,7 @@
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
     if (status === 403) { say("Your role does not allow this action."); }
-    else if (status === 401 || status === 0) { say("Your session has ended: sign in again."); }
+    else if (status === 400) { say("The portal refused that request as malformed; nothing was sent to ArcGIS."); }
     else { say("The portal answered HTTP " + status + "; nothing else changed. Try again."); }
   });
   document.addEventListener("htmx:sendError", function () {

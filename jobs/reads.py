@@ -1,0 +1,388 @@
+"""Read-side use cases: what the pages show, read through the operator's own token.
+
+Every read here checks the token rules (jobs/tokens.py), holds one of the site's request
+slots while it waits for ArcGIS, and shares identical reads between operators for about a
+second (jobs/upstream.py). A failed read is returned, not raised: every error a page shows
+has `.message` and `.reconnect`. Views only translate HTTP.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs import arcgis, audit, tokens
+from jobs.models import Site, StoredToken
+from jobs.rows import JobRow, ServiceTarget, poll_interval
+from jobs.upstream import shared_read, site_slot
+
+ReadError = tokens.NotConnected | arcgis.ArcGISError
+
+
+# --- the services of a site -----------------------------------------------------------------
+
+
+@dataclass
+class SiteSection:
+    """A site as the overview and its own page show it: its GP services by folder."""
+
+    site: Site
+    token: StoredToken | None
+    folders: dict[str, list[ServiceTarget]] = field(default_factory=dict)
+    error: ReadError | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.token is not None and self.token.is_usable
+
+    @property
+    def targets(self) -> list[ServiceTarget]:
+        return [target for targets in self.folders.values() for target in targets]
+
+
+@dataclass(frozen=True)
+class ServiceCounts:
+    target: ServiceTarget
+    stats: arcgis.JobStatistics | None = None
+    error: ReadError | None = None
+
+
+def _services_of(site: Site, client: arcgis.AdminClient) -> list[arcgis.Service]:
+    """The site's GP services; the list changes rarely, so it is shared for a minute."""
+    return shared_read(
+        ("services", site.pk),
+        lambda: client.list_gp_services(settings.ARCGIS_MAX_CONCURRENCY),
+        settings.SERVICES_CACHE_SECONDS,
+    )
+
+
+def _section(site: Site, token: StoredToken | None, services: list[arcgis.Service]) -> SiteSection:
+    section = SiteSection(site, token)
+    for service in sorted(services, key=lambda s: (s.folder.lower(), s.name.lower())):
+        section.folders.setdefault(service.folder, []).append(ServiceTarget(site, service.ref))
+    return section
+
+
+def _counts(site: Site, client: arcgis.AdminClient, target: ServiceTarget) -> arcgis.JobStatistics:
+    return shared_read(("stats", site.pk, target.service.key), lambda: client.job_statistics(target.service))
+
+
+class _SiteReader:
+    """One user's reads on one site: the token is looked up and decrypted on the request's thread,
+    the upstream calls may then run on any thread (they never touch the database)."""
+
+    def __init__(self, user, site: Site, token: StoredToken | None = None, *, token_known: bool = False):
+        self.user, self.site = user, site
+        self.token = token if token_known else tokens.stored_token(user, site)
+        self.rejected_at: datetime | None = None
+        try:
+            self.client = tokens.client_with(site, self.token)
+            self.refusal: tokens.NotConnected | None = None
+        except tokens.NotConnected as exc:
+            self.client, self.refusal = None, exc
+
+    def call(self, func):
+        """func(client), or raises the reason it cannot be called; remembers a token rejection."""
+        if self.refusal is not None:
+            raise self.refusal
+        started = timezone.now()
+        try:
+            return func(self.client)
+        except arcgis.TokenRejected:
+            self.rejected_at = self.rejected_at or started
+            raise
+
+    def settle(self) -> None:
+        """On the request's thread, after the calls: a rejected token is marked, once."""
+        if self.rejected_at is not None:
+            tokens.mark_rejected(self.user, self.site, self.rejected_at)
+
+
+def site_section(user, site: Site) -> SiteSection:
+    """One site's GP services by folder, without counts (the site page)."""
+    reader = _SiteReader(user, site)
+    try:
+        with site_slot(site):
+            services = reader.call(lambda client: _services_of(site, client))
+    except tokens.READ_ERRORS as exc:
+        section = SiteSection(site, reader.token, error=exc)
+    else:
+        section = _section(site, reader.token, services)
+    reader.settle()
+    return section
+
+
+def service_counts(user, target: ServiceTarget) -> ServiceCounts:
+    reader = _SiteReader(user, target.site)
+    try:
+        with site_slot(target.site):
+            stats = reader.call(lambda client: _counts(target.site, client, target))
+    except tokens.READ_ERRORS as exc:
+        result = ServiceCounts(target, error=exc)
+    else:
+        result = ServiceCounts(target, stats)
+    reader.settle()
+    return result
+
+
+def all_counts(user, sections: list[SiteSection]) -> list[ServiceCounts]:
+    """Every listed service's counts, concurrently (the overview's periodic refresh)."""
+    listed = {section.site.pk: section for section in sections if section.error is None}
+    events = _stream_sites(user, [section.site for section in sections], listed)
+    return [event for event in events if isinstance(event, ServiceCounts)]
+
+
+def overview(user, sites: list[Site]) -> Iterator[SiteSection | ServiceCounts]:
+    """The overview as it comes in: each site's section as soon as its services are listed,
+    then each service's counts as they answer. Sites are read concurrently and fail on their own;
+    a site that does not answer within its budget ends as an error, never holding the page."""
+    return _stream_sites(user, sites, {})
+
+
+def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> Iterator[SiteSection | ServiceCounts]:
+    readers = {site.pk: _SiteReader(user, site) for site in sites}  # database work here, on this thread
+    events: queue.Queue = queue.Queue()
+    done = object()
+
+    def work(site: Site) -> None:
+        reader = readers[site.pk]
+        try:
+            with site_slot(site):
+                section = listed.get(site.pk)
+                if section is None:
+                    try:
+                        services = reader.call(lambda client: _services_of(site, client))
+                    except tokens.READ_ERRORS as exc:
+                        events.put(SiteSection(site, reader.token, error=exc))
+                        return
+                    section = _section(site, reader.token, services)
+                    events.put(section)
+                for target, result in arcgis.as_completed(
+                    lambda t: reader.call(lambda client: _counts(site, client, t)),
+                    section.targets,
+                    settings.ARCGIS_MAX_CONCURRENCY,
+                ):
+                    if isinstance(result, arcgis.ArcGISError):
+                        events.put(ServiceCounts(target, error=result))
+                    else:
+                        events.put(ServiceCounts(target, result))
+        except tokens.READ_ERRORS as exc:  # no slot free, or no token
+            events.put(listed.get(site.pk) or SiteSection(site, reader.token, error=exc))
+        finally:
+            events.put(done)
+
+    threads = [threading.Thread(target=work, args=(site,), daemon=True, name="arcgis-site") for site in sites]
+    for thread in threads:
+        thread.start()
+    remaining = len(threads)
+    while remaining:
+        event = events.get()
+        if event is done:
+            remaining -= 1
+        else:
+            yield event
+    for reader in readers.values():
+        reader.settle()
+
+
+# --- the jobs of a service --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """The jobs page's filters, as ArcGIS's jobs/query takes them."""
+
+    status: str | None = None
+    username: str | None = None
+    machine: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    start: int = 1
+    number: int = 50
+
+    def key(self) -> tuple:
+        since = self.since.timestamp() if self.since else None
+        until = self.until.timestamp() if self.until else None
+        return (self.status, self.username, self.machine, since, until, self.start, self.number)
+
+    def run(self, client: arcgis.AdminClient, service: arcgis.ServiceRef) -> arcgis.JobPage:
+        return client.query_jobs(
+            service,
+            status=self.status,
+            username=self.username,
+            machine=self.machine,
+            start_time=self.since,
+            end_time=self.until,
+            start=self.start,
+            number=self.number,
+        )
+
+
+@dataclass
+class JobTable:
+    target: ServiceTarget
+    token: StoredToken | None
+    rows: list[JobRow] = field(default_factory=list)
+    page: arcgis.JobPage | None = None
+    error: ReadError | None = None
+    seconds: float = 0.0  # how long ArcGIS took
+
+    @property
+    def poll_seconds(self) -> int:
+        return poll_interval(self.seconds)
+
+
+def _page(reader: _SiteReader, target: ServiceTarget, query: JobQuery) -> arcgis.JobPage:
+    site = target.site
+    return reader.call(
+        lambda client: shared_read(
+            ("jobs", site.pk, target.service.key, *query.key()), lambda: query.run(client, target.service)
+        )
+    )
+
+
+def _single(reader: _SiteReader, target: ServiceTarget, job_id: str) -> arcgis.Job | None:
+    site = target.site
+
+    def get(client):
+        try:
+            return client.get_job(target.service, job_id)
+        except arcgis.NotFound:
+            return None
+
+    return reader.call(lambda client: shared_read(("job", site.pk, target.service.key, job_id), lambda: get(client)))
+
+
+def job_table(user, target: ServiceTarget, query: JobQuery, *, job_id: str | None = None) -> JobTable:
+    """One page of a service's jobs (or the one job asked for by ID), with the last portal action on each."""
+    reader = _SiteReader(user, target.site)
+    table = JobTable(target, reader.token)
+    started = time.monotonic()
+    try:
+        with site_slot(target.site):
+            if job_id:
+                job = _single(reader, target, job_id)
+                jobs = [job] if job else []
+                page = arcgis.JobPage(jobs=jobs, total=len(jobs), start=1, number=1, next_start=None)
+            else:
+                page = _page(reader, target, query)
+    except tokens.READ_ERRORS as exc:
+        table.error = _explained(reader, target, exc)
+    else:
+        table.page = page
+        target.remember(page.jobs)
+        latest = audit.latest_events(target.site, target.service.key, [job.job_id for job in page.jobs])
+        table.rows = [JobRow(target, job.job_id, job, last_event=latest.get(job.job_id)) for job in page.jobs]
+    table.seconds = time.monotonic() - started
+    reader.settle()
+    return table
+
+
+def _explained(reader: _SiteReader, target: ServiceTarget, exc: ReadError) -> ReadError:
+    """A service ArcGIS does not know as a GP service is named as such (e.g. a MapServer opened as one)."""
+    if not isinstance(exc, arcgis.NotFound) or exc.code != 404:
+        return exc
+    try:
+        services = reader.call(lambda client: _services_of(target.site, client))
+    except tokens.READ_ERRORS:
+        return exc
+    if target.service not in {service.ref for service in services}:
+        return arcgis.NotFound(f"{target.service.key} is not a GP service on {target.site.name}.", code=404)
+    return exc
+
+
+# --- what changed on a page ---------------------------------------------------------------------
+
+
+@dataclass
+class Changes:
+    """What the page's one poll learns: rows whose status changed, and how many newer jobs exist."""
+
+    rows: list[JobRow] = field(default_factory=list)
+    still_active: dict[str, str] = field(default_factory=dict)  # job ID -> status, for the next poll
+    newer: int = 0  # jobs newer than the page's newest (first page, newest first)
+    newer_capped: bool = False
+    error: ReadError | None = None
+    seconds: float = 0.0
+
+
+MAX_SINGLE_READS = 20  # rows that left the page's window are read one by one, this many at most
+
+
+def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str], newest_ms: int | None) -> Changes:
+    """Re-read the page's window once (shared with every operator looking at the same page) and
+    report the watched rows whose status changed. Rows no longer in the window (pushed out by
+    newer jobs, or filtered out by a status filter) are read one by one, a few at most."""
+    reader = _SiteReader(user, target.site)
+    result = Changes()
+    started = time.monotonic()
+    try:
+        with site_slot(target.site):
+            page = _page(reader, target, query)
+            seen = {job.job_id: job for job in page.jobs}
+            missing = [job_id for job_id in watched if job_id not in seen][:MAX_SINGLE_READS]
+            for job_id, job in arcgis.as_completed(lambda j: _single(reader, target, j), missing):
+                if not isinstance(job, arcgis.ArcGISError):  # else: asked again next time
+                    seen[job_id] = job
+    except tokens.READ_ERRORS as exc:
+        result.error = exc
+        result.still_active = dict(watched)
+    else:
+        changed = []
+        for job_id, status in watched.items():
+            job = seen.get(job_id, False)
+            if job is False:  # not read this time (over the one-by-one limit): ask again next time
+                result.still_active[job_id] = status
+                continue
+            row = JobRow(target, job_id, job, gone=job is None)
+            if row.status != status:
+                changed.append(row)
+            if row.active:
+                result.still_active[job_id] = row.status
+        target.remember([row.job for row in changed if row.job])
+        latest = audit.latest_events(target.site, target.service.key, [row.job_id for row in changed])
+        result.rows = [JobRow(r.target, r.job_id, r.job, gone=r.gone, last_event=latest.get(r.job_id)) for r in changed]
+        if newest_ms is not None:
+            newer = [job for job in page.jobs if job.submitted and job.submitted.timestamp() * 1000 > newest_ms]
+            result.newer = len(newer)
+            result.newer_capped = len(newer) == len(page.jobs) and page.next_start is not None
+    result.seconds = time.monotonic() - started
+    reader.settle()
+    return result
+
+
+# --- one job ---------------------------------------------------------------------------------
+
+
+@dataclass
+class JobDetail:
+    target: ServiceTarget
+    token: StoredToken | None
+    row: JobRow
+    error: ReadError | None = None
+
+
+def job_detail(user, target: ServiceTarget, job_id: str) -> JobDetail:
+    reader = _SiteReader(user, target.site)
+    error = None
+    try:
+        with site_slot(target.site):
+            job = _single(reader, target, job_id)
+        row = JobRow(target, job_id, job, gone=job is None)
+        if job is not None:
+            target.remember([job])
+    except tokens.READ_ERRORS as exc:
+        error = exc
+        row = JobRow(target, job_id, target.recall([job_id]).get(job_id))
+    if error is None:
+        latest = audit.latest_events(target.site, target.service.key, [job_id])
+        row = JobRow(target, job_id, row.job, gone=row.gone, last_event=latest.get(job_id))
+    reader.settle()
+    return JobDetail(target, reader.token, row, error)

@@ -1,0 +1,172 @@
+"""How the portal calls ArcGIS: per-site budgets, a circuit breaker shared by every worker,
+a cap on the requests one site may hold per worker, and reads shared between operators.
+
+The client (jobs/arcgis.py) knows nothing of Django; this is where it meets the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from django.conf import settings
+from django.core.cache import caches
+from django.utils import timezone
+
+from jobs import arcgis
+
+_T = TypeVar("_T")
+
+
+@functools.cache
+def _shared_cache():
+    """One cache client per process, shared by every thread: upstream calls run in pool threads,
+    and Django's per-thread `cache` would open a new Redis connection in each of them."""
+    return caches.create_connection("default")
+
+
+class _Cache:
+    def __getattr__(self, name):
+        return getattr(_shared_cache(), name)
+
+
+cache = _Cache()
+
+
+# --- the circuit breaker ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteGuard:
+    """A circuit breaker for one site, its state in the shared cache so every worker and host agrees.
+
+    After BREAKER_FAILURES consecutive timeouts or connection failures, calls fail at once for
+    BREAKER_COOLDOWN seconds; then one trial call decides whether the site is back.
+    """
+
+    site_pk: int
+    site_name: str
+
+    @property
+    def _key(self) -> str:
+        return f"breaker:{self.site_pk}"
+
+    def state(self) -> dict:
+        return cache.get(self._key) or {}
+
+    def admit(self) -> None:
+        state = self.state()
+        opened = state.get("opened")
+        if opened is None:
+            return
+        retry_at = opened + settings.ARCGIS_BREAKER_COOLDOWN
+        now = time.time()
+        # After the cool-down, exactly one caller (across every worker) gets to try.
+        if now >= retry_at and cache.add(f"{self._key}:trial", 1, timeout=settings.ARCGIS_BREAKER_COOLDOWN):
+            return
+        raise arcgis.SiteUnavailable(self.describe(state, now))
+
+    def describe(self, state: dict, now: float | None = None) -> str:
+        since = timezone.localtime(datetime.fromtimestamp(state["since"], tz=UTC))
+        wait = max(round(state["opened"] + settings.ARCGIS_BREAKER_COOLDOWN - (now or time.time())), 1)
+        return f"{self.site_name} is not answering since {since:%H:%M}; trying again in {wait} s."
+
+    def record(self, answered: bool) -> None:
+        state = self.state()
+        if answered:
+            if state:
+                cache.delete_many([self._key, f"{self._key}:trial"])
+            return
+        now = time.time()
+        failures = state.get("failures", 0) + 1
+        state = {"failures": failures, "since": state.get("since", now), "opened": state.get("opened")}
+        if failures >= settings.ARCGIS_BREAKER_FAILURES:
+            state["opened"] = now  # (re)open: a failed trial starts a new cool-down
+            cache.delete(f"{self._key}:trial")
+        cache.set(self._key, state, timeout=24 * 3600)
+
+    def is_open(self) -> bool:
+        return self.state().get("opened") is not None
+
+
+def connection_for(site) -> arcgis.SiteConnection:
+    """The pooled upstream connection for a site's current settings."""
+    return arcgis.SiteConnection.for_settings(
+        admin_url=site.admin_url,
+        token_url=site.token_url or None,
+        referer=site.effective_referer,
+        verify=site.tls_verify,
+        timeout=(site.connect_timeout, site.read_timeout),
+        action_timeout=site.action_timeout,
+        guard=SiteGuard(site.pk, site.name),
+    )
+
+
+# --- requests per site and worker -------------------------------------------------------------
+
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def site_slot(site) -> Iterator[None]:
+    """Holds one of the few request slots a site has in this worker while its calls run.
+
+    A stalled site can then hold at most ARCGIS_REQUESTS_PER_SITE of a worker's threads;
+    requests beyond that are told so at once instead of queueing behind it.
+    """
+    with _slots_lock:
+        slots = _slots.setdefault(site.pk, threading.BoundedSemaphore(settings.ARCGIS_REQUESTS_PER_SITE))
+    if not slots.acquire(timeout=settings.ARCGIS_SLOT_WAIT):
+        raise arcgis.SiteUnavailable(
+            f"{site.name} is slow to answer and already has {settings.ARCGIS_REQUESTS_PER_SITE} "
+            "requests waiting for it; try again in a moment."
+        )
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+# --- reads shared between operators ---------------------------------------------------------
+
+
+def shared_read(key_parts: tuple, fetch: Callable[[], _T], fresh_for: float | None = None) -> _T:
+    """The answer of an upstream read, shared through the cache for about a second.
+
+    The caller has already checked that the user may see the site and holds a usable token:
+    the key starts with the site, so nothing is ever shared across sites. One caller fetches
+    while the others briefly use the previous answer (or wait for the new one), so fifty
+    operators watching one service cost ArcGIS about one read per interval, not fifty.
+    """
+    fresh_for = settings.SHARED_READ_SECONDS if fresh_for is None else fresh_for
+    if fresh_for <= 0:
+        return fetch()
+    key = "read:" + hashlib.blake2b(repr(key_parts).encode(), digest_size=16).hexdigest()
+    lock = key + ":lock"
+    deadline = time.monotonic() + settings.ARCGIS_SLOT_WAIT
+    while True:
+        cached = cache.get(key)
+        now = time.time()
+        if cached is not None and now - cached[0] < fresh_for:
+            return cached[1]
+        if cache.add(lock, 1, timeout=30):
+            try:
+                value = fetch()
+                cache.set(key, (time.time(), value), timeout=max(int(fresh_for * 10), 5))
+                return value
+            finally:
+                cache.delete(lock)
+        # Someone else is fetching: a slightly older answer will do, else wait a little for theirs.
+        if cached is not None and now - cached[0] < fresh_for * 5:
+            return cached[1]
+        if time.monotonic() > deadline:
+            return fetch()
+        time.sleep(0.02)

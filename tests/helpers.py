@@ -1,0 +1,84 @@
+"""What the tests read out of the portal's HTML, written once."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+
+from jobs.rows import ServiceTarget
+
+
+def text(fragment: str) -> str:
+    """Visible text: tags dropped, entities decoded, whitespace collapsed."""
+    return " ".join(htmllib.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def row_ids(html: str) -> list[str]:
+    return re.findall(r'<tr id="job-(\w+)"', html)
+
+
+def row_html(html: str, job_id: str) -> str:
+    """One job's row, as the page or a fragment holds it."""
+    start = html.index(f'<tr id="job-{job_id}"')
+    return html[start : html.index("</tr>", start) + 5]
+
+
+def status_html(html: str) -> str:
+    """The markup inside the row's one role="status" element (the outcome of the last action)."""
+    found = re.findall(r'<span role="status"[^>]*>(.*?)</span>\s*</td>', html, re.S)
+    assert len(found) == 1, html
+    return found[0]
+
+
+def status_text(html: str) -> str:
+    return text(status_html(html))
+
+
+def alert_text(html: str) -> str:
+    match = re.search(r'role="alert"[^>]*>(.*?)</(?:div|p|span)>', html, re.S)
+    assert match, html
+    return text(match.group(1))
+
+
+def messages_text(html: str) -> str:
+    match = re.search(r'<div id="messages"[^>]*>(.*?)</div>', html, re.S)
+    assert match, html
+    return text(match.group(1))
+
+
+def jobs_table(client, target: ServiceTarget, params: dict | None = None):
+    """The jobs table as the page loads it (htmx, HX-Target job-table): the response."""
+    return client.htmx_get(target.url("job_list"), params or {}, **{"HX-Target": "job-table"})
+
+
+def jobs_table_html(client, target: ServiceTarget, params: dict | None = None) -> str:
+    response = jobs_table(client, target, params)
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+def sse_events(response) -> list[tuple[str, str]]:
+    """(event, data) pairs of a server-sent event stream."""
+    body = b"".join(response.streaming_content).decode()
+    events = []
+    for block in body.split("\n\n"):
+        if not block.strip():
+            continue
+        name = "message"
+        data = []
+        for line in block.split("\n"):
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+        events.append((name, "\n".join(data)))
+    return events
+
+
+def streamed_html(client, url: str) -> str:
+    """Every fragment an overview-like stream sends, concatenated; it must end with "done"."""
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+    events = sse_events(response)
+    assert events[-1][0] == "done", events
+    return "\n".join(data for name, data in events if name == "fragment")
