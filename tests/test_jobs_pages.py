@@ -251,7 +251,7 @@ def test_job_detail_page_shows_every_field_and_the_last_portal_action(simulator,
     olivia.action(target.url("cancel", job_id))
     html = olivia.get(target.url("job", job_id)).content.decode()
     assert f"Job <code>{job_id}</code>" in html
-    assert f"{target.site.admin_url}/services/Hydrology/Watershed.GPServer/jobs/{job_id}" in html
+    assert f"{simulator.base_url}/rest/services/Hydrology/Watershed/GPServer/Watershed/jobs/{job_id}" in html
     assert "Cancel by olivia" in html and "Refused" in html
     assert "analyst3" in html and "GIS03" in html
 
