@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import gp
 from . import state as s
 from .requestlog import Headers
 from .tokens import Token, TokenRejected, TokenStore
@@ -30,6 +31,7 @@ FORBIDDEN = "You do not have permissions to access this resource or perform this
 POST_ONLY = {"cancel", "delete", "purgeQueue"}
 ADMIN_ONLY = {"cancel", "delete", "purgeQueue"}
 ADMIN, REST = "admin", "rest"
+REST_JOB, REST_JOB_PARAM, REST_JOB_CANCEL = "restJob", "restJobParam", "restJobCancel"
 
 
 class ArcGISError(Exception):
@@ -53,6 +55,11 @@ def not_found(name: str) -> ArcGISError:
     return ArcGISError(404, f"Could not find resource or operation '{name}' on the system.")
 
 
+def invalid_url() -> ArcGISError:
+    """How the REST API answers for a job, task, service or parameter it does not know."""
+    return ArcGISError(400, "Unable to complete operation.", ["Invalid URL"])
+
+
 @dataclass(frozen=True)
 class Route:
     """What a request path names. `operation` is None when the path names nothing known."""
@@ -64,6 +71,8 @@ class Route:
     service_key: str | None = None  # as named in the path, even when no such service exists
     job_id: str | None = None
     missing: str | None = None  # the path segment that names nothing on this site
+    task: str | None = None  # a REST job's GP task
+    param: tuple[str, str] | None = None  # a REST job's ("inputs" or "results", parameter name)
 
 
 def resolve(path: str, site: str, state: s.SiteState) -> Route:
@@ -76,6 +85,8 @@ def resolve(path: str, site: str, state: s.SiteState) -> Route:
         return Route("info", REST)
     if rest == ["tokens", "generateToken"]:
         return Route("generateToken", REST)
+    if rest[:2] == ["rest", "services"]:
+        return _resolve_rest_job(rest[2:], state)
     if not rest or rest[0] != "admin":
         return Route(None, REST, missing=rest[-1] if rest else site)
     admin = rest[1:]
@@ -122,6 +133,28 @@ def _resolve_services(parts: list[str], state: s.SiteState) -> Route:
     return Route(None, ADMIN, folder, service, key, missing=parts[-1])
 
 
+def _resolve_rest_job(parts: list[str], state: s.SiteState) -> Route:
+    """[<folder>/]<name>/GPServer/<task>/jobs/<jobId>[/inputs/<name> | /results/<name> | /cancel]"""
+    at = next((i for i, part in enumerate(parts[:3]) if part == "GPServer"), None)
+    tail = parts[at + 1 :] if at is not None else []
+    if at not in (1, 2) or len(tail) < 3 or tail[1] != "jobs":
+        return Route(None, REST, missing=parts[-1] if parts else "services")
+    folder = parts[0] if at == 2 else ""
+    service = state.find_service(folder, parts[at - 1], "GPServer")
+    key = f"{folder}/{parts[at - 1]}" if folder else parts[at - 1]
+    task, job_id, extra = tail[0], tail[2], tail[3:]
+    # The job itself is looked up by the operation; an unknown service or task is known now.
+    missing = None if service is not None and task in service.tasks else parts[at - 1]
+    found = {"job_id": job_id, "missing": missing, "task": task}
+    if not extra:
+        return Route(REST_JOB, REST, folder, service, key, **found)
+    if len(extra) == 2 and extra[0] in ("inputs", "results"):
+        return Route(REST_JOB_PARAM, REST, folder, service, key, **found, param=(extra[0], extra[1]))
+    if extra == ["cancel"]:
+        return Route(REST_JOB_CANCEL, REST, folder, service, key, **found)
+    return Route(None, REST, folder, service, key, missing=parts[-1])
+
+
 @dataclass(frozen=True)
 class Call:
     """One ArcGIS request as the endpoints see it."""
@@ -140,10 +173,6 @@ class Call:
         # A POST's parameters come from its body; its query string may add others, but never the token.
         query = self.query if self.method == "GET" else {k: v for k, v in self.query.items() if k != "token"}
         object.__setattr__(self, "params", {**query, **self.form})
-
-    @property
-    def admin_url(self) -> str:
-        return self.base_url + "/admin"
 
 
 class Api:
@@ -165,7 +194,9 @@ class Api:
         if route.operation in ADMIN_ONLY and not token.user.admin:
             raise ArcGISError(403, FORBIDDEN)
         if route.missing is not None:
-            raise not_found(route.missing)
+            raise invalid_url() if route.style == REST else not_found(route.missing)
+        if route.operation == REST_JOB_CANCEL:
+            return self._rest_job_cancel(call, token)
         return getattr(self, "_" + route.operation)(call)
 
     # -- tokens -------------------------------------------------------------------------------------
@@ -296,7 +327,7 @@ class Api:
         where = _filter(params, status)
         start = _int_param(params, "start", 1)
         number = _int_param(params, "number", 10)
-        total, page = self.state.query(key, where, start, number, admin_url=call.admin_url)
+        total, page = self.state.query(key, where, start, number, base_url=call.base_url)
         following = start + len(page)
         return {
             "total": total,
@@ -321,7 +352,7 @@ class Api:
     def _job(self, call: Call) -> dict:
         route = call.route
         assert route.service_key is not None and route.job_id is not None
-        job = self.state.get_job(route.service_key, route.job_id, admin_url=call.admin_url)
+        job = self.state.get_job(route.service_key, route.job_id, base_url=call.base_url)
         if job is None:
             raise not_found(route.job_id)
         return job
@@ -344,6 +375,42 @@ class Api:
         assert call.route.service_key is not None
         self.state.purge_queue(call.route.service_key)
         return {"status": "success"}
+
+    # -- a job's page in the Services Directory (the REST API) ------------------------------------------
+    # returnMessages=true is accepted and changes nothing: messages are always listed.
+
+    def _rest_job(self, call: Call) -> tuple[s.Job, int, str]:
+        """(the job, now in epoch ms, its page's URL); a job is only found under the task that ran it."""
+        route = call.route
+        assert route.service_key is not None and route.job_id is not None
+        found = self.state.job_record(route.service_key, route.job_id)
+        if found is None or found[0].task != route.task:
+            raise invalid_url()
+        job, now = found
+        return job, now, job.rest_url(call.base_url)
+
+    def _restJob(self, call: Call) -> dict:
+        return gp.resource(*self._rest_job(call))
+
+    def _restJobParam(self, call: Call) -> dict:
+        job, _, url = self._rest_job(call)
+        assert call.route.param is not None
+        kind, name = call.route.param
+        params = gp.inputs(job, url) if kind == "inputs" else gp.results(job, url)
+        if name not in params:
+            raise invalid_url()
+        return {"paramName": name, "dataType": params[name]["dataType"], "value": params[name]["value"]}
+
+    def _rest_job_cancel(self, call: Call, token: Token) -> dict:
+        """The REST API's own cancel (GET or POST): the job's owner or an administrator may cancel a
+        WAITING or EXECUTING job; anything else is refused and the job goes on."""
+        job, _, _ = self._rest_job(call)
+        if not token.user.admin and token.user.name != job.username:
+            raise ArcGISError(403, FORBIDDEN)
+        assert call.route.service_key is not None
+        if not self.state.cancel(call.route.service_key, job.job_id, allowed=s.REST_CANCELLABLE):
+            raise ArcGISError(400, "Invalid or missing input parameters.")
+        return {"jobId": job.job_id, "jobStatus": s.CANCELLING}
 
 
 def _int_param(params: dict[str, str], name: str, default: int) -> int:

@@ -31,6 +31,10 @@ OPERATIONS = (
     "cancel",
     "delete",
     "purgeQueue",
+    # a job's page in the Services Directory: the page, one of its inputs or results, its own cancel
+    "restJob",
+    "restJobParam",
+    "restJobCancel",
 )
 # Operations that do not look at a token, so expire_tokens neither matches nor counts them.
 _TOKENLESS = frozenset({"info", "generateToken"})

@@ -20,17 +20,32 @@ def empty(state: s.SiteState, seed: int) -> None:
 def demo(state: s.SiteState, seed: int) -> None:
     """A small, lively site: folders including System, GP and other services, jobs in every
     status, and a new job every 15 seconds so there is always something to cancel."""
-    for name, description in (("Buffer", "Buffers features"), ("Geocode_Batch", "Batch geocoding")):
-        state.add_service(name, description=description)
+    state.add_service("Buffer", description="Buffers features", tasks=("Buffer",))
+    state.add_service("Geocode_Batch", description="Batch geocoding", tasks=("GeocodeAddresses", "ReverseGeocode"))
     state.add_service("Parcels", type="MapServer", description="Parcel fabric")
     state.add_service("Roads", type="FeatureServer", description="Road centrelines")
     state.add_service("SampleWorldCities", type="MapServer")
-    for name in ("CachingTools", "PublishingTools", "ReportingTools"):
-        state.add_service(name, folder="System")
-    state.add_service("PrintingTools", folder="Utilities", description="Prints web maps")
+    state.add_service(
+        "CachingTools", folder="System", tasks=("ManageMapServerCacheTiles", "ManageMapServerCacheStatus")
+    )
+    state.add_service("PublishingTools", folder="System", tasks=("StageService", "PublishServiceDefinition"))
+    state.add_service("ReportingTools", folder="System", tasks=("ReportCacheStatus",))
+    state.add_service(
+        "PrintingTools",
+        folder="Utilities",
+        description="Prints web maps",
+        tasks=("Export_Web_Map_Task", "Get_Layout_Templates_Info_Task"),
+    )
     state.add_service("Geometry", folder="Utilities", type="GeometryServer")
-    state.add_service("Watershed", folder="Hydrology", description="Delineates watersheds")
-    state.add_service("FloodModel", folder="Hydrology", description="Runs the flood model")
+    state.add_service(
+        "Watershed",
+        folder="Hydrology",
+        description="Delineates watersheds",
+        tasks=("DelineateWatershed", "SnapPourPoints"),
+    )
+    state.add_service(
+        "FloodModel", folder="Hydrology", description="Runs the flood model", tasks=("RunFloodModel", "PrepareInputs")
+    )
     state.add_service("Basins", folder="Hydrology", type="MapServer")
 
     now = state.clock.now()
@@ -39,18 +54,19 @@ def demo(state: s.SiteState, seed: int) -> None:
     # Statuses the trickle never produces, fixed so they are always there to look at.
     rng = random.Random(seed)
     at = epoch_ms(now)
-    for service, status, age_minutes in (
-        ("Hydrology/FloodModel", s.NEW, 1),
-        ("Hydrology/FloodModel", s.WAITING, 3),
-        ("Hydrology/Watershed", s.WAITING, 4),
-        ("Buffer", s.CANCELLING, 25),
-        ("Buffer", s.CANCELLED, 70),
-        ("Utilities/PrintingTools", s.FAILED, 95),
-        ("Hydrology/FloodModel", s.EXECUTING, 180),
-        ("Geocode_Batch", s.SUBMITTED, 8),
+    for service, task, status, age_minutes in (
+        ("Hydrology/FloodModel", "RunFloodModel", s.NEW, 1),
+        ("Hydrology/FloodModel", "PrepareInputs", s.WAITING, 3),
+        ("Hydrology/Watershed", "DelineateWatershed", s.WAITING, 4),
+        ("Buffer", "Buffer", s.CANCELLING, 25),
+        ("Buffer", "Buffer", s.CANCELLED, 70),
+        ("Utilities/PrintingTools", "Export_Web_Map_Task", s.FAILED, 95),
+        ("Hydrology/FloodModel", "RunFloodModel", s.EXECUTING, 180),
+        ("Geocode_Batch", "GeocodeAddresses", s.SUBMITTED, 8),
     ):
         state.add_job(
             service,
+            task=task,
             status=status,
             username=rng.choice(USERNAMES),
             machinename=rng.choice(MACHINES),

@@ -116,7 +116,7 @@ class Simulator:
             context = server_context(self.cert_path, self.key_path)
         self._server = SimulatorHTTPServer((self.host, self.port), self, context, self.verbose)
         self.port = self._server.server_address[1]
-        self.state.admin_url = self.admin_url
+        self.state.base_url = self.base_url
         # A short poll interval makes stop() quick: tests start a simulator per test.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="arcgis-simulator", daemon=True

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import heapq
 import random
+import re
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import quote
 
@@ -32,6 +33,9 @@ STATUSES = (*ADMIN_STATUSES, TIMED_OUT)
 QUEUED = frozenset({NEW, SUBMITTED, WAITING})
 CANCELLABLE = frozenset({SUBMITTED, EXECUTING})
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, TIMED_OUT})
+REST_CANCELLABLE = frozenset({WAITING, EXECUTING})  # the REST API's own cancel accepts these
+_RAN = frozenset({EXECUTING, CANCELLING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED})  # added in these, it has run
+_TASK_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 _REMOVE = "remove"
 
@@ -42,6 +46,7 @@ class Service:
     folder: str = ""
     type: str = "GPServer"
     description: str = ""
+    tasks: tuple[str, ...] = ()  # a GP service's tasks; the first is the default
 
     @property
     def key(self) -> str:
@@ -67,18 +72,28 @@ class Lifecycle:
 
 
 @dataclass
-class _Job:
+class Job:
     job_id: str
     service: Service
+    task: str
     submitted: int  # epoch ms
     status: str
     username: str | None
     machinename: str
     seq: int  # insertion order, breaks ties between equal submitted times
     end: int | None = None  # epoch ms
+    started: int | None = None  # epoch ms when it began executing; None while it never has
     generation: int = 0  # bumped whenever the planned transitions are replaced
+    # What the job's REST page shows, when a test fixed it; None: generated (see gp.py).
+    messages: list[dict] | None = None
+    inputs: dict[str, dict] | None = None
+    results: dict[str, dict] | None = None
 
-    def to_json(self, admin_url: str) -> dict:
+    def rest_url(self, base_url: str) -> str:
+        """The job's page in the Services Directory; `base_url` is scheme://host:port/site."""
+        return f"{base_url}/rest/services/{quote(self.service.key)}/GPServer/{self.task}/jobs/{self.job_id}"
+
+    def to_json(self, base_url: str) -> dict:
         return {
             "jobId": self.job_id,
             "submittedTime": self.submitted,
@@ -86,7 +101,7 @@ class _Job:
             "status": self.status,
             "username": self.username,
             "machinename": self.machinename,
-            "url": f"{admin_url}/services/{quote(self.service.key)}.GPServer/jobs/{self.job_id}",
+            "url": self.rest_url(base_url),
         }
 
 
@@ -107,7 +122,7 @@ class JobFilter:
     start_ms: int | None = None  # inclusive bounds on submittedTime
     end_ms: int | None = None
 
-    def matches(self, job: _Job) -> bool:
+    def matches(self, job: Job) -> bool:
         return (
             (self.status is None or job.status == self.status)
             and (self.username is None or (job.username or "").lower() == self.username.lower())
@@ -130,7 +145,7 @@ class SiteState:
         lifecycle: Lifecycle | None = None,
     ) -> None:
         self.clock = clock
-        self.admin_url = ""  # set once the server knows its address; job URLs start with it
+        self.base_url = ""  # scheme://host:port/site, set once the server knows its address; job URLs start with it
         self.cancel_delay_ms = int(cancel_delay * 1000)
         self.max_file_age_ms = int(max_file_age * 1000)
         self.lifecycle = lifecycle or Lifecycle()
@@ -139,8 +154,8 @@ class SiteState:
         self._outcomes = random.Random(seed + 1)
         self._folders: list[str] = []
         self._services: dict[tuple[str, str, str], Service] = {}
-        self._jobs: dict[str, dict[str, _Job]] = {}  # GP service key -> job ID -> job
-        self._newest_first: dict[str, list[_Job]] = {}  # cache, dropped when jobs come or go
+        self._jobs: dict[str, dict[str, Job]] = {}  # GP service key -> job ID -> job
+        self._newest_first: dict[str, list[Job]] = {}  # cache, dropped when jobs come or go
         self._events: list[tuple[int, int, str, str, int, str]] = []  # (at, seq, service, job, generation, action)
         self._seq = 0
         self._trickle: _Trickle | None = None
@@ -151,8 +166,19 @@ class SiteState:
         with self._lock:
             self._add_folder(folder)
 
-    def add_service(self, name: str, folder: str = "", type: str = "GPServer", description: str = "") -> Service:
-        service = Service(name=name, folder=folder.strip("/"), type=type, description=description)
+    def add_service(
+        self,
+        name: str,
+        folder: str = "",
+        type: str = "GPServer",
+        description: str = "",
+        tasks: Iterable[str] | None = None,
+    ) -> Service:
+        """Add a service. A GP service has one or more tasks (letters, digits, underscores): by default
+        one named like the service."""
+        service = Service(
+            name=name, folder=folder.strip("/"), type=type, description=description, tasks=_tasks(name, type, tasks)
+        )
         with self._lock:
             if service.folder:
                 self._add_folder(service.folder)
@@ -183,26 +209,32 @@ class SiteState:
 
     # -- jobs: reading ----------------------------------------------------------------------------
 
-    def get_job(self, service: str, job_id: str, admin_url: str | None = None) -> dict | None:
+    def get_job(self, service: str, job_id: str, base_url: str | None = None) -> dict | None:
         with self._lock:
             job = self._catch_up()[self._gp_key(service)].get(job_id)
-            return job.to_json(admin_url or self.admin_url) if job else None
+            return job.to_json(base_url or self.base_url) if job else None
 
-    def jobs(self, service: str, admin_url: str | None = None) -> list[dict]:
+    def job_record(self, service: str, job_id: str) -> tuple[Job, int] | None:
+        """(a copy of the job as it stands now, now in epoch ms), or None: what its REST page is made of."""
+        with self._lock:
+            job = self._catch_up()[self._gp_key(service)].get(job_id)
+            return (replace(job), self._now()) if job else None
+
+    def jobs(self, service: str, base_url: str | None = None) -> list[dict]:
         """Every job of a GP service, newest first."""
         with self._lock:
             self._catch_up()
-            return [job.to_json(admin_url or self.admin_url) for job in self._sorted(self._gp_key(service))]
+            return [job.to_json(base_url or self.base_url) for job in self._sorted(self._gp_key(service))]
 
     def query(
-        self, service: str, where: JobFilter, start: int = 1, number: int = 10, admin_url: str | None = None
+        self, service: str, where: JobFilter, start: int = 1, number: int = 10, base_url: str | None = None
     ) -> tuple[int, list[dict]]:
         """(total matching, the page of jobs starting at the 1-based position `start`), newest first."""
         with self._lock:
             self._catch_up()
             matching = [job for job in self._sorted(self._gp_key(service)) if where.matches(job)]
             page = matching[start - 1 : start - 1 + number]
-            return len(matching), [job.to_json(admin_url or self.admin_url) for job in page]
+            return len(matching), [job.to_json(base_url or self.base_url) for job in page]
 
     def statistics(self, service: str, where: JobFilter | None = None) -> dict[str, int]:
         where = where or JobFilter()
@@ -243,12 +275,23 @@ class SiteState:
         end_time: datetime | int | None = None,
         durations: tuple[float, float] | None = None,
         outcome: str | None = None,
+        task: str | None = None,
+        messages: Iterable[Mapping] | None = None,
+        inputs: Mapping[str, Mapping] | None = None,
+        results: Mapping[str, Mapping] | None = None,
     ) -> str:
         """Add a job. It keeps `status` until changed, unless `durations` is given: then it becomes
         EXECUTING `durations[0]` seconds after `submitted` and finishes (`outcome`, or drawn from the
-        failure rate) `durations[1]` seconds later."""
+        failure rate) `durations[1]` seconds later.
+
+        `task` is the GP task that runs (default: the service's first). `messages` ([{"type", "description"}]),
+        `inputs` and `results` ({name: {"dataType", "value"}}) replace what the job's REST page would
+        otherwise generate; results are still shown only once the job has succeeded."""
         if status not in STATUSES:
             raise ValueError(f"unknown job status {status!r}")
+        fixed_messages = None if messages is None else [_entry(m, ("type", "description")) for m in messages]
+        fixed_inputs = None if inputs is None else _params(inputs)
+        fixed_results = None if results is None else _params(results)
         with self._lock:
             now = self._now()
             key = self._gp_key(service)
@@ -257,7 +300,13 @@ class SiteState:
                 job_id = "j" + format(self._ids.getrandbits(128), "032x")
             elif job_id in self._jobs[key]:
                 raise ValueError(f"job {job_id} already exists")
-            job = self._insert(key, job_id, at, status, username, machinename)
+            tasks = self._jobs_service(key).tasks
+            if task is not None and task not in tasks:
+                raise ValueError(f"{key} has no task {task!r}; its tasks are {', '.join(tasks)}")
+            job = self._insert(key, job_id, at, status, username, machinename, task or tasks[0])
+            job.messages, job.inputs, job.results = fixed_messages, fixed_inputs, fixed_results
+            if status in _RAN:
+                job.started = at  # no queue time is known: it ran from the moment it was submitted
             if status in TERMINAL:
                 self._finish(job, max(now, at) if end_time is None else _ms(end_time))
             if durations is not None:
@@ -273,14 +322,19 @@ class SiteState:
             job.generation += 1
             job.status = status
             job.end = None
+            if status in QUEUED:
+                job.started = None
+            elif status != CANCELLED and job.started is None:
+                job.started = self._now()
             if status in TERMINAL:
                 self._finish(job, self._now())
 
-    def cancel(self, service: str, job_id: str) -> bool:
-        """Cancel a SUBMITTED or EXECUTING job: CANCELLING now, CANCELLED after the cancel delay."""
+    def cancel(self, service: str, job_id: str, allowed: Iterable[str] = CANCELLABLE) -> bool:
+        """Cancel a job whose status is `allowed` (the Administrator API: SUBMITTED or EXECUTING):
+        CANCELLING now, CANCELLED after the cancel delay."""
         with self._lock:
             job = self._catch_up()[self._gp_key(service)].get(job_id)
-            if job is None or job.status not in CANCELLABLE:
+            if job is None or job.status not in allowed:
                 return False
             job.generation += 1
             job.status = CANCELLING
@@ -335,42 +389,47 @@ class SiteState:
             raise KeyError(f"no GP service {service!r}")
         return key
 
-    def _job(self, service: str, job_id: str) -> _Job:
+    def _jobs_service(self, key: str) -> Service:
+        folder, _, name = key.rpartition("/")
+        return self._services[(folder, name, "GPServer")]
+
+    def _job(self, service: str, job_id: str) -> Job:
         job = self._catch_up()[self._gp_key(service)].get(job_id)
         if job is None:
             raise KeyError(f"no job {job_id!r} in {service!r}")
         return job
 
-    def _sorted(self, key: str) -> list[_Job]:
+    def _sorted(self, key: str) -> list[Job]:
         cached = self._newest_first.get(key)
         if cached is None:
             cached = sorted(self._jobs[key].values(), key=lambda j: (j.submitted, j.seq), reverse=True)
             self._newest_first[key] = cached
         return cached
 
-    def _insert(self, key: str, job_id: str, at: int, status: str, username: str | None, machine: str) -> _Job:
-        folder, _, name = key.rpartition("/")
+    def _insert(
+        self, key: str, job_id: str, at: int, status: str, username: str | None, machine: str, task: str
+    ) -> Job:
         self._seq += 1
-        job = _Job(job_id, self._services[(folder, name, "GPServer")], at, status, username, machine, self._seq)
+        job = Job(job_id, self._jobs_service(key), task, at, status, username, machine, self._seq)
         self._jobs[key][job_id] = job
         self._newest_first.pop(key, None)
         return job
 
-    def _schedule(self, job: _Job, at: int, action: str) -> None:
+    def _schedule(self, job: Job, at: int, action: str) -> None:
         self._seq += 1
         heapq.heappush(self._events, (at, self._seq, job.service.key, job.job_id, job.generation, action))
 
-    def _plan(self, job: _Job, executes_at: int, ends_at: int, outcome: str | None) -> None:
+    def _plan(self, job: Job, executes_at: int, ends_at: int, outcome: str | None) -> None:
         if outcome is None:
             outcome = FAILED if self._outcomes.random() < self.lifecycle.failure_rate else SUCCEEDED
         self._schedule(job, executes_at, EXECUTING)
         self._schedule(job, ends_at, outcome)
 
-    def _finish(self, job: _Job, at: int) -> None:
+    def _finish(self, job: Job, at: int) -> None:
         job.end = at
         self._schedule(job, at + self.max_file_age_ms, _REMOVE)
 
-    def _catch_up(self) -> dict[str, dict[str, _Job]]:
+    def _catch_up(self) -> dict[str, dict[str, Job]]:
         """Apply everything the clock says has happened by now; returns the jobs table."""
         now = self._now()
         if self._trickle is not None:
@@ -386,6 +445,8 @@ class SiteState:
                 self._newest_first.pop(key, None)
             elif job.status not in TERMINAL:
                 job.status = action
+                if action == EXECUTING and job.started is None:
+                    job.started = at
                 if action in TERMINAL:
                     self._finish(job, at)
         return self._jobs
@@ -406,8 +467,9 @@ class SiteState:
             at = trickle.next_at
             service = rng.choice(services)
             job_id = "j" + format(self._ids.getrandbits(128), "032x")
+            task = random.Random(job_id).choice(service.tasks)  # its own draw: the trickle's sequence stays as it was
             job = self._insert(
-                service.key, job_id, at, SUBMITTED, rng.choice(trickle.usernames), rng.choice(trickle.machines)
+                service.key, job_id, at, SUBMITTED, rng.choice(trickle.usernames), rng.choice(trickle.machines), task
             )
             executes_at = at + int(rng.uniform(*self.lifecycle.queue_seconds) * 1000)
             ends_at = executes_at + int(rng.uniform(*self.lifecycle.run_seconds) * 1000)
@@ -417,3 +479,34 @@ class SiteState:
 
 def _ms(value: datetime | int) -> int:
     return epoch_ms(value) if isinstance(value, datetime) else int(value)
+
+
+def _tasks(name: str, type: str, tasks: Iterable[str] | None) -> tuple[str, ...]:
+    if type != "GPServer":
+        if tasks:
+            raise ValueError("only GP services have tasks")
+        return ()
+    if tasks is None:
+        return (name,)
+    found = (tasks,) if isinstance(tasks, str) else tuple(tasks)
+    if not found:
+        raise ValueError("a GP service has at least one task")
+    for task in found:
+        if not isinstance(task, str) or not _TASK_NAME.fullmatch(task):
+            raise ValueError(f"a task name is letters, digits and underscores, not {task!r}")
+    if len(set(found)) != len(found):
+        raise ValueError("task names must be unique")
+    return found
+
+
+def _entry(value: object, keys: tuple[str, ...]) -> dict:
+    """A copy of one fixed message or parameter; its values are kept as given, hostile or not."""
+    if not isinstance(value, Mapping) or not all(key in value for key in keys):
+        raise ValueError(f"expected an object with {' and '.join(keys)}, got {value!r}")
+    return dict(value)
+
+
+def _params(params: Mapping[str, Mapping]) -> dict[str, dict]:
+    if not isinstance(params, Mapping):
+        raise ValueError(f"expected {{name: {{dataType, value}}}}, got {params!r}")
+    return {str(name): _entry(param, ("dataType", "value")) for name, param in params.items()}

@@ -121,7 +121,7 @@ def test_query_jobs_returns_pages_newest_first(gis, admin):
         ended=None,
         username="analyst1",
         machine="GIS01.EXAMPLE.COM",
-        url=f"{gis.admin_url}/services/Hydrology/Watershed.GPServer/jobs/{ids[-1]}",
+        url=f"{gis.base_url}/rest/services/Hydrology/Watershed/GPServer/Watershed/jobs/{ids[-1]}",
     )
     request = gis.requests[-1]
     assert (request.method, request.path) == ("GET", f"{JOBS_PATH}/query")

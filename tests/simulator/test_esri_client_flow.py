@@ -1,6 +1,7 @@
 """Drive the simulator exactly as Esri's Python client (arcgis 2.4.4) does, with a plain requests.Session:
 token service found through /rest/info, client=referer with referer "http", the token in the
-X-Esri-Authorization header on every request (POSTs too), and `status=` instead of `jobStatus=`."""
+X-Esri-Authorization header on every request (POSTs too), and `status=` instead of `jobStatus=`.
+A job's `url` (its Services Directory page) is fetched the same way."""
 
 from __future__ import annotations
 
@@ -42,20 +43,29 @@ def test_esri_client_flow(tls_simulator: Simulator) -> None:
 
         params = {"f": "json", "start": 1, "number": 10, "startTime": "", "endTime": "", "userName": ""}
         params |= {"machineName": "", "status": "esriJobExecuting"}
-        found: list[str] = []
+        found: dict[str, dict] = {}
         answer = session.get(service_url + "/jobs/query", params=params).json()
-        found += answer["results"]
+        found |= answer["results"]
         while answer["nextStart"] > -1:
             params["start"] = answer["nextStart"]
             answer = session.get(service_url + "/jobs/query", params=params).json()
-            found += answer["results"]
+            found |= answer["results"]
         assert sorted(found) == sorted(running)
 
-        job_url = f"{service_url}/jobs/{found[0]}"
+        first = next(iter(found))
+        page = session.get(found[first]["url"], params={"f": "json"}).json()
+        assert (page["jobId"], page["jobStatus"]) == (first, "esriJobExecuting")
+        assert page["messages"][0] == {"type": "esriJobMessageTypeInformative", "description": "Submitted."}
+        distance = session.get(found[first]["url"] + "/inputs/Distance", params={"f": "json"}).json()
+        assert distance["dataType"] == "GPLinearUnit"
+        assert [r.operation for r in sim.requests[-2:]] == ["restJob", "restJobParam"]
+        assert "token" not in sim.requests[-1].query  # the header carried it
+
+        job_url = f"{service_url}/jobs/{first}"
         assert session.get(job_url, params={"f": "json"}).json()["status"] == "esriJobExecuting"
         assert session.post(job_url + "/cancel", data={"f": "json"}).json() == {"status": "success"}
         assert session.post(service_url + "/jobs/purgeQueue", data={"f": "json"}).json() == {"status": "success"}
 
-    assert sim.state.get_job("Hydrology/Watershed", found[0])["status"] == "esriJobCancelling"
+    assert sim.state.get_job("Hydrology/Watershed", first)["status"] == "esriJobCancelling"
     cancel = sim.requests[-2]
     assert (cancel.operation, cancel.form) == ("cancel", {"f": "json"})  # the token came in the header only

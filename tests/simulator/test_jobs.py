@@ -60,7 +60,7 @@ class TestQuery:
                     "status": "esriJobExecuting",
                     "username": "analyst1",
                     "machinename": "GIS01.EXAMPLE.COM",
-                    "url": f"{admin.sim.admin_url}/services/Hydrology/Watershed.GPServer/jobs/{job}",
+                    "url": f"{admin.sim.base_url}/rest/services/Hydrology/Watershed/GPServer/Watershed/jobs/{job}",
                 }
             },
         }
@@ -68,7 +68,7 @@ class TestQuery:
     def test_root_service_urls(self, admin: AdminClient) -> None:
         job = admin.sim.state.add_job("Buffer")
         answer = admin.get("/services/Buffer.GPServer/jobs/query")
-        assert answer["results"][job]["url"] == f"{admin.sim.admin_url}/services/Buffer.GPServer/jobs/{job}"
+        assert answer["results"][job]["url"] == f"{admin.sim.base_url}/rest/services/Buffer/GPServer/Buffer/jobs/{job}"
         assert answer["query"]["serviceName"] == "Buffer"
 
     def test_newest_first(self, admin: AdminClient) -> None:
@@ -219,7 +219,7 @@ class TestStatisticsAndOneJob:
             "status": "esriJobFailed",
             "username": "u",
             "machinename": "M",
-            "url": f"{admin.sim.admin_url}/services/Hydrology/Watershed.GPServer/jobs/{job}",
+            "url": f"{admin.sim.base_url}/rest/services/Hydrology/Watershed/GPServer/Watershed/jobs/{job}",
         }
         assert admin.sim.state.get_job(GP, job) == admin.get(f"{JOBS}/{job}")
 
