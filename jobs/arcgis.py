@@ -66,8 +66,12 @@ def status_label(status: str) -> str:
 
 # --- names that may enter a URL path ---------------------------------------------
 
-_NAME = re.compile(r"[A-Za-z0-9_]{1,120}")
-_JOB_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+# The one definition of what may enter a URL path, shared by the portal's URLs, forms and models.
+# Always matched against the whole string (fullmatch, or \A…\Z): "$" would let a trailing newline through.
+NAME_PATTERN = r"[A-Za-z0-9_]{1,120}"
+JOB_ID_PATTERN = r"[A-Za-z0-9]{1,64}"
+_NAME = re.compile(NAME_PATTERN)
+_JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
 def validate_name(value: str, what: str = "name") -> str:

@@ -15,8 +15,9 @@ SORTS = {
 }
 
 # ArcGIS user names may be domain accounts (DOMAIN\user) or e-mail-like; machines are host names.
-username_validator = RegexValidator(r"^[\w.@\\-]{1,150}$", "Letters, digits and . _ - @ \\ only.")
-machine_validator = RegexValidator(r"^[A-Za-z0-9._-]{1,255}$", "A host name: letters, digits, dots and hyphens.")
+# \A…\Z, not ^…$: "$" also matches before a trailing newline.
+username_validator = RegexValidator(r"\A[\w.@\\-]{1,150}\Z", "Letters, digits and . _ - @ \\ only.")
+machine_validator = RegexValidator(r"\A[A-Za-z0-9._-]{1,255}\Z", "A host name: letters, digits, dots and hyphens.")
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -74,7 +75,7 @@ class PasteTokenForm(forms.Form):
         strip=True,
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
         help_text="For servers federated with Portal for ArcGIS: a token you generated there.",
-        validators=[RegexValidator(r"^[A-Za-z0-9._~+/=-]+$", "That does not look like an ArcGIS token.")],
+        validators=[RegexValidator(r"\A[A-Za-z0-9._~+/=-]+\Z", "That does not look like an ArcGIS token.")],
     )
 
 

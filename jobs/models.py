@@ -163,7 +163,8 @@ class StoredToken(models.Model):
         return self.expires is not None and self.expires - timezone.now() < timedelta(hours=1)
 
 
-job_id_validator = RegexValidator(r"^[A-Za-z0-9]{1,64}$", "Job IDs are letters and digits.")
+# The client's own definition, matched against the whole value (RegexValidator searches).
+job_id_validator = RegexValidator(rf"\A{arcgis.JOB_ID_PATTERN}\Z", "Job IDs are letters and digits.")
 
 
 class AuditEvent(models.Model):
