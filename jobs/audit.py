@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from django import forms
 from django.db.models import QuerySet
 
-from jobs.forms import DateTimeLocalInput
+from jobs.forms import UtcDateTimeField
 from jobs.models import AuditEvent, Site
 
 # The export's columns: everything an audit row holds.
@@ -33,8 +33,13 @@ class AuditFilterForm(forms.Form):
     job = forms.CharField(required=False, max_length=64, label="Job ID")
     action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditEvent.Action.choices])
     outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *AuditEvent.Outcome.choices])
-    since = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="From")
-    until = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="To")
+    since = UtcDateTimeField(required=False, label="From")
+    until = UtcDateTimeField(required=False, label="To")
+
+    def problems(self) -> str:
+        """What needs a correction, in words: "From: Enter a date between the years 1 and 9999." """
+        labels = {name: f"{field.label}: " for name, field in self.fields.items()}
+        return " ".join(f"{labels.get(name, '')}{' '.join(errors)}" for name, errors in self.errors.items())
 
     def events(self, user) -> QuerySet[AuditEvent]:
         """The events this user may see (those of sites visible to them), filtered as asked."""

@@ -1,3 +1,5 @@
+from datetime import UTC
+
 from django import forms
 from django.core.validators import RegexValidator
 
@@ -27,6 +29,30 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
+class UtcDateTimeField(forms.DateTimeField):
+    """A date and time in the operator's time zone that must also exist in UTC, where the database and
+    ArcGIS need it: 0001-01-01 00:00 at UTC+14 does not. With `epoch`, it must also be a time ArcGIS can
+    be sent, in epoch milliseconds (from 1970 on)."""
+
+    widget = DateTimeLocalInput
+
+    def __init__(self, *, epoch: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.epoch = epoch
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is None:
+            return result
+        try:
+            millis = result.astimezone(UTC).timestamp() * 1000
+        except (OverflowError, ValueError, OSError):
+            raise forms.ValidationError("Enter a date between the years 1 and 9999.", code="out_of_range") from None
+        if self.epoch and millis < 0:
+            raise forms.ValidationError("Enter a date from 1970 on.", code="out_of_range")
+        return result
+
+
 class JobFilterForm(forms.Form):
     """The jobs page's filters; all of it lives in the query string, so it can be bookmarked."""
 
@@ -36,8 +62,8 @@ class JobFilterForm(forms.Form):
     )
     user = forms.CharField(required=False, max_length=150, validators=[username_validator])
     machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
-    since = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="Submitted from")
-    until = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="to")
+    since = UtcDateTimeField(required=False, epoch=True, label="Submitted from")
+    until = UtcDateTimeField(required=False, epoch=True, label="to")
     job = forms.CharField(required=False, max_length=64, validators=[job_id_validator], label="Job ID")
     sort = forms.ChoiceField(required=False, choices=list(SORTS.items()))
     per_page = forms.TypedChoiceField(

@@ -415,8 +415,12 @@ def audit(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @permission_required("jobs.view_auditevent", raise_exception=True)
-def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
-    _, events = _audit_events(request)
+def audit_csv(request: HttpRequest) -> HttpResponse:
+    form, events = _audit_events(request)
+    if not form.is_valid():  # an export of nothing would look like an empty trail
+        return HttpResponse(
+            f"The filters need a correction. {form.problems()}\n", status=400, content_type="text/plain; charset=utf-8"
+        )
     response = StreamingHttpResponse(csv_lines(events), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="gp-jobs-audit.csv"'
     return response

@@ -153,3 +153,64 @@ def test_finding_10_plain_text_is_left_alone():
     assert [csv_cell(value) for value in PLAIN] == PLAIN
     assert [csv_cell(value) for value in FORMULAS] == ["'" + value for value in FORMULAS]
     assert csv_cell(None) is None and csv_cell(498) == 498
+
+
+# --- finding 5: extreme dates crashed the audit page and emptied its export ------------------------------------
+
+OUT_OF_RANGE = [
+    ("Etc/GMT-14", {"since": "0001-01-01T00:00"}, "From"),  # UTC+14: the UTC time is before year 1
+    ("Etc/GMT+12", {"until": "9999-12-31T23:59"}, "To"),  # UTC-12: the UTC time is after year 9999
+]
+
+
+@pytest.mark.parametrize(("zone", "params", "label"), OUT_OF_RANGE)
+def test_finding_5_out_of_range_dates_are_a_form_error_on_the_audit_page_and_a_400_for_the_csv(
+    site, operator, viewer, client_as, zone, params, label
+):
+    operations.record_site_change(operator, site, "msg-present")
+    client = client_as(viewer)
+    client.cookies["tz"] = zone
+    page = client.get(reverse("jobs:audit"), params)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f"The filters need a correction. {label}: Enter a date between the years 1 and 9999." in html
+    assert "msg-present" not in html
+    export = client.get(reverse("jobs:audit_csv"), params)
+    assert export.status_code == 400 and export["Content-Type"].startswith("text/plain")
+    assert export.content.decode().strip() == (
+        f"The filters need a correction. {label}: Enter a date between the years 1 and 9999."
+    )
+    # The same dates in a zone where they exist are fine.
+    client.cookies["tz"] = "UTC"
+    assert "msg-present" in client.get(reverse("jobs:audit"), params).content.decode()
+    assert b"msg-present" in b"".join(client.get(reverse("jobs:audit_csv"), params).streaming_content)
+
+
+@pytest.mark.parametrize(
+    ("zone", "params", "error"),
+    [
+        *[
+            (
+                zone,
+                params,
+                f"{'Submitted from' if label == 'From' else 'to'}: Enter a date between the years 1 and 9999.",
+            )
+            for zone, params, label in OUT_OF_RANGE
+        ],
+        ("UTC", {"since": "1969-12-31T23:59"}, "Submitted from: Enter a date from 1970 on."),
+        ("Etc/GMT-14", {"until": "1970-01-01T13:00"}, "to: Enter a date from 1970 on."),
+    ],
+)
+def test_finding_5_dates_that_cannot_be_epoch_milliseconds_are_a_form_error_on_the_jobs_page(
+    simulator, target, olivia, zone, params, error
+):
+    olivia.cookies["tz"] = zone
+    simulator.requests.clear()
+    response = olivia.get(target.url("job_list"), params)
+    assert response.status_code == 200
+    assert f"The filters need a correction: {error}" in response.content.decode()
+    assert not simulator.requests
+    olivia.cookies["tz"] = "UTC"
+    olivia.get(target.url("job_list"), {"since": "1970-01-01T00:00", "until": "9999-12-31T23:59"})
+    [query] = simulator.requests
+    assert (query.query["startTime"], query.query["endTime"]) == ("0", "253402300740000")
