@@ -156,6 +156,10 @@ class MalformedResponse(ArcGISError):
     """An answer that is not the JSON ArcGIS sends."""
 
 
+class UntrustedTokenService(ArcGISError):
+    """/rest/info names a token service off the site's own origin: no password is sent there."""
+
+
 _ERRORS_BY_CODE: dict[int, type[ArcGISError]] = {498: TokenInvalid, 499: TokenRequired, 403: Forbidden, 404: NotFound}
 
 
@@ -706,6 +710,13 @@ class AdminClient:
             raise TLSFailure(
                 f"{self.connection.host} names a token service over plain http; refusing to send a password."
             )
+        if _origin(url) != _origin(self.connection.admin_url):
+            # Whoever can change /rest/info's answer must not be able to collect operators' passwords.
+            raise UntrustedTokenService(
+                f"{self.connection.host} names a token service at another address ({_origin_text(url)}); the "
+                "portal sends passwords only to the site's own address. A site admin can set the site's token "
+                "URL to use that service."
+            )
         return url
 
     def _request_token(self, url: str, username: str, password: str, expiration_minutes: int) -> Token:
@@ -736,3 +747,19 @@ def _services(items: Any) -> list[Service]:
             )
         )
     return services
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # not a number: matches no origin
+        port = -1
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or {"https": 443, "http": 80}.get(scheme)
+
+
+def _origin_text(url: str) -> str:
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}:{port}"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 
 import pytest
@@ -31,6 +34,64 @@ def olivia(operator, site, service, connect, client_as):
     """A connected operator: whatever gets through reaches the simulator."""
     connect(operator, site)
     return client_as(operator)
+
+
+class CaptureServer:
+    """An address someone else controls: it records every request and answers as ArcGIS would, so anything
+    the portal sent there would be seen, and would even seem to work."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        capture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self._record()
+
+            def do_POST(self):
+                self._record()
+
+            def _record(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("latin-1")
+                capture.requests.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                )
+                if "generateToken" in self.path:
+                    answer = {"token": "captured-token", "expires": 4_102_444_800_000}
+                elif "/rest/info" in self.path:
+                    answer = {"authInfo": {"isTokenBasedSecurity": True, "tokenServicesUrl": capture.token_url}}
+                else:
+                    answer = {"resources": ["services"], "folders": [], "services": [], "status": "success"}
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.admin_url = f"{self.url}/arcgis/admin"
+        self.token_url = f"{self.url}/arcgis/tokens/generateToken"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def everything_received(self) -> str:
+        return json.dumps(self.requests)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def capture():
+    server = CaptureServer()
+    yield server
+    server.close()
 
 
 def run(name: str, *args) -> str:
@@ -214,3 +275,46 @@ def test_finding_5_dates_that_cannot_be_epoch_milliseconds_are_a_form_error_on_t
     olivia.get(target.url("job_list"), {"since": "1970-01-01T00:00", "until": "9999-12-31T23:59"})
     [query] = simulator.requests
     assert (query.query["startTime"], query.query["endTime"]) == ("0", "253402300740000")
+
+
+# --- finding 7: passwords went to any token service /rest/info named ------------------------------------------
+
+CREDENTIALS = {"intent": "connect", "username": "siteadmin", "password": "siteadmin-secret", "expiration": 60}
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        "{capture}/arcgis/tokens/generateToken",  # another port of the same host
+        "{capture_host}/arcgis/tokens/generateToken",  # another host name
+        "https://127.0.0.1:{port}/arcgis/tokens/generateToken",  # another scheme
+    ],
+)
+def test_finding_7_no_password_goes_to_a_token_service_on_another_origin(
+    simulator, site, operator, client_as, capture, elsewhere
+):
+    port = simulator.admin_url.split(":")[2].split("/")[0]
+    url = elsewhere.format(capture=capture.url, capture_host=capture.url.replace("127.0.0.1", "localhost"), port=port)
+    simulator.faults.set("html_502", operation="generateToken", status=404)  # the admin endpoint is hidden
+    simulator.faults.set("answer", operation="info", body={"authInfo": {"tokenServicesUrl": url}})
+    client = client_as(operator)
+    response = client.action(reverse("jobs:token", args=[site.slug]), CREDENTIALS, htmx=False)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "names a token service at another address" in html and "set the site&#x27;s token URL" in html
+    assert capture.requests == []
+    assert [r.operation for r in simulator.requests] == ["generateToken", "info"]
+    event = AuditEvent.objects.get(action="connect")
+    assert event.outcome == "failed" and "another address" in event.message
+    assert "siteadmin-secret" not in event.message
+    assert not operator.arcgis_tokens.exists()
+
+
+def test_finding_7_a_token_service_on_the_sites_own_origin_is_still_found(simulator, site, operator, client_as):
+    simulator.faults.set("html_502", operation="generateToken", count=1, status=404)
+    client = client_as(operator)
+    data = {**CREDENTIALS, "password": "siteadmin"}
+    response = client.action(reverse("jobs:token", args=[site.slug]), data, htmx=False)
+    assert response.status_code == 302
+    assert [r.operation for r in simulator.requests] == ["generateToken", "info", "generateToken"]
+    assert operator.arcgis_tokens.exists()
