@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.db import models
 
 from jobs import operations
-from jobs.models import AuditEvent, Site, StoredToken
+from jobs.models import TIMEOUT_BOUNDS, AuditEvent, Site, StoredToken
 
 
 @admin.register(Site)
@@ -15,9 +15,18 @@ class SiteAdmin(admin.ModelAdmin):
     filter_horizontal = ("groups",)
     fieldsets = (
         (None, {"fields": ("name", "slug", "admin_url", "token_url", "referer")}),
-        ("TLS and timeouts", {"fields": ("ca_bundle", "insecure", "connect_timeout", "read_timeout")}),
+        (
+            "TLS and timeouts",
+            {"fields": ("ca_bundle", "insecure", "connect_timeout", "read_timeout", "action_timeout")},
+        ),
         ("Access", {"fields": ("groups",)}),
     )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name in TIMEOUT_BOUNDS:  # the bounds in the form too: min/max on the input, errors by name
+            low, high = TIMEOUT_BOUNDS[db_field.name]
+            kwargs |= {"min_value": low, "max_value": high}
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

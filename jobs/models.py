@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -20,6 +20,16 @@ def validate_admin_url(value: str) -> None:
         raise ValidationError("Credentials never belong in the URL; operators connect with their own token.")
     if parts.query or parts.fragment:
         raise ValidationError("The admin URL takes no query string or fragment.")
+
+
+# Seconds, (lowest, highest): a worker waits at most this long for one upstream answer. Unbounded values
+# broke every page of a site (1e10 s overflows the socket's timeout).
+TIMEOUT_BOUNDS = {"connect_timeout": (0.5, 10.0), "read_timeout": (1.0, 60.0), "action_timeout": (1.0, 120.0)}
+
+
+def timeout_validators(field: str) -> list:
+    low, high = TIMEOUT_BOUNDS[field]
+    return [MinValueValidator(low), MaxValueValidator(high)]
 
 
 class SiteQuerySet(models.QuerySet):
@@ -64,8 +74,24 @@ class Site(models.Model):
         blank=True,
         help_text="Path of a PEM file with the CA that signed the server's certificate.",
     )
-    connect_timeout = models.FloatField(default=5.0, validators=[MinValueValidator(0.1)])
-    read_timeout = models.FloatField(default=30.0, validators=[MinValueValidator(0.1)])
+    connect_timeout = models.FloatField(
+        "connect timeout",
+        default=3.0,
+        validators=timeout_validators("connect_timeout"),
+        help_text="Seconds to wait for a connection (0.5–10).",
+    )
+    read_timeout = models.FloatField(
+        "read timeout",
+        default=10.0,
+        validators=timeout_validators("read_timeout"),
+        help_text="Seconds to wait for ArcGIS to answer a read (1–60).",
+    )
+    action_timeout = models.FloatField(
+        "action timeout",
+        default=30.0,
+        validators=timeout_validators("action_timeout"),
+        help_text="Seconds to wait for ArcGIS to answer a cancel, delete or purge (1–120).",
+    )
     groups = models.ManyToManyField(
         Group,
         blank=True,
@@ -79,6 +105,12 @@ class Site(models.Model):
         permissions = [
             ("view_jobs", "Can see the GP jobs of sites"),
             ("operate_jobs", "Can cancel, delete and purge GP jobs"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(**{f"{field}__gte": low, f"{field}__lte": high}), name=f"site_{field}_bounds"
+            )
+            for field, (low, high) in TIMEOUT_BOUNDS.items()
         ]
 
     def __str__(self) -> str:

@@ -117,13 +117,12 @@ def read(user, site: Site, call: Callable[[arcgis.AdminClient], object], client:
 
 def connect(user, site: Site, *, username: str, password: str, expiration_minutes: int, via=Via.WEB) -> Outcome:
     """Trade the operator's ArcGIS credentials for a token; the password is used once, never kept."""
-    client = arcgis.AdminClient(site.connection())
-    return _connect(
-        user,
-        site,
-        via,
-        lambda: (client.generate_token(username, password, expiration_minutes=expiration_minutes), username),
-    )
+
+    def generate():
+        client = arcgis.AdminClient(site.connection())
+        return client.generate_token(username, password, expiration_minutes=expiration_minutes), username
+
+    return _connect(user, site, via, generate)
 
 
 def connect_with_token(user, site: Site, token: str, *, via=Via.WEB) -> Outcome:
@@ -140,37 +139,47 @@ def _connect(user, site, via, obtain: Callable[[], tuple[arcgis.Token, str]]) ->
     [event] = _start_events(user, site, Action.CONNECT, via, "", [""])
     started = time.monotonic()
     try:
-        token, arcgis_username = obtain()
-    except arcgis.ArcGISError as exc:
-        outcome = _failure(Action.CONNECT, "", exc, reconnect_hint=False)
-    else:
-        stored, _ = StoredToken.objects.get_or_create(user=user, site=site, defaults={"ciphertext": b""})
-        stored.token = token.token
-        stored.expires = token.expires
-        stored.arcgis_username = arcgis_username
-        stored.source = StoredToken.GENERATED if arcgis_username else StoredToken.PASTED
-        stored.connected_at = timezone.now()
-        stored.invalid_since = None
-        stored.save()
-        who = f" as {arcgis_username}" if arcgis_username else ""
-        until = f" until {timezone.localtime(token.expires):%Y-%m-%d %H:%M %Z}" if token.expires else ""
-        outcome = Outcome(Action.CONNECT, Result.SUCCESS, f"Connected to {site.name}{who}{until}.")
+        outcome = _obtain_and_store(user, site, obtain)
+    except Exception as exc:  # nothing may leave the audit row pending, not even a bug
+        outcome = _unexpected(Action.CONNECT, "", exc)
     _finish_events([event], [(outcome, time.monotonic() - started)])
     return outcome
+
+
+def _obtain_and_store(user, site, obtain: Callable[[], tuple[arcgis.Token, str]]) -> Outcome:
+    try:
+        token, arcgis_username = obtain()
+    except arcgis.ArcGISError as exc:
+        return _failure(Action.CONNECT, "", exc, reconnect_hint=False)
+    stored, _ = StoredToken.objects.get_or_create(user=user, site=site, defaults={"ciphertext": b""})
+    stored.token = token.token
+    stored.expires = token.expires
+    stored.arcgis_username = arcgis_username
+    stored.source = StoredToken.GENERATED if arcgis_username else StoredToken.PASTED
+    stored.connected_at = timezone.now()
+    stored.invalid_since = None
+    stored.save()
+    who = f" as {arcgis_username}" if arcgis_username else ""
+    until = f" until {timezone.localtime(token.expires):%Y-%m-%d %H:%M %Z}" if token.expires else ""
+    return Outcome(Action.CONNECT, Result.SUCCESS, f"Connected to {site.name}{who}{until}.")
 
 
 def disconnect(user, site: Site, *, via=Via.WEB, by=None) -> Outcome:
     """Delete the user's token for the site; `by` is the administrator who did it for them, if any."""
     actor = by or user
     [event] = _start_events(actor, site, Action.DISCONNECT, via, "", [""])
-    deleted, _ = StoredToken.objects.filter(user=user, site=site).delete()
-    if actor != user:
-        message = f"Removed the token of {user.get_username()} for {site.name}."
-    elif deleted:
-        message = f"Disconnected from {site.name}; your token was deleted."
+    try:
+        deleted, _ = StoredToken.objects.filter(user=user, site=site).delete()
+    except Exception as exc:  # e.g. the database went away: the row says so if it can be written at all
+        outcome = _unexpected(Action.DISCONNECT, "", exc)
     else:
-        message = "You were not connected."
-    outcome = Outcome(Action.DISCONNECT, Result.SUCCESS, message)
+        if actor != user:
+            message = f"Removed the token of {user.get_username()} for {site.name}."
+        elif deleted:
+            message = f"Disconnected from {site.name}; your token was deleted."
+        else:
+            message = "You were not connected."
+        outcome = Outcome(Action.DISCONNECT, Result.SUCCESS, message)
     _finish_events([event], [(outcome, 0.0)])
     return outcome
 
@@ -209,31 +218,53 @@ def perform(user, site, service: arcgis.ServiceRef, action, targets, *, via, kno
     the row as CANCELLING without reading the job again.
     """
     targets = [t and arcgis.validate_job_id(t) for t in dict.fromkeys(targets)]
-    known = known or {}
     events = _start_events(user, site, action, via, service.key, targets)
+    try:
+        results = _attempt_all(user, site, service, action, targets, known or {})
+    except Exception as exc:  # nothing may leave the audit rows pending, not even a bug
+        results = [(_unexpected(action, target, exc), 0.0) for target in targets]
+    _finish_events(events, results)
+    return [outcome for outcome, _ in results]
+
+
+def _attempt_all(user, site, service, action, targets, known) -> list[tuple[Outcome, float]]:
     token_used_since = timezone.now()
     try:
         client = client_for(user, site)
     except NotConnected as exc:
-        outcomes = [Outcome(action, Result.FAILED, str(exc), target, reconnect=True) for target in targets]
-        _finish_events(events, [(outcome, 0.0) for outcome in outcomes])
-        return outcomes
+        return [(Outcome(action, Result.FAILED, str(exc), target, reconnect=True), 0.0) for target in targets]
 
     def attempt(target: str) -> tuple[Outcome, float]:
         started = time.monotonic()
         try:
-            _CALLS[action](client, service, target)
-            outcome = _success(action, target, known.get(target))
-        except arcgis.ArcGISError as exc:
-            outcome = _with_real_state(client, service, _failure(action, target, exc), exc)
+            outcome = _attempt(client, service, action, target, known.get(target))
+        except Exception as exc:  # one job's surprise is that job's failure, not the whole bulk's
+            outcome = _unexpected(action, target, exc)
         return outcome, time.monotonic() - started
 
-    # attempt() catches every ArcGISError, so each result is an (outcome, seconds) pair.
+    # attempt() catches everything, so each result is an (outcome, seconds) pair.
     results = arcgis.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY)
     if any(outcome.reconnect for outcome, _ in results):
         mark_token_rejected(user, site, token_used_since)
-    _finish_events(events, results)
-    return [outcome for outcome, _ in results]
+    return results
+
+
+def _attempt(client, service, action: str, target: str, known: arcgis.Job | None) -> Outcome:
+    try:
+        _CALLS[action](client, service, target)
+    except arcgis.ArcGISError as exc:
+        return _with_real_state(client, service, _failure(action, target, exc), exc)
+    return _success(action, target, known)
+
+
+def _unexpected(action: str, job_id: str, exc: Exception) -> Outcome:
+    """An error no layer expected (a bug, a library's surprise): logged with its traceback for the
+    administrators, and a failure in words for the operator and the audit row."""
+    log.error("unexpected %s during %s %s", type(exc).__name__, action, job_id, exc_info=exc)
+    message = f"The portal failed unexpectedly ({type(exc).__name__}); the details are in its log."
+    if action in _CALLS:
+        message += f" {MAYBE_DONE}"
+    return Outcome(action, Result.FAILED, message, job_id)
 
 
 def _success(action: str, job_id: str, known: arcgis.Job | None) -> Outcome:

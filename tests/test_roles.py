@@ -275,6 +275,7 @@ def site_form(client, **fields) -> dict:
         "ca_bundle": "",
         "connect_timeout": "5",
         "read_timeout": "30",
+        "action_timeout": "30",
         "_save": "Save",
         **fields,
     }

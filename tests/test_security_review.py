@@ -6,16 +6,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from jobs import operations
+from jobs import arcgis, operations
 from jobs.audit import csv_cell
 from jobs.models import AuditEvent, Site
 from jobs.rows import ServiceTarget
@@ -318,3 +321,154 @@ def test_finding_7_a_token_service_on_the_sites_own_origin_is_still_found(simula
     assert response.status_code == 302
     assert [r.operation for r in simulator.requests] == ["generateToken", "info", "generateToken"]
     assert operator.arcgis_tokens.exists()
+
+
+# --- finding 3: timeouts had no upper bound, and an unexpected error left the audit row pending --------------
+
+
+def site_form(client, **fields) -> dict:
+    return {
+        "csrfmiddlewaretoken": client.csrf_token,
+        "name": "North",
+        "slug": "north",
+        "admin_url": "https://north.example.com/arcgis/admin",
+        "token_url": "",
+        "referer": "",
+        "ca_bundle": "",
+        "connect_timeout": "3",
+        "read_timeout": "10",
+        "action_timeout": "30",
+        "_save": "Save",
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("read_timeout", "1e10", "less than or equal to 60"),
+        ("read_timeout", "0.5", "greater than or equal to 1"),
+        ("read_timeout", "inf", "Enter a number."),
+        ("read_timeout", "nan", "Enter a number."),
+        ("connect_timeout", "0.1", "greater than or equal to 0.5"),
+        ("connect_timeout", "11", "less than or equal to 10"),
+        ("action_timeout", "121", "less than or equal to 120"),
+        ("action_timeout", "0", "greater than or equal to 1"),
+    ],
+)
+def test_finding_3_the_admin_refuses_unbounded_timeouts(site_admin, client_as, field, value, error):
+    client = client_as(site_admin)
+    response = client.post(reverse("admin:jobs_site_add"), site_form(client, **{field: value}))
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not Site.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_finding_3_the_bounds_are_shown_and_the_new_defaults_hold(site_admin, client_as):
+    html = client_as(site_admin).get(reverse("admin:jobs_site_add")).content.decode()
+    assert re.search(r'name="read_timeout" value="10\.0"[^>]*min="1\.0"[^>]*max="60\.0"', html)
+    assert re.search(r'name="connect_timeout" value="3\.0"[^>]*min="0\.5"[^>]*max="10\.0"', html)
+    assert re.search(r'name="action_timeout" value="30\.0"[^>]*min="1\.0"[^>]*max="120\.0"', html)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("read_timeout", 1e10), ("read_timeout", 0.1), ("connect_timeout", 11), ("action_timeout", 1000)],
+)
+def test_finding_3_the_database_refuses_unbounded_timeouts(db, field, value):
+    site = Site(slug="north", name="North", admin_url="https://north.example.com/arcgis/admin", **{field: value})
+    with pytest.raises(ValidationError):
+        site.full_clean()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        site.save()
+    assert not Site.objects.exists()
+
+
+def test_finding_3_an_unexpected_error_in_a_cancel_completes_the_audit_row(
+    simulator, service, target, olivia, monkeypatch
+):
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    olivia.get(target.url("job_list"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the portal")
+
+    monkeypatch.setattr(arcgis.AdminClient, "cancel_job", broken)
+    response = olivia.action(target.url("cancel", job_id))
+    assert response.status_code == 200  # the row, with the failure in words
+    html = response.content.decode()
+    message = (
+        "The portal failed unexpectedly (RuntimeError); the details are in its log. "
+        "ArcGIS may still have carried it out."
+    )
+    assert message in html and f'<tr id="job-{job_id}" data-status="{EXECUTING}"' in html
+    event = AuditEvent.objects.get(action="cancel")
+    assert (event.outcome, event.message) == ("failed", message) and event.finished is not None
+    assert "a bug in the portal" not in html  # the details are for the log, not the page
+
+    back = target.url("job_list")
+    response = olivia.action(target.url("cancel", job_id), {"next": back}, htmx=False)
+    assert response.status_code == 302 and response.url == back
+    assert not AuditEvent.objects.filter(outcome="pending").exists()
+
+
+def test_finding_3_an_unexpected_error_for_one_job_of_a_bulk_fails_that_job_only(
+    simulator, service, target, olivia, monkeypatch
+):
+    job_ids = [simulator.state.add_job(service.key, status=EXECUTING) for _ in range(4)]
+    real = arcgis.AdminClient.cancel_job
+
+    def flaky(self, service, job_id):
+        if job_id == job_ids[1]:
+            raise ValueError("a library's surprise")
+        return real(self, service, job_id)
+
+    monkeypatch.setattr(arcgis.AdminClient, "cancel_job", flaky)
+    html = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": job_ids}).content.decode()
+    assert "3 cancelled, 1 failed" in html
+    outcomes = dict(AuditEvent.objects.values_list("job_id", "outcome"))
+    assert outcomes == {job_id: "failed" if job_id == job_ids[1] else "success" for job_id in job_ids}
+
+
+def test_finding_3_an_unexpected_error_before_any_call_completes_every_row(
+    simulator, service, target, olivia, monkeypatch
+):
+    """What a timeout of 1e10 s did (an OverflowError from the socket), now anywhere in the operation."""
+    job_ids = [simulator.state.add_job(service.key, status=EXECUTING) for _ in range(3)]
+
+    def overflow(self):
+        raise OverflowError("timeout value is too large")
+
+    monkeypatch.setattr(Site, "connection", overflow)
+    simulator.requests.clear()
+    for url, data in (
+        (target.url("cancel", job_ids[0]), {}),
+        (target.url("purge"), {"confirmed": "yes"}),
+        (target.url("bulk"), {"action": "cancel", "job_ids": job_ids}),
+    ):
+        response = olivia.action(url, data)
+        assert response.status_code == 200
+        assert "The portal failed unexpectedly (OverflowError)" in response.content.decode()
+    assert not simulator.requests
+    assert AuditEvent.objects.count() == 5
+    assert set(AuditEvent.objects.values_list("outcome", flat=True)) == {"failed"}
+    assert not AuditEvent.objects.filter(finished__isnull=True).exists()
+
+
+@pytest.mark.parametrize("intent", ["connect", "paste"])
+def test_finding_3_an_unexpected_error_while_connecting_completes_the_audit_row(
+    simulator, site, operator, client_as, monkeypatch, intent
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the portal")
+
+    monkeypatch.setattr(arcgis.AdminClient, "generate_token", broken)
+    monkeypatch.setattr(arcgis.AdminClient, "list_folders", broken)
+    data = {**CREDENTIALS, "intent": intent, "token": "abc.def"}
+    response = client_as(operator).action(reverse("jobs:token", args=[site.slug]), data, htmx=False)
+    assert response.status_code == 200
+    assert "The portal failed unexpectedly (RuntimeError); the details are in its log." in response.content.decode()
+    event = AuditEvent.objects.get(action="connect")
+    assert event.outcome == "failed" and event.finished is not None
+    assert "siteadmin-secret" not in event.message and "abc.def" not in event.message
+    assert not operator.arcgis_tokens.exists()
