@@ -15,6 +15,7 @@ CSV_COLUMNS = [
     "finished",
     "username",
     "site_slug",
+    "site_name",
     "service",
     "job_id",
     "action",
@@ -45,7 +46,9 @@ class AuditFilterForm(forms.Form):
         """The events this user may see (those of sites visible to them), filtered as asked."""
         events = AuditEvent.objects.all()
         if not user.is_superuser:
-            events = events.filter(site_slug__in=Site.objects.visible_to(user).values("slug"))
+            # By the site itself, not its slug: a new site that reuses a slug reveals nothing of the old
+            # one's history, and rows of deleted sites (no site any more) are for superusers only.
+            events = events.filter(site__in=Site.objects.visible_to(user))
         if not self.is_valid():
             return events.none()
         data = self.cleaned_data

@@ -230,8 +230,10 @@ class AuditEvent(models.Model):
     finished = models.DateTimeField(null=True, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     username = models.CharField(max_length=150, help_text="Kept when the user is deleted.")
+    # Who may see a row follows the site itself; null once the site is deleted (superusers only then).
     site = models.ForeignKey(Site, null=True, on_delete=models.SET_NULL, related_name="+")
-    site_slug = models.CharField(max_length=50)
+    site_slug = models.CharField(max_length=50, help_text="The site's slug at the time.")
+    site_name = models.CharField(max_length=200, blank=True, help_text="The site's name at the time.")
     service = models.CharField(max_length=250, blank=True, help_text="folder/name.GPServer")
     job_id = models.CharField(max_length=64, blank=True)
     action = models.CharField(max_length=20, choices=Action.choices)
@@ -243,7 +245,7 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["site_slug", "service", "job_id", "-created"], name="audit_job_latest")]
+        indexes = [models.Index(fields=["site", "service", "job_id", "-created"], name="audit_site_job_latest")]
 
     def __str__(self) -> str:
         target = self.job_id or self.service or self.site_slug

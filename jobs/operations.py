@@ -325,6 +325,7 @@ def _start_events(user, site: Site, action: str, via: str, service: str, targets
             username=user.get_username(),
             site=site,
             site_slug=site.slug,
+            site_name=site.name,
             service=service,
             job_id=target,
             action=action,

@@ -85,9 +85,9 @@ def poll_interval(elapsed: float, failures: int = 0) -> int:
 
 def latest_events(target: ServiceTarget, job_ids: list[str], user) -> tuple[dict, dict]:
     """The last portal action on each job: by anyone, and by this user (whose outcome the row shows)."""
-    events = AuditEvent.objects.filter(
-        site_slug=target.site.slug, service=target.service.key, job_id__in=job_ids
-    ).exclude(outcome=AuditEvent.Outcome.PENDING)
+    events = AuditEvent.objects.filter(site=target.site, service=target.service.key, job_id__in=job_ids).exclude(
+        outcome=AuditEvent.Outcome.PENDING
+    )
     latest, mine = {}, {}
     for event in events.order_by("-created", "-id")[: len(job_ids) * 20]:
         latest.setdefault(event.job_id, event)

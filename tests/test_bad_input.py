@@ -245,7 +245,9 @@ def test_a_site_that_does_not_exist_is_404_everywhere(simulator, olivia):
 def test_a_site_restricted_to_another_group_is_404_and_invisible(simulator, site, operator, olivia):
     """Even with a token stored from before the restriction, nothing is sent and nothing is revealed."""
     site.groups.add(Group.objects.create(name="Another team"))
-    AuditEvent.objects.create(username="sam", site_slug=site.slug, action="cancel", outcome="success", message="Hidden")
+    AuditEvent.objects.create(
+        username="sam", site=site, site_slug=site.slug, action="cancel", outcome="success", message="Hidden"
+    )
     pages, actions = site_urls(site.slug)
     simulator.requests.clear()
     for url in pages:

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -22,6 +23,7 @@ from jobs import arcgis, operations
 from jobs.audit import csv_cell
 from jobs.models import AuditEvent, Site
 from jobs.rows import ServiceTarget
+from tests.conftest import make_user
 
 EXECUTING = "esriJobExecuting"
 JOB = "j" + "0" * 32
@@ -472,3 +474,43 @@ def test_finding_3_an_unexpected_error_while_connecting_completes_the_audit_row(
     assert event.outcome == "failed" and event.finished is not None
     assert "siteadmin-secret" not in event.message and "abc.def" not in event.message
     assert not operator.arcgis_tokens.exists()
+
+
+# --- finding 6: audit history leaked when a slug was reused -----------------------------------------------------
+
+
+def test_finding_6_a_reused_slug_does_not_reveal_the_deleted_sites_history(
+    simulator, service, operator, viewer, client_as, connect, site_admin
+):
+    team = Group.objects.create(name="Secret team")
+    operator.groups.add(team)
+    secret = Site.objects.create(slug="main", name="Secret site", admin_url=simulator.admin_url, insecure=True)
+    secret.groups.add(team)
+    connect(operator, secret)
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    client_as(operator).action(ServiceTarget(secret, service).url("cancel", job_id))
+    operations.record_site_change(site_admin, secret, "msg-secret")
+    secret.delete()
+
+    public = Site.objects.create(slug="main", name="Public site", admin_url=simulator.admin_url, insecure=True)
+    connect(viewer, public)
+    client = client_as(viewer)
+    for params in ({}, {"site": "main"}, {"job": job_id}):
+        html = client.get(reverse("jobs:audit"), params).content.decode()
+        assert "msg-secret" not in html and f"<code>{job_id}</code>" not in html and "No events match." in html
+        export = b"".join(client.get(reverse("jobs:audit_csv"), params).streaming_content).decode()
+        assert export.splitlines()[1:] == []
+    # The row of the same job on the new site shows no "last portal action" of the old one.
+    page = client.get(ServiceTarget(public, service).url("job_list")).content.decode()
+    assert f'id="job-{job_id}"' in page and "Cancel by olivia" not in page
+
+    # Superusers still see the deleted site's rows, as they were at the time.
+    root = make_user("root", is_superuser=True)
+    rows = list(
+        csv.DictReader(io.StringIO(b"".join(client_as(root).get(reverse("jobs:audit_csv")).streaming_content).decode()))
+    )
+    assert {(r["action"], r["site_slug"], r["site_name"]) for r in rows} == {
+        ("cancel", "main", "Secret site"),
+        ("site_change", "main", "Secret site"),
+    }
+    assert all(event.site_id is None for event in AuditEvent.objects.all())
