@@ -463,7 +463,7 @@ class SiteConnection:
             send = {"data": {**params, "token": token} if token else params}
         if isinstance(self.verify, str) and not os.path.exists(self.verify):
             # requests would raise a bare OSError for it.
-            raise TLSFailure(f"{self.host}: the site's CA bundle {self.verify} does not exist.")
+            raise TLSFailure(f"{self.host}: the site's CA bundle file is missing.")  # its path is nobody's business
         try:
             response = self.session.request(
                 method,

@@ -8,7 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone
 
-from jobs import arcgis
+from jobs import arcgis, ca_bundles
 from jobs.crypto import decrypt_token, encrypt_token
 
 
@@ -30,6 +30,13 @@ TIMEOUT_BOUNDS = {"connect_timeout": (0.5, 10.0), "read_timeout": (1.0, 60.0), "
 def timeout_validators(field: str) -> list:
     low, high = TIMEOUT_BOUNDS[field]
     return [MinValueValidator(low), MaxValueValidator(high)]
+
+
+def validate_ca_bundle(value: str) -> None:
+    try:
+        ca_bundles.certificates(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class SiteQuerySet(models.QuerySet):
@@ -68,11 +75,12 @@ class Site(models.Model):
         default=False,
         help_text="Accept any certificate and plain http. Only for test servers.",
     )
-    ca_bundle = models.CharField(
+    ca_bundle = models.TextField(
         "CA bundle",
-        max_length=500,
         blank=True,
-        help_text="Path of a PEM file with the CA that signed the server's certificate.",
+        validators=[validate_ca_bundle],
+        help_text="The PEM certificate(s) of the CA that signed the server's certificate (or of a self-signed "
+        "server). Empty: the system's trusted CAs.",
     )
     connect_timeout = models.FloatField(
         "connect timeout",
@@ -134,7 +142,7 @@ class Site(models.Model):
             admin_url=self.admin_url,
             token_url=self.token_url or None,
             referer=self.effective_referer,
-            verify=False if self.insecure else (self.ca_bundle or True),
+            verify=False if self.insecure else (ca_bundles.path_for(self.ca_bundle) if self.ca_bundle else True),
             timeout=(self.connect_timeout, self.read_timeout),
         )
 

@@ -615,13 +615,13 @@ def untrusted_site(request, db, tls_simulator, tmp_path, operator):
     """A site on the HTTPS simulator that does not trust its certificate, with a stored token."""
     bundle = ""
     if request.param == "other CA bundle":
-        bundle, _ = generate_certificate(tmp_path / "another-server")
+        bundle = generate_certificate(tmp_path / "another-server")[0].read_text()
     tls_simulator.state.add_service("Watershed", folder="Hydrology")
     site = Site.objects.create(
         slug="secure",
         name="Secure site",
         admin_url=tls_simulator.admin_url,
-        ca_bundle=str(bundle),
+        ca_bundle=bundle,
         read_timeout=READ_TIMEOUT,
     )
     store_token(operator, site, tls_simulator.issue_token("siteadmin", referer=site.effective_referer))
@@ -661,7 +661,7 @@ def test_tls_mismatch_is_explained_everywhere_and_nothing_is_sent(tls_simulator,
 
 def test_the_servers_own_certificate_as_ca_bundle_works(tls_simulator, untrusted_site, operator, client_as):
     """The same site trusting the right certificate: proves the failures above come from the certificate."""
-    untrusted_site.ca_bundle = str(tls_simulator.cert_path)
+    untrusted_site.ca_bundle = tls_simulator.cert_path.read_text()
     untrusted_site.save()
     job_id = tls_simulator.state.add_job("Hydrology/Watershed", status=EXECUTING)
     target = ServiceTarget(untrusted_site, ServiceRef("Hydrology", "Watershed"))

@@ -6,19 +6,26 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import stat
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
+from arcgis_simulator.tls import generate_certificate
 from jobs import arcgis, operations
 from jobs.audit import csv_cell
 from jobs.models import AuditEvent, Site
@@ -27,6 +34,7 @@ from tests.conftest import make_user
 
 EXECUTING = "esriJobExecuting"
 JOB = "j" + "0" * 32
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -514,3 +522,90 @@ def test_finding_6_a_reused_slug_does_not_reveal_the_deleted_sites_history(
         ("site_change", "main", "Secret site"),
     }
     assert all(event.site_id is None for event in AuditEvent.objects.all())
+
+
+# --- finding 8: CA bundles were paths on one host -----------------------------------------------------------
+
+
+def test_finding_8_a_site_keeps_its_certificates_and_works_wherever_the_portal_runs(tls_simulator, operator, client_as):
+    tls_simulator.state.add_service("Watershed", folder="Hydrology")
+    pem = tls_simulator.cert_path.read_text()
+    site = Site.objects.create(slug="secure", name="Secure", admin_url=tls_simulator.admin_url, ca_bundle=pem)
+    tls_simulator.cert_path.unlink()  # like a second portal host, which never had that file
+    verify = site.connection().verify
+    assert Path(verify).read_text() == pem
+    assert stat.S_IMODE(os.stat(os.path.dirname(verify)).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(verify).st_mode) == 0o600
+    client = client_as(operator)
+    data = {**CREDENTIALS, "password": "siteadmin"}
+    assert client.action(reverse("jobs:token", args=["secure"]), data, htmx=False).status_code == 302
+    os.remove(verify)  # a temp-file cleaner passed by: the bundle is written again when next needed
+    html = client.get(reverse("jobs:site", args=["secure"])).content.decode()
+    assert ">Watershed</a>" in html and os.path.exists(verify)
+
+
+def test_finding_8_errors_never_reveal_filesystem_paths(tls_simulator, operator, site_admin, client_as, tmp_path):
+    other = generate_certificate(tmp_path / "other")[0].read_text()
+    site = Site.objects.create(slug="secure", name="Secure", admin_url=tls_simulator.admin_url, ca_bundle=other)
+    client = client_as(operator)
+    response = client.action(reverse("jobs:token", args=["secure"]), CREDENTIALS, htmx=False)
+    html = response.content.decode()
+    assert "certificate could not be verified" in html
+    assert os.path.dirname(site.connection().verify) not in html and "gp-jobs-ca" not in html
+    assert not tls_simulator.requests
+    # A path typed into the admin is refused with the same words whether or not it exists on this host.
+    admin = client_as(site_admin)
+    errors = []
+    for path in ("/etc/passwd", "/nonexistent/ca.pem", str(tls_simulator.cert_path)):
+        html = admin.post(reverse("admin:jobs_site_add"), site_form(admin, ca_bundle=path)).content.decode()
+        errors.append(re.findall(r'<ul class="errorlist"[^>]*>(.*?)</ul>', html, re.S))
+    assert errors[0] == errors[1] == errors[2] and "Paste one or more PEM certificates" in errors[0][0]
+    assert not Site.objects.exclude(slug="secure").exists()
+
+
+PRIVATE_DIRECTORY_PROBE = """
+import os, sys
+from jobs.models import Site
+temp = sys.argv[-1]
+print(sorted(os.listdir(temp)))
+pem = open(temp + "/ca/cert.pem").read()
+site = Site(slug="x", name="x", admin_url="https://x.example.com/arcgis/admin", ca_bundle=pem)
+print(os.path.dirname(os.path.dirname(site.connection().verify)) == temp, len(os.listdir(temp)))
+"""
+
+
+def test_finding_8_the_private_directory_is_made_at_first_use_and_removed_at_exit(tmp_path):
+    generate_certificate(tmp_path / "ca")
+    env = {**os.environ, "TMPDIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    script = tmp_path / "probe.py"
+    script.write_text("import django\ndjango.setup()\n" + PRIVATE_DIRECTORY_PROBE)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    # Nothing was made at import; the first connection made one directory in the temp dir; it was gone at exit.
+    assert result.stdout.splitlines() == ["['ca', 'probe.py']", "True 3"]
+    assert sorted(os.listdir(tmp_path)) == ["ca", "probe.py"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_finding_8_the_migration_reads_existing_paths_into_pem(tmp_path, capsys):
+    cert = generate_certificate(tmp_path / "ca")[0]
+    before, after = [("jobs", "0004_audit_follows_the_site")], [("jobs", "0005_ca_bundle_pem")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old_site = executor.loader.project_state(before).apps.get_model("jobs", "Site")
+    for slug, bundle in (("readable", str(cert)), ("missing", str(tmp_path / "gone.pem")), ("none", "")):
+        old_site.objects.create(
+            slug=slug, name=slug, admin_url=f"https://{slug}.example.com/arcgis/admin", ca_bundle=bundle
+        )
+    try:
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+        new_site = executor.loader.project_state(after).apps.get_model("jobs", "Site")
+        bundles = dict(new_site.objects.values_list("slug", "ca_bundle"))
+        assert bundles == {"readable": cert.read_text(), "missing": "", "none": ""}
+        assert "Site missing: could not read a CA bundle" in capsys.readouterr().out
+    finally:  # back to the current schema for the tests that follow
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())

@@ -375,7 +375,7 @@ def test_reconnecting_clears_the_rejection(simulator, site, service, operator, c
 def test_connecting_verifies_the_certificate_with_the_sites_ca_bundle(tls_simulator, operator, client_as):
     admin_url = tls_simulator.admin_url
     trusted = Site.objects.create(
-        slug="trusted", name="Trusted", admin_url=admin_url, ca_bundle=str(tls_simulator.cert_path)
+        slug="trusted", name="Trusted", admin_url=admin_url, ca_bundle=tls_simulator.cert_path.read_text()
     )
     unverified = Site.objects.create(slug="unverified", name="Unverified", admin_url=admin_url)
     insecure = Site.objects.create(slug="insecure", name="Test server", admin_url=admin_url, insecure=True)

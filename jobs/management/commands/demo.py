@@ -57,7 +57,7 @@ class Command(BaseCommand):
                 "name": "Demo ArcGIS Server (simulated)",
                 "admin_url": simulator.admin_url,
                 "token_url": "",
-                "ca_bundle": str(simulator.cert_path),
+                "ca_bundle": simulator.cert_path.read_text(),
                 "insecure": False,
             },
         )
