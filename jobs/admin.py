@@ -29,9 +29,14 @@ class SiteAdmin(admin.ModelAdmin):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        fields = ", ".join(form.changed_data) or "nothing"
-        operations.record_site_change(request.user, obj, f"{'Changed' if change else 'Added'} site: {fields}.")
+        """Saved through the one audited function: a changed address revokes the site's stored tokens."""
+        changes = operations.site_changes(obj)
+        if "groups" in form.changed_data:  # saved after this, with the form's other many-to-many data
+            old = sorted(obj.groups.values_list("name", flat=True)) if change else []
+            changes["groups"] = (old, sorted(group.name for group in form.cleaned_data["groups"]))
+        revoked = operations.change_site(request.user, obj, changes, via=AuditEvent.Via.ADMIN)
+        if revoked:
+            self.message_user(request, f"The address changed: {revoked} stored token(s) of operators were revoked.")
 
     def delete_model(self, request, obj):
         operations.record_site_change(request.user, obj, "Deleted site.")

@@ -1,3 +1,4 @@
+import hashlib
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -105,6 +106,17 @@ class Site(models.Model):
         blank=True,
         help_text="Only these groups see the site. Empty: everyone with a role.",
     )
+    connection_changed = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When where or how the site is reached last changed; every stored token was revoked then.",
+    )
+
+    # Where and how the site is reached. Changing any of them revokes every stored token of the site
+    # (jobs.operations.change_site): a token, or the next operator's password, must never follow a new
+    # address that its owner did not choose.
+    CONNECTION_FIELDS = ("admin_url", "token_url", "referer", "ca_bundle", "insecure")
 
     objects = SiteQuerySet.as_manager()
 
@@ -131,6 +143,19 @@ class Site(models.Model):
                 raise ValidationError({field: "Use https, or tick “skip TLS verification” for a test server."})
         if self.insecure and self.ca_bundle:
             raise ValidationError({"ca_bundle": "A CA bundle and skipping verification exclude each other."})
+
+    @property
+    def address_fingerprint(self) -> str:
+        """Short digest of the connection settings: a connect form carries the one it was shown with."""
+        settings_text = "\n".join(str(getattr(self, field)) for field in self.CONNECTION_FIELDS)
+        return hashlib.sha256(settings_text.encode()).hexdigest()[:16]
+
+    @property
+    def password_origin(self) -> str:
+        """Where the connect form sends an operator's password: the token URL's origin when set, otherwise the
+        admin URL's (a token service named by /rest/info is used only on that same origin)."""
+        parts = urlsplit(self.token_url or self.admin_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def effective_referer(self) -> str:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from jobs import arcgis
+from jobs import arcgis, ca_bundles
 from jobs.crypto import TokenDecryptionError
 from jobs.models import AuditEvent, Site, StoredToken
 
@@ -35,6 +35,7 @@ SUCCESS_MESSAGES = {
 }
 
 MAYBE_DONE = "ArcGIS may still have carried it out."
+ADDRESS_CHANGED = "This site's address changed: reconnect."
 
 # What each job action asks of ArcGIS; purge has no job, so its target is "".
 _CALLS: dict[str, Callable[[arcgis.AdminClient, arcgis.ServiceRef, str], None]] = {
@@ -84,6 +85,8 @@ def client_for(user, site: Site) -> arcgis.AdminClient:
 def client_with(site: Site, token: StoredToken | None) -> arcgis.AdminClient:
     """The same, for a token already read (pages that also show it need not read it twice)."""
     if token is None:
+        if site.connection_changed is not None:  # every token was revoked when the address changed
+            raise NotConnected(site, ADDRESS_CHANGED)
         raise NotConnected(site, "You have no ArcGIS token for this site.")
     if token.invalid_since is not None:
         raise NotConnected(site, "ArcGIS rejected your token.")
@@ -151,14 +154,19 @@ def _obtain_and_store(user, site, obtain: Callable[[], tuple[arcgis.Token, str]]
         token, arcgis_username = obtain()
     except arcgis.ArcGISError as exc:
         return _failure(Action.CONNECT, "", exc, reconnect_hint=False)
-    stored, _ = StoredToken.objects.get_or_create(user=user, site=site, defaults={"ciphertext": b""})
-    stored.token = token.token
-    stored.expires = token.expires
-    stored.arcgis_username = arcgis_username
-    stored.source = StoredToken.GENERATED if arcgis_username else StoredToken.PASTED
-    stored.connected_at = timezone.now()
-    stored.invalid_since = None
-    stored.save()
+    with transaction.atomic():
+        # A token from the old address must not be kept once the site points elsewhere (change_site).
+        now = Site.objects.select_for_update().filter(pk=site.pk).values(*Site.CONNECTION_FIELDS).first()
+        if now != {field: getattr(site, field) for field in Site.CONNECTION_FIELDS}:
+            return Outcome(Action.CONNECT, Result.FAILED, "This site's address changed while you connected: reconnect.")
+        stored, _ = StoredToken.objects.get_or_create(user=user, site=site, defaults={"ciphertext": b""})
+        stored.token = token.token
+        stored.expires = token.expires
+        stored.arcgis_username = arcgis_username
+        stored.source = StoredToken.GENERATED if arcgis_username else StoredToken.PASTED
+        stored.connected_at = timezone.now()
+        stored.invalid_since = None
+        stored.save()
     who = f" as {arcgis_username}" if arcgis_username else ""
     until = f" until {timezone.localtime(token.expires):%Y-%m-%d %H:%M %Z}" if token.expires else ""
     return Outcome(Action.CONNECT, Result.SUCCESS, f"Connected to {site.name}{who}{until}.")
@@ -188,6 +196,52 @@ def record_site_change(user, site: Site, message: str, *, via=Via.ADMIN) -> None
     """Site changes need no upstream call; they are recorded as completed at once."""
     [event] = _start_events(user, site, Action.SITE_CHANGE, via, "", [""])
     _finish_events([event], [(Outcome(Action.SITE_CHANGE, Result.SUCCESS, message), 0.0)])
+
+
+# --- sites ---------------------------------------------------------------------------
+
+
+def site_changes(site: Site) -> dict[str, tuple[object, object]]:
+    """Each field of `site` (not yet saved) that differs from the database, as (old, new); for a new
+    site, each field that is set, with None as its old value."""
+    fields = [f.name for f in Site._meta.concrete_fields if f.name not in ("id", "connection_changed")]
+    saved = Site.objects.filter(pk=site.pk).values(*fields).first() if site.pk else None
+    if saved is None:
+        return {name: (None, getattr(site, name)) for name in fields if getattr(site, name) not in ("", None)}
+    return {name: (saved[name], getattr(site, name)) for name in fields if saved[name] != getattr(site, name)}
+
+
+def change_site(user, site: Site, changes: dict[str, tuple[object, object]], *, via=Via.ADMIN) -> int:
+    """Save a new or changed site and audit each changed field with its old and new value, in one
+    transaction. When where or how the site is reached changes (Site.CONNECTION_FIELDS), every stored
+    token of the site is revoked at once: otherwise the next page would send each operator's token to
+    the new address. Returns how many tokens were revoked."""
+    created = site.pk is None
+    moved = not created and any(name in Site.CONNECTION_FIELDS for name in changes)
+    with transaction.atomic():
+        if moved:
+            site.connection_changed = timezone.now()
+        site.save()
+        revoked = StoredToken.objects.filter(site=site).delete()[0] if moved else 0
+        described = "; ".join(_describe_change(name, old, new, created) for name, (old, new) in changes.items())
+        message = f"{'Added' if created else 'Changed'} site: {described or 'nothing'}."
+        if moved:
+            message += f" Revoked {revoked} stored token{'' if revoked == 1 else 's'}: the address changed."
+        record_site_change(user, site, message, via=via)
+    return revoked
+
+
+def _describe_change(name: str, old, new, created: bool) -> str:
+    """name 'old' → 'new', in words anyone who may read the audit trail may see (never a secret)."""
+
+    def show(value) -> str:
+        if name == "ca_bundle":
+            return ca_bundles.describe(value or "")
+        if isinstance(value, list | tuple):
+            return "[" + ", ".join(map(str, value)) + "]"
+        return repr(value) if isinstance(value, str) else str(value)
+
+    return f"{name} {show(new)}" if created else f"{name} {show(old)} → {show(new)}"
 
 
 # --- job operations -------------------------------------------------------------------

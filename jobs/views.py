@@ -364,7 +364,11 @@ def token(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         intent = request.POST.get("intent")
         outcome = None
-        if intent == "connect":
+        shown_for = request.POST.get("address", site.address_fingerprint)
+        if intent in ("connect", "paste") and shown_for != site.address_fingerprint:
+            # The form was shown for the site's previous address: send nothing before the operator sees the new one.
+            messages.error(request, "This site's address changed since this page was shown: check it, then connect.")
+        elif intent == "connect":
             connect_form = ConnectForm(request.POST)
             if connect_form.is_valid():
                 data = connect_form.cleaned_data

@@ -69,7 +69,9 @@ def test_addsite_registers_a_site_with_every_option(site_admin, ca_file):
         site,
         "success",
     )
-    assert event.message == f"Added site {ADMIN_URL}."
+    assert event.message.startswith(f"Added site: slug 'north'; name 'North'; admin_url '{ADMIN_URL}'; ")
+    assert "referer 'https://portal.example.org/'" in event.message
+    assert "ca_bundle 1 certificate (SHA-256 " in event.message and "BEGIN" not in event.message
 
 
 def test_addsite_updates_a_site_with_the_same_slug(site_admin):
@@ -80,10 +82,12 @@ def test_addsite_updates_a_site_with_the_same_slug(site_admin):
     site = Site.objects.get()
     assert site.pk == first.pk and site.name == "North"  # the name is kept when not given again
     assert site.admin_url == "http://north-test.example.com/arcgis/admin" and site.insecure
-    assert list(AuditEvent.objects.order_by("id").values_list("message", flat=True)) == [
-        f"Added site {ADMIN_URL}.",
-        "Changed site http://north-test.example.com/arcgis/admin.",
-    ]
+    added, changed = AuditEvent.objects.order_by("id").values_list("message", flat=True)
+    assert added.startswith(f"Added site: slug 'north'; name 'North'; admin_url '{ADMIN_URL}';")
+    assert changed == (
+        f"Changed site: admin_url '{ADMIN_URL}' → 'http://north-test.example.com/arcgis/admin'; "
+        "insecure False → True. Revoked 0 stored tokens: the address changed."
+    )
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ no longer works. (Finding 2, stalls and the circuit breaker, is covered with the
 from __future__ import annotations
 
 import csv
+import html as htmllib
 import io
 import json
 import os
@@ -609,3 +610,160 @@ def test_finding_8_the_migration_reads_existing_paths_into_pem(tmp_path, capsys)
     finally:  # back to the current schema for the tests that follow
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+# --- finding 1: a site admin could collect every operator's token and password --------------------------------
+
+
+def secrets_in(capture: CaptureServer, *secrets: str) -> list[str]:
+    received = capture.everything_received()
+    return [secret for secret in secrets if secret in received]
+
+
+def test_finding_1_a_changed_address_receives_no_token_and_no_password(
+    simulator, site, service, operator, second_operator, site_admin, connect, client_as, capture
+):
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    tokens = [connect(operator, site).token, connect(second_operator, site).token]
+    olivia = client_as(operator)
+    token_page = olivia.get(reverse("jobs:token", args=[site.slug])).content.decode()
+    shown_for = re.search(r'name="address" value="([0-9a-f]+)"', token_page).group(1)
+
+    # A site admin points the site at an address they control.
+    admin = client_as(site_admin)
+    change = reverse("admin:jobs_site_change", args=[site.pk])
+    form = site_form(
+        admin,
+        name=site.name,
+        slug=site.slug,
+        admin_url=capture.admin_url,
+        token_url=capture.token_url,
+        insecure="on",
+    )
+    response = admin.post(change, form)
+    assert response.status_code == 302, response.content.decode()
+    assert not site.tokens.exists()  # revoked with the change, in the same transaction
+    event = AuditEvent.objects.get(action="site_change")
+    assert event.message == (
+        f"Changed site: admin_url '{simulator.admin_url}' → '{capture.admin_url}'; "
+        f"token_url '' → '{capture.token_url}'. Revoked 2 stored tokens: the address changed."
+    )
+    assert not secrets_in(capture, *tokens) and not any(token in event.message for token in tokens)
+
+    # Every page and action of the operator says why, and sends nothing.
+    target = ServiceTarget(Site.objects.get(pk=site.pk), service)
+    reason = "This site's address changed: reconnect."
+    for response in (
+        olivia.get(reverse("jobs:overview")),
+        olivia.get(reverse("jobs:site", args=[site.slug])),
+        olivia.get(target.url("job_list")),
+        olivia.htmx_get(target.url("service_counts")),
+        olivia.htmx_get(target.url("job", job_id)),
+        olivia.action(target.url("cancel", job_id)),
+        olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [job_id]}),
+    ):
+        assert response.status_code in (200, 286)
+        assert reason in htmllib.unescape(response.content.decode())
+
+    # The connect form she had open was for the old address: her password is not sent anywhere.
+    credentials = {**CREDENTIALS, "address": shown_for}
+    response = olivia.action(reverse("jobs:token", args=[site.slug]), credentials, htmx=False)
+    html = response.content.decode()
+    assert response.status_code == 200 and "This site&#x27;s address changed since this page was shown" in html
+    pasted = {"intent": "paste", "token": "pasted.token", "address": shown_for}
+    olivia.action(reverse("jobs:token", args=[site.slug]), pasted, htmx=False)
+    # The token page now says where a password would go, and that the address changed.
+    assert f"<code>{capture.url}</code>" in html and "every stored token was revoked" in html
+
+    assert capture.requests == []
+    assert not secrets_in(capture, *tokens, "siteadmin-secret", "pasted.token")
+    assert simulator.state.get_job(service.key, job_id)["status"] == EXECUTING
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("admin_url", "https://elsewhere.example.com/arcgis/admin"),
+        ("token_url", "https://elsewhere.example.com/arcgis/tokens/generateToken"),
+        ("referer", "https://other-portal.example.org/"),
+        ("insecure", False),
+        ("ca_bundle", "PEM"),
+    ],
+)
+def test_finding_1_any_change_of_how_a_site_is_reached_revokes_its_tokens(
+    simulator, site, operator, site_admin, connect, client_as, tmp_path, field, value
+):
+    connect(operator, site)
+    admin = client_as(site_admin)
+    fields = {"name": site.name, "slug": site.slug, "admin_url": site.admin_url, "insecure": "on"}
+    if field == "ca_bundle":
+        pem = generate_certificate(tmp_path / "ca")[0].read_text()
+        fields |= {"insecure": "", "ca_bundle": pem, "admin_url": site.admin_url.replace("http://", "https://")}
+    elif field == "insecure":
+        fields |= {"insecure": "", "admin_url": site.admin_url.replace("http://", "https://")}
+    else:
+        fields[field] = value
+    response = admin.post(reverse("admin:jobs_site_change", args=[site.pk]), site_form(admin, **fields))
+    assert response.status_code == 302, response.content.decode()
+    assert not site.tokens.exists()
+    message = AuditEvent.objects.get(action="site_change").message
+    assert f"{field} " in message and message.endswith("Revoked 1 stored token: the address changed.")
+    assert "BEGIN CERTIFICATE" not in message
+
+
+def test_finding_1_other_changes_keep_the_tokens(simulator, site, operator, site_admin, connect, client_as):
+    connect(operator, site)
+    admin = client_as(site_admin)
+    team = Group.objects.create(name="Hydrology team")
+    operator.groups.add(team)
+    fields = {
+        "name": "Renamed",
+        "slug": site.slug,
+        "admin_url": site.admin_url,
+        "insecure": "on",
+        "read_timeout": "20",
+        "groups": [team.pk],
+    }
+    assert admin.post(reverse("admin:jobs_site_change", args=[site.pk]), site_form(admin, **fields)).status_code == 302
+    assert site.tokens.count() == 1 and Site.objects.get().connection_changed is None
+    message = AuditEvent.objects.get(action="site_change").message
+    assert (
+        message == "Changed site: name 'Main site' → 'Renamed'; read_timeout 10.0 → 20.0; groups [] → [Hydrology team]."
+    )
+
+
+def test_finding_1_addsite_on_an_existing_slug_revokes_the_tokens(simulator, site, operator, site_admin, connect):
+    connect(operator, site)
+    out = run("addsite", "main", "http://127.0.0.1:9/arcgis/admin", "--insecure", "--user", "sam")
+    assert "revoked 1 stored token(s)" in out
+    assert not site.tokens.exists() and Site.objects.get().connection_changed is not None
+    message = AuditEvent.objects.get(action="site_change").message
+    assert f"admin_url '{simulator.admin_url}' → 'http://127.0.0.1:9/arcgis/admin'" in message
+    assert message.endswith("Revoked 1 stored token: the address changed.")
+
+
+def test_finding_1_a_token_obtained_from_the_old_address_is_not_kept(
+    simulator, site, operator, site_admin, client_as, monkeypatch, capture
+):
+    """A connect under way while the address changes: the token it brings back is not stored."""
+    real = arcgis.AdminClient.generate_token
+
+    def then_the_address_changes(self, *args, **kwargs):
+        token = real(self, *args, **kwargs)
+        moved = Site.objects.get(pk=site.pk)
+        moved.admin_url = capture.admin_url
+        operations.change_site(site_admin, moved, operations.site_changes(moved))
+        return token
+
+    monkeypatch.setattr(arcgis.AdminClient, "generate_token", then_the_address_changes)
+    data = {**CREDENTIALS, "password": "siteadmin"}
+    response = client_as(operator).action(reverse("jobs:token", args=[site.slug]), data, htmx=False)
+    assert response.status_code == 200
+    assert "This site&#x27;s address changed while you connected: reconnect." in response.content.decode()
+    assert not site.tokens.exists()
+    assert AuditEvent.objects.get(action="connect").outcome == "failed"
+    # Pages now say why, and the new address hears nothing.
+    assert "This site's address changed: reconnect." in htmllib.unescape(
+        client_as(operator).get(reverse("jobs:overview")).content.decode()
+    )
+    assert capture.requests == []

@@ -3,7 +3,6 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from jobs import operations
 from jobs.models import AuditEvent, Site
@@ -44,11 +43,10 @@ class Command(BaseCommand):
             raise CommandError(problems) from None
         # Who to record is settled first: a site change is never saved without its audit row.
         actor = self._actor(options["user"])
-        verb = "Added" if created else "Changed"
-        with transaction.atomic():
-            site.save()
-            operations.record_site_change(actor, site, f"{verb} site {site.admin_url}.", via=AuditEvent.Via.CLI)
+        revoked = operations.change_site(actor, site, operations.site_changes(site), via=AuditEvent.Via.CLI)
         self.stdout.write(f"{'Registered' if created else 'Updated'} site {site.slug}: {site.admin_url}")
+        if revoked:
+            self.stdout.write(f"The address changed: revoked {revoked} stored token(s); operators reconnect.")
 
     def _read_ca_bundle(self, path: str) -> str:
         """The file's PEM text: the site keeps the certificates themselves, not a path on this host."""
