@@ -5,6 +5,11 @@ from jobs import operations
 from jobs.models import TIMEOUT_BOUNDS, AuditEvent, Site, StoredToken
 
 
+def visible_sites(request):
+    """The sites this admin user could see in the portal: the admin shows no more (superusers see all)."""
+    return Site.objects.filter(pk__in=Site.objects.visible_to(request.user).values("pk"))
+
+
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "admin_url", "insecure")
@@ -21,6 +26,9 @@ class SiteAdmin(admin.ModelAdmin):
         ),
         ("Access", {"fields": ("groups",)}),
     )
+
+    def get_queryset(self, request):
+        return visible_sites(request)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name in TIMEOUT_BOUNDS:  # the bounds in the form too: min/max on the input, errors by name
@@ -52,9 +60,13 @@ class StoredTokenAdmin(admin.ModelAdmin):
     """Who is connected where; the token itself is never shown."""
 
     list_display = ("user", "site", "arcgis_username", "source", "expires", "invalid_since")
-    list_filter = ("site", "source")
+    # Only sites among the rows shown, so a restricted site's name is not offered as a filter either.
+    list_filter = (("site", admin.RelatedOnlyFieldListFilter), "source")
     fields = ("user", "site", "arcgis_username", "source", "connected_at", "expires", "invalid_since")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(site__in=visible_sites(request))
 
     def has_add_permission(self, request):
         return False
@@ -76,9 +88,14 @@ class AuditEventAdmin(admin.ModelAdmin):
     """Append-only: viewable, never added, changed or deleted here."""
 
     list_display = ("created", "username", "action", "site_slug", "service", "job_id", "outcome", "message")
-    list_filter = ("action", "outcome", "via", "site_slug")
+    list_filter = ("action", "outcome", "via", "site_slug")  # its values come from get_queryset's rows
     search_fields = ("username", "job_id", "service", "message")
     date_hierarchy = "created"
+
+    def get_queryset(self, request):
+        """As on the audit page: rows of sites this user may see; rows of deleted sites for superusers."""
+        events = super().get_queryset(request)
+        return events if request.user.is_superuser else events.filter(site__in=visible_sites(request))
 
     def has_add_permission(self, request):
         return False

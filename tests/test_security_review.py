@@ -767,3 +767,72 @@ def test_finding_1_a_token_obtained_from_the_old_address_is_not_kept(
         client_as(operator).get(reverse("jobs:overview")).content.decode()
     )
     assert capture.requests == []
+
+
+# --- finding 9: the Django admin showed more than the portal does -------------------------------------------
+
+
+@pytest.fixture
+def restricted_world(simulator, operator, site_admin, connect):
+    """A public site and a site restricted to a team the site admin is not in, each with a token and audit rows."""
+    team = Group.objects.create(name="Secret team")
+    public = Site.objects.create(slug="public", name="Public site", admin_url=simulator.admin_url, insecure=True)
+    secret = Site.objects.create(slug="covert", name="Covert site", admin_url=simulator.admin_url, insecure=True)
+    secret.groups.add(team)
+    operator.groups.add(team)
+    tokens = {site.slug: connect(operator, site) for site in (public, secret)}
+    operations.record_site_change(operator, public, "msg-public")
+    operations.record_site_change(operator, secret, "msg-hidden")
+    return public, secret, tokens
+
+
+def admin_pages(client, public, secret, tokens) -> dict[str, object]:
+    events = {e.message: e for e in AuditEvent.objects.all()}
+    return {
+        "tokens": client.get(reverse("admin:jobs_storedtoken_changelist")),
+        "tokens by site": client.get(reverse("admin:jobs_storedtoken_changelist"), {"site__id__exact": secret.pk}),
+        "token": client.get(reverse("admin:jobs_storedtoken_change", args=[tokens["covert"].pk])),
+        "events": client.get(reverse("admin:jobs_auditevent_changelist")),
+        "events by site": client.get(reverse("admin:jobs_auditevent_changelist"), {"site_slug": "covert"}),
+        "event": client.get(reverse("admin:jobs_auditevent_change", args=[events["msg-hidden"].pk])),
+        "sites": client.get(reverse("admin:jobs_site_changelist")),
+        "site": client.get(reverse("admin:jobs_site_change", args=[secret.pk])),
+        "history": client.get(reverse("admin:jobs_site_history", args=[secret.pk])),
+    }
+
+
+def test_finding_9_a_site_admin_sees_in_the_admin_only_what_the_portal_shows(restricted_world, site_admin, client_as):
+    public, secret, tokens = restricted_world
+    client = client_as(site_admin)
+    pages = admin_pages(client, public, secret, tokens)
+    for name, response in pages.items():
+        body = response.content.decode()
+        if name == "events by site":  # the slug asked for is echoed in the filter's links and form
+            body = body.replace("site_slug=covert", "").replace('value="covert"', "")
+        assert "covert" not in body.lower() and "msg-hidden" not in body, name  # neither its name nor its slug
+    for name in ("token", "event", "site", "history"):
+        assert pages[name].status_code in (302, 404), name
+    assert "Public site" in pages["sites"].content.decode() and "msg-public" in pages["events"].content.decode()
+    assert "Public site" in pages["tokens"].content.decode()
+    # Nor can the site admin change the restricted site.
+    form = site_form(client, name="Taken over", slug="covert", admin_url="https://evil.example/arcgis/admin")
+    client.post(reverse("admin:jobs_site_change", args=[secret.pk]), form)
+    secret.refresh_from_db()
+    assert (secret.name, secret.admin_url) == ("Covert site", public.admin_url) and secret.tokens.exists()
+
+
+def test_finding_9_members_and_superusers_see_the_restricted_site_and_never_a_token(
+    restricted_world, site_admin, client_as
+):
+    public, secret, tokens = restricted_world
+    site_admin.groups.add(Group.objects.get(name="Secret team"))
+    root = make_user("root", is_superuser=True, is_staff=True)
+    for user in (site_admin, root):
+        pages = admin_pages(client_as(user), public, secret, tokens)
+        assert all(response.status_code == 200 for response in pages.values())
+        assert "Covert site" in pages["tokens"].content.decode() and "msg-hidden" in pages["events"].content.decode()
+        for response in pages.values():
+            body = response.content.decode()
+            for stored in tokens.values():
+                assert stored.token not in body
+                assert bytes(stored.ciphertext).decode() not in body
