@@ -18,8 +18,9 @@ class SiteAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug", "admin_url")
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("groups",)
+    readonly_fields = ("connection_changed",)
     fieldsets = (
-        (None, {"fields": ("name", "slug", "admin_url", "token_url", "referer")}),
+        (None, {"fields": ("name", "slug", "admin_url", "token_url", "referer", "connection_changed")}),
         (
             "TLS and timeouts",
             {"fields": ("ca_bundle", "insecure", "connect_timeout", "read_timeout", "action_timeout")},
