@@ -203,8 +203,11 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env.integer("DJANGO_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.boolean("DJANGO_HSTS_PRELOAD", True)
-    if env.boolean("DJANGO_BEHIND_TLS_PROXY", True):
-        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto: https makes a request count as secure (cookies, the HTTPS redirect, CSRF's origin
+# check). Anyone can send the header, so it is trusted only when DJANGO_BEHIND_TLS_PROXY says that a proxy
+# in front terminates TLS and sets it, overwriting what clients sent.
+if env.boolean("DJANGO_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # No inline scripts or styles: htmx's own indicator style is turned off in base.html
 # and the portal's behaviour lives in static/js.

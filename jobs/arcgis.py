@@ -87,8 +87,12 @@ def status_label(status: str) -> str:
 
 # --- names that may enter a URL path ---------------------------------------------
 
-_NAME = re.compile(r"[A-Za-z0-9_]{1,120}")
-_JOB_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+# The one definition of what may enter a URL path, shared by the portal's URLs, forms and models.
+# Always matched against the whole string (fullmatch, or \A…\Z): "$" would let a trailing newline through.
+NAME_PATTERN = r"[A-Za-z0-9_]{1,120}"
+JOB_ID_PATTERN = r"[A-Za-z0-9]{1,64}"
+_NAME = re.compile(NAME_PATTERN)
+_JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
 def validate_name(value: str, what: str = "name") -> str:
@@ -185,6 +189,10 @@ class SiteUnavailable(UpstreamUnavailable):
 
 class MalformedResponse(ArcGISError):
     """An answer that is not the JSON ArcGIS sends."""
+
+
+class UntrustedTokenService(ArcGISError):
+    """/rest/info names a token service off the site's own origin: no password is sent there."""
 
 
 _ERRORS_BY_CODE: dict[int, type[ArcGISError]] = {498: TokenInvalid, 499: TokenRequired, 403: Forbidden, 404: NotFound}
@@ -546,7 +554,7 @@ class SiteConnection:
             timeout = (self.timeout[0], self.action_timeout)
         if isinstance(self.verify, str) and not os.path.exists(self.verify):
             # requests would raise a bare OSError for it.
-            raise TLSFailure(f"{self.host}: the site's CA bundle {self.verify} does not exist.")
+            raise TLSFailure(f"{self.host}: the site's CA bundle file is missing.")  # its path is nobody's business
         self.guard.admit()
         try:
             response = self.session.request(
@@ -798,6 +806,13 @@ class AdminClient:
             raise TLSFailure(
                 f"{self.connection.host} names a token service over plain http; refusing to send a password."
             )
+        if _origin(url) != _origin(self.connection.admin_url):
+            # Whoever can change /rest/info's answer must not be able to collect operators' passwords.
+            raise UntrustedTokenService(
+                f"{self.connection.host} names a token service at another address ({_origin_text(url)}); the "
+                "portal sends passwords only to the site's own address. A site admin can set the site's token "
+                "URL to use that service."
+            )
         return url
 
     def _request_token(self, url: str, username: str, password: str, expiration_minutes: int) -> Token:
@@ -828,3 +843,19 @@ def _services(items: Any) -> list[Service]:
             )
         )
     return services
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # not a number: matches no origin
+        port = -1
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or {"https": 443, "http": 80}.get(scheme)
+
+
+def _origin_text(url: str) -> str:
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}:{port}"

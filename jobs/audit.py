@@ -1,8 +1,8 @@
-"""The audit trail: writing it (before and after every action), its filters and its CSV export."""
+"""The audit trail: writing it (before and after every action), its filters, its columns and its CSV writer."""
 
 import csv
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django import forms
@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from jobs.forms import DateTimeLocalInput
+from jobs.forms import UtcDateTimeField
 from jobs.models import AuditEvent, Site
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ CSV_COLUMNS = [
     "finished",
     "username",
     "site_slug",
+    "site_name",
     "service",
     "job_id",
     "action",
@@ -39,14 +40,21 @@ class AuditFilterForm(forms.Form):
     job = forms.CharField(required=False, max_length=64, label="Job ID")
     action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditEvent.Action.choices])
     outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *AuditEvent.Outcome.choices])
-    since = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="From")
-    until = forms.DateTimeField(required=False, widget=DateTimeLocalInput(), label="To")
+    since = UtcDateTimeField(required=False, label="From")
+    until = UtcDateTimeField(required=False, label="To")
+
+    def problems(self) -> str:
+        """What needs a correction, in words: "From: Enter a date between the years 1 and 9999." """
+        labels = {name: f"{field.label}: " for name, field in self.fields.items()}
+        return " ".join(f"{labels.get(name, '')}{' '.join(errors)}" for name, errors in self.errors.items())
 
     def events(self, user) -> QuerySet[AuditEvent]:
         """The events this user may see (those of sites visible to them), filtered as asked."""
         events = AuditEvent.objects.all()
         if not user.is_superuser:
-            events = events.filter(site_slug__in=Site.objects.visible_to(user).values("slug"))
+            # By the site itself, not its slug: a new site that reuses a slug reveals nothing of the old
+            # one's history, and rows of deleted sites (no site any more) are for superusers only.
+            events = events.filter(site__in=Site.objects.visible_to(user))
         if not self.is_valid():
             return events.none()
         data = self.cleaned_data
@@ -67,28 +75,39 @@ class AuditFilterForm(forms.Form):
         return events
 
 
+# OWASP's rule against CSV (formula) injection: a cell that starts with one of these, or whose first
+# non-whitespace character is one of the first four, is shown by spreadsheets as text only if it starts
+# with a single quote.
+FORMULA_STARTS = ("=", "+", "-", "@")
+CONTROL_STARTS = ("\t", "\r")
+
+
+def csv_cell(value):
+    """One cell of the export: dates in ISO 8601, text that could run as a formula neutralised."""
+    if isinstance(value, str) and (value[:1] in CONTROL_STARTS or value.lstrip()[:1] in FORMULA_STARTS):
+        return "'" + value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
 class _Echo:
-    """csv.writer's file: each row comes back as text, to be streamed."""
+    """A file that hands back what is written, so csv.writer can feed a streaming response."""
 
     def write(self, value: str) -> str:
         return value
 
 
-def csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
-    """The export, streamed: a header, then a line per event, cells safe for spreadsheets."""
+def csv_lines(events: QuerySet[AuditEvent]) -> Iterable[str]:
+    """The export, line by line (the csv module quotes and doubles embedded quotes)."""
     writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for row in events.values_list(*CSV_COLUMNS).iterator(chunk_size=2000):
-        yield writer.writerow([_csv_safe(value) for value in row])
 
+    def lines() -> Iterator[str]:
+        yield writer.writerow(CSV_COLUMNS)
+        for row in events.values_list(*CSV_COLUMNS).iterator(chunk_size=2000):
+            yield writer.writerow([csv_cell(value) for value in row])
 
-def _csv_safe(value):
-    """Keep spreadsheet programs from running a cell that starts like a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
+    return lines()
 
 
 # --- writing: every action is recorded before ArcGIS is called, and completed after ---------
@@ -102,6 +121,7 @@ def begin(user, site: Site, action: str, via: str, targets: list[tuple[str, str]
             username=user.get_username(),
             site=site,
             site_slug=site.slug,
+            site_name=site.name,
             service=service,
             job_id=job_id,
             action=action,
@@ -158,7 +178,7 @@ def record(user, site: Site, action: str, message: str, *, via: str) -> None:
 
 def latest_events(site: Site, service: str, job_ids: list[str]) -> dict[str, AuditEvent]:
     """The last completed portal action on each job, by anyone."""
-    events = AuditEvent.objects.filter(site_slug=site.slug, service=service, job_id__in=job_ids).exclude(
+    events = AuditEvent.objects.filter(site=site, service=service, job_id__in=job_ids).exclude(
         outcome=AuditEvent.Outcome.PENDING
     )
     latest = {}

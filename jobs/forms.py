@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django import forms
 from django.core.validators import RegexValidator
@@ -18,8 +18,9 @@ SORTS = {
 }
 
 # ArcGIS user names may be domain accounts (DOMAIN\user) or e-mail-like; machines are host names.
-username_validator = RegexValidator(r"^[\w.@\\-]{1,150}$", "Letters, digits and . _ - @ \\ only.")
-machine_validator = RegexValidator(r"^[A-Za-z0-9._-]{1,255}$", "A host name: letters, digits, dots and hyphens.")
+# \A…\Z, not ^…$: "$" also matches before a trailing newline.
+username_validator = RegexValidator(r"\A[\w.@\\-]{1,150}\Z", "Letters, digits and . _ - @ \\ only.")
+machine_validator = RegexValidator(r"\A[A-Za-z0-9._-]{1,255}\Z", "A host name: letters, digits, dots and hyphens.")
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -38,6 +39,30 @@ class DateTimeTextInput(forms.DateTimeInput):
 
 
 WITHIN = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
+class UtcDateTimeField(forms.DateTimeField):
+    """A date and time in the operator's time zone that must also exist in UTC, where the database and
+    ArcGIS need it: 0001-01-01 00:00 at UTC+14 does not. With `epoch`, it must also be a time ArcGIS can
+    be sent, in epoch milliseconds (from 1970 on)."""
+
+    widget = DateTimeLocalInput
+
+    def __init__(self, *, epoch: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.epoch = epoch
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is None:
+            return result
+        try:
+            millis = result.astimezone(UTC).timestamp() * 1000
+        except (OverflowError, ValueError, OSError):
+            raise forms.ValidationError("Enter a date between the years 1 and 9999.", code="out_of_range") from None
+        if self.epoch and millis < 0:
+            raise forms.ValidationError("Enter a date from 1970 on.", code="out_of_range")
+        return result
 
 
 class JobFilterForm(forms.Form):
@@ -63,8 +88,8 @@ class JobFilterForm(forms.Form):
             ("7d", "Last 7 days"),
         ],
     )
-    since = forms.DateTimeField(required=False, widget=DateTimeTextInput(), label="From")
-    until = forms.DateTimeField(required=False, widget=DateTimeTextInput(), label="To")
+    since = UtcDateTimeField(required=False, epoch=True, widget=DateTimeTextInput(), label="From")
+    until = UtcDateTimeField(required=False, epoch=True, widget=DateTimeTextInput(), label="To")
     sort = forms.ChoiceField(required=False, choices=list(SORTS.items()), widget=forms.HiddenInput)
     per_page = forms.TypedChoiceField(
         required=False, choices=[(n, n) for n in PAGE_SIZES], coerce=int, empty_value=50, initial=50, label="Per page"
@@ -141,7 +166,7 @@ class PasteTokenForm(forms.Form):
         strip=True,
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
         help_text="For servers federated with Portal for ArcGIS: a token you generated there.",
-        validators=[RegexValidator(r"^[A-Za-z0-9._~+/=-]+$", "That does not look like an ArcGIS token.")],
+        validators=[RegexValidator(r"\A[A-Za-z0-9._~+/=-]+\Z", "That does not look like an ArcGIS token.")],
     )
 
 

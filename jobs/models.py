@@ -1,13 +1,15 @@
+import hashlib
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from jobs import arcgis, ca_bundles
 from jobs.crypto import decrypt_token, encrypt_token
 
 
@@ -19,6 +21,23 @@ def validate_admin_url(value: str) -> None:
         raise ValidationError("Credentials never belong in the URL; operators connect with their own token.")
     if parts.query or parts.fragment:
         raise ValidationError("The admin URL takes no query string or fragment.")
+
+
+# Seconds, (lowest, highest): a worker waits at most this long for one upstream answer. Unbounded values
+# broke every page of a site (1e10 s overflows the socket's timeout).
+TIMEOUT_BOUNDS = {"connect_timeout": (0.5, 10.0), "read_timeout": (1.0, 60.0), "action_timeout": (1.0, 120.0)}
+
+
+def timeout_validators(field: str) -> list:
+    low, high = TIMEOUT_BOUNDS[field]
+    return [MinValueValidator(low), MaxValueValidator(high)]
+
+
+def validate_ca_bundle(value: str) -> None:
+    try:
+        ca_bundles.certificates(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class SiteQuerySet(models.QuerySet):
@@ -57,19 +76,47 @@ class Site(models.Model):
         default=False,
         help_text="Accept any certificate and plain http. Only for test servers.",
     )
-    ca_bundle = models.CharField(
+    ca_bundle = models.TextField(
         "CA bundle",
-        max_length=500,
         blank=True,
-        help_text="Path of a PEM file with the CA that signed the server's certificate.",
+        validators=[validate_ca_bundle],
+        help_text="The PEM certificate(s) of the CA that signed the server's certificate (or of a self-signed "
+        "server). Empty: the system's trusted CAs.",
     )
-    connect_timeout = models.FloatField(default=5.0, validators=[MinValueValidator(0.1)])
-    read_timeout = models.FloatField(default=30.0, validators=[MinValueValidator(0.1)])
+    connect_timeout = models.FloatField(
+        "connect timeout",
+        default=3.0,
+        validators=timeout_validators("connect_timeout"),
+        help_text="Seconds to wait for a connection (0.5–10).",
+    )
+    read_timeout = models.FloatField(
+        "read timeout",
+        default=10.0,
+        validators=timeout_validators("read_timeout"),
+        help_text="Seconds to wait for ArcGIS to answer a read (1–60).",
+    )
+    action_timeout = models.FloatField(
+        "action timeout",
+        default=30.0,
+        validators=timeout_validators("action_timeout"),
+        help_text="Seconds to wait for ArcGIS to answer a cancel, delete or purge (1–120).",
+    )
     groups = models.ManyToManyField(
         Group,
         blank=True,
         help_text="Only these groups see the site. Empty: everyone with a role.",
     )
+    connection_changed = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When where or how the site is reached last changed; every stored token was revoked then.",
+    )
+
+    # Where and how the site is reached. Changing any of them revokes every stored token of the site
+    # (jobs.operations.change_site): a token, or the next operator's password, must never follow a new
+    # address that its owner did not choose.
+    CONNECTION_FIELDS = ("admin_url", "token_url", "referer", "ca_bundle", "insecure")
 
     objects = SiteQuerySet.as_manager()
 
@@ -78,6 +125,12 @@ class Site(models.Model):
         permissions = [
             ("view_jobs", "Can see the GP jobs of sites"),
             ("operate_jobs", "Can cancel, delete and purge GP jobs"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(**{f"{field}__gte": low, f"{field}__lte": high}), name=f"site_{field}_bounds"
+            )
+            for field, (low, high) in TIMEOUT_BOUNDS.items()
         ]
 
     def __str__(self) -> str:
@@ -92,16 +145,28 @@ class Site(models.Model):
             raise ValidationError({"ca_bundle": "A CA bundle and skipping verification exclude each other."})
 
     @property
+    def address_fingerprint(self) -> str:
+        """Short digest of the connection settings: a connect form carries the one it was shown with."""
+        settings_text = "\n".join(str(getattr(self, field)) for field in self.CONNECTION_FIELDS)
+        return hashlib.sha256(settings_text.encode()).hexdigest()[:16]
+
+    @property
+    def password_origin(self) -> str:
+        """Where the connect form sends an operator's password: the token URL's origin when set, otherwise the
+        admin URL's (a token service named by /rest/info is used only on that same origin)."""
+        parts = urlsplit(self.token_url or self.admin_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
     def effective_referer(self) -> str:
         return self.referer or settings.ARCGIS_DEFAULT_REFERER
 
     @property
     def tls_verify(self) -> bool | str:
-        """What requests' `verify=` gets: off, the site's CA bundle, or the system's CAs."""
-        return False if self.insecure else (self.ca_bundle or True)
-
-    # Budget of operations (POST); the read budget is read_timeout.
-    action_timeout = 30.0
+        """What requests' `verify=` gets: off, the site's CA bundle (as a private file), or the system's CAs."""
+        if self.insecure:
+            return False
+        return ca_bundles.path_for(self.ca_bundle) if self.ca_bundle else True
 
 
 class StoredTokenQuerySet(models.QuerySet):
@@ -160,7 +225,8 @@ class StoredToken(models.Model):
         return self.expires is not None and self.expires - timezone.now() < timedelta(hours=1)
 
 
-job_id_validator = RegexValidator(r"^[A-Za-z0-9]{1,64}$", "Job IDs are letters and digits.")
+# The client's own definition, matched against the whole value (RegexValidator searches).
+job_id_validator = RegexValidator(rf"\A{arcgis.JOB_ID_PATTERN}\Z", "Job IDs are letters and digits.")
 
 
 class AuditEvent(models.Model):
@@ -194,8 +260,10 @@ class AuditEvent(models.Model):
     finished = models.DateTimeField(null=True, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     username = models.CharField(max_length=150, help_text="Kept when the user is deleted.")
+    # Who may see a row follows the site itself; null once the site is deleted (superusers only then).
     site = models.ForeignKey(Site, null=True, on_delete=models.SET_NULL, related_name="+")
-    site_slug = models.CharField(max_length=50)
+    site_slug = models.CharField(max_length=50, help_text="The site's slug at the time.")
+    site_name = models.CharField(max_length=200, blank=True, help_text="The site's name at the time.")
     service = models.CharField(max_length=250, blank=True, help_text="folder/name.GPServer")
     job_id = models.CharField(max_length=64, blank=True)
     action = models.CharField(max_length=20, choices=Action.choices)
@@ -207,7 +275,7 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["site_slug", "service", "job_id", "-created"], name="audit_job_latest")]
+        indexes = [models.Index(fields=["site", "service", "job_id", "-created"], name="audit_site_job_latest")]
 
     def __str__(self) -> str:
         target = self.job_id or self.service or self.site_slug

@@ -8,17 +8,16 @@ the caller's thread.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import transaction
 from django.utils import timezone
 
-from jobs import arcgis, audit, tokens
+from jobs import arcgis, audit, ca_bundles, tokens
 from jobs.models import AuditEvent, Site, StoredToken
 from jobs.upstream import connection_for, site_slot
 
@@ -128,29 +127,37 @@ def connect_with_token(user, site: Site, token: str, *, via=Via.WEB) -> ActionRe
 def _connect(user, site, via, obtain: Callable[[], tuple[arcgis.Token, str]]) -> ActionResult:
     [event] = audit.begin(user, site, Action.CONNECT, via, [("", "")])
     started = time.monotonic()
-    with _completed_on_error([event], started):
-        try:
-            token, arcgis_username = obtain()
-        except arcgis.ArcGISError as exc:
-            result = _failure(Action.CONNECT, None, exc, reconnect_hint=False)
-        else:
-            _store(user, site, token, arcgis_username)
-            who = f" as {arcgis_username}" if arcgis_username else ""
-            until = f" until {timezone.localtime(token.expires):%Y-%m-%d %H:%M %Z}" if token.expires else ""
-            result = ActionResult(Action.CONNECT, Outcome.SUCCESS, f"Connected to {site.name}{who}{until}.")
+    try:
+        result = _obtain_and_store(user, site, obtain)
+    except Exception as exc:  # nothing may leave the audit row pending, not even a bug
+        result = _unexpected(Action.CONNECT, None, exc)
     audit.complete([event], [_completion(result, time.monotonic() - started)])
     return result
 
 
-def _store(user, site: Site, token: arcgis.Token, arcgis_username: str) -> None:
-    stored, _ = StoredToken.objects.get_or_create(user=user, site=site, defaults={"ciphertext": b""})
-    stored.token = token.token
-    stored.expires = token.expires
-    stored.arcgis_username = arcgis_username
-    stored.source = StoredToken.GENERATED if arcgis_username else StoredToken.PASTED
-    stored.connected_at = timezone.now()
-    stored.invalid_since = None
-    stored.save()
+def _obtain_and_store(user, site: Site, obtain: Callable[[], tuple[arcgis.Token, str]]) -> ActionResult:
+    try:
+        token, arcgis_username = obtain()
+    except arcgis.ArcGISError as exc:
+        return _failure(Action.CONNECT, None, exc, reconnect_hint=False)
+    with transaction.atomic():
+        # A token from the old address must not be kept once the site points elsewhere (change_site).
+        now = Site.objects.select_for_update().filter(pk=site.pk).values(*Site.CONNECTION_FIELDS).first()
+        if now != {field: getattr(site, field) for field in Site.CONNECTION_FIELDS}:
+            return ActionResult(
+                Action.CONNECT, Outcome.FAILED, "This site's address changed while you connected: reconnect."
+            )
+        stored, _ = StoredToken.objects.get_or_create(user=user, site=site, defaults={"ciphertext": b""})
+        stored.token = token.token
+        stored.expires = token.expires
+        stored.arcgis_username = arcgis_username
+        stored.source = StoredToken.GENERATED if arcgis_username else StoredToken.PASTED
+        stored.connected_at = timezone.now()
+        stored.invalid_since = None
+        stored.save()
+    who = f" as {arcgis_username}" if arcgis_username else ""
+    until = f" until {timezone.localtime(token.expires):%Y-%m-%d %H:%M %Z}" if token.expires else ""
+    return ActionResult(Action.CONNECT, Outcome.SUCCESS, f"Connected to {site.name}{who}{until}.")
 
 
 def disconnect(user, site: Site, *, via=Via.WEB, by=None) -> ActionResult:
@@ -170,6 +177,52 @@ def disconnect(user, site: Site, *, via=Via.WEB, by=None) -> ActionResult:
 def record_site_change(user, site: Site, message: str, *, via=Via.ADMIN) -> None:
     """Site changes need no upstream call; they are recorded as completed at once."""
     audit.record(user, site, Action.SITE_CHANGE, message, via=via)
+
+
+# --- sites ---------------------------------------------------------------------------
+
+
+def site_changes(site: Site) -> dict[str, tuple[object, object]]:
+    """Each field of `site` (not yet saved) that differs from the database, as (old, new); for a new
+    site, each field that is set, with None as its old value."""
+    fields = [f.name for f in Site._meta.concrete_fields if f.name not in ("id", "connection_changed")]
+    saved = Site.objects.filter(pk=site.pk).values(*fields).first() if site.pk else None
+    if saved is None:
+        return {name: (None, getattr(site, name)) for name in fields if getattr(site, name) not in ("", None)}
+    return {name: (saved[name], getattr(site, name)) for name in fields if saved[name] != getattr(site, name)}
+
+
+def change_site(user, site: Site, changes: dict[str, tuple[object, object]], *, via=Via.ADMIN) -> int:
+    """Save a new or changed site and audit each changed field with its old and new value, in one
+    transaction. When where or how the site is reached changes (Site.CONNECTION_FIELDS), every stored
+    token of the site is revoked at once: otherwise the next page would send each operator's token to
+    the new address. Returns how many tokens were revoked."""
+    created = site.pk is None
+    moved = not created and any(name in Site.CONNECTION_FIELDS for name in changes)
+    with transaction.atomic():
+        if moved:
+            site.connection_changed = timezone.now()
+        site.save()
+        revoked = StoredToken.objects.filter(site=site).delete()[0] if moved else 0
+        described = "; ".join(_describe_change(name, old, new, created) for name, (old, new) in changes.items())
+        message = f"{'Added' if created else 'Changed'} site: {described or 'nothing'}."
+        if moved:
+            message += f" Revoked {revoked} stored token{'' if revoked == 1 else 's'}: the address changed."
+        record_site_change(user, site, message, via=via)
+    return revoked
+
+
+def _describe_change(name: str, old, new, created: bool) -> str:
+    """name 'old' → 'new', in words anyone who may read the audit trail may see (never a secret)."""
+
+    def show(value) -> str:
+        if name == "ca_bundle":
+            return ca_bundles.describe(value or "")
+        if isinstance(value, list | tuple):
+            return "[" + ", ".join(map(str, value)) + "]"
+        return repr(value) if isinstance(value, str) else str(value)
+
+    return f"{name} {show(new)}" if created else f"{name} {show(old)} → {show(new)}"
 
 
 # --- job operations -------------------------------------------------------------------
@@ -211,49 +264,53 @@ def act(user, site: Site, action: str, targets: list[Target], *, via, known=None
     targets = [replace(t, job_id=t.job_id and arcgis.validate_job_id(t.job_id)) for t in dict.fromkeys(targets)]
     known = known or {}
     events = audit.begin(user, site, action, via, [(t.service.key, t.job_id) for t in targets])
-    started = time.monotonic()
-    token_used_since = timezone.now()
-    with _completed_on_error(events, started):
-        try:
-            client = tokens.client_for(user, site)
-
-            def attempt(target: Target) -> tuple[ActionResult, float]:
-                began = time.monotonic()
-                try:
-                    _CALLS[action](client, target.service, target.job_id)
-                    result = _success(action, target, known.get(target.job_id))
-                except arcgis.ArcGISError as exc:
-                    result = _with_real_state(client, _failure(action, target, exc), exc)
-                return result, time.monotonic() - began
-
-            with site_slot(site):
-                # attempt() catches every ArcGISError, so each result is a (result, seconds) pair.
-                results = arcgis.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY)
-        except (tokens.NotConnected, arcgis.SiteUnavailable) as exc:
-            results = [
-                (ActionResult(action, Outcome.FAILED, exc.message, t, reconnect=exc.reconnect), 0.0) for t in targets
-            ]
-        if any(result.reconnect and result.code for result, _ in results):
-            tokens.mark_rejected(user, site, token_used_since)
+    try:
+        results = _attempt_all(user, site, action, targets, known)
+    except Exception as exc:  # nothing may leave the audit rows pending, not even a bug
+        results = [(_unexpected(action, target, exc), 0.0) for target in targets]
     audit.complete(events, [_completion(result, seconds) for result, seconds in results])
     return [result for result, _ in results]
 
 
-@contextlib.contextmanager
-def _completed_on_error(events: list[AuditEvent], started: float) -> Iterator[None]:
-    """Whatever goes wrong between writing the audit rows and completing them, they are
-    completed as failed (never left pending), and the error goes on."""
+def _attempt_all(user, site: Site, action: str, targets: list[Target], known) -> list[tuple[ActionResult, float]]:
+    token_used_since = timezone.now()
     try:
-        yield
-    except Exception as exc:
-        message = f"The portal failed before ArcGIS's answer was recorded ({type(exc).__name__}); see its log."
-        try:
-            audit.complete(
-                events, [audit.Completion(Outcome.FAILED, message, seconds=time.monotonic() - started)] * len(events)
-            )
-        except DatabaseError:
-            log.exception("could not complete %d audit rows", len(events))
-        raise
+        client = tokens.client_for(user, site)
+        with site_slot(site):
+
+            def attempt(target: Target) -> tuple[ActionResult, float]:
+                started = time.monotonic()
+                try:
+                    result = _attempt(client, action, target, known.get(target.job_id))
+                except Exception as exc:  # one job's surprise is that job's failure, not the whole bulk's
+                    result = _unexpected(action, target, exc)
+                return result, time.monotonic() - started
+
+            # attempt() catches everything, so each result is a (result, seconds) pair.
+            results = arcgis.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY)
+    except (tokens.NotConnected, arcgis.SiteUnavailable) as exc:
+        return [(ActionResult(action, Outcome.FAILED, exc.message, t, reconnect=exc.reconnect), 0.0) for t in targets]
+    if any(result.reconnect and result.code for result, _ in results):
+        tokens.mark_rejected(user, site, token_used_since)
+    return results
+
+
+def _attempt(client, action: str, target: Target, known: arcgis.Job | None) -> ActionResult:
+    try:
+        _CALLS[action](client, target.service, target.job_id)
+    except arcgis.ArcGISError as exc:
+        return _with_real_state(client, _failure(action, target, exc), exc)
+    return _success(action, target, known)
+
+
+def _unexpected(action: str, target: Target | None, exc: Exception) -> ActionResult:
+    """An error no layer expected (a bug, a library's surprise): logged with its traceback for the
+    administrators, and a failure in words for the operator and the audit row."""
+    log.error("unexpected %s during %s %s", type(exc).__name__, action, target, exc_info=exc)
+    message = f"The portal failed unexpectedly ({type(exc).__name__}); the details are in its log."
+    if action in _CALLS:
+        message += f" {MAYBE_DONE}"
+    return ActionResult(action, Outcome.FAILED, message, target)
 
 
 def _completion(result: ActionResult, seconds: float) -> audit.Completion:

@@ -14,6 +14,8 @@ from jobs.crypto import TokenDecryptionError
 from jobs.models import Site, StoredToken
 from jobs.upstream import connection_for
 
+ADDRESS_CHANGED = "This site's address changed: reconnect."
+
 
 class NotConnected(Exception):
     """The operator has no usable token for the site. Like ArcGISError: `.message`, `.reconnect`."""
@@ -36,6 +38,8 @@ def stored_token(user, site: Site) -> StoredToken | None:
 def client_with(site: Site, token: StoredToken | None) -> arcgis.AdminClient:
     """An Administrator API client acting with this stored token; raises NotConnected."""
     if token is None:
+        if site.connection_changed is not None:  # every token was revoked when the address changed
+            raise NotConnected(site, ADDRESS_CHANGED)
         raise NotConnected(site, "You have no ArcGIS token for this site.")
     if token.invalid_since is not None:
         raise NotConnected(site, "ArcGIS rejected your token.")

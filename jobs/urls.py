@@ -2,13 +2,13 @@
 
 from django.urls import include, path, register_converter
 
-from jobs import views
+from jobs import arcgis, views
 
 
 class ArcGISNameConverter:
     """Folder and service names: letters, digits and underscores, at most 120."""
 
-    regex = "[A-Za-z0-9_]{1,120}"
+    regex = arcgis.NAME_PATTERN
 
     def to_python(self, value: str) -> str:
         return value
@@ -18,7 +18,7 @@ class ArcGISNameConverter:
 
 
 class JobIdConverter(ArcGISNameConverter):
-    regex = "[A-Za-z0-9]{1,64}"
+    regex = arcgis.JOB_ID_PATTERN
 
 
 register_converter(ArcGISNameConverter, "arcgisname")

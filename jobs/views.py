@@ -471,7 +471,11 @@ def token(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         intent = request.POST.get("intent")
         result = None
-        if intent == "connect":
+        shown_for = request.POST.get("address", site.address_fingerprint)
+        if intent in ("connect", "paste") and shown_for != site.address_fingerprint:
+            # The form was shown for the site's previous address: send nothing before the operator sees the new one.
+            messages.error(request, "This site's address changed since this page was shown: check it, then connect.")
+        elif intent == "connect":
             connect_form = ConnectForm(request.POST)
             if connect_form.is_valid():
                 data = connect_form.cleaned_data
@@ -517,8 +521,13 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @permission_required("jobs.view_auditevent", raise_exception=True)
-def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
-    events = audit.AuditFilterForm(request.GET).events(request.user)
+def audit_csv(request: HttpRequest) -> HttpResponse:
+    form = audit.AuditFilterForm(request.GET)
+    events = form.events(request.user)
+    if not form.is_valid():  # an export of nothing would look like an empty trail
+        return HttpResponse(
+            f"The filters need a correction. {form.problems()}\n", status=400, content_type="text/plain; charset=utf-8"
+        )
     response = StreamingHttpResponse(audit.csv_lines(events), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="gp-jobs-audit.csv"'
     return response

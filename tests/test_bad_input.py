@@ -206,15 +206,17 @@ def test_non_ascii_user_filter_is_sent_escaped(simulator, service, target, olivi
 
 
 def test_bad_audit_filters_and_paging_answer_normally(simulator, olivia):
-    for params in (
-        {"user": "u" * 10_000},
-        {"since": "yesterday"},
-        {"page": "-1"},
-        {"page": "abc"},
-        {"outcome": SCRIPT},
-    ):
+    """A bad filter is explained on the page, and refused (400, in words) by the export rather than
+    answered with an empty file that would look like an empty trail; bad paging just shows a page."""
+    for params in ({"user": "u" * 10_000}, {"since": "yesterday"}, {"outcome": SCRIPT}):
         page = olivia.get(reverse("jobs:audit"), params)
         assert page.status_code == 200 and SCRIPT not in page.content.decode()
+        assert "The filters need a correction." in page.content.decode()
+        export = olivia.get(reverse("jobs:audit_csv"), params)
+        assert export.status_code == 400 and export["Content-Type"].startswith("text/plain")
+        assert export.content.decode().startswith("The filters need a correction.")
+    for params in ({"page": "-1"}, {"page": "abc"}):
+        assert olivia.get(reverse("jobs:audit"), params).status_code == 200
         assert olivia.get(reverse("jobs:audit_csv"), params).status_code == 200
     assert nothing_sent(simulator)
 
@@ -243,7 +245,9 @@ def test_a_site_that_does_not_exist_is_404_everywhere(simulator, olivia):
 def test_a_site_restricted_to_another_group_is_404_and_invisible(simulator, site, operator, olivia):
     """Even with a token stored from before the restriction, nothing is sent and nothing is revealed."""
     site.groups.add(Group.objects.create(name="Another team"))
-    AuditEvent.objects.create(username="sam", site_slug=site.slug, action="cancel", outcome="success", message="Hidden")
+    AuditEvent.objects.create(
+        username="sam", site=site, site_slug=site.slug, action="cancel", outcome="success", message="Hidden"
+    )
     pages, actions = site_urls(site.slug)
     simulator.requests.clear()
     for url in pages:

@@ -14,6 +14,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from arcgis_simulator.tls import generate_certificate
 from jobs.models import AuditEvent, Site, StoredToken
 from tests.conftest import make_user
 
@@ -32,7 +33,13 @@ def run(name: str, *args) -> str:
 # --- addsite -----------------------------------------------------------------------------------
 
 
-def test_addsite_registers_a_site_with_every_option(site_admin):
+@pytest.fixture
+def ca_file(tmp_path) -> Path:
+    """A CA certificate in a PEM file, as a site admin has one."""
+    return generate_certificate(tmp_path / "north-ca")[0]
+
+
+def test_addsite_registers_a_site_with_every_option(site_admin, ca_file):
     out = run(
         "addsite",
         "north",
@@ -44,7 +51,7 @@ def test_addsite_registers_a_site_with_every_option(site_admin):
         "--referer",
         "https://portal.example.org/",
         "--ca-bundle",
-        "/etc/ssl/north-ca.pem",
+        str(ca_file),
         "--user",
         "sam",
     )
@@ -52,7 +59,8 @@ def test_addsite_registers_a_site_with_every_option(site_admin):
     site = Site.objects.get(slug="north")
     assert (site.name, site.admin_url, site.referer) == ("North", ADMIN_URL, "https://portal.example.org/")
     assert site.token_url == "https://north.example.com:6443/arcgis/tokens/generateToken"
-    assert (site.ca_bundle, site.insecure) == ("/etc/ssl/north-ca.pem", False)
+    # The certificate itself, read once: the site works from any portal host, whatever files it has.
+    assert (site.ca_bundle, site.insecure) == (ca_file.read_text(), False)
     event = AuditEvent.objects.get()
     assert (event.action, event.via, event.user, event.site, event.outcome) == (
         "site_change",
@@ -61,7 +69,9 @@ def test_addsite_registers_a_site_with_every_option(site_admin):
         site,
         "success",
     )
-    assert event.message == f"Added site {ADMIN_URL}."
+    assert event.message.startswith(f"Added site: slug 'north'; name 'North'; admin_url '{ADMIN_URL}'; ")
+    assert "referer 'https://portal.example.org/'" in event.message
+    assert "ca_bundle 1 certificate (SHA-256 " in event.message and "BEGIN" not in event.message
 
 
 def test_addsite_updates_a_site_with_the_same_slug(site_admin):
@@ -72,10 +82,29 @@ def test_addsite_updates_a_site_with_the_same_slug(site_admin):
     site = Site.objects.get()
     assert site.pk == first.pk and site.name == "North"  # the name is kept when not given again
     assert site.admin_url == "http://north-test.example.com/arcgis/admin" and site.insecure
-    assert list(AuditEvent.objects.order_by("id").values_list("message", flat=True)) == [
-        f"Added site {ADMIN_URL}.",
-        "Changed site http://north-test.example.com/arcgis/admin.",
-    ]
+    added, changed = AuditEvent.objects.order_by("id").values_list("message", flat=True)
+    assert added.startswith(f"Added site: slug 'north'; name 'North'; admin_url '{ADMIN_URL}';")
+    assert changed == (
+        f"Changed site: admin_url '{ADMIN_URL}' → 'http://north-test.example.com/arcgis/admin'; "
+        "insecure False → True. Revoked 0 stored tokens: the address changed."
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ("not a certificate\n", "Paste one or more PEM certificates"),
+        ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "Paste one or more PEM certificates"),
+        ("KEY", "never a key"),
+    ],
+)
+def test_addsite_refuses_a_ca_bundle_that_is_not_certificates(site_admin, tmp_path, content, error):
+    cert, key = generate_certificate(tmp_path / "ca")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(cert.read_text() + key.read_text() if content == "KEY" else content)
+    with pytest.raises(CommandError, match=error):
+        run("addsite", "north", ADMIN_URL, "--ca-bundle", str(bundle), "--user", "sam")
+    assert not Site.objects.exists() and not AuditEvent.objects.exists()
 
 
 def test_addsite_records_the_first_superuser_when_no_user_is_named():
@@ -92,6 +121,7 @@ def test_addsite_records_the_first_superuser_when_no_user_is_named():
         (["ftp://north.example.com/arcgis/admin"], "admin URL"),
         ([ADMIN_URL, "--token-url", "http://north.example.com/arcgis/tokens/generateToken"], "Use https"),
         ([ADMIN_URL, "--ca-bundle", "/etc/ssl/ca.pem", "--insecure"], "not allowed with argument"),
+        ([ADMIN_URL, "--ca-bundle", "/nonexistent/ca.pem"], "Cannot read the CA bundle /nonexistent/ca.pem"),
         ([ADMIN_URL, "--user", "ghost"], "No portal user 'ghost'"),
     ],
 )

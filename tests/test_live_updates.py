@@ -3,8 +3,8 @@ and one upstream read per service per interval shared by every operator watching
 
 import json
 import re
-from urllib.parse import urlencode
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.test import override_settings
@@ -48,7 +48,9 @@ def test_the_table_polls_once_for_all_its_active_rows(simulator, service, target
 
 
 def test_the_poll_answers_only_the_rows_that_changed_and_stops_when_none_is_active(simulator, service, target, olivia):
-    first, second = (simulator.state.add_job(service.key, status=EXECUTING, submitted=T0 + timedelta(i)) for i in (0, 1))
+    first, second = (
+        simulator.state.add_job(service.key, status=EXECUTING, submitted=T0 + timedelta(i)) for i in (0, 1)
+    )
     found = poller(jobs_table_html(olivia, target, {"page": 1, "per_page": 25, "sort": "submitted"}))
     simulator.requests.clear()
 

@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
+from arcgis_simulator.tls import generate_certificate
 from jobs import operations
 from jobs.models import AuditEvent, Site
 from jobs.rows import ServiceTarget
@@ -275,6 +276,7 @@ def site_form(client, **fields) -> dict:
         "ca_bundle": "",
         "connect_timeout": "5",
         "read_timeout": "30",
+        "action_timeout": "30",
         "_save": "Save",
         **fields,
     }
@@ -301,7 +303,7 @@ def test_a_site_admin_adds_changes_and_deletes_a_site_and_each_change_is_audited
         ("site_change", "admin", "sam", "north", "success")
     ] * 3
     assert events[0].message.startswith("Added site:") and "admin_url" in events[0].message
-    assert events[1].message == "Changed site: name."
+    assert events[1].message == "Changed site: name 'North' → 'North (primary)'."  # no address change: no revocation
     assert events[2].message == "Deleted site."
     # The trail outlives the site.
     assert all(e.site_id is None for e in AuditEvent.objects.all())
@@ -331,10 +333,13 @@ def test_deleting_sites_from_the_list_audits_each_one(site_admin, client_as):
         ({"admin_url": "http://north.example.com/arcgis/admin"}, "Use https"),
         ({"admin_url": "https://admin:secret@north.example.com/arcgis/admin"}, "Credentials never belong in the URL"),
         ({"token_url": "http://north.example.com/arcgis/tokens/generateToken"}, "Use https"),
-        ({"insecure": "on", "ca_bundle": "/etc/ssl/north.pem"}, "exclude each other"),
+        ({"insecure": "on", "ca_bundle": "PEM"}, "exclude each other"),
+        ({"ca_bundle": "/etc/ssl/north.pem"}, "Paste one or more PEM certificates"),
     ],
 )
-def test_the_admin_refuses_unsafe_site_addresses(site_admin, client_as, fields, error):
+def test_the_admin_refuses_unsafe_site_addresses(site_admin, client_as, tmp_path, fields, error):
+    if fields.get("ca_bundle") == "PEM":
+        fields = {**fields, "ca_bundle": generate_certificate(tmp_path / "north")[0].read_text()}
     client = client_as(site_admin)
     response = client.post(reverse("admin:jobs_site_add"), site_form(client, **fields))
     assert response.status_code == 200

@@ -22,6 +22,7 @@ CONFIG_VARIABLES = [
     "DATABASE_URL",
     "REDIS_URL",
     "TOKEN_ENCRYPTION_KEYS",
+    "DJANGO_BEHIND_TLS_PROXY",
 ]
 
 
@@ -127,7 +128,7 @@ def test_production_turns_on_https_protections(environ):
     assert settings["SESSION_COOKIE_SECURE"] and settings["CSRF_COOKIE_SECURE"]
     assert settings["SECURE_SSL_REDIRECT"]
     assert settings["SECURE_HSTS_SECONDS"] >= 31536000
-    assert settings["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert "SECURE_PROXY_SSL_HEADER" not in settings  # X-Forwarded-Proto is trusted only when asked for
     assert settings["X_FRAME_OPTIONS"] == "DENY"
     assert settings["SECURE_REFERRER_POLICY"] == "same-origin"
 
@@ -177,3 +178,47 @@ def test_check_warns_about_development_keys(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "portal.W001" in result.stderr + result.stdout
     assert "TOKEN_ENCRYPTION_KEYS is not set" in result.stderr + result.stdout
+
+
+# A request that says it came over https, from a client in front of a portal with or without a TLS proxy.
+PROXY_PROBE = """
+from django.test import Client
+from django.test.client import RequestFactory
+forged = {"headers": {"host": "jobs.example.com", "x-forwarded-proto": "https"}}
+print(RequestFactory().get("/healthz", **forged).is_secure(), Client().get("/healthz", **forged).status_code)
+"""
+
+
+@pytest.mark.parametrize(
+    ("production", "behind_proxy", "expected"),
+    [
+        (False, None, "False 200"),
+        (True, None, "False 301"),  # not trusted: the forged header does not skip the HTTPS redirect
+        (True, "0", "False 301"),
+        (True, "1", "True 200"),
+        (False, "1", "True 200"),
+    ],
+)
+def test_x_forwarded_proto_is_trusted_only_behind_a_declared_tls_proxy(tmp_path, production, behind_proxy, expected):
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_ALLOWED_HOSTS": "jobs.example.com",
+        "PORTAL_VAR_DIR": str(tmp_path),
+    }
+    if production:
+        env["DJANGO_PRODUCTION"] = "1"
+    if behind_proxy is not None:
+        env["DJANGO_BEHIND_TLS_PROXY"] = behind_proxy
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", PROXY_PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected

@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import arcgis
+from jobs import arcgis, tokens
 from jobs.crypto import TokenDecryptionError, decrypt_token, encrypt_token
 from jobs.models import AuditEvent, Site, StoredToken
 from jobs.rows import ServiceTarget
@@ -375,7 +375,7 @@ def test_reconnecting_clears_the_rejection(simulator, site, service, operator, c
 def test_connecting_verifies_the_certificate_with_the_sites_ca_bundle(tls_simulator, operator, client_as):
     admin_url = tls_simulator.admin_url
     trusted = Site.objects.create(
-        slug="trusted", name="Trusted", admin_url=admin_url, ca_bundle=str(tls_simulator.cert_path)
+        slug="trusted", name="Trusted", admin_url=admin_url, ca_bundle=tls_simulator.cert_path.read_text()
     )
     unverified = Site.objects.create(slug="unverified", name="Unverified", admin_url=admin_url)
     insecure = Site.objects.create(slug="insecure", name="Test server", admin_url=admin_url, insecure=True)
@@ -394,14 +394,13 @@ def test_connecting_verifies_the_certificate_with_the_sites_ca_bundle(tls_simula
 
 
 def test_a_token_connected_while_a_rejected_call_ran_is_not_marked(site, operator, connect):
-    from jobs import operations
 
     call_started = timezone.now() - timedelta(seconds=5)
     fresh = connect(operator, site)  # reconnected after the call that ArcGIS rejected had begun
-    operations.mark_token_rejected(operator, site, call_started)
+    tokens.mark_rejected(operator, site, call_started)
     fresh.refresh_from_db()
     assert fresh.invalid_since is None
-    operations.mark_token_rejected(operator, site, timezone.now())
+    tokens.mark_rejected(operator, site, timezone.now())
     fresh.refresh_from_db()
     assert fresh.invalid_since is not None
 

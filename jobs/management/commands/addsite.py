@@ -1,7 +1,8 @@
+from pathlib import Path
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from jobs import operations
 from jobs.models import AuditEvent, Site
@@ -17,7 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--token-url", default="", help="token service, e.g. …/arcgis/tokens/generateToken")
         parser.add_argument("--referer", default="", help="referer that tokens are bound to")
         tls = parser.add_mutually_exclusive_group()
-        tls.add_argument("--ca-bundle", default="", help="PEM file of the CA that signed the server's certificate")
+        tls.add_argument(
+            "--ca-bundle",
+            default="",
+            metavar="PATH",
+            help="PEM file of the CA that signed the server's certificate (read once; the site keeps its text)",
+        )
         tls.add_argument("--insecure", action="store_true", help="skip TLS verification (test servers only)")
         parser.add_argument("--user", help="portal user recorded in the audit trail (default: the first superuser)")
 
@@ -28,7 +34,7 @@ class Command(BaseCommand):
         site.admin_url = options["admin_url"].rstrip("/")
         site.token_url = options["token_url"]
         site.referer = options["referer"]
-        site.ca_bundle = options["ca_bundle"]
+        site.ca_bundle = self._read_ca_bundle(options["ca_bundle"])
         site.insecure = options["insecure"]
         try:
             site.full_clean()
@@ -37,11 +43,19 @@ class Command(BaseCommand):
             raise CommandError(problems) from None
         # Who to record is settled first: a site change is never saved without its audit row.
         actor = self._actor(options["user"])
-        verb = "Added" if created else "Changed"
-        with transaction.atomic():
-            site.save()
-            operations.record_site_change(actor, site, f"{verb} site {site.admin_url}.", via=AuditEvent.Via.CLI)
+        revoked = operations.change_site(actor, site, operations.site_changes(site), via=AuditEvent.Via.CLI)
         self.stdout.write(f"{'Registered' if created else 'Updated'} site {site.slug}: {site.admin_url}")
+        if revoked:
+            self.stdout.write(f"The address changed: revoked {revoked} stored token(s); operators reconnect.")
+
+    def _read_ca_bundle(self, path: str) -> str:
+        """The file's PEM text: the site keeps the certificates themselves, not a path on this host."""
+        if not path:
+            return ""
+        try:
+            return Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"Cannot read the CA bundle {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
     def _actor(self, username):
         users = get_user_model().objects

@@ -31,8 +31,8 @@ class Command(BaseCommand):
         )
         simulator.start()
         try:
-            site = self._register_site(simulator)
             users = self._create_users()
+            site = self._register_site(simulator, actor=next(u for u in users if u.username == "siteadmin"))
             for user in users:
                 # The simulated server's administrator account stands in for each operator's own.
                 outcome = operations.connect(
@@ -50,17 +50,16 @@ class Command(BaseCommand):
         finally:
             simulator.stop()
 
-    def _register_site(self, simulator) -> Site:
-        site, _ = Site.objects.update_or_create(
-            slug="demo",
-            defaults={
-                "name": "Demo ArcGIS Server (simulated)",
-                "admin_url": simulator.admin_url,
-                "token_url": "",
-                "ca_bundle": str(simulator.cert_path),
-                "insecure": False,
-            },
-        )
+    def _register_site(self, simulator, actor) -> Site:
+        """The demo site on this run's simulator, changed like any site (audited; a new port revokes tokens)."""
+        site = Site.objects.filter(slug="demo").first() or Site(slug="demo")
+        site.name = "Demo ArcGIS Server (simulated)"
+        site.admin_url = simulator.admin_url
+        site.token_url = ""
+        site.ca_bundle = simulator.cert_path.read_text()
+        site.insecure = False
+        if changes := operations.site_changes(site):
+            operations.change_site(actor, site, changes, via=AuditEvent.Via.CLI)
         return site
 
     def _create_users(self):
