@@ -1,10 +1,11 @@
 # Two commands: `make run` (the demo) and `make test` (everything). Both set up .venv first.
+# `make screenshots` saves a picture of every main screen of the demo in screenshots/.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench lint format clean
+.PHONY: run test screenshots bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,10 @@ test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+screenshots: $(VENV)/.dev-installed
+	scripts/ensure-chromium
+	$(BIN)/python scripts/screenshots.py
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench
