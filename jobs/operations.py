@@ -352,7 +352,7 @@ def _with_real_state(client, result: ActionResult, exc: arcgis.ArcGISError) -> A
         job = None
     except arcgis.ArcGISError:
         return unknown
-    found = "it no longer exists" if job is None else f"it is already {job.label}"
+    found = "it no longer exists" if job is None else f"it is {'already ' if job.is_terminal else ''}{job.label}"
     if not exc.ambiguous:
         return replace(result, job=job, gone=job is None, found=found)
     if result.action == Action.DELETE:

@@ -66,7 +66,7 @@ def _services_of(site: Site, client: arcgis.AdminClient) -> list[arcgis.Service]
 def _section(site: Site, token: StoredToken | None, services: list[arcgis.Service]) -> SiteSection:
     section = SiteSection(site, token)
     for service in sorted(services, key=lambda s: (s.folder.lower(), s.name.lower())):
-        section.folders.setdefault(service.folder, []).append(ServiceTarget(site, service.ref))
+        section.folders.setdefault(service.folder, []).append(ServiceTarget(site, service.ref, service.description))
     return section
 
 

@@ -7,7 +7,7 @@ so the template holds few tags per row: a page of rows is the portal's hottest r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from urllib.parse import urlencode
@@ -43,6 +43,7 @@ class ServiceTarget:
 
     site: Site
     service: arcgis.ServiceRef
+    description: str = field(default="", compare=False)  # as the site's listing says
 
     def url(self, name: str, job_id: str | None = None, **query) -> str:
         kwargs = {"slug": self.site.slug, "name": self.service.name}

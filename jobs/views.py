@@ -325,13 +325,11 @@ def job_updates(request: HttpRequest, slug: str, name: str, folder: str = "") ->
     failures = _small_int(request.GET.get("failures"), 10) or 0
     changes = reads.changes(request.user, target, form.query(), watched, newest)
     failures = failures + 1 if changes.error else 0
-    if changes.error and changes.error.reconnect:  # nothing will work until the operator reconnects
-        watched_rows = []
+    if changes.error and changes.error.reconnect:
+        poll = Poll()  # nothing will work until the operator reconnects
     else:
-        watched_rows = [
-            JobRow(target, job_id, arcgis.Job(job_id, status)) for job_id, status in changes.still_active.items()
-        ]
-    poll = _poll(target, _filters_query(request), watched_rows, newest, failures, changes.seconds)
+        still = [JobRow(target, job_id, arcgis.Job(job_id, status)) for job_id, status in changes.still_active.items()]
+        poll = _poll(target, _filters_query(request), still, newest, failures, changes.seconds)
     previous = request.GET.get("rows", ""), request.GET.get("failures", "0")
     context = {
         "target": target,

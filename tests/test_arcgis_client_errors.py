@@ -156,7 +156,8 @@ def test_wrong_credentials_are_refused_with_the_servers_reason(styled, connect_t
     with pytest.raises(arcgis.OperationRefused) as caught:
         connect_to(styled, user=None).generate_token("siteadmin", "wrong-password")
 
-    assert str(caught.value) == "Unable to generate token.; Invalid username or password."
+    # ArcGIS's messages, joined as sentences.
+    assert str(caught.value) == "Unable to generate token. Invalid username or password."
 
 
 def test_every_error_is_an_arcgis_error():
@@ -268,7 +269,7 @@ def test_latency_beyond_the_read_timeout_is_a_timeout(gis, connect_to):
 def test_a_cancel_is_sent_once_whatever_happens(gis, connect_to, kind, params, error, status_after):
     job = gis.state.add_job(GP, arcgis.EXECUTING)
     gis.faults.set(kind, operation="cancel", count=1, **params)
-    client = connect_to(gis, timeout=(5.0, 0.5))
+    client = connect_to(gis, timeout=(5.0, 0.5), action_timeout=0.5)
 
     with pytest.raises(error) as caught:
         client.cancel_job(WATERSHED, job)

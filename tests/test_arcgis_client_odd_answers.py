@@ -153,7 +153,7 @@ def test_error_messages_in_unusual_shapes(stub, client, body, messages):
         client.cancel_job(BUFFER, "jA")
 
     assert caught.value.messages == messages
-    assert str(caught.value) == "; ".join(messages)
+    assert str(caught.value) == " ".join(messages)  # as sentences
 
 
 def test_jobs_may_come_as_a_list_in_any_order_with_fields_missing(stub, client):

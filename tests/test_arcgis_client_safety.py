@@ -193,7 +193,7 @@ def test_no_token_or_password_in_errors_reprs_or_logs(caplog, tmp_path):
     with Simulator("empty", clock=ManualClock(), users=users) as sim:
         sim.state.add_service("Watershed", folder="Hydrology")
         running, finished = sim.state.add_job(GP, arcgis.EXECUTING), sim.state.add_job(GP, arcgis.SUCCEEDED)
-        connection = SiteConnection(sim.admin_url, referer=REFERER, timeout=(5.0, 0.5))
+        connection = SiteConnection(sim.admin_url, referer=REFERER, timeout=(5.0, 0.5), action_timeout=0.5)
         anonymous = AdminClient(connection)
         token = anonymous.generate_token("olivia", PASSWORD)
         client = AdminClient(connection, token.token)

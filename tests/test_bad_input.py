@@ -20,6 +20,7 @@ from django.utils.html import escape
 from jobs.models import AuditEvent
 from jobs.rows import ServiceTarget
 from tests.conftest import PortalClient, make_user
+from tests.helpers import jobs_table, jobs_table_html, status_text, streamed_html
 
 EXECUTING, SUCCEEDED = "esriJobExecuting", "esriJobSucceeded"
 JOB = "j" + "0" * 32
@@ -47,12 +48,6 @@ def nothing_sent(simulator) -> bool:
 def assert_escaped(html: str, raw: str) -> None:
     assert raw not in html
     assert escape(raw) in html
-
-
-def status_text(html: str) -> str:
-    match = re.search(r'<span role="status"[^>]*>(.*?)</span>\s*</td>', html, re.S)
-    assert match, html
-    return match.group(1)
 
 
 def is_local(url: str) -> bool:
@@ -129,8 +124,8 @@ def test_the_same_urls_with_good_names_do_reach_arcgis(simulator, service, olivi
     """The control for the tests above: a well-formed request is sent, so "nothing sent" means refused."""
     job_id = simulator.state.add_job(service.key, status=EXECUTING)
     simulator.requests.clear()
-    assert olivia.get(f"{BASE}/jobs/").status_code == 200
-    assert olivia.htmx_get(f"{BASE}/jobs/{job_id}/").status_code == 200
+    assert olivia.htmx_get(f"{BASE}/jobs/", **{"HX-Target": "job-table"}).status_code == 200
+    assert olivia.get(f"{BASE}/jobs/{job_id}/").status_code == 200
     assert olivia.action(f"{BASE}/jobs/{job_id}/cancel/").status_code == 200
     assert [r.operation for r in simulator.requests] == ["query", "job", "cancel"]
 
@@ -139,7 +134,9 @@ def test_an_encoded_slash_is_a_slash_and_cannot_smuggle_a_path(simulator, servic
     """WSGI servers decode %2F before Django sees the path, so it can only name a folder and a service, each
     checked on its own; what reaches ArcGIS is the canonical, re-encoded address of that service."""
     simulator.requests.clear()
-    response = olivia.get("/sites/main/services/Hydrology%2FWatershed.GPServer/jobs/")
+    response = olivia.htmx_get(
+        "/sites/main/services/Hydrology%2FWatershed.GPServer/jobs/", **{"HX-Target": "job-table"}
+    )
     assert response.status_code == 200
     assert {r.raw_path for r in simulator.requests} == {
         "/arcgis/admin/services/Hydrology/Watershed.GPServer/jobs/query"
@@ -165,9 +162,9 @@ BAD_FILTERS = [
     ({"machine": "GIS01;rm"}, "Machine"),
     ({"status": "esriJobBogus"}, "Status"),
     ({"status": SCRIPT}, "Status"),
-    ({"since": "yesterday"}, "Submitted from"),
-    ({"until": "2026-13-45T99:99"}, "to"),
-    ({"since": "2026-11-02T10:00", "until": "2026-11-02T09:00"}, "to"),
+    ({"since": "yesterday"}, "From"),
+    ({"until": "2026-13-45T99:99"}, "To"),
+    ({"since": "2026-11-02T10:00", "until": "2026-11-02T09:00"}, "To"),
     ({"job": "../x"}, "Job ID"),
     ({"job": "jöb"}, "Job ID"),
     ({"job": "j" + "0" * 64}, "Job ID"),
@@ -185,7 +182,10 @@ def test_bad_filters_are_refused_in_place_and_nothing_is_asked_upstream(simulato
     """Refused in words on the page (200, so htmx swaps the table to show why), with the value escaped."""
     simulator.requests.clear()
     for params, label in BAD_FILTERS:
-        for get in (olivia.get, lambda url, data: olivia.htmx_get(url, data, **{"HX-Target": "job-table"})):
+        for get in (
+            lambda url, data: olivia.get(url, {**data, "inline": "1"}),  # the page without JavaScript
+            lambda url, data: olivia.htmx_get(url, data, **{"HX-Target": "job-table"}),
+        ):
             response = get(target.url("job_list"), params)
             assert response.status_code == 200, params
             html = response.content.decode()
@@ -199,7 +199,7 @@ def test_non_ascii_user_filter_is_sent_escaped(simulator, service, target, olivi
     """ArcGIS user names may be non-ASCII (directory accounts): such a filter is passed on, URL-encoded."""
     simulator.state.add_job(service.key, username="jöb")
     simulator.requests.clear()
-    html = olivia.get(target.url("job_list"), {"user": "jöb"}).content.decode()
+    html = jobs_table_html(olivia, target, {"user": "jöb"})
     [query] = simulator.requests
     assert query.query["userName"] == "jöb"  # percent-encoded UTF-8 on the wire, decoded intact
     assert "Jobs 1–1 of 1" in html
@@ -310,7 +310,7 @@ def test_five_hundred_ids_are_accepted(simulator, service, target, olivia):
     job_ids = [simulator.state.add_job(service.key, status=EXECUTING) for _ in range(500)]
     simulator.requests.clear()
     html = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": job_ids}).content.decode()
-    assert "500 cancelled" in html
+    assert "500 cancellation requested" in html
     assert len([r for r in simulator.requests if r.operation == "cancel"]) == 500
 
 
@@ -469,8 +469,8 @@ def test_service_descriptions_and_names_from_the_server_are_escaped(simulator, s
     simulator.state.add_service("Watershed", folder="Hydrology", description=SCRIPT)
     simulator.state.add_service(IMG, folder="Hydrology")  # not addressable: left out, never rendered
     simulator.state.add_service("Buffer", folder=f"Evil{SCRIPT}")
-    for url in (reverse("jobs:overview"), reverse("jobs:site", args=["main"])):
-        html = olivia.get(url).content.decode()
+    for url in (reverse("jobs:overview_stream"), reverse("jobs:site_stream", args=["main"])):
+        html = streamed_html(olivia, url)
         assert_escaped(html, SCRIPT)
         assert IMG not in html and escape(IMG) not in html
         assert ">Watershed</a>" in html and ">Buffer</a>" not in html
@@ -489,9 +489,7 @@ def test_odd_folder_names_inside_a_listing_never_break_the_overview(simulator, s
         ],
     }
     simulator.faults.set("answer", operation="services", body=listing)
-    response = olivia.get(reverse("jobs:overview"))
-    assert response.status_code == 200
-    html = response.content.decode()
+    html = streamed_html(olivia, reverse("jobs:overview_stream"))
     assert ">Good</a>" in html and ">Evil</a>" not in html
     assert_escaped(html, IMG)
     assert SCRIPT not in html
@@ -504,9 +502,8 @@ def evil_job(simulator, service):
 
 def test_user_and_machine_names_from_the_server_are_escaped(simulator, service, target, olivia, evil_job):
     pages = [
-        olivia.get(target.url("job_list")),
-        olivia.htmx_get(target.url("job_list"), **{"HX-Target": "job-table"}),
-        olivia.htmx_get(target.url("job", evil_job)),
+        jobs_table(olivia, target),
+        olivia.htmx_get(target.url("job_facts", evil_job)),
         olivia.get(target.url("job", evil_job)),
         olivia.action(target.url("cancel", evil_job)),  # the proxy's answer
     ]
@@ -524,12 +521,15 @@ def test_a_refusal_message_from_the_server_is_escaped_everywhere(simulator, serv
     body = {"status": "error", "messages": [REFUSAL], "code": 500}
     simulator.faults.set("answer", operation="cancel", body=body)
     row = olivia.action(target.url("cancel", evil_job)).content.decode()
-    assert status_text(row) == escape(REFUSAL)
+    assert status_text(row) == f"{REFUSAL} — it is Executing."
+    assert escape(REFUSAL) in row
     assert_escaped(row, REFUSAL)
     bulk = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [evil_job]}).content.decode()
     assert_escaped(bulk, REFUSAL)
     olivia.action(target.url("cancel", evil_job), {"next": target.url("job_list")}, htmx=False)
-    page = olivia.get(target.url("job_list")).content.decode()  # the flash message, and the row's last outcome
+    page = olivia.get(
+        target.url("job_list"), {"inline": "1"}
+    ).content.decode()  # the flash message, and the row's outcome
     assert page.count(escape(REFUSAL)) >= 2 and REFUSAL not in page
     audit = olivia.get(reverse("jobs:audit")).content.decode()
     assert_escaped(audit, REFUSAL)
@@ -563,10 +563,10 @@ def test_the_csv_export_is_a_download_and_defuses_formulas(simulator, service, t
 def test_read_errors_from_the_server_are_escaped(simulator, service, target, olivia):
     simulator.faults.set("answer", body={"error": {"code": 400, "message": SCRIPT, "details": [IMG]}})
     for response in (
-        olivia.get(target.url("job_list")),
+        jobs_table(olivia, target),
         olivia.htmx_get(target.url("service_counts")),
-        olivia.get(reverse("jobs:overview")),
-        olivia.htmx_get(target.url("job", JOB)),
+        olivia.get(reverse("jobs:overview"), {"inline": "1"}),
+        olivia.get(target.url("job", JOB)),
     ):
         html = response.content.decode()
         assert response.status_code == 200
@@ -596,14 +596,13 @@ def test_a_javascript_url_from_the_server_is_never_a_link(simulator, service, ta
     simulator.faults.set("answer", operation="query", body=query_answer(job_json(job_id)))
     simulator.faults.set("answer", operation="job", body=job_json(job_id, url="JaVaScRiPt:alert(1)//"))
     for response in (
-        olivia.get(target.url("job_list")),
-        olivia.htmx_get(target.url("job", job_id)),
+        jobs_table(olivia, target),
         olivia.get(target.url("job", job_id)),
     ):
         html = response.content.decode()
         assert response.status_code == 200 and f'id="job-{job_id}"' in html
         assert not re.search(r"""(href|src|action|hx-get|hx-post)\s*=\s*["']?\s*javascript:""", html, re.I)
-        assert re.search(r"<code[^>]*>javascript:alert\(1\)(//)?</code>", html, re.I)
+    assert re.search(r"<code[^>]*>javascript:alert\(1\)(//)?</code>", html, re.I)  # shown as text only
 
 
 def test_odd_job_ids_statuses_and_times_from_the_server_never_break_the_page(simulator, service, target, olivia):
@@ -615,9 +614,7 @@ def test_odd_job_ids_statuses_and_times_from_the_server_never_break_the_page(sim
         job_json("j3", submittedTime=10**30, endTime="soon"),
     ]
     simulator.faults.set("answer", operation="query", body=query_answer(*jobs))
-    response = olivia.get(target.url("job_list"))
-    assert response.status_code == 200
-    html = response.content.decode()
+    html = jobs_table_html(olivia, target)
     assert "<script>alert" not in html
     assert f'id="job-{good}"' in html
     assert_escaped(html, f"esriJob{SCRIPT}")
@@ -629,6 +626,6 @@ def test_odd_error_codes_never_leave_the_audit_pending(simulator, service, targe
     simulator.faults.set("answer", operation="cancel", body={"status": "error", "messages": ["No."], "code": code})
     response = olivia.action(target.url("cancel", job_id))
     assert response.status_code == 200
-    assert status_text(response.content.decode()) == "No."
+    assert status_text(response.content.decode()) == "No. — it is Executing."  # the words, and the job re-read
     event = AuditEvent.objects.get(action="cancel")
     assert event.outcome == "refused" and event.message == "No." and event.finished is not None

@@ -76,7 +76,8 @@ def test_the_demo_logs_in_lists_live_jobs_and_cancels_one(demo):
     assert "Connected as siteadmin" in login.text  # the demo operator's own token is already there
 
     jobs_page = browser.get(
-        f"{url}/sites/demo/services/Hydrology/FloodModel.GPServer/jobs/", params={"status": "esriJobExecuting"}
+        f"{url}/sites/demo/services/Hydrology/FloodModel.GPServer/jobs/",
+        params={"status": "esriJobExecuting", "inline": "1"},  # the page as it renders without JavaScript
     )
     assert jobs_page.status_code == 200
     running = re.findall(r'<tr id="job-(\w+)" data-status="esriJobExecuting"', jobs_page.text)

@@ -1,5 +1,6 @@
 """The proxy: cancel, delete, purge and bulk, with htmx and without JavaScript, and every failure as a message."""
 
+import json
 import re
 
 import pytest
@@ -8,26 +9,9 @@ from django.urls import reverse
 from jobs.arcgis import ServiceRef
 from jobs.models import AuditEvent
 from jobs.rows import ServiceTarget
+from tests.helpers import jobs_table_html, row_html, status_text
 
 EXECUTING, SUCCEEDED, SUBMITTED = "esriJobExecuting", "esriJobSucceeded", "esriJobSubmitted"
-
-
-@pytest.fixture
-def target(site, service):
-    return ServiceTarget(site, service)
-
-
-@pytest.fixture
-def olivia(operator, site, connect, client_as):
-    connect(operator, site)
-    return client_as(operator)
-
-
-def status_text(html: str) -> str:
-    """The text of the row's role=status element."""
-    match = re.search(r'role="status"[^>]*>(.*?)</span>\s*</td>', html, re.S)
-    assert match, html
-    return re.sub(r"<[^>]+>", "", match.group(1)).strip()
 
 
 def posts(simulator, suffix):
@@ -39,7 +23,7 @@ def posts(simulator, suffix):
 
 def test_cancel_answers_the_row_with_cancel_requested(simulator, service, target, olivia, operator):
     job_id = simulator.state.add_job(service.key, status=EXECUTING, username="analyst5")
-    olivia.get(target.url("job_list"))  # the page the operator clicks on
+    jobs_table_html(olivia, target)  # the page the operator clicks on
     simulator.requests.clear()
     response = olivia.action(target.url("cancel", job_id))
     assert response.status_code == 200
@@ -59,7 +43,8 @@ def test_cancel_answers_the_row_with_cancel_requested(simulator, service, target
 def test_refused_cancel_shows_the_servers_message_verbatim(simulator, service, target, olivia):
     job_id = simulator.state.add_job(service.key, status=SUCCEEDED)
     html = olivia.action(target.url("cancel", job_id)).content.decode()
-    assert status_text(html) == f"Unable to cancel job :[{job_id}]"
+    # ArcGIS's words verbatim, and what re-reading the job found.
+    assert status_text(html) == f"Unable to cancel job :[{job_id}] — it is already Succeeded."
     assert 'data-status="esriJobSucceeded"' in html  # the job was read again: its real state
     event = AuditEvent.objects.get(action="cancel", job_id=job_id)
     assert (event.outcome, event.message, event.upstream_code) == ("refused", f"Unable to cancel job :[{job_id}]", 500)
@@ -67,12 +52,12 @@ def test_refused_cancel_shows_the_servers_message_verbatim(simulator, service, t
 
 def test_the_race_a_job_that_finished_after_the_page_rendered(simulator, service, target, olivia):
     job_id = simulator.state.add_job(service.key, status=EXECUTING)
-    page = olivia.get(target.url("job_list")).content.decode()
+    page = jobs_table_html(olivia, target)
     button = re.search(rf'<button type="submit" id="cancel-{job_id}"([^>]*)>Cancel</button>', page)
     assert " disabled" not in button.group(1)
     simulator.state.set_status(service.key, job_id, SUCCEEDED)  # finishes before the click
     html = olivia.action(target.url("cancel", job_id)).content.decode()
-    assert status_text(html) == f"Unable to cancel job :[{job_id}]"
+    assert status_text(html) == f"Unable to cancel job :[{job_id}] — it is already Succeeded."
     assert 'data-status="esriJobSucceeded"' in html and "Cancel requested" not in html
 
 
@@ -83,6 +68,10 @@ def test_cancel_without_javascript_redirects_back_with_a_message(simulator, serv
     assert response.status_code == 302 and response.url == back
     html = olivia.get(back).content.decode()
     assert f"Job {job_id}: Cancel requested" in html
+    # The row says so too, once: the page without JavaScript renders its table in one go.
+    inline = target.url("job_list") + "?inline=1"
+    assert status_text(row_html(olivia.get(inline).content.decode(), job_id)) == "Cancel requested"
+    assert status_text(row_html(olivia.get(inline).content.decode(), job_id)) == ""
 
 
 def test_refusal_without_javascript_is_a_message_too(simulator, service, target, olivia):
@@ -122,7 +111,7 @@ def test_purge_cancels_queued_jobs_and_leaves_executing_ones(simulator, service,
     response = olivia.action(target.url("purge"), {"confirmed": "yes"})
     assert response.status_code == 200
     assert "Queue purged" in response.content.decode()
-    assert response["HX-Trigger"] == "jobs-changed"  # the table reloads itself
+    assert json.loads(response["HX-Trigger"]) == {"jobs-changed": {}}  # the table reloads itself
     assert {simulator.state.get_job(service.key, j)["status"] for j in queued} <= {
         "esriJobCancelling",
         "esriJobCancelled",
@@ -141,22 +130,35 @@ def test_purge_without_javascript_asks_for_confirmation_first(simulator, service
 # --- bulk ----------------------------------------------------------------------------------
 
 
-def test_bulk_cancel_runs_every_job_and_reports_each_outcome(simulator, service, target, olivia):
+def test_bulk_cancel_sends_what_can_still_change_and_reports_each_outcome(simulator, service, target, olivia):
     running = [simulator.state.add_job(service.key, status=s) for s in (EXECUTING, SUBMITTED, EXECUTING)]
     done = simulator.state.add_job(service.key, status=SUCCEEDED)
-    olivia.get(target.url("job_list"))
-    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [*running, done]})
+    racing = simulator.state.add_job(service.key, status=EXECUTING)
+    jobs_table_html(olivia, target)  # the page the operator ticked "select all" on
+    simulator.state.set_status(service.key, racing, SUCCEEDED)  # finishes before the click
+    simulator.requests.clear()
+    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [*running, done, racing]})
     html = response.content.decode()
     assert response.status_code == 200
-    assert re.search(r'id="bulk-summary">3 cancelled, 1 refused</p>', html)
-    # Each row comes back out of band, with its own outcome.
+    summary = "3 cancellation requested, 1 refused, 1 skipped (already finished)"
+    assert re.search(rf'id="bulk-summary">{re.escape(summary)}</p>', html)
+    # Each row sent comes back out of band, with its own outcome; the finished one is not sent at all.
     for job_id in running:
-        assert f'<template>\n<tr id="job-{job_id}" data-status="esriJobCancelling"' in html
-    assert f"Unable to cancel job :[{done}]" in html
-    assert html.count('hx-swap-oob="true"') == 4
+        assert re.search(rf'<template>\s*<tr id="job-{job_id}" data-status="esriJobCancelling"', html)
+    assert f"Unable to cancel job :[{racing}]" in html
+    assert html.count('hx-swap-oob="true"') == 4 and f'id="job-{done}"' not in html
+    assert sorted(r.path.rsplit("/", 2)[1] for r in posts(simulator, "/cancel")) == sorted([*running, racing])
     events = AuditEvent.objects.filter(action="cancel", via="bulk")
     assert sorted(events.values_list("outcome", flat=True)) == ["refused", "success", "success", "success"]
-    assert not events.filter(outcome="pending").exists()
+    assert not events.filter(job_id=done).exists()
+
+
+def test_bulk_delete_sends_finished_jobs_too(simulator, service, target, olivia):
+    done = simulator.state.add_job(service.key, status=SUCCEEDED)
+    jobs_table_html(olivia, target)
+    html = olivia.action(target.url("bulk"), {"action": "delete", "job_ids": [done], "confirmed": "yes"})
+    assert "1 deleted" in html.content.decode()
+    assert simulator.state.get_job(service.key, done) is None
 
 
 def test_bulk_summary_counts_failures(simulator, service, target, olivia):
@@ -164,14 +166,14 @@ def test_bulk_summary_counts_failures(simulator, service, target, olivia):
     other = simulator.state.add_job(service.key, status=EXECUTING)
     simulator.faults.set("html_502", operation="cancel", after=1, count=1)
     html = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [ok, other]}).content.decode()
-    assert "1 cancelled, 1 failed" in html
+    assert "1 cancellation requested, 1 failed" in html
     assert "Bad Gateway" in html
 
 
 def test_bulk_without_javascript_redirects_back_with_the_summary(simulator, service, target, olivia):
     jobs = [simulator.state.add_job(service.key, status=EXECUTING) for _ in range(2)]
     response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": jobs}, htmx=False, follow=True)
-    assert "2 cancelled" in response.content.decode()
+    assert "2 cancellation requested" in response.content.decode()
 
 
 def test_bulk_delete_without_javascript_asks_for_confirmation(simulator, service, target, olivia):
@@ -194,9 +196,7 @@ def test_bulk_with_nothing_selected_says_so(simulator, service, target, olivia):
 def test_no_token_means_a_link_to_connect(simulator, site, service, target, operator, client_as):
     job_id = simulator.state.add_job(service.key, status=EXECUTING)
     client = client_as(operator)
-    page = client.get(target.url("job_list"))
-    assert page.status_code == 200
-    assert "You have no ArcGIS token for this site." in page.content.decode()
+    assert "You have no ArcGIS token for this site." in jobs_table_html(client, target)
     html = client.action(target.url("cancel", job_id)).content.decode()
     assert "You have no ArcGIS token for this site." in status_text(html)
     assert f'href="{reverse("jobs:token", args=["main"])}"' in html
@@ -208,34 +208,32 @@ def test_an_expired_token_asks_to_reconnect(simulator, site, service, target, op
     from django.utils import timezone
 
     connect(operator, site, expires=timezone.now())
-    html = client_as(operator).get(target.url("job_list")).content.decode()
+    html = jobs_table_html(client_as(operator), target)
     assert "Your ArcGIS token has expired." in html and "Connect to Main site" in html
 
 
 def test_unreachable_site_is_explained(simulator, site, service, target, olivia):
     site.admin_url = "http://127.0.0.1:9/arcgis/admin"  # nothing listens on the discard port
     site.save()
-    page = olivia.get(target.url("job_list"))
-    assert page.status_code == 200
-    assert "127.0.0.1:9 refused the connection." in page.content.decode()
+    assert "127.0.0.1:9 refused the connection." in jobs_table_html(olivia, target)
     html = olivia.action(target.url("cancel", "j" + "1" * 32)).content.decode()
     assert "refused the connection" in status_text(html)
 
 
 def test_a_service_that_is_gone_is_explained(simulator, site, service, olivia):
     gone = ServiceTarget(site, ServiceRef("Hydrology", "Retired"))
-    page = olivia.get(gone.url("job_list"))
-    assert page.status_code == 200
-    assert "Could not find resource or operation &#x27;Retired.GPServer&#x27;" in page.content.decode()
+    # Said in the portal's words: the site lists no such GP service.
+    assert "Hydrology/Retired is not a GP service on Main site." in jobs_table_html(olivia, gone)
     html = olivia.action(gone.url("cancel", "j" + "2" * 32)).content.decode()
     assert "Could not find resource" in status_text(html)
 
 
 def test_simulator_fault_on_the_jobs_page_is_explained(simulator, service, target, olivia):
     simulator.faults.set("html_502")
-    page = olivia.get(target.url("job_list"))
-    assert page.status_code == 200
-    assert "Bad Gateway" in page.content.decode()
+    html = jobs_table_html(olivia, target)
+    assert "Bad Gateway" in html
+    # No action that cannot work: the failed table offers a retry, not purge or bulk buttons.
+    assert "Retry" in html and "Purge queue" not in html and "Cancel selected" not in html
 
 
 @pytest.mark.parametrize("action", ["cancel", "delete", "purge", "bulk"])

@@ -10,6 +10,7 @@ from jobs import operations
 from jobs.models import AuditEvent, Site
 from jobs.rows import ServiceTarget
 from tests.conftest import make_user
+from tests.helpers import jobs_table_html
 
 pytestmark = pytest.mark.django_db
 
@@ -134,7 +135,7 @@ def test_viewers_see_jobs_without_action_buttons(simulator, site, service, every
     target = ServiceTarget(site, service)
     client = client_as(everyone_connected["viewer"])
     for html in (
-        client.get(target.url("job_list")).content.decode(),
+        jobs_table_html(client, target),
         client.htmx_get(target.url("job", JOB_ID)).content.decode(),
     ):
         assert f'id="job-{JOB_ID}"' in html
@@ -146,9 +147,9 @@ def test_viewers_see_jobs_without_action_buttons(simulator, site, service, every
 @pytest.mark.parametrize("role", sorted(OPERATES))
 def test_operators_get_the_action_buttons(simulator, site, service, everyone_connected, client_as, role):
     target = ServiceTarget(site, service)
-    html = client_as(everyone_connected[role]).get(target.url("job_list")).content.decode()
+    html = jobs_table_html(client_as(everyone_connected[role]), target)
     assert ">Cancel</button>" in html and ">Delete</button>" in html
-    assert "Purge queue</button>" in html and 'id="bulk-form"' in html and 'name="job_ids"' in html
+    assert "Purge queue…</button>" in html and 'id="bulk-form"' in html and 'name="job_ids"' in html
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator", "site_admin", "superuser"])

@@ -19,6 +19,7 @@ from jobs.crypto import TokenDecryptionError, decrypt_token, encrypt_token
 from jobs.models import AuditEvent, Site, StoredToken
 from jobs.rows import ServiceTarget
 from tests.conftest import store_token
+from tests.helpers import jobs_table, jobs_table_html
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()
@@ -118,7 +119,7 @@ def test_an_undecryptable_token_asks_to_reconnect_and_is_never_sent(simulator, s
     client = client_as(operator)
     simulator.requests.clear()
     with override_settings(TOKEN_ENCRYPTION_KEYS=[KEY_B]):
-        page = client.get(target.url("job_list"))
+        page = jobs_table(client, target)
         row = client.action(target.url("cancel", job_id))
     assert page.status_code == 200
     assert "cannot be decrypted" in page.content.decode()
@@ -186,7 +187,7 @@ def test_connect_generates_a_token_bound_to_the_sites_referer(simulator, site, s
 
     # Later calls send that referer, and ArcGIS accepts the token.
     job_id = simulator.state.add_job(service.key)
-    page = client.get(ServiceTarget(site, service).url("job_list")).content.decode()
+    page = jobs_table_html(client, ServiceTarget(site, service))
     assert f'id="job-{job_id}"' in page
     [query] = requests_of(simulator, "query")
     assert query.headers["Referer"] == REFERER
@@ -243,7 +244,7 @@ def test_a_failed_reconnect_keeps_the_token_that_works(simulator, site, operator
 def test_a_token_bound_to_another_referer_is_rejected(simulator, site, service, operator, client_as):
     store_token(operator, site, simulator.issue_token("siteadmin", referer="https://elsewhere.example/"))
     simulator.state.add_job(service.key)
-    html = client_as(operator).get(ServiceTarget(site, service).url("job_list")).content.decode()
+    html = jobs_table_html(client_as(operator), ServiceTarget(site, service))
     assert "Invalid token, ClientID does not match." in html
     assert f'href="{token_url(site)}' in html
     assert StoredToken.objects.get(user=operator, site=site).invalid_since is not None
@@ -295,7 +296,7 @@ def test_a_banner_warns_when_the_token_expires_within_the_hour(simulator, site, 
 
 def test_no_banner_while_the_token_has_hours_left(simulator, site, service, operator, client_as, connect):
     connect(operator, site, expires=timezone.now() + timedelta(hours=3))
-    html = client_as(operator).get(ServiceTarget(site, service).url("job_list")).content.decode()
+    html = jobs_table_html(client_as(operator), ServiceTarget(site, service))
     assert "banner" not in html
 
 
@@ -304,8 +305,9 @@ def test_an_expired_token_is_reported_and_not_used(simulator, site, service, ope
     job_id = simulator.state.add_job(service.key)
     client = client_as(operator)
     simulator.requests.clear()
-    html = client.get(ServiceTarget(site, service).url("job_list")).content.decode()
-    assert 'class="banner banner-error"' in html and "has expired" in html
+    page = client.get(ServiceTarget(site, service).url("job_list")).content.decode()
+    assert 'class="banner banner-error"' in page and "has expired" in page
+    assert "Your ArcGIS token has expired." in jobs_table_html(client, ServiceTarget(site, service))
     row = client.action(ServiceTarget(site, service).url("cancel", job_id)).content.decode()
     assert "expired" in status_text(row) and f'href="{token_url(site)}"' in status_text(row)
     assert list(simulator.requests) == []
@@ -355,7 +357,7 @@ def test_a_rejected_token_is_marked_invalid_and_not_used_again(simulator, site, 
     latest = AuditEvent.objects.first()
     assert latest.pk != rejected.pk and latest.outcome == AuditEvent.Outcome.FAILED
     assert "rejected your token" in latest.message
-    assert "ArcGIS rejected your token" in client.get(target.url("job_list")).content.decode()
+    assert "ArcGIS rejected your token" in jobs_table_html(client, target)
 
 
 def test_reconnecting_clears_the_rejection(simulator, site, service, operator, client_as, connect):
