@@ -29,10 +29,11 @@ def upstream(simulator, operation: str) -> list:
     return [r for r in simulator.requests if r.operation == operation]
 
 
-def wait_for_refresh(page: Page, job_id: str) -> None:
-    """Mark the row, then wait until its own polling has replaced it with a fresh copy."""
+def wait_for_refresh(page: Page, simulator, job_id: str, status: str) -> None:
+    """Change the job on the server, then wait until the page's poll has swapped its row for a fresh copy."""
     row(page, job_id).evaluate("tr => { tr.dataset.stale = '1'; }")
-    expect(page.locator(f"#job-{job_id}:not([data-stale])")).to_be_attached()
+    simulator.state.set_status(SERVICE_KEY, job_id, status)
+    expect(page.locator(f'#job-{job_id}[data-status="{status}"]:not([data-stale])')).to_be_attached()
 
 
 def test_cancel_updates_the_row_in_place_until_the_job_is_cancelled(operator_page: Page, simulator, jobs_url):
@@ -45,9 +46,9 @@ def test_cancel_updates_the_row_in_place_until_the_job_is_cancelled(operator_pag
     row(page, job_id).get_by_role("button", name="Cancel").click()
 
     cancelling = in_status(page, job_id, arcgis.CANCELLING)
-    expect(cancelling.get_by_role("status")).to_have_text("Cancel requested")
-    expect(cancelling.locator(".badge")).to_have_text("Cancel requested")
-    # The row polls itself: the simulator finishes the cancel 1.5 s later.
+    expect(cancelling.get_by_role("status")).to_have_text("Cancel requested")  # the outcome of the action
+    expect(cancelling.locator(".badge")).to_have_text("Cancelling")  # the status, in its own word
+    # The page polls: the simulator finishes the cancel 1.5 s later, and the outcome stays.
     cancelled = in_status(page, job_id, arcgis.CANCELLED)
     expect(cancelled).to_be_attached()
     expect(cancelled.get_by_role("status")).to_have_text("Cancel requested")
@@ -62,14 +63,11 @@ def test_a_refused_cancel_shows_the_servers_message_verbatim(operator_page: Page
     refreshes = []
 
     def hold_refresh(route) -> None:
-        # The row keeps showing what the page was rendered with, as if its next refresh were still due.
-        if route.request.method == "GET":
-            refreshes.append(route.request.url)
-            route.fulfill(status=204)
-        else:
-            route.continue_()
+        # The row keeps showing what the page was rendered with, as if the page's next poll were still due.
+        refreshes.append(route.request.url)
+        route.fulfill(status=204)
 
-    page.route(lambda url: url.endswith(f"/jobs/{job_id}/"), hold_refresh)
+    page.route("**/jobs/updates/**", hold_refresh)
     page.goto(jobs_url)
     cancel = row(page, job_id).get_by_role("button", name="Cancel")
     expect(cancel).to_be_enabled()
@@ -78,8 +76,10 @@ def test_a_refused_cancel_shows_the_servers_message_verbatim(operator_page: Page
 
     cancel.click()
 
-    expect(row(page, job_id).get_by_role("status")).to_have_text(f"Unable to cancel job :[{job_id}]")
-    # After a refusal the row shows the job's real state, read again from the server.
+    # ArcGIS's words verbatim, then what re-reading the job found; the row shows that real state.
+    expect(row(page, job_id).get_by_role("status")).to_have_text(
+        f"Unable to cancel job :[{job_id}] — it is already Succeeded."
+    )
     expect(row(page, job_id)).to_have_attribute("data-status", arcgis.SUCCEEDED)
     expect(row(page, job_id).get_by_role("button", name="Cancel")).to_be_disabled()
     assert len(upstream(simulator, "cancel")) == 1
@@ -88,6 +88,7 @@ def test_a_refused_cancel_shows_the_servers_message_verbatim(operator_page: Page
 def test_bulk_cancel_reports_each_row_and_a_summary(operator_page: Page, simulator, jobs_url):
     active = [add_job(simulator, status) for status in (arcgis.SUBMITTED, arcgis.EXECUTING, arcgis.SUBMITTED)]
     done = add_job(simulator, arcgis.SUCCEEDED)
+    changing = add_job(simulator, arcgis.SUBMITTED)
     # Slow enough cancels that the page's progress indicator can be seen while they run.
     simulator.faults.set("latency", operation="cancel", ms=1000)
     page = operator_page
@@ -96,9 +97,9 @@ def test_bulk_cancel_reports_each_row_and_a_summary(operator_page: Page, simulat
 
     page.locator("[data-select-all]").check()
     boxes = page.locator('input[name="job_ids"]')
-    expect(boxes).to_have_count(4)
-    # Active rows refresh themselves every second; what was ticked stays ticked.
-    wait_for_refresh(page, active[1])
+    expect(boxes).to_have_count(5)
+    # A row the page's poll swaps in keeps its ticked box.
+    wait_for_refresh(page, simulator, changing, arcgis.SUCCEEDED)
     for box in boxes.all():
         expect(box).to_be_checked()
 
@@ -109,14 +110,16 @@ def test_bulk_cancel_reports_each_row_and_a_summary(operator_page: Page, simulat
     expect(cancel_selected).to_be_disabled()
     expect(page.get_by_role("button", name="Delete selected")).to_be_disabled()
 
-    expect(page.locator("#bulk-summary")).to_have_text("3 cancelled, 1 refused")
+    # Finished jobs are not sent: no flood of refusals for what "select all" happened to tick.
+    expect(page.locator("#bulk-summary")).to_have_text("3 cancellation requested, 2 skipped (already finished)")
     expect(page.locator("#bulk-progress")).to_be_hidden()
     expect(cancel_selected).to_be_enabled()
     for job_id in active:
         expect(row(page, job_id).get_by_role("status")).to_have_text("Cancel requested")
-    expect(row(page, done).get_by_role("status")).to_have_text(f"Unable to cancel job :[{done}]")
-    expect(row(page, done)).to_have_attribute("data-status", arcgis.SUCCEEDED)
-    assert sorted(r.path.split("/")[-2] for r in upstream(simulator, "cancel")) == sorted([*active, done])
+    for job_id in (done, changing):
+        expect(row(page, job_id).get_by_role("status")).to_have_text("")
+        expect(row(page, job_id)).to_have_attribute("data-status", arcgis.SUCCEEDED)
+    assert sorted(r.path.split("/")[-2] for r in upstream(simulator, "cancel")) == sorted(active)
 
 
 def test_delete_asks_first_and_sends_nothing_unless_confirmed(operator_page: Page, simulator, jobs_url):
@@ -166,7 +169,7 @@ def test_purge_cancels_the_queue_and_the_table_reloads_itself(operator_page: Pag
         dialog.accept()
 
     page.once("dialog", accept)
-    page.get_by_role("button", name="Purge queue").click()
+    page.get_by_role("button", name="Purge queue…").click()
 
     expect(page.locator("#action-result")).to_contain_text("Queue purged")
     # The answer tells the table to reload itself: a fresh #job-table replaces the marked one.
@@ -182,7 +185,7 @@ def test_purge_cancels_the_queue_and_the_table_reloads_itself(operator_page: Pag
 
 
 def test_cancel_from_the_keyboard(operator_page: Page, simulator, jobs_url):
-    job_id = add_job(simulator, arcgis.EXECUTING)
+    job_id = add_job(simulator, arcgis.SUBMITTED)
     page = operator_page
     page.goto(jobs_url)
     page.evaluate("window.__marker = 1")
@@ -191,8 +194,8 @@ def test_cancel_from_the_keyboard(operator_page: Page, simulator, jobs_url):
     page.keyboard.press("Tab")
     cancel = row(page, job_id).get_by_role("button", name="Cancel")
     expect(cancel).to_be_focused()
-    # The row refreshes itself every second; keyboard focus must survive that.
-    wait_for_refresh(page, job_id)
+    # The page's poll swaps the row in when its job changes; keyboard focus must survive that.
+    wait_for_refresh(page, simulator, job_id, arcgis.EXECUTING)
     expect(cancel).to_be_focused()
     page.keyboard.press("Enter")
 
@@ -203,7 +206,7 @@ def test_cancel_from_the_keyboard(operator_page: Page, simulator, jobs_url):
 
 
 def test_a_click_on_a_row_that_just_refreshed_still_cancels_in_place(operator_page: Page, simulator, jobs_url):
-    job_id = add_job(simulator, arcgis.EXECUTING)
+    job_id = add_job(simulator, arcgis.SUBMITTED)
     page = operator_page
     page.goto(jobs_url)
     page.evaluate("window.__marker = 1")
@@ -222,6 +225,7 @@ def test_a_click_on_a_row_that_just_refreshed_still_cancels_in_place(operator_pa
         }""",
         job_id,
     )
+    simulator.state.set_status(SERVICE_KEY, job_id, arcgis.EXECUTING)  # the next poll swaps the row in
 
     expect(in_status(page, job_id, arcgis.CANCELLING).get_by_role("status")).to_have_text("Cancel requested")
     assert page.evaluate("window.__marker") == 1, "the click posted the form without htmx: the page was reloaded"
