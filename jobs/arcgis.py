@@ -1020,7 +1020,7 @@ class AdminClient:
                 "query, a fragment, credentials or spaces); the portal sent nothing to it."
             )
         site = self.connection.admin_url
-        if _origin(url) != _origin(site):
+        if not same_origin(url, site):
             raise UnsafeJobURL(
                 f"ArcGIS gave job {job_id} a page on another address ({_origin_text(url)}) than the site's own "
                 f"({_origin_text(site)}); the portal reads job pages only on the site's own address and sent nothing."
@@ -1153,6 +1153,17 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port or {"https": 443, "http": 80}.get(scheme)
 
 
+def same_origin(url: str, other: str) -> bool:
+    """Whether two addresses share scheme, host and port (a scheme's default port filled in)."""
+    try:
+        return _origin(url) == _origin(other)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+        return False
+
+
 def _origin_text(url: str) -> str:
-    scheme, host, port = _origin(url)
+    try:
+        scheme, host, port = _origin(url)
+    except ValueError:
+        return "an address that cannot be read"
     return f"{scheme}://{host}:{port}"
