@@ -140,8 +140,12 @@ def parameter_view(read: ParameterRead, site_url: str) -> ParameterView:
     parameter = read.parameter
     value = parameter.value
     summary, link = _summary(parameter.data_type, value, site_url)
-    long_text = isinstance(value, str) and len(value) > SHORT_TEXT
-    shown = pretty_json(value) if isinstance(value, dict | list) or long_text else ""
+    if isinstance(value, dict | list):
+        shown = pretty_json(value)
+    elif isinstance(value, str) and len(value) > SHORT_TEXT:
+        shown = _cut(value)  # the whole text, as it is
+    else:
+        shown = ""
     return ParameterView(parameter.name, parameter.data_type, summary, link, shown)
 
 
@@ -208,6 +212,10 @@ def pretty_json(value: Any) -> str:
         text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
     except (TypeError, ValueError, RecursionError):
         return ""
+    return _cut(text)
+
+
+def _cut(text: str) -> str:
     if len(text) > MAX_JSON_CHARS:
         return f"{text[:MAX_JSON_CHARS]}\n… (cut here: {len(text):,} characters in all)"
     return text
