@@ -459,3 +459,67 @@ def test_a_failed_rows_details_explain_a_failed_read(simulator, service, target,
     facts = olivia.htmx_get(f"{target.job_url(job_id)}facts/")
     assert facts.status_code == 200
     assert "Could not read its messages:" in text(facts.content.decode())
+
+
+# --- shared reads and the display values ------------------------------------------------------------------
+
+
+def test_operators_watching_one_running_job_share_its_page(
+    simulator, site, service, target, olivia, second_operator, connect, client_as, settings
+):
+    settings.SHARED_READ_SECONDS = 5
+    connect(second_operator, site)
+    oscar = client_as(second_operator)
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    first = poll(olivia, target, job_id, 0).content.decode()
+    second = poll(oscar, target, job_id, 0).content.decode()
+    assert [r.operation for r in simulator.requests] == ["job", "restJob"]
+    assert items(first) == items(second) != []
+
+
+@pytest.mark.parametrize(
+    ("data_type", "value", "summary", "disclosed"),
+    [
+        ("GPArealUnit", {"area": 2.5, "units": "esriSquareKilometers"}, "2.5 esriSquareKilometers", True),
+        ("GPRecordSet", {"features": [{"attributes": {}}]}, "Records: 1 feature", True),
+        (
+            "GPFeatureRecordSetLayer",
+            {"geometryType": "esriGeometryPoint", "features": []},
+            "Feature set: 0 features, esriGeometryPoint",
+            True,
+        ),
+        (
+            "GPRasterDataLayer",
+            {"url": "https://elsewhere/x.tif", "format": "tif"},
+            "https://elsewhere/x.tif (tif)",
+            True,
+        ),
+        ("GPString", "x" * 400, "x" * 300 + "…", True),
+        ("GPString", "short", "short", False),
+        ("GPDouble", 0.1, "0.1", False),
+        ("GPLong", 12, "12", False),
+        ("GPDate", -5, "-5", False),
+        (
+            "GPValueTable",
+            {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6},
+            "Object with 6 fields: a, b, c, d, e, …",
+            True,
+        ),
+    ],
+)
+def test_parameter_summaries(data_type, value, summary, disclosed):
+    from jobs.job_page import parameter_view
+    from jobs.reads import ParameterRead
+
+    read = ParameterRead("inputs", "P", arcgis.JobParameter("inputs", "P", data_type, value))
+    view = parameter_view(read, "https://gis.example.com:6443/arcgis/admin")
+    assert view.summary == summary
+    assert bool(view.json) == disclosed
+    assert view.link == ""
+
+
+def test_a_huge_value_is_cut_behind_its_disclosure():
+    from jobs.job_page import MAX_JSON_CHARS, pretty_json
+
+    shown = pretty_json({"features": [{"attributes": {"Name": "x" * 100}}] * 1000})
+    assert len(shown) < MAX_JSON_CHARS + 100 and "characters in all)" in shown
