@@ -512,8 +512,14 @@ class LastError:
     error: ReadError | None = None
 
 
-def last_error(user, target: ServiceTarget, job: arcgis.Job) -> LastError:
-    """One read of the job's page (shared), for a row's details."""
+FAILED_STATUSES = frozenset({arcgis.FAILED, arcgis.TIMED_OUT})
+
+
+def last_error(user, target: ServiceTarget, job: arcgis.Job) -> LastError | None:
+    """For a row's details: a failed job's last error, at the cost of one (shared) read of its page.
+    None for a job that did not fail, without any upstream call."""
+    if job.status not in FAILED_STATUSES:
+        return None
     reader = _SiteReader(user, target.site)
     try:
         with site_slot(target.site):

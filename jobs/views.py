@@ -394,9 +394,6 @@ def job_messages(request: HttpRequest, slug: str, name: str, job_id: str, folder
     return response
 
 
-LAST_ERROR_STATUSES = frozenset({arcgis.FAILED, arcgis.TIMED_OUT})
-
-
 @require_GET
 @viewer_required
 def job_facts(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
@@ -406,7 +403,7 @@ def job_facts(request: HttpRequest, slug: str, name: str, job_id: str, folder: s
     job = target.recall([job_id]).get(job_id)
     latest = audit.latest_events(target.site, target.service.key, [job_id]).get(job_id)
     row = JobRow(target, job_id, job, last_event=latest)
-    last_error = reads.last_error(request.user, target, job) if job and job.status in LAST_ERROR_STATUSES else None
+    last_error = reads.last_error(request.user, target, job) if job else None
     return render(request, "jobs/partials/job_facts.html", {"row": row, "last_error": last_error})
 
 
