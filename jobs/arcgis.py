@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.cookiejar
+import json
 import logging
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -92,6 +94,8 @@ def status_label(status: str) -> str:
 NAME_PATTERN = r"[A-Za-z0-9_]{1,120}"
 JOB_ID_PATTERN = r"[A-Za-z0-9]{1,64}"
 _NAME = re.compile(NAME_PATTERN)
+# What a job's page address may hold: no "%", "?", "#", "@", "\\", spaces or control characters.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9._~:/\[\]-]+", re.IGNORECASE)
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
@@ -193,6 +197,19 @@ class MalformedResponse(ArcGISError):
 
 class UntrustedTokenService(ArcGISError):
     """/rest/info names a token service off the site's own origin: no password is sent there."""
+
+
+class ResponseTooLarge(MalformedResponse):
+    """An answer larger than the portal reads for that kind of request; the rest was not read."""
+
+
+class NoJobPage(ArcGISError):
+    """ArcGIS names no Services Directory page for the job (its `url` is missing). Nothing was sent."""
+
+
+class UnsafeJobURL(ArcGISError):
+    """The job's `url` is not the Services Directory page of this service and job on the site's own
+    address (another host, port or scheme, another job, encoded or extra characters). Nothing was sent."""
 
 
 _ERRORS_BY_CODE: dict[int, type[ArcGISError]] = {498: TokenInvalid, 499: TokenRequired, 403: Forbidden, 404: NotFound}
@@ -382,6 +399,192 @@ class Token:
     expires: datetime | None
 
 
+# --- a job's page in the Services Directory ---------------------------------------------------
+
+INFORMATIVE_MESSAGE = "esriJobMessageTypeInformative"
+WARNING_MESSAGE = "esriJobMessageTypeWarning"
+ERROR_MESSAGE = "esriJobMessageTypeError"
+ABORT_MESSAGE = "esriJobMessageTypeAbort"
+PARAMETER_KINDS = ("inputs", "results")
+
+# What the portal keeps of a job's page, whatever the server sends: a huge or hostile answer must not
+# exhaust a worker's memory. A job's page is read up to MAX_JOB_PAGE_BYTES, a parameter up to
+# MAX_PARAMETER_BYTES; of a longer list of messages the first and the last ones are kept.
+MAX_JOB_PAGE_BYTES = 10 * 1024 * 1024
+MAX_PARAMETER_BYTES = 1024 * 1024
+MAX_MESSAGES_HEAD = 500
+MAX_MESSAGES_TAIL = 4500
+MAX_DESCRIPTION_CHARS = 4000
+MAX_PARAMETERS = 50  # inputs, and results, each
+MAX_VALUE_DEPTH = 64
+MAX_JOB_URL_CHARS = 2048
+
+# ArcGIS ends every failure with this line; the error before it says what went wrong.
+_GENERIC_FAILURE = re.compile(r"Failed to execute \(\w*\)\.?")
+
+
+def _bounded_text(value: Any, limit: int) -> tuple[str, bool]:
+    """A text from an answer, at most `limit` characters: (text, whether it was cut)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return "", False
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        return text[:limit], True
+    return text, False
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    """One message a job logged. `index` is its place in the job's whole list, from 0."""
+
+    index: int
+    type: str
+    description: str
+    truncated: bool = False  # the description was longer than MAX_DESCRIPTION_CHARS
+
+    @classmethod
+    def from_json(cls, index: int, data: Any) -> JobMessage | None:
+        if not isinstance(data, dict):
+            return None
+        type_, _ = _bounded_text(data.get("type"), 100)
+        description, truncated = _bounded_text(data.get("description"), MAX_DESCRIPTION_CHARS)
+        return cls(index, type_, description, truncated)
+
+    @property
+    def is_error(self) -> bool:
+        return self.type == ERROR_MESSAGE
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """Where a running job is, as newer servers say it."""
+
+    message: str
+    percent: float | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> JobProgress | None:
+        if not isinstance(data, dict):
+            return None
+        message, _ = _bounded_text(data.get("message"), MAX_DESCRIPTION_CHARS)
+        percent = data.get("percent")
+        if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100:
+            percent = None
+        return cls(message, percent) if message or percent is not None else None
+
+
+@dataclass(frozen=True)
+class JobDetails:
+    """A job's page in the Services Directory: its messages, progress, and the names of its inputs and
+    results. Of more than MAX_MESSAGES_HEAD + MAX_MESSAGES_TAIL messages the first and the last are kept:
+    `messages_omitted` were left out after the first MAX_MESSAGES_HEAD."""
+
+    job_id: str
+    status: str
+    url: str  # the page, checked and on the site's own origin
+    messages: tuple[JobMessage, ...]
+    message_count: int  # how many the job has logged in all
+    messages_omitted: int
+    progress: JobProgress | None
+    inputs: tuple[str, ...]
+    results: tuple[str, ...]
+    parameters_omitted: int = 0  # inputs and results left out: over MAX_PARAMETERS, or names not addressable
+
+    @classmethod
+    def from_json(cls, body: dict, job_id: str, url: str) -> JobDetails:
+        found = body.get("jobId")
+        if found is not None and str(found) != job_id:
+            raise MalformedResponse(f"The job's page answered for another job than {job_id}.")
+        raw = body.get("messages")
+        raw = raw if isinstance(raw, list) else []
+        total = len(raw)
+        if total > MAX_MESSAGES_HEAD + MAX_MESSAGES_TAIL:
+            tail_start = total - MAX_MESSAGES_TAIL
+            picked = [*enumerate(raw[:MAX_MESSAGES_HEAD]), *enumerate(raw[tail_start:], start=tail_start)]
+        else:
+            picked = list(enumerate(raw))
+        messages = tuple(m for index, item in picked if (m := JobMessage.from_json(index, item)) is not None)
+        inputs, inputs_omitted = _parameter_names(body.get("inputs"))
+        results, results_omitted = _parameter_names(body.get("results"))
+        status, _ = _bounded_text(body.get("jobStatus") or body.get("status"), 64)
+        return cls(
+            job_id=job_id,
+            status=status or "unknown",
+            url=url,
+            messages=messages,
+            message_count=total,
+            messages_omitted=total - len(picked),
+            progress=JobProgress.from_json(body.get("progress")),
+            inputs=inputs,
+            results=results,
+            parameters_omitted=inputs_omitted + results_omitted,
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def messages_after(self, count: int) -> list[JobMessage]:
+        """The messages logged after the first `count` (those a page already shows)."""
+        return [message for message in self.messages if message.index >= count]
+
+    @property
+    def last_error(self) -> JobMessage | None:
+        """The last error that says what went wrong: ArcGIS's closing "Failed to execute (Task)." only
+        when it is the only error."""
+        errors = [message for message in self.messages if message.is_error]
+        telling = [message for message in errors if not _GENERIC_FAILURE.fullmatch(message.description.strip())]
+        found = telling or errors
+        return found[-1] if found else None
+
+
+def _parameter_names(value: Any) -> tuple[tuple[str, ...], int]:
+    """The addressable parameter names of a job's `inputs` or `results` (at most MAX_PARAMETERS), and
+    how many were left out."""
+    if not isinstance(value, dict):
+        return (), 0
+    names = [name for name in value if isinstance(name, str) and _NAME.fullmatch(name)][:MAX_PARAMETERS]
+    return tuple(names), len(value) - len(names)
+
+
+@dataclass(frozen=True)
+class JobParameter:
+    """One input or result of a job: its value is a literal, a list or an object (feature set, linear
+    unit, `{"url": …}`), from an answer of at most MAX_PARAMETER_BYTES."""
+
+    kind: str  # "inputs" or "results"
+    name: str
+    data_type: str
+    value: Any
+
+    @classmethod
+    def from_json(cls, body: dict, kind: str, name: str) -> JobParameter:
+        found = body.get("paramName")
+        if found is not None and str(found) != name:
+            raise MalformedResponse(f"The job's page answered with another parameter than {name}.")
+        value = body.get("value")
+        if _depth(value) > MAX_VALUE_DEPTH:
+            raise MalformedResponse(f"The value of {name} is nested too deeply to show.")
+        data_type, _ = _bounded_text(body.get("dataType"), 100)
+        return cls(kind, name, data_type, value)
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a JSON value (without recursion: a hostile value may be deep)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            if depth > MAX_VALUE_DEPTH:
+                return depth
+            stack += [(child, depth + 1) for child in item if isinstance(child, dict | list)]
+    return deepest
+
+
 # --- the connection to one site ---------------------------------------------------------------
 
 
@@ -538,8 +741,13 @@ class SiteConnection:
     def close(self) -> None:
         self.session.close()
 
-    def request(self, method: str, url: str, *, token: str | None = None, params: dict | None = None) -> Any:
-        """One call; returns the decoded JSON body or raises an ArcGISError."""
+    def request(
+        self, method: str, url: str, *, token: str | None = None, params: dict | None = None, max_bytes: int = 0
+    ) -> Any:
+        """One call; returns the decoded JSON body or raises an ArcGISError.
+
+        With `max_bytes`, the answer is read as it comes and given up (ResponseTooLarge) beyond that
+        many bytes, decompressed, or when it is not complete within three read timeouts."""
         params = {**(params or {}), "f": "json"}
         headers = {"Accept": "application/json"}
         if self.referer:
@@ -556,6 +764,7 @@ class SiteConnection:
             # requests would raise a bare OSError for it.
             raise TLSFailure(f"{self.host}: the site's CA bundle file is missing.")  # its path is nobody's business
         self.guard.admit()
+        content = None
         try:
             response = self.session.request(
                 method,
@@ -565,8 +774,17 @@ class SiteConnection:
                 verify=self.verify,
                 # A redirect could hand the token header to another host; ArcGIS never needs one.
                 allow_redirects=False,
+                stream=bool(max_bytes),
                 **send,
             )
+            if max_bytes:
+                content = self._read_capped(response, max_bytes, timeout[1])
+        except ResponseTooLarge:
+            self.guard.record(answered=True)
+            raise
+        except UpstreamTimeout:
+            self.guard.record(answered=False)
+            raise
         except requests.exceptions.SSLError as exc:
             raise TLSFailure(
                 f"{self.host}: the server's TLS certificate could not be verified ({_reason(exc)})."
@@ -588,18 +806,41 @@ class SiteConnection:
             raise UpstreamUnavailable(f"{self.host} {what}.", ambiguous=method != "GET" and not refused) from None
         self.guard.record(answered=True)
         try:
-            return self._decode(response)
+            return self._decode(response, content)
         except (MalformedResponse, UpstreamUnavailable) as exc:
             # A garbled answer or a proxy's 5xx page may follow a POST the server carried out.
             if method != "GET" and (isinstance(exc, MalformedResponse) or response.status_code >= 500):
                 exc.ambiguous = True
             raise
 
-    def _decode(self, response: requests.Response) -> Any:
+    def _read_capped(self, response: requests.Response, max_bytes: int, read_timeout: float) -> bytes:
+        """A streamed answer's body, at most `max_bytes` once decompressed; the connection is dropped beyond."""
+        deadline = time.monotonic() + 3 * read_timeout
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ResponseTooLarge(
+                        f"{self.host} answered with more than {max_bytes // 1024:,} KiB; the portal reads no more "
+                        "than that here."
+                    )
+                if time.monotonic() > deadline:
+                    raise UpstreamTimeout(f"{self.host} did not finish its answer within {3 * read_timeout:g} s.")
+                chunks.append(chunk)
+        except requests.exceptions.ConnectionError as exc:
+            if _caused_by(exc, ReadTimeoutError):  # while streaming, requests wraps a read timeout like this
+                raise UpstreamTimeout(f"{self.host} did not answer within {read_timeout:g} s.") from None
+            raise
+        finally:
+            response.close()
+        return b"".join(chunks)
+
+    def _decode(self, response: requests.Response, content: bytes | None = None) -> Any:
         status = response.status_code
         try:
-            body = response.json()
-        except ValueError:
+            body = response.json() if content is None else json.loads(content)
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             body = None
         if isinstance(body, dict):
             error = _error_from_body(body)
@@ -760,6 +1001,62 @@ class AdminClient:
             raise MalformedResponse(f"{self.connection.host} answered with another job than {job_id}.")
         return job
 
+    # A job's page in the Services Directory (the REST API): never followed as ArcGIS gives it
+
+    def job_page_url(self, service: ServiceRef, job: Job) -> str:
+        """The job's Services Directory page, on the site's own scheme, host and port.
+
+        ArcGIS gives it as the job's `url`; whoever answers for the site could point that anywhere. It is
+        used only when it is exactly `<scheme>://<site's host:port>/<instance>/rest/services/[<folder>/]<name>
+        /GPServer/<task>/jobs/<jobId>` for this service and job (no encoding, query, fragment or credentials);
+        anything else raises UnsafeJobURL (NoJobPage when there is none), and nothing is sent."""
+        job_id = validate_job_id(job.job_id)
+        url = job.url
+        if not url:
+            raise NoJobPage(f"ArcGIS names no Services Directory page for job {job_id}.")
+        if not isinstance(url, str) or len(url) > MAX_JOB_URL_CHARS or not _PLAIN_URL.fullmatch(url):
+            raise UnsafeJobURL(
+                f"ArcGIS gave job {job_id} a page address with characters a job's page never has (encoding, a "
+                "query, a fragment, credentials or spaces); the portal sent nothing to it."
+            )
+        site = self.connection.admin_url
+        if not same_origin(url, site):
+            raise UnsafeJobURL(
+                f"ArcGIS gave job {job_id} a page on another address ({_origin_text(url)}) than the site's own "
+                f"({_origin_text(site)}); the portal reads job pages only on the site's own address and sent nothing."
+            )
+        instance = urlsplit(site).path.rstrip("/").removesuffix("/admin")
+        folder = f"{service.folder}/" if service.folder else ""
+        expected = (
+            re.escape(f"{instance}/rest/services/{folder}{service.name}/GPServer/")
+            + r"[A-Za-z0-9_]{1,120}"
+            + re.escape(f"/jobs/{job_id}")
+        )
+        path = urlsplit(url).path
+        if not re.fullmatch(expected, path):
+            raise UnsafeJobURL(
+                f"ArcGIS gave job {job_id} a page address that is not its Services Directory page under "
+                f"{instance}/rest/services/{folder}{service.name}; the portal sent nothing to it."
+            )
+        return f"{self.connection.origin}{path}"
+
+    def job_details(self, service: ServiceRef, job: Job) -> JobDetails:
+        """The job's messages, progress and parameter names, from its (checked) Services Directory page."""
+        url = self.job_page_url(service, job)
+        body = self.connection.request(
+            "GET", url, token=self._token, params={"returnMessages": "true"}, max_bytes=MAX_JOB_PAGE_BYTES
+        )
+        return JobDetails.from_json(body, job.job_id, url)
+
+    def job_parameter(self, service: ServiceRef, job: Job, kind: str, name: str) -> JobParameter:
+        """One input (`kind` "inputs") or result ("results") of the job, with its value."""
+        if kind not in PARAMETER_KINDS:
+            raise InvalidName("A job's parameter is one of its inputs or results.")
+        validate_name(name, "parameter name")
+        url = f"{self.job_page_url(service, job)}/{kind}/{name}"
+        body = self.connection.request("GET", url, token=self._token, max_bytes=MAX_PARAMETER_BYTES)
+        return JobParameter.from_json(body, kind, name)
+
     def job_statistics(self, service: ServiceRef) -> JobStatistics:
         body = self._post(f"{self._jobs(service)}/statistics")
         return JobStatistics(**{k: _as_int(body.get(k)) or 0 for k in ("total", "succeeded", "failed", "cancelled")})
@@ -856,6 +1153,17 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port or {"https": 443, "http": 80}.get(scheme)
 
 
+def same_origin(url: str, other: str) -> bool:
+    """Whether two addresses share scheme, host and port (a scheme's default port filled in)."""
+    try:
+        return _origin(url) == _origin(other)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+        return False
+
+
 def _origin_text(url: str) -> str:
-    scheme, host, port = _origin(url)
+    try:
+        scheme, host, port = _origin(url)
+    except ValueError:
+        return "an address that cannot be read"
     return f"{scheme}://{host}:{port}"

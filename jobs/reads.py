@@ -360,29 +360,173 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
 
 # --- one job ---------------------------------------------------------------------------------
 
+PARAMETER_READS = 8  # a job's inputs and results are read this many at a time
+
+
+@dataclass
+class ParameterRead:
+    """One input or result of a job: its value, or why it could not be read (that never fails the page)."""
+
+    kind: str  # "inputs" or "results"
+    name: str
+    parameter: arcgis.JobParameter | None = None
+    error: ReadError | None = None
+
 
 @dataclass
 class JobDetail:
+    """A job's page: its row, and from its Services Directory page its messages, inputs and results.
+
+    `error` is why the job itself could not be read; `page_error` why its page could not (no address,
+    an address the portal does not follow, or a failed read), while the row still shows."""
+
     target: ServiceTarget
     token: StoredToken | None
     row: JobRow
     error: ReadError | None = None
+    page: arcgis.JobDetails | None = None
+    page_error: ReadError | None = None
+    inputs: list[ParameterRead] = field(default_factory=list)
+    results: list[ParameterRead] = field(default_factory=list)
+
+
+def _job_page(reader: _SiteReader, target: ServiceTarget, job: arcgis.Job) -> arcgis.JobDetails:
+    """The job's Services Directory page, shared like the other reads (several operators may watch one job)."""
+    site = target.site
+    key = ("jobpage", site.pk, target.service.key, job.job_id)
+    return reader.call(lambda client: shared_read(key, lambda: client.job_details(target.service, job)))
+
+
+def _parameters(reader: _SiteReader, target: ServiceTarget, job: arcgis.Job, page: arcgis.JobDetails):
+    """Every input and result of the job, read concurrently (a few at a time); each one may fail on its own."""
+    wanted = [("inputs", name) for name in page.inputs] + [("results", name) for name in page.results]
+    limit = min(settings.ARCGIS_MAX_CONCURRENCY, PARAMETER_READS)
+    answers = arcgis.run_concurrently(
+        lambda item: reader.call(lambda client: client.job_parameter(target.service, job, *item)), wanted, limit
+    )
+    reads = {"inputs": [], "results": []}
+    for (kind, name), answer in zip(wanted, answers, strict=True):
+        if isinstance(answer, arcgis.ArcGISError):
+            reads[kind].append(ParameterRead(kind, name, error=answer))
+        else:
+            reads[kind].append(ParameterRead(kind, name, parameter=answer))
+    return reads["inputs"], reads["results"]
 
 
 def job_detail(user, target: ServiceTarget, job_id: str) -> JobDetail:
+    """The job (one admin read), then its Services Directory page and the values of its inputs and
+    results, all with the operator's own token while one of the site's slots is held."""
     reader = _SiteReader(user, target.site)
-    error = None
+    detail = JobDetail(target, reader.token, JobRow(target, job_id, None))
     try:
         with site_slot(target.site):
             job = _single(reader, target, job_id)
-        row = JobRow(target, job_id, job, gone=job is None)
-        if job is not None:
-            target.remember([job])
+            detail.row = JobRow(target, job_id, job, gone=job is None)
+            if job is not None:
+                target.remember([job])
+                try:
+                    detail.page = _job_page(reader, target, job)
+                except tokens.READ_ERRORS as exc:
+                    detail.page_error = exc
+                else:
+                    detail.inputs, detail.results = _parameters(reader, target, job, detail.page)
     except tokens.READ_ERRORS as exc:
-        error = exc
-        row = JobRow(target, job_id, target.recall([job_id]).get(job_id))
-    if error is None:
+        detail.error = exc
+        detail.row = JobRow(target, job_id, target.recall([job_id]).get(job_id))
+    if detail.error is None:
         latest = audit.latest_events(target.site, target.service.key, [job_id])
-        row = JobRow(target, job_id, row.job, gone=row.gone, last_event=latest.get(job_id))
+        detail.row = JobRow(target, job_id, detail.row.job, gone=detail.row.gone, last_event=latest.get(job_id))
     reader.settle()
-    return JobDetail(target, reader.token, row, error)
+    return detail
+
+
+@dataclass
+class NewMessages:
+    """What a job page's poll learns: the messages logged after those shown, and, once the job has
+    ended (or is gone), its row read again."""
+
+    target: ServiceTarget
+    job_id: str
+    count: int  # messages the job has logged in all: the next poll asks for those after these
+    messages: list[arcgis.JobMessage] = field(default_factory=list)
+    page: arcgis.JobDetails | None = None
+    row: JobRow | None = None
+    error: ReadError | None = None
+    seconds: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more will come: the job ended or is gone, or asking again cannot work."""
+        if self.row is not None:
+            return True
+        error = self.error
+        return error is not None and (error.reconnect or isinstance(error, arcgis.UnsafeJobURL | arcgis.NoJobPage))
+
+
+def new_messages(user, target: ServiceTarget, job_id: str, after: int) -> NewMessages:
+    """The messages a job logged after the first `after`. Costs one (shared) read of the job's page; the
+    job's address comes from the row cache when it is there. The job is read again only once it has
+    ended, or when its page no longer knows it."""
+    reader = _SiteReader(user, target.site)
+    result = NewMessages(target, job_id, after)
+    started = time.monotonic()
+    try:
+        with site_slot(target.site):
+            job = target.recall([job_id]).get(job_id)
+            if job is None or not job.url:
+                job = _single(reader, target, job_id)
+            if job is None:
+                result.row = JobRow(target, job_id, None, gone=True)
+            else:
+                try:
+                    page = _job_page(reader, target, job)
+                except arcgis.OperationRefused:  # e.g. "Invalid URL": has the job gone?
+                    if _single(reader, target, job_id) is None:
+                        result.row = JobRow(target, job_id, None, gone=True)
+                    else:
+                        raise
+                else:
+                    result.page = page
+                    result.messages = page.messages_after(after)
+                    result.count = max(page.message_count, after)
+                    if page.is_terminal:
+                        ended = _single(reader, target, job_id)
+                        result.row = JobRow(target, job_id, ended, gone=ended is None)
+                        if ended is not None:
+                            target.remember([ended])
+    except tokens.READ_ERRORS as exc:
+        result.error = exc
+    if result.row is not None and not result.row.gone:
+        latest = audit.latest_events(target.site, target.service.key, [job_id])
+        result.row = JobRow(target, job_id, result.row.job, last_event=latest.get(job_id))
+    result.seconds = time.monotonic() - started
+    reader.settle()
+    return result
+
+
+@dataclass(frozen=True)
+class LastError:
+    """A failed job's last telling error message (None when it logged none), or why it could not be read."""
+
+    message: arcgis.JobMessage | None = None
+    error: ReadError | None = None
+
+
+FAILED_STATUSES = frozenset({arcgis.FAILED, arcgis.TIMED_OUT})
+
+
+def last_error(user, target: ServiceTarget, job: arcgis.Job) -> LastError | None:
+    """For a row's details: a failed job's last error, at the cost of one (shared) read of its page.
+    None for a job that did not fail, without any upstream call."""
+    if job.status not in FAILED_STATUSES:
+        return None
+    reader = _SiteReader(user, target.site)
+    try:
+        with site_slot(target.site):
+            page = _job_page(reader, target, job)
+    except tokens.READ_ERRORS as exc:
+        result = LastError(error=exc)
+    else:
+        result = LastError(page.last_error)
+    reader.settle()
+    return result

@@ -34,6 +34,7 @@ service_urls = [
     path("jobs/bulk/", views.bulk_action, name="bulk"),
     path("jobs/<jobid:job_id>/", views.job_detail, name="job"),
     path("jobs/<jobid:job_id>/facts/", views.job_facts, name="job_facts"),
+    path("jobs/<jobid:job_id>/messages/", views.job_messages, name="job_messages"),
     path("jobs/<jobid:job_id>/cancel/", views.cancel_job, name="cancel"),
     path("jobs/<jobid:job_id>/delete/", views.delete_job, name="delete"),
 ]

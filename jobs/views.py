@@ -32,6 +32,7 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from jobs import arcgis, audit, operations, reads
 from jobs.forms import BulkForm, ConnectForm, JobFilterForm, PasteTokenForm
+from jobs.job_page import JobPage, count_text, message_poll, new_lines
 from jobs.middleware import TIMEZONE_COOKIE, valid_timezone
 from jobs.models import Site, StoredToken
 from jobs.rows import JobRow, RowOutcome, ServiceTarget, poll_interval, sort_rows
@@ -351,9 +352,11 @@ def job_updates(request: HttpRequest, slug: str, name: str, folder: str = "") ->
 @require_GET
 @viewer_required
 def job_detail(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
+    """One job: its row, and from its Services Directory page its messages, inputs and results."""
     target = target_of(request, slug, name, folder)
     detail = reads.job_detail(request.user, target, job_id)
-    context = {"target": target, "detail": detail, "row": detail.row, "token": detail.token}
+    page = JobPage(detail, show_all=request.GET.get("messages") == "all")
+    context = {"target": target, "detail": detail, "page": page, "row": detail.row, "token": detail.token}
     context["can_operate"] = request.user.has_perm("jobs.operate_jobs")
     context["back_url"] = request.get_full_path()
     return render(request, "jobs/job_detail.html", context)
@@ -361,13 +364,45 @@ def job_detail(request: HttpRequest, slug: str, name: str, job_id: str, folder: 
 
 @require_GET
 @viewer_required
+def job_messages(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
+    """A running job's page asks for the messages after those it shows (?after=N); it stops (286) once the
+    job has ended, answering with its row read again."""
+    target = target_of(request, slug, name, folder)
+    if not request.htmx:
+        return redirect(target.job_url(job_id))
+    after = _small_int(request.GET.get("after"), 2**31) or 0
+    previous_failures = _small_int(request.GET.get("failures"), 10) or 0
+    update = reads.new_messages(request.user, target, job_id, after)
+    failures = previous_failures + 1 if update.error else 0
+    poll = None if update.finished else message_poll(target, job_id, update.count, failures)
+    context = {
+        "target": target,
+        "update": update,
+        "lines": new_lines(update.messages),
+        "count_text": count_text(update.count),
+        "poll": poll,
+        "poll_changed": poll is None or (update.count, failures) != (after, previous_failures),
+        "row": update.row,
+        "can_operate": request.user.has_perm("jobs.operate_jobs"),
+        "back_url": target.job_url(job_id),
+    }
+    response = render(request, "jobs/partials/job_messages_update.html", context)
+    if update.finished:
+        response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+@require_GET
+@viewer_required
 def job_facts(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
-    """What a row's details show when opened: its fields as last read, and the last portal action."""
+    """What a row's details show when opened: its fields as last read, the last portal action, and for a failed
+    job its last error message (the one upstream read here, made only when the operator opens the details)."""
     target = target_of(request, slug, name, folder)
     job = target.recall([job_id]).get(job_id)
     latest = audit.latest_events(target.site, target.service.key, [job_id]).get(job_id)
     row = JobRow(target, job_id, job, last_event=latest)
-    return render(request, "jobs/partials/job_facts.html", {"row": row})
+    last_error = reads.last_error(request.user, target, job) if job else None
+    return render(request, "jobs/partials/job_facts.html", {"row": row, "last_error": last_error})
 
 
 # --- the proxy: actions on jobs -----------------------------------------------------
