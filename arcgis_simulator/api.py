@@ -5,12 +5,15 @@ Nothing here knows about sockets or faults; `server.py` feeds requests in and wr
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from . import gp
 from . import state as s
 from .requestlog import Headers
 from .tokens import Token, TokenRejected, TokenStore
+
+log = logging.getLogger("arcgis_simulator")
 
 CURRENT_VERSION = 11.3
 FULL_VERSION = "11.3.0"
@@ -197,7 +200,12 @@ class Api:
             raise invalid_url() if route.style == REST else not_found(route.missing)
         if route.operation == REST_JOB_CANCEL:
             return self._rest_job_cancel(call, token)
-        return getattr(self, "_" + route.operation)(call)
+        answer = getattr(self, "_" + route.operation)(call)
+        if route.operation in ADMIN_ONLY:
+            # The server's own log names whoever acted: the portal's users each act with their own account.
+            target = f"{route.service_key}/{route.job_id}" if route.job_id else route.service_key
+            log.info("%s: %s by %s", route.operation, target, token.user.name)
+        return answer
 
     # -- tokens -------------------------------------------------------------------------------------
 

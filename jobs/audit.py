@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from jobs.forms import UtcDateTimeField
+from jobs.forms import DateTimeTextInput, UtcDateTimeField
 from jobs.models import AuditEvent, Site
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ class AuditFilterForm(forms.Form):
     job = forms.CharField(required=False, max_length=64, label="Job ID")
     action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditEvent.Action.choices])
     outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *AuditEvent.Outcome.choices])
-    since = UtcDateTimeField(required=False, label="From")
-    until = UtcDateTimeField(required=False, label="To")
+    since = UtcDateTimeField(required=False, widget=DateTimeTextInput(), label="From")
+    until = UtcDateTimeField(required=False, widget=DateTimeTextInput(), label="To")
 
     def problems(self) -> str:
         """What needs a correction, in words: "From: Enter a date between the years 1 and 9999." """

@@ -96,6 +96,13 @@ class JobFilterForm(forms.Form):
     )
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000, widget=forms.HiddenInput)
 
+    def __init__(self, data=None, **kwargs):
+        # What the page uses when the query string says nothing is what the form shows.
+        if data is not None:
+            data = data.copy()
+            data.setdefault("per_page", "50")
+        super().__init__(data, **kwargs)
+
     def clean(self):
         data = super().clean()
         since, until = data.get("since"), data.get("until")

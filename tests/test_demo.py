@@ -52,7 +52,7 @@ def demo(tmp_path):
     log.seek(0)
     output = log.read()
     assert process.poll() is None, output
-    yield url, output, process
+    yield url, output, process, log
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=20)
@@ -60,7 +60,7 @@ def demo(tmp_path):
 
 
 def test_the_demo_logs_in_lists_live_jobs_and_cancels_one(demo):
-    url, output, process = demo
+    url, output, process, log = demo
     # The banner prints the logins it created.
     assert re.search(r"operator\s+/ operator\s+\(Operator\)", output), output
     simulator_url = re.search(r"Simulated ArcGIS Server: (https://\S+)", output).group(1)
@@ -73,7 +73,7 @@ def test_the_demo_logs_in_lists_live_jobs_and_cancels_one(demo):
         {"username": "operator", "password": "operator", "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
     )
     assert login.status_code == 200 and "Demo ArcGIS Server (simulated)" in login.text
-    assert "Connected as siteadmin" in login.text  # the demo operator's own token is already there
+    assert "Connected as operator" in login.text  # the demo operator's own ArcGIS account, already connected
 
     jobs_page = browser.get(
         f"{url}/sites/demo/services/Hydrology/FloodModel.GPServer/jobs/",
@@ -89,9 +89,14 @@ def test_the_demo_logs_in_lists_live_jobs_and_cancels_one(demo):
     )
     assert answer.status_code == 200
     assert 'data-status="esriJobCancelling"' in answer.text and "Cancel requested" in answer.text
+    # The audit trail names who acted, and so does the simulated server's own log.
+    audit = browser.get(f"{url}/audit/", params={"job": running[0]}).text
+    assert re.search(r'<td data-label="Who">operator</td>', audit), audit
 
     # Ctrl-C stops the portal and the simulator with it.
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=20) == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{simulator_url}?f=json", timeout=2, verify=False)
+    log.seek(0)
+    assert f"cancel: Hydrology/FloodModel/{running[0]} by operator" in log.read()

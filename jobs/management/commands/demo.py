@@ -1,3 +1,5 @@
+import logging
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -9,6 +11,9 @@ from jobs.models import AuditEvent, Site
 
 # The demo's portal logins: one per role, password = username.
 DEMO_USERS = {"operator": "Operator", "viewer": "Viewer", "siteadmin": "Site admin"}
+# Each has an ArcGIS account of the same name on the simulated server, as a team has on a real one:
+# the operator and the site admin are ArcGIS administrators, the viewer may only read.
+ARCGIS_ACCOUNTS = ["operator:operator:admin", "siteadmin:siteadmin:admin", "viewer:viewer"]
 
 
 class Command(BaseCommand):
@@ -28,24 +33,27 @@ class Command(BaseCommand):
             cert_dir=str(settings.VAR_DIR / "simulator"),
             port=simulator_port,
             latency_ms=latency_ms,
+            users=ARCGIS_ACCOUNTS,
         )
         simulator.start()
         try:
             users = self._create_users()
             site = self._register_site(simulator, actor=next(u for u in users if u.username == "siteadmin"))
             for user in users:
-                # The simulated server's administrator account stands in for each operator's own.
+                # Each demo user connects with their own ArcGIS account: ArcGIS's log and the audit trail name them.
                 outcome = operations.connect(
                     user,
                     site,
-                    username="siteadmin",
-                    password="siteadmin",
+                    username=user.username,
+                    password=user.username,
                     expiration_minutes=1440,
                     via=AuditEvent.Via.CLI,
                 )
                 if not outcome.ok:
                     raise CommandError(f"Could not connect the demo users to the simulator: {outcome.message}")
             self.stdout.write(self.style.SUCCESS(self._banner(addr, simulator)))
+            # The simulated server says who cancelled, deleted or purged what, as ArcGIS's own log would.
+            logging.getLogger("arcgis_simulator").setLevel(logging.INFO)
             call_command("runserver", addr, use_reloader=False, skip_checks=True)
         finally:
             simulator.stop()
