@@ -7,6 +7,7 @@ so the template holds few tags per row: a page of rows is the portal's hottest r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -15,7 +16,8 @@ from urllib.parse import urlencode
 from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 from jobs import arcgis
 from jobs.models import AuditEvent, Site
@@ -150,6 +152,14 @@ class JobRow:
     def duration(self) -> str:
         return duration(self.job.duration if self.job else None)
 
+    @cached_property
+    def user(self) -> str:
+        return breakable(self.job.username if self.job else None)
+
+    @cached_property
+    def machine(self) -> str:
+        return breakable(self.job.machine if self.job else None)
+
     @property
     def can_cancel(self) -> bool:
         return self.job is not None and self.job.can_cancel
@@ -167,6 +177,16 @@ _SORT_KEYS = {
 def sort_rows(rows: list[JobRow], sort: str) -> list[JobRow]:
     """Orders the page the server returned (ArcGIS itself only lists newest first)."""
     return sorted(rows, key=_SORT_KEYS[sort.lstrip("-")], reverse=sort.startswith("-"))
+
+
+_BREAK_AFTER = re.compile(r"([._@\\-])")
+
+
+def breakable(text: str | None) -> str:
+    """A long account or host name may wrap after its dots, underscores and dashes, not mid-word."""
+    if not text:
+        return "—"
+    return mark_safe(_BREAK_AFTER.sub(r"\1<wbr>", escape(text)))  # noqa: S308 - escaped first, then <wbr> added
 
 
 def timestamp(value: datetime | None) -> str:
