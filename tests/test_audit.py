@@ -57,7 +57,7 @@ def add_event(minute: int, message: str, **fields) -> AuditEvent:
 
 
 def messages_on_page(html: str) -> list[str]:
-    return re.findall(r"<td>(msg-[\w-]+)</td>", html)
+    return re.findall(r"<td[^>]*>(msg-[\w-]+)</td>", html)
 
 
 def csv_rows(response) -> list[list[str]]:
