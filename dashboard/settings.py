@@ -74,7 +74,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "axes",
+    "ninja",  # the API docs (Swagger UI) from static files, never a CDN
     "jobs",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -245,6 +247,9 @@ ARCGIS_BREAKER_COOLDOWN = env.integer("ARCGIS_BREAKER_COOLDOWN_SECONDS", 30, min
 # them for about a second; a site's list of services for a minute.
 SHARED_READ_SECONDS = 1.0
 SERVICES_CACHE_SECONDS = 60.0
+
+# The JSON API (/api/v1/): requests per personal API token and minute, counted in the shared cache.
+API_RATE_LIMIT = env.integer("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
 
 LOGGING = {
     "version": 1,
