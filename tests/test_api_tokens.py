@@ -135,7 +135,7 @@ def test_an_expired_token_is_refused_and_audited(operator):
 
 
 def test_a_wrong_secret_with_a_real_prefix_is_refused_and_not_attributed(operator):
-    row, token = tokens.issue(operator, "real", 7)
+    _, token = tokens.issue(operator, "real", 7)
     forged = token[:13] + ("A" if token[13] != "A" else "B") + token[14:]
     response = api_get(forged)
     assert response.status_code == 401 and response.json()["error"]["message"] == "Unknown API token."
