@@ -251,6 +251,10 @@ SERVICES_CACHE_SECONDS = 60.0
 # The JSON API (/api/v1/): requests per personal API token and minute, counted in the shared cache.
 API_RATE_LIMIT = env.integer("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
 
+# /metrics (Prometheus) answers only with this bearer token; unset, it answers 404. With several gunicorn
+# workers, also set PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself; see the README).
+METRICS_TOKEN = env.string("METRICS_TOKEN")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -8,6 +8,7 @@ from django.urls import include, path
 from api import v1
 from api.views import api_tokens
 from jobs import errors
+from jobs.metrics import metrics_view
 
 
 @login_not_required
@@ -29,6 +30,7 @@ urlpatterns = [
     path("api/v1/", v1.urls()),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("jobs.urls")),
 ]
 
