@@ -7,7 +7,7 @@ from django.urls import include, path
 
 from api import v1
 from api.views import api_tokens
-from jobs import errors
+from jobs import errors, sso
 from jobs.metrics import metrics_view
 
 
@@ -26,6 +26,8 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("oidc/authenticate/", sso.SignIn.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", sso.Callback.as_view(), name="oidc_authentication_callback"),
     path("account/api-tokens/", api_tokens, name="api_tokens"),
     path("api/v1/", v1.urls()),
     path("admin/", admin.site.urls),
