@@ -156,3 +156,24 @@ def test_counts_of_several_workers_add_up_in_multiprocess_mode(tmp_path, site, m
     assert value(found, "gpjobs_policy_runs_total", policy="Night cleanup", outcome="success") == 5
     assert value(found, "gpjobs_upstream_request_seconds_count", site="main", operation="cancel") == 2
     assert value(found, "gpjobs_circuit_breaker_open", site="main") == 0  # the cache gauges are there too
+
+
+def test_the_client_reports_each_call_to_its_observer_and_stays_free_of_django(simulator, service):
+    from jobs import arcgis
+
+    source = (ROOT / "jobs" / "arcgis.py").read_text()
+    assert "django" not in source and "prometheus" not in source
+    calls = []
+
+    def observer(operation, seconds, error):
+        calls.append((operation, type(error).__name__ if error else None))
+        raise RuntimeError("a broken observer must not break the call")
+
+    connection = arcgis.SiteConnection(simulator.admin_url, observer=observer)
+    client = arcgis.AdminClient(connection, simulator.issue_token())
+    job_id = simulator.state.add_job(service.key, status="esriJobSucceeded")
+    assert client.list_gp_services()
+    assert client.get_job(service, job_id).status == "esriJobSucceeded"
+    with pytest.raises(arcgis.OperationRefused):
+        client.cancel_job(service, job_id)
+    assert calls == [("services", None), ("services", None), ("job", None), ("cancel", "OperationRefused")]
