@@ -74,7 +74,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "axes",
+    "ninja",  # the API docs (Swagger UI) from static files, never a CDN
     "jobs",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -165,6 +167,47 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "jobs:overview"
 LOGOUT_REDIRECT_URL = "login"
 
+# Single sign-on with OpenID Connect (jobs/sso.py), beside local accounts, when a client ID is set.
+OIDC_RP_CLIENT_ID = env.string("OIDC_RP_CLIENT_ID")
+OIDC_ENABLED = OIDC_RP_CLIENT_ID is not None
+OIDC_RP_CLIENT_SECRET = env.string("OIDC_RP_CLIENT_SECRET")
+OIDC_OP_DISCOVERY_URL = env.string("OIDC_OP_DISCOVERY_URL")  # …/.well-known/openid-configuration
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.string("OIDC_OP_AUTHORIZATION_ENDPOINT")  # or each endpoint, overriding it
+OIDC_OP_TOKEN_ENDPOINT = env.string("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env.string("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env.string("OIDC_OP_JWKS_ENDPOINT")
+OIDC_PROVIDER_NAME = env.string("OIDC_PROVIDER_NAME", "your company account")
+OIDC_RP_SIGN_ALGO = env.string("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env.string("OIDC_RP_SCOPES", "openid email profile")
+OIDC_USERNAME_CLAIM = env.string("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_ROLE_CLAIM = env.string("OIDC_ROLE_CLAIM", "groups")
+OIDC_ROLE_MAP = {}  # the provider's group → the portal's role
+for _item in env.csv("OIDC_ROLE_MAP", []):
+    _group, _, _role = _item.rpartition(":")
+    if not _group or _role not in ("Viewer", "Operator", "Site admin"):
+        raise ImproperlyConfigured(
+            f"OIDC_ROLE_MAP is group:role,… with the roles Viewer, Operator and Site admin; got {_item!r}."
+        )
+    OIDC_ROLE_MAP[_group] = _role
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env.integer("OIDC_TIMEOUT_SECONDS", 10, minimum=1)
+OIDC_AUTHENTICATE_CLASS = "jobs.sso.SignIn"
+OIDC_CALLBACK_CLASS = "jobs.sso.Callback"
+if OIDC_ENABLED:
+    if not OIDC_RP_CLIENT_SECRET:
+        raise ImproperlyConfigured(
+            "OIDC_RP_CLIENT_SECRET (or OIDC_RP_CLIENT_SECRET_FILE) is required with OIDC_RP_CLIENT_ID."
+        )
+    _endpoints = [OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT, OIDC_OP_JWKS_ENDPOINT]
+    if not OIDC_OP_DISCOVERY_URL and not all(_endpoints):
+        raise ImproperlyConfigured(
+            "Single sign-on needs OIDC_OP_DISCOVERY_URL, or OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, "
+            "OIDC_OP_USER_ENDPOINT and OIDC_OP_JWKS_ENDPOINT."
+        )
+    if not OIDC_ROLE_MAP:
+        raise ImproperlyConfigured("OIDC_ROLE_MAP is required with OIDC_RP_CLIENT_ID: nobody could be given a role.")
+    AUTHENTICATION_BACKENDS.append("jobs.sso.PortalOIDCBackend")
+
 # Failed-login throttling: five failures for one username from one address lock
 # that pair out for fifteen minutes.
 AXES_FAILURE_LIMIT = env.integer("AXES_FAILURE_LIMIT", 5, minimum=1)
@@ -245,6 +288,13 @@ ARCGIS_BREAKER_COOLDOWN = env.integer("ARCGIS_BREAKER_COOLDOWN_SECONDS", 30, min
 # them for about a second; a site's list of services for a minute.
 SHARED_READ_SECONDS = 1.0
 SERVICES_CACHE_SECONDS = 60.0
+
+# The JSON API (/api/v1/): requests per personal API token and minute, counted in the shared cache.
+API_RATE_LIMIT = env.integer("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
+
+# /metrics (Prometheus) answers only with this bearer token; unset, it answers 404. With several gunicorn
+# workers, also set PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself; see the README).
+METRICS_TOKEN = env.string("METRICS_TOKEN")
 
 LOGGING = {
     "version": 1,

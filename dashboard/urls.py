@@ -5,6 +5,11 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from api import v1
+from api.views import api_tokens
+from jobs import errors, sso
+from jobs.metrics import metrics_view
+
 
 @login_not_required
 def favicon(request):
@@ -21,12 +26,25 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("oidc/authenticate/", sso.SignIn.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", sso.Callback.as_view(), name="oidc_authentication_callback"),
+    path("account/api-tokens/", api_tokens, name="api_tokens"),
+    path("api/v1/", v1.urls()),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("jobs.urls")),
 ]
 
+
+def page_not_found(request, exception=None):
+    """The API answers in its own JSON shape, even for a path it does not have."""
+    if request.path.startswith("/api/"):
+        return v1.error_response(request, 404, "There is nothing here, or you may not see it.")
+    return errors.page_not_found(request, exception)
+
+
 handler400 = "jobs.errors.bad_request"
 handler403 = "jobs.errors.permission_denied"
-handler404 = "jobs.errors.page_not_found"
+handler404 = page_not_found
 handler500 = "jobs.errors.server_error"

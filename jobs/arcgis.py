@@ -665,6 +665,11 @@ class _AlwaysCall:
         pass
 
 
+# Told of every call: (operation, seconds, the error or None). The portal counts them (jobs/metrics.py);
+# the client only reports. An observer must be hashable: it is part of a pooled connection's settings.
+Observer = Callable[[str, float, "ArcGISError | None"], None]
+
+
 class SiteConnection:
     """A pooled keep-alive HTTP session to one site with its TLS, budgets and referer.
 
@@ -687,6 +692,7 @@ class SiteConnection:
         timeout: tuple[float, float] = (3.0, 10.0),
         action_timeout: float = 30.0,
         guard: CallGuard | None = None,
+        observer: Observer | None = None,
         pool_size: int = 32,
     ):
         self.admin_url = admin_url.rstrip("/")
@@ -696,6 +702,7 @@ class SiteConnection:
         self.timeout = timeout
         self.action_timeout = action_timeout
         self.guard = guard or _AlwaysCall()
+        self.observer = observer
         parts = urlsplit(self.admin_url)
         self.host = parts.netloc
         self.origin = f"{parts.scheme}://{parts.netloc}"
@@ -742,12 +749,36 @@ class SiteConnection:
         self.session.close()
 
     def request(
-        self, method: str, url: str, *, token: str | None = None, params: dict | None = None, max_bytes: int = 0
+        self,
+        method: str,
+        url: str,
+        *,
+        token: str | None = None,
+        params: dict | None = None,
+        max_bytes: int = 0,
+        operation: str = "other",
     ) -> Any:
-        """One call; returns the decoded JSON body or raises an ArcGISError.
+        """One call; returns the decoded JSON body or raises an ArcGISError. The observer, if any, is told
+        how long it took and how it failed.
 
         With `max_bytes`, the answer is read as it comes and given up (ResponseTooLarge) beyond that
         many bytes, decompressed, or when it is not complete within three read timeouts."""
+        if self.observer is None:
+            return self._request(method, url, token, params, max_bytes)
+        started = time.monotonic()
+        error = None
+        try:
+            return self._request(method, url, token, params, max_bytes)
+        except ArcGISError as exc:
+            error = exc
+            raise
+        finally:
+            try:
+                self.observer(operation, time.monotonic() - started, error)
+            except Exception:  # counting must never break a call
+                log.exception("the upstream observer failed")
+
+    def _request(self, method: str, url: str, token: str | None, params: dict | None, max_bytes: int) -> Any:
         params = {**(params or {}), "f": "json"}
         headers = {"Accept": "application/json"}
         if self.referer:
@@ -901,11 +932,11 @@ class AdminClient:
     def __repr__(self) -> str:
         return f"<AdminClient {self.connection.admin_url} token={'set' if self._token else 'none'}>"
 
-    def _get(self, path: str, **params: Any) -> Any:
-        return self.connection.request("GET", self._url(path), token=self._token, params=params)
+    def _get(self, operation: str, path: str, **params: Any) -> Any:
+        return self.connection.request("GET", self._url(path), token=self._token, params=params, operation=operation)
 
-    def _post(self, path: str, **params: Any) -> Any:
-        return self.connection.request("POST", self._url(path), token=self._token, params=params)
+    def _post(self, operation: str, path: str, **params: Any) -> Any:
+        return self.connection.request("POST", self._url(path), token=self._token, params=params, operation=operation)
 
     def _url(self, path: str) -> str:
         return f"{self.connection.admin_url}/{path}" if path else self.connection.admin_url
@@ -919,14 +950,14 @@ class AdminClient:
 
     def check_root(self) -> dict:
         """The admin root; refuses a server whose resources lack 'services', as Esri's client does."""
-        body = self._get("")
+        body = self._get("root", "")
         if "services" not in (body.get("resources") or []):
             raise MalformedResponse(f"{self.connection.host} is not an ArcGIS Server admin root (no 'services').")
         return body
 
     def list_folders(self) -> tuple[list[str], list[Service]]:
         """The folder names and the root folder's services."""
-        body = self._get("services")
+        body = self._get("services", "services")
         folders = [f for f in body.get("folders") or [] if isinstance(f, str)]
         return folders, _services(body.get("services"))
 
@@ -936,7 +967,7 @@ class AdminClient:
         # Folders whose names the portal could not address are left out rather than failing the site.
         folders = [f for f in folders if _NAME.fullmatch(f)]
         results = run_concurrently(
-            lambda f: _services(self._get(f"services/{quote(f, safe='')}").get("services")), folders, limit
+            lambda f: _services(self._get("services", f"services/{quote(f, safe='')}").get("services")), folders, limit
         )
         for folder, result in zip(folders, results, strict=True):
             if isinstance(result, ArcGISError):
@@ -966,6 +997,7 @@ class AdminClient:
         if status and status not in STATUSES:
             raise InvalidName(f"Unknown job status {status!r}.")
         body = self._get(
+            "query",
             f"{self._jobs(service)}/query",
             jobStatus=status or "",
             userName=username or "",
@@ -996,7 +1028,7 @@ class AdminClient:
         )
 
     def get_job(self, service: ServiceRef, job_id: str) -> Job:
-        job = Job.from_json(self._get(self._jobs(service, job_id)), job_id)
+        job = Job.from_json(self._get("job", self._jobs(service, job_id)), job_id)
         if job.job_id != job_id:
             raise MalformedResponse(f"{self.connection.host} answered with another job than {job_id}.")
         return job
@@ -1044,7 +1076,12 @@ class AdminClient:
         """The job's messages, progress and parameter names, from its (checked) Services Directory page."""
         url = self.job_page_url(service, job)
         body = self.connection.request(
-            "GET", url, token=self._token, params={"returnMessages": "true"}, max_bytes=MAX_JOB_PAGE_BYTES
+            "GET",
+            url,
+            token=self._token,
+            params={"returnMessages": "true"},
+            max_bytes=MAX_JOB_PAGE_BYTES,
+            operation="restJob",
         )
         return JobDetails.from_json(body, job.job_id, url)
 
@@ -1054,23 +1091,25 @@ class AdminClient:
             raise InvalidName("A job's parameter is one of its inputs or results.")
         validate_name(name, "parameter name")
         url = f"{self.job_page_url(service, job)}/{kind}/{name}"
-        body = self.connection.request("GET", url, token=self._token, max_bytes=MAX_PARAMETER_BYTES)
+        body = self.connection.request(
+            "GET", url, token=self._token, max_bytes=MAX_PARAMETER_BYTES, operation="restJobParam"
+        )
         return JobParameter.from_json(body, kind, name)
 
     def job_statistics(self, service: ServiceRef) -> JobStatistics:
-        body = self._post(f"{self._jobs(service)}/statistics")
+        body = self._post("statistics", f"{self._jobs(service)}/statistics")
         return JobStatistics(**{k: _as_int(body.get(k)) or 0 for k in ("total", "succeeded", "failed", "cancelled")})
 
     # Operations (POST, token in the body, never retried)
 
     def cancel_job(self, service: ServiceRef, job_id: str) -> None:
-        self._expect_success(self._post(f"{self._jobs(service, job_id)}/cancel"))
+        self._expect_success(self._post("cancel", f"{self._jobs(service, job_id)}/cancel"))
 
     def delete_job(self, service: ServiceRef, job_id: str) -> None:
-        self._expect_success(self._post(f"{self._jobs(service, job_id)}/delete"))
+        self._expect_success(self._post("delete", f"{self._jobs(service, job_id)}/delete"))
 
     def purge_queue(self, service: ServiceRef) -> None:
-        self._expect_success(self._post(f"{self._jobs(service)}/purgeQueue"))
+        self._expect_success(self._post("purgeQueue", f"{self._jobs(service)}/purgeQueue"))
 
     def _expect_success(self, body: dict) -> None:
         if body.get("status") != "success":
@@ -1093,7 +1132,7 @@ class AdminClient:
     def discover_token_url(self) -> str:
         """The token service named by /rest/info (a site's admin root ends in /admin)."""
         base = self.connection.admin_url.removesuffix("/admin")
-        body = self.connection.request("GET", f"{base}/rest/info")
+        body = self.connection.request("GET", f"{base}/rest/info", operation="info")
         auth = body.get("authInfo")
         url = auth.get("tokenServicesUrl") if isinstance(auth, dict) else None
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
@@ -1118,7 +1157,7 @@ class AdminClient:
             params |= {"client": "referer", "referer": self.connection.referer}
         else:
             params["client"] = "requestip"
-        body = self.connection.request("POST", url, params=params)
+        body = self.connection.request("POST", url, params=params, operation="generateToken")
         token = body.get("token")
         if not isinstance(token, str) or not token:
             raise MalformedResponse(f"{self.connection.host} answered without a token.")

@@ -26,6 +26,7 @@ CSV_COLUMNS = [
     "job_id",
     "action",
     "via",
+    "via_detail",
     "outcome",
     "message",
     "upstream_code",
@@ -113,19 +114,24 @@ def csv_lines(events: QuerySet[AuditEvent]) -> Iterable[str]:
 # --- writing: every action is recorded before ArcGIS is called, and completed after ---------
 
 
-def begin(user, site: Site, action: str, via: str, targets: list[tuple[str, str]]) -> list[AuditEvent]:
-    """Pending rows, one per (service, job ID) target, written before any upstream call."""
+def begin(
+    user, site: Site | None, action: str, via: str, targets: list[tuple[str, str]], *, via_detail: str = ""
+) -> list[AuditEvent]:
+    """Pending rows, one per (service, job ID) target, written before any upstream call. `via_detail` names
+    what acted for the user (e.g. token "deploy-script"); a row without a site (an account's API token) is
+    shown to superusers only."""
     events = [
         AuditEvent(
             user=user,
             username=user.get_username(),
             site=site,
-            site_slug=site.slug,
-            site_name=site.name,
+            site_slug=site.slug if site else "",
+            site_name=site.name if site else "",
             service=service,
             job_id=job_id,
             action=action,
             via=via,
+            via_detail=via_detail[:200],
         )
         for service, job_id in targets
     ]
@@ -171,9 +177,19 @@ def complete(events: list[AuditEvent], completions: list[Completion]) -> None:
             event.save(update_fields=fields)
 
 
-def record(user, site: Site, action: str, message: str, *, via: str) -> None:
-    """An action with no upstream call (site changes, disconnects): recorded as completed at once."""
-    complete(begin(user, site, action, via, [("", "")]), [Completion(AuditEvent.Outcome.SUCCESS, message)])
+def record(
+    user,
+    site: Site | None,
+    action: str,
+    message: str,
+    *,
+    via: str,
+    via_detail: str = "",
+    outcome: str = AuditEvent.Outcome.SUCCESS,
+) -> None:
+    """An action with no upstream call (site changes, disconnects, API tokens): recorded as completed at once."""
+    events = begin(user, site, action, via, [("", "")], via_detail=via_detail)
+    complete(events, [Completion(outcome, message)])
 
 
 def latest_events(site: Site, service: str, job_ids: list[str]) -> dict[str, AuditEvent]:

@@ -243,6 +243,9 @@ class AuditEvent(models.Model):
         CONNECT = "connect"
         DISCONNECT = "disconnect"
         SITE_CHANGE = "site_change", "site change"
+        API_TOKEN_CREATED = "api_token_created", "API token created"
+        API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
+        API_TOKEN_REFUSED = "api_token_refused", "API token refused"
 
     class Outcome(models.TextChoices):
         PENDING = "pending"
@@ -255,6 +258,8 @@ class AuditEvent(models.Model):
         BULK = "bulk"
         CLI = "cli"
         ADMIN = "admin"
+        API = "api", "API"
+        POLICY = "policy"
 
     created = models.DateTimeField(default=timezone.now, db_index=True)
     finished = models.DateTimeField(null=True, blank=True)
@@ -268,6 +273,9 @@ class AuditEvent(models.Model):
     job_id = models.CharField(max_length=64, blank=True)
     action = models.CharField(max_length=20, choices=Action.choices)
     via = models.CharField(max_length=10, choices=Via.choices, default=Via.WEB)
+    via_detail = models.CharField(
+        max_length=200, blank=True, help_text='Which API token or policy acted, e.g. token "deploy-script".'
+    )
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
     message = models.TextField(blank=True)
     upstream_code = models.PositiveIntegerField(null=True, blank=True)

@@ -1,6 +1,6 @@
 """Every state-changing action of the portal, each one audited.
 
-Views, the CLI (and later the API and policies) all come through here. An audit row is
+Views, the CLI, the JSON API (and later policies) all come through here. An audit row is
 written as *pending* before ArcGIS is called and completed afterwards, whatever happens in
 between. Upstream calls for many jobs run concurrently, while all database work stays on
 the caller's thread.
@@ -228,19 +228,24 @@ def _describe_change(name: str, old, new, created: bool) -> str:
 # --- job operations -------------------------------------------------------------------
 
 
-def cancel_job(user, site, service, job_id, *, via=Via.WEB, known: arcgis.Job | None = None) -> ActionResult:
-    return act(user, site, Action.CANCEL, [Target(service, job_id)], via=via, known={job_id: known})[0]
+def cancel_job(
+    user, site, service, job_id, *, via=Via.WEB, via_detail: str = "", known: arcgis.Job | None = None
+) -> ActionResult:
+    targets = [Target(service, job_id)]
+    return act(user, site, Action.CANCEL, targets, via=via, via_detail=via_detail, known={job_id: known})[0]
 
 
-def delete_job(user, site, service, job_id, *, via=Via.WEB) -> ActionResult:
-    return act(user, site, Action.DELETE, [Target(service, job_id)], via=via)[0]
+def delete_job(user, site, service, job_id, *, via=Via.WEB, via_detail: str = "") -> ActionResult:
+    return act(user, site, Action.DELETE, [Target(service, job_id)], via=via, via_detail=via_detail)[0]
 
 
-def purge_queue(user, site, service, *, via=Via.WEB) -> ActionResult:
-    return act(user, site, Action.PURGE, [Target(service)], via=via)[0]
+def purge_queue(user, site, service, *, via=Via.WEB, via_detail: str = "") -> ActionResult:
+    return act(user, site, Action.PURGE, [Target(service)], via=via, via_detail=via_detail)[0]
 
 
-def bulk(user, site, action: str, targets: Iterable[Target], *, known=None, via=Via.BULK) -> BulkReport:
+def bulk(
+    user, site, action: str, targets: Iterable[Target], *, known=None, via=Via.BULK, via_detail: str = ""
+) -> BulkReport:
     """Cancel or delete many jobs of a site (of one service or several). A cancel is not sent for a
     job the portal last saw finished: a finished job never becomes cancellable again."""
     if action not in (Action.CANCEL, Action.DELETE):
@@ -252,18 +257,23 @@ def bulk(user, site, action: str, targets: Iterable[Target], *, known=None, via=
         finished = {t for t in targets if (job := known.get(t.job_id)) is not None and job.is_terminal}
         skipped = [t.job_id for t in targets if t in finished]
         targets = [t for t in targets if t not in finished]
-    return BulkReport(action, act(user, site, action, targets, via=via, known=known) if targets else [], skipped)
+    results = act(user, site, action, targets, via=via, via_detail=via_detail, known=known) if targets else []
+    return BulkReport(action, results, skipped)
 
 
-def act(user, site: Site, action: str, targets: list[Target], *, via, known=None) -> list[ActionResult]:
+def act(
+    user, site: Site, action: str, targets: list[Target], *, via, via_detail: str = "", known=None
+) -> list[ActionResult]:
     """Act on jobs of one site: audit rows first, upstream calls concurrently, rows completed.
 
     `known` maps job IDs to their last known state, so a successful cancel can show
-    the row as CANCELLING without reading the job again.
+    the row as CANCELLING without reading the job again. `via_detail` names what acted for
+    the user (an API token, a policy), for the audit trail.
     """
     targets = [replace(t, job_id=t.job_id and arcgis.validate_job_id(t.job_id)) for t in dict.fromkeys(targets)]
     known = known or {}
-    events = audit.begin(user, site, action, via, [(t.service.key, t.job_id) for t in targets])
+    keys = [(t.service.key, t.job_id) for t in targets]
+    events = audit.begin(user, site, action, via, keys, via_detail=via_detail)
     try:
         results = _attempt_all(user, site, action, targets, known)
     except Exception as exc:  # nothing may leave the audit rows pending, not even a bug

@@ -18,7 +18,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from jobs import arcgis, audit, tokens
+from jobs import arcgis, audit, metrics, tokens
 from jobs.models import Site, StoredToken
 from jobs.rows import JobRow, ServiceTarget, poll_interval
 from jobs.upstream import shared_read, site_slot
@@ -71,7 +71,9 @@ def _section(site: Site, token: StoredToken | None, services: list[arcgis.Servic
 
 
 def _counts(site: Site, client: arcgis.AdminClient, target: ServiceTarget) -> arcgis.JobStatistics:
-    return shared_read(("stats", site.pk, target.service.key), lambda: client.job_statistics(target.service))
+    stats = shared_read(("stats", site.pk, target.service.key), lambda: client.job_statistics(target.service))
+    metrics.record_job_counts(site, target.service.key, stats)  # /metrics shows what was read, never reads itself
+    return stats
 
 
 class _SiteReader:

@@ -21,6 +21,7 @@ from django.core.cache import caches
 from django.utils import timezone
 
 from jobs import arcgis
+from jobs.metrics import UpstreamObserver
 
 _T = TypeVar("_T")
 
@@ -106,6 +107,7 @@ def connection_for(site) -> arcgis.SiteConnection:
         timeout=(site.connect_timeout, site.read_timeout),
         action_timeout=site.action_timeout,
         guard=SiteGuard(site.pk, site.name),
+        observer=UpstreamObserver(site.slug),
     )
 
 

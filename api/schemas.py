@@ -1,0 +1,173 @@
+"""What the JSON API answers: the portal's read and action results as JSON, built from jobs.reads and
+jobs.operations results (never from ArcGIS's own JSON)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from ninja import Schema
+
+from jobs import arcgis, operations
+from jobs.models import AuditEvent, Site
+from jobs.rows import JobRow, ServiceTarget
+
+
+class ErrorDetail(Schema):
+    code: str
+    message: str
+
+
+class ErrorOut(Schema):
+    """Every error of the API: `{"error": {"code": "not_found", "message": "…"}}`."""
+
+    error: ErrorDetail
+
+
+class SiteOut(Schema):
+    slug: str
+    name: str
+    connected: bool  # the user holds a usable ArcGIS token for the site
+    token_expires: datetime | None
+    services_url: str
+
+
+class ServiceOut(Schema):
+    folder: str
+    name: str
+    key: str  # folder/name, or name in the root folder
+    jobs_url: str
+
+
+class ServicesOut(Schema):
+    site: str
+    services: list[ServiceOut]
+
+
+class LastActionOut(Schema):
+    action: str
+    outcome: str
+    message: str
+    by: str
+    via: str
+    at: datetime
+
+
+class JobOut(Schema):
+    job_id: str
+    status: str  # ArcGIS's status, e.g. esriJobExecuting; "" when not known right now
+    status_label: str
+    submitted: datetime | None = None
+    ended: datetime | None = None
+    duration_seconds: float | None = None
+    user: str | None = None
+    machine: str | None = None
+    arcgis_url: str | None = None  # the job's page in ArcGIS's Services Directory
+    portal_url: str
+    last_action: LastActionOut | None = None
+
+
+class JobPageOut(Schema):
+    site: str
+    service: str
+    jobs: list[JobOut]
+    total: int
+    page: int
+    per_page: int
+    page_count: int
+
+
+class JobDetailOut(Schema):
+    """One job, as its page in the portal shows it. What the page adds to the job (its messages, inputs and
+    results, once jobs.reads.job_detail reads them) joins here as further fields, filled in by `job_detail`."""
+
+    site: str
+    service: str
+    job: JobOut
+
+
+class ActionOut(Schema):
+    outcome: Literal["success", "refused", "failed"]
+    message: str  # ArcGIS's words verbatim, or the portal's explanation
+    job_id: str  # "" for a purge
+    found: str  # what re-reading the job showed after a refusal, e.g. "it is already Cancelled"
+    job: JobOut | None  # the job as best known after the action; null when it is gone or unknown
+
+
+class BulkIn(Schema):
+    action: Literal["cancel", "delete"]
+    job_ids: list[str]
+
+
+class BulkOut(Schema):
+    action: str
+    summary: str  # e.g. "3 cancellation requested, 1 refused, 2 skipped (already finished)"
+    results: list[ActionOut]
+    skipped: list[str]  # job IDs not sent: the portal last saw them finished
+
+
+class JobFilters(Schema):
+    """The jobs page's filters and paging (jobs.forms.JobFilterForm checks them)."""
+
+    status: str | None = None
+    user: str | None = None
+    machine: str | None = None
+    within: Literal["1h", "6h", "24h", "7d"] | None = None
+    since: str | None = None  # e.g. 2026-11-02T09:00:00Z; without an offset: UTC
+    until: str | None = None
+    sort: str | None = None  # -submitted (default), submitted, status, user, machine, -duration
+    page: int | None = None
+    per_page: int | None = None  # 25, 50 (default), 100 or 200
+
+
+# --- building them ------------------------------------------------------------------------
+
+
+def site_out(site: Site, token) -> SiteOut:
+    return SiteOut(
+        slug=site.slug,
+        name=site.name,
+        connected=token is not None and token.is_usable,
+        token_expires=token.expires if token else None,
+        services_url=f"/api/v1/sites/{site.slug}/services/",
+    )
+
+
+def api_path(target: ServiceTarget) -> str:
+    return f"/api/v1/sites/{target.site.slug}/services/{target.service.key}/jobs/"
+
+
+def job_out(row: JobRow) -> JobOut:
+    job: arcgis.Job | None = row.job
+    duration = job.duration if job else None
+    event: AuditEvent | None = row.last_event
+    return JobOut(
+        job_id=row.job_id,
+        status=row.status,
+        status_label=row.label if row.status else "Unknown",
+        submitted=job.submitted if job else None,
+        ended=job.ended if job else None,
+        duration_seconds=duration.total_seconds() if duration is not None else None,
+        user=job.username if job else None,
+        machine=job.machine if job else None,
+        arcgis_url=job.url if job else None,
+        portal_url=row.url,
+        last_action=LastActionOut(
+            action=event.action,
+            outcome=event.outcome,
+            message=event.message,
+            by=event.username,
+            via=event.via,
+            at=event.finished or event.created,
+        )
+        if event
+        else None,
+    )
+
+
+def action_out(target: ServiceTarget, result: operations.ActionResult, known: arcgis.Job | None) -> ActionOut:
+    job = None
+    if result.job_id and not result.gone:
+        row = JobRow.after(target, result, known)
+        job = job_out(row) if row.job else None
+    return ActionOut(outcome=result.outcome, message=result.message, job_id=result.job_id, found=result.found, job=job)

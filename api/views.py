@@ -1,0 +1,42 @@
+"""The user's own page of personal API tokens: create one (shown once), see them, revoke one."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from api import tokens
+from api.forms import NewTokenForm
+from api.models import ApiToken
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("jobs.view_jobs", raise_exception=True)
+@never_cache
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    form = NewTokenForm()
+    created = None  # (row, token): the one time the token itself is shown
+    if request.method == "POST":
+        intent = request.POST.get("intent")
+        if intent == "create":
+            form = NewTokenForm(request.POST)
+            if form.is_valid():
+                created = tokens.issue(request.user, form.cleaned_data["name"], form.cleaned_data["days"])
+                form = NewTokenForm()
+        elif intent == "revoke":
+            row = get_object_or_404(ApiToken, user=request.user, pk=request.POST.get("token"))
+            tokens.revoke(request.user, row)
+            messages.success(request, f"Revoked the API token {row.name!r}: it no longer works.")
+            return redirect("api_tokens")
+        else:
+            return HttpResponse("Unknown intent.", status=400)
+    context = {
+        "form": form,
+        "created": created,
+        "rows": ApiToken.objects.filter(user=request.user),
+        "rate_limit": settings.API_RATE_LIMIT,
+    }
+    return render(request, "api/tokens.html", context)

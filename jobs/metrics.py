@@ -1,0 +1,182 @@
+"""Prometheus metrics: what the portal counts, and /metrics.
+
+Two kinds, both cheap to scrape (a scrape never calls ArcGIS):
+
+- Counters and histograms kept by prometheus-client as things happen: upstream calls by site and
+  operation (their duration and their errors, reported by the client through its observer), cancel
+  policy runs and alerts sent (`policy_run()` and `alert_sent()`, for the features that run them).
+  With several gunicorn workers, set PROMETHEUS_MULTIPROC_DIR: each worker writes its counts there
+  and a scrape of any worker adds them all up (prometheus-client's multiprocess mode).
+- Gauges computed at scrape time from the shared cache, where the portal writes what it reads anyway:
+  jobs by site, service and status (from the overview's job statistics), jobs running long (written by
+  the fleet view through `record_running_long()`), and each site's circuit breaker.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+
+from jobs import arcgis, upstream
+
+log = logging.getLogger(__name__)
+
+# Not registered anywhere at import: a scrape builds its registry (see `exposition`).
+UPSTREAM_SECONDS = Histogram(
+    "gpjobs_upstream_request_seconds",
+    "ArcGIS calls by site and operation (query, job, statistics, services, cancel, delete, purgeQueue, …).",
+    ["site", "operation"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=None,
+)
+UPSTREAM_ERRORS = Counter(
+    "gpjobs_upstream_errors",
+    "ArcGIS calls that failed, by site, operation and error (e.g. UpstreamTimeout, OperationRefused).",
+    ["site", "operation", "error"],
+    registry=None,
+)
+POLICY_RUNS = Counter(
+    "gpjobs_policy_runs", "Cancel policy runs, by policy and outcome.", ["policy", "outcome"], registry=None
+)
+ALERTS_SENT = Counter(
+    "gpjobs_alerts_sent", "Alerts sent, by channel and outcome.", ["channel", "outcome"], registry=None
+)
+COUNTED = [UPSTREAM_SECONDS, UPSTREAM_ERRORS, POLICY_RUNS, ALERTS_SENT]
+
+# What the portal read is kept this long for the gauges: a service nobody looked at for an hour drops out.
+READ_TTL = 3600
+JOBS = "metrics:jobs"  # + ":<site pk>:<service key>" → {"site", "service", "counts": {status: n}, "read"}
+RUNNING_LONG = "metrics:running_long"  # + ":<site pk>:<service key>" → {"site", "service", "count", "read"}
+
+
+# --- what others call --------------------------------------------------------------------------
+
+
+def policy_run(policy: str, outcome: str) -> None:
+    """A cancel policy ran: outcome e.g. "success", "failed"."""
+    POLICY_RUNS.labels(policy=policy, outcome=outcome).inc()
+
+
+def alert_sent(channel: str, outcome: str) -> None:
+    """An alert was delivered (outcome "sent") or not ("failed") on a channel, e.g. "email"."""
+    ALERTS_SENT.labels(channel=channel, outcome=outcome).inc()
+
+
+@dataclass(frozen=True)
+class UpstreamObserver:
+    """Counts one site's ArcGIS calls; handed to arcgis.SiteConnection by jobs.upstream.connection_for."""
+
+    site: str  # the site's slug
+
+    def __call__(self, operation: str, seconds: float, error: arcgis.ArcGISError | None) -> None:
+        UPSTREAM_SECONDS.labels(site=self.site, operation=operation).observe(seconds)
+        if error is not None:
+            UPSTREAM_ERRORS.labels(site=self.site, operation=operation, error=type(error).__name__).inc()
+
+
+def record_job_counts(site, service_key: str, stats: arcgis.JobStatistics) -> None:
+    """A service's job statistics as just read (the overview's counts)."""
+    counts = {"succeeded": stats.succeeded, "failed": stats.failed, "cancelled": stats.cancelled, "active": stats.other}
+    _remember(JOBS, site, service_key, {"counts": counts})
+
+
+def record_running_long(site, service_key: str, count: int) -> None:
+    """How many of a service's jobs run longer than they should, as the fleet view last found them."""
+    _remember(RUNNING_LONG, site, service_key, {"count": count})
+
+
+def _remember(kind: str, site, service_key: str, values: dict) -> None:
+    key = f"{kind}:{site.pk}:{service_key}"
+    upstream.cache.set(key, {"site": site.slug, "service": service_key, "read": time.time(), **values}, READ_TTL)
+    index = upstream.cache.get(kind) or set()
+    if key not in index:  # a lost race drops a key until that service is read again, seconds later
+        upstream.cache.set(kind, index | {key}, None)
+
+
+def _recalled(kind: str) -> list[dict]:
+    index = upstream.cache.get(kind) or set()
+    found = upstream.cache.get_many(list(index)) if index else {}
+    if len(found) < len(index):  # forget services not read for READ_TTL
+        upstream.cache.set(kind, set(found), None)
+    return sorted(found.values(), key=lambda v: (v["site"], v["service"]))
+
+
+# --- the scrape ------------------------------------------------------------------------------------
+
+
+class CacheCollector:
+    """Gauges from what the portal last read, and the breakers' state: all from the cache and the database."""
+
+    def collect(self):
+        from jobs.models import Site
+
+        jobs = GaugeMetricFamily(
+            "gpjobs_jobs",
+            "Jobs by site, service and status, as the portal last read them.",
+            labels=["site", "service", "status"],
+        )
+        read = GaugeMetricFamily(
+            "gpjobs_jobs_read_timestamp_seconds", "When a service's jobs were last read.", labels=["site", "service"]
+        )
+        for entry in _recalled(JOBS):
+            for status, count in entry["counts"].items():
+                jobs.add_metric([entry["site"], entry["service"], status], count)
+            read.add_metric([entry["site"], entry["service"]], entry["read"])
+        running_long = GaugeMetricFamily(
+            "gpjobs_jobs_running_long",
+            "Jobs running longer than expected, as the fleet view last found them.",
+            labels=["site", "service"],
+        )
+        for entry in _recalled(RUNNING_LONG):
+            running_long.add_metric([entry["site"], entry["service"]], entry["count"])
+        breaker_open = GaugeMetricFamily(
+            "gpjobs_circuit_breaker_open",
+            "1 while the portal does not call a site (it stopped answering).",
+            labels=["site"],
+        )
+        failures = GaugeMetricFamily(
+            "gpjobs_circuit_breaker_failures", "Consecutive timeouts or connection failures of a site.", labels=["site"]
+        )
+        for site in Site.objects.only("pk", "slug", "name"):
+            state = upstream.SiteGuard(site.pk, site.name).state()
+            breaker_open.add_metric([site.slug], 1 if state.get("opened") is not None else 0)
+            failures.add_metric([site.slug], state.get("failures", 0))
+        yield from (jobs, read, running_long, breaker_open, failures)
+
+
+def exposition() -> bytes:
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)  # every worker's counters and histograms, added up
+    else:
+        for metric in COUNTED:
+            registry.register(metric)
+    registry.register(CacheCollector())
+    return generate_latest(registry)
+
+
+@login_not_required
+@require_GET
+@never_cache
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus' scrape, with the bearer token METRICS_TOKEN; without one configured there is nothing here."""
+    expected = settings.METRICS_TOKEN
+    if not expected:
+        raise Http404
+    sent = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(sent.encode(), f"Bearer {expected}".encode()):
+        response = HttpResponse("A bearer token is required.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

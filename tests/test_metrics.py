@@ -1,0 +1,179 @@
+"""/metrics: Prometheus exposition behind a bearer token, parsed with prometheus-client's own parser; gauges come
+from what the portal read (never a call to ArcGIS per scrape), counters add up across workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from prometheus_client.parser import text_string_to_metric_families
+
+from jobs import metrics
+from jobs.upstream import SiteGuard, connection_for
+from tests.helpers import streamed_html
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "scrape-me-0123456789"
+
+
+@pytest.fixture
+def metrics_token(settings):
+    settings.METRICS_TOKEN = TOKEN
+    return TOKEN
+
+
+def scrape(token: str = TOKEN):
+    return Client().get("/metrics", headers={"Authorization": f"Bearer {token}"})
+
+
+def samples(body: str) -> dict[tuple[str, tuple], float]:
+    """{(sample name, sorted labels): value} of an exposition, read by prometheus-client's parser."""
+    found = {}
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def value(found, name, **labels) -> float | None:
+    return found.get((name, tuple(sorted(labels.items()))))
+
+
+def test_without_a_configured_token_there_is_nothing_here(settings, db):
+    settings.METRICS_TOKEN = None
+    assert Client().get("/metrics").status_code == 404
+    assert scrape().status_code == 404
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", f"Bearer {TOKEN}x", TOKEN, f"Basic {TOKEN}"])
+def test_the_bearer_token_is_required(metrics_token, db, header):
+    response = Client().get("/metrics", headers={"Authorization": header} if header else {})
+    assert response.status_code == 401 and response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_scrape_reports_what_the_portal_read_without_calling_arcgis(simulator, site, service, olivia, metrics_token):
+    for status in ["esriJobExecuting", "esriJobExecuting", "esriJobSucceeded", "esriJobFailed", "esriJobSubmitted"]:
+        simulator.state.add_job(service.key, status=status)
+    streamed_html(olivia, reverse("jobs:overview_stream"))  # the overview reads each service's statistics
+    simulator.requests.clear()
+    response = scrape()
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/plain; version=")
+    assert not simulator.requests  # a scrape never calls ArcGIS
+    found = samples(response.content.decode())
+    jobs = {
+        status: value(found, "gpjobs_jobs", site="main", service="Hydrology/Watershed", status=status)
+        for status in ("active", "succeeded", "failed", "cancelled")
+    }
+    assert jobs == {"active": 3, "succeeded": 1, "failed": 1, "cancelled": 0}
+    assert value(found, "gpjobs_jobs_read_timestamp_seconds", site="main", service="Hydrology/Watershed") > 0
+    assert value(found, "gpjobs_circuit_breaker_open", site="main") == 0
+    # The calls the overview made, timed by site and operation.
+    assert value(found, "gpjobs_upstream_request_seconds_count", site="main", operation="statistics") >= 1
+    assert value(found, "gpjobs_upstream_request_seconds_count", site="main", operation="services") >= 1
+
+
+def test_upstream_latency_and_errors_by_site_and_operation(simulator, site, service, olivia, metrics_token):
+    job_id = simulator.state.add_job(service.key, status="esriJobSucceeded")
+    before = samples(scrape().content.decode())
+    olivia.action(f"/sites/main/services/Hydrology/Watershed.GPServer/jobs/{job_id}/cancel/")  # refused
+    simulator.faults.set("html_502", operation="query")
+    olivia.htmx_get("/sites/main/services/Hydrology/Watershed.GPServer/jobs/", **{"HX-Target": "job-table"})
+    after = samples(scrape().content.decode())
+
+    def grew(name, **labels):
+        return (value(after, name, **labels) or 0) - (value(before, name, **labels) or 0)
+
+    assert grew("gpjobs_upstream_request_seconds_count", site="main", operation="cancel") == 1
+    assert grew("gpjobs_upstream_errors_total", site="main", operation="cancel", error="OperationRefused") == 1
+    assert grew("gpjobs_upstream_errors_total", site="main", operation="query", error="UpstreamUnavailable") >= 1
+    assert grew("gpjobs_upstream_request_seconds_bucket", site="main", operation="cancel", le="+Inf") == 1
+
+
+def test_the_circuit_breaker_state_per_site(site, metrics_token, settings):
+    guard = SiteGuard(site.pk, site.name)
+    guard.record(answered=False)
+    found = samples(scrape().content.decode())
+    assert value(found, "gpjobs_circuit_breaker_open", site="main") == 0
+    assert value(found, "gpjobs_circuit_breaker_failures", site="main") == 1
+    for _ in range(settings.ARCGIS_BREAKER_FAILURES):
+        guard.record(answered=False)
+    found = samples(scrape().content.decode())
+    assert value(found, "gpjobs_circuit_breaker_open", site="main") == 1
+
+
+def test_hooks_for_the_fleet_view_policies_and_alerts(site, metrics_token):
+    before = samples(scrape().content.decode())
+    metrics.record_running_long(site, "Hydrology/Watershed", 4)
+    metrics.policy_run("Night cleanup", "success")
+    metrics.alert_sent("email", "sent")
+    found = samples(scrape().content.decode())
+    assert value(found, "gpjobs_jobs_running_long", site="main", service="Hydrology/Watershed") == 4
+    runs = value(found, "gpjobs_policy_runs_total", policy="Night cleanup", outcome="success")
+    assert runs - (value(before, "gpjobs_policy_runs_total", policy="Night cleanup", outcome="success") or 0) == 1
+    sent = value(found, "gpjobs_alerts_sent_total", channel="email", outcome="sent")
+    assert sent - (value(before, "gpjobs_alerts_sent_total", channel="email", outcome="sent") or 0) == 1
+
+
+def test_services_not_read_for_an_hour_drop_out(site, metrics_token, monkeypatch):
+    metrics.record_running_long(site, "Old", 1)
+    metrics.upstream.cache.delete(f"{metrics.RUNNING_LONG}:{site.pk}:Old")  # as if expired
+    found = samples(scrape().content.decode())
+    assert value(found, "gpjobs_jobs_running_long", site="main", service="Old") is None
+    assert metrics.upstream.cache.get(metrics.RUNNING_LONG) == set()
+
+
+def test_observing_keeps_one_pooled_connection_per_site(site):
+    assert connection_for(site) is connection_for(site)
+    assert connection_for(site).observer == metrics.UpstreamObserver("main")
+
+
+WORKER = """
+import django
+django.setup()
+from jobs import metrics
+for _ in range({runs}):
+    metrics.policy_run("Night cleanup", "success")
+metrics.UpstreamObserver("main")("cancel", 0.2, None)
+"""
+
+
+def test_counts_of_several_workers_add_up_in_multiprocess_mode(tmp_path, site, metrics_token, monkeypatch):
+    """Two worker processes count into PROMETHEUS_MULTIPROC_DIR; a scrape of any worker reads both."""
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env |= {"PROMETHEUS_MULTIPROC_DIR": str(directory), "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env["PORTAL_VAR_DIR"] = str(tmp_path / "var")
+    for runs in (2, 3):
+        subprocess.run([sys.executable, "-c", WORKER.format(runs=runs)], cwd=ROOT, env=env, check=True, timeout=60)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    found = samples(scrape().content.decode())
+    assert value(found, "gpjobs_policy_runs_total", policy="Night cleanup", outcome="success") == 5
+    assert value(found, "gpjobs_upstream_request_seconds_count", site="main", operation="cancel") == 2
+    assert value(found, "gpjobs_circuit_breaker_open", site="main") == 0  # the cache gauges are there too
+
+
+def test_the_client_reports_each_call_to_its_observer_and_stays_free_of_django(simulator, service):
+    from jobs import arcgis
+
+    source = (ROOT / "jobs" / "arcgis.py").read_text()
+    assert "django" not in source and "prometheus" not in source
+    calls = []
+
+    def observer(operation, seconds, error):
+        calls.append((operation, type(error).__name__ if error else None))
+        raise RuntimeError("a broken observer must not break the call")
+
+    connection = arcgis.SiteConnection(simulator.admin_url, observer=observer)
+    client = arcgis.AdminClient(connection, simulator.issue_token())
+    job_id = simulator.state.add_job(service.key, status="esriJobSucceeded")
+    assert client.list_gp_services()
+    assert client.get_job(service, job_id).status == "esriJobSucceeded"
+    with pytest.raises(arcgis.OperationRefused):
+        client.cancel_job(service, job_id)
+    assert calls == [("services", None), ("services", None), ("job", None), ("cancel", "OperationRefused")]
