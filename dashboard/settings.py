@@ -274,6 +274,8 @@ ARCGIS_DEFAULT_REFERER = env.string("ARCGIS_REFERER", "gp-jobs-portal")
 
 # Upstream fan-out: how many ArcGIS calls one request may have in flight at once.
 ARCGIS_MAX_CONCURRENCY = env.integer("ARCGIS_MAX_CONCURRENCY", 16, minimum=1)
+# The fleet view asks every GP service of every site at once: this many calls in flight in all.
+ARCGIS_FLEET_CONCURRENCY = env.integer("ARCGIS_FLEET_CONCURRENCY", 64, minimum=1)
 
 # A slow or stalled site must not hold the portal: each worker lets at most this many of its
 # requests wait for one site (keep it below the worker's threads); others are told at once.

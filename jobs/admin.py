@@ -2,12 +2,19 @@ from django.contrib import admin
 from django.db import models
 
 from jobs import operations
-from jobs.models import TIMEOUT_BOUNDS, AuditEvent, Site, StoredToken
+from jobs.models import TIMEOUT_BOUNDS, AuditEvent, ServiceThresholds, Site, StoredToken
 
 
 def visible_sites(request):
     """The sites this admin user could see in the portal: the admin shows no more (superusers see all)."""
     return Site.objects.filter(pk__in=Site.objects.visible_to(request.user).values("pk"))
+
+
+class ServiceThresholdsInline(admin.TabularInline):
+    """A service that runs longer (or queues longer) than its site's others gets thresholds of its own."""
+
+    model = ServiceThresholds
+    extra = 0
 
 
 @admin.register(Site)
@@ -26,7 +33,12 @@ class SiteAdmin(admin.ModelAdmin):
             {"fields": ("ca_bundle", "insecure", "connect_timeout", "read_timeout", "action_timeout")},
         ),
         ("Access", {"fields": ("groups",)}),
+        (
+            "Flagging jobs (fleet view)",
+            {"fields": ("running_long_factor", "running_long_margin", "queued_long_minutes", "cancel_stuck_minutes")},
+        ),
     )
+    inlines = [ServiceThresholdsInline]
 
     def get_queryset(self, request):
         return visible_sites(request)

@@ -19,6 +19,7 @@ SORTS = {
 
 # ArcGIS user names may be domain accounts (DOMAIN\user) or e-mail-like; machines are host names.
 # \A…\Z, not ^…$: "$" also matches before a trailing newline.
+name_validator = RegexValidator(rf"\A{arcgis.NAME_PATTERN}\Z", "Letters, digits and underscores only.")
 username_validator = RegexValidator(r"\A[\w.@\\-]{1,150}\Z", "Letters, digits and . _ - @ \\ only.")
 machine_validator = RegexValidator(r"\A[A-Za-z0-9._-]{1,255}\Z", "A host name: letters, digits, dots and hyphens.")
 
@@ -195,4 +196,106 @@ class BulkForm(forms.Form):
         for job_id in job_ids:
             job_id_validator(job_id)
         data["job_ids"] = job_ids
+        return data
+
+
+class FleetFilterForm(forms.Form):
+    """The fleet view's filters, all in the query string. No status chosen means the active ones."""
+
+    status = forms.MultipleChoiceField(
+        required=False,
+        choices=[(s, arcgis.status_label(s)) for s in arcgis.QUERYABLE_STATUSES],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: the active ones (new, submitted, waiting, executing, cancelling).",
+    )
+    site = forms.ChoiceField(required=False, label="Site")
+    folder = forms.CharField(required=False, max_length=120, validators=[name_validator])
+    service = forms.CharField(required=False, max_length=120, validators=[name_validator])
+    user = forms.CharField(required=False, max_length=150, validators=[username_validator], label="User")
+    machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
+    within = forms.ChoiceField(required=False, label="Submitted", choices=JobFilterForm.base_fields["within"].choices)
+    since = UtcDateTimeField(required=False, epoch=True, widget=DateTimeTextInput(), label="From")
+    until = UtcDateTimeField(required=False, epoch=True, widget=DateTimeTextInput(), label="To")
+    running_long = forms.BooleanField(required=False, label="Running long only")
+    order = forms.ChoiceField(
+        required=False, choices=[("newest", "Newest first"), ("longest", "Longest running first")], label="Order"
+    )
+    before = forms.RegexField(
+        required=False, regex=rf"\A[0-9]{{1,16}}:{arcgis.JOB_ID_PATTERN}\Z", widget=forms.HiddenInput
+    )
+
+    def __init__(self, data=None, *, sites=(), **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["site"].choices = [("", "All sites"), *((site.slug, site.name) for site in sites)]
+
+    @property
+    def plain_fields(self):
+        """The fields shown as a label over an input (status, the range and the check box have their own)."""
+        return [self[name] for name in ("site", "folder", "service", "user", "machine", "within", "order")]
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end of the time range is before its start.")
+        return data
+
+    def query(self):
+        """What every GP service is asked (jobs.fleet.FleetQuery)."""
+        from jobs.fleet import FleetQuery
+
+        data = self.cleaned_data
+        since = data["since"]
+        if data["within"] and not since:
+            since = timezone.now() - WITHIN[data["within"]]
+        cursor = None
+        if data["before"]:
+            ms, job_id = data["before"].split(":")
+            cursor = (int(ms), job_id)
+        return FleetQuery(
+            statuses=tuple(data["status"]) or arcgis.ACTIVE_STATUSES,
+            sites=(data["site"],) if data["site"] else (),
+            folder=data["folder"],
+            service=data["service"],
+            username=data["user"] or None,
+            machine=data["machine"] or None,
+            since=since,
+            until=data["until"],
+            running_long_only=data["running_long"],
+            longest_first=data["order"] == "longest",
+            cursor=cursor,
+        )
+
+
+class FleetBulkForm(forms.Form):
+    """Cancel or delete jobs ticked in the fleet view: each is "site:[folder/]service:jobId"."""
+
+    action = forms.ChoiceField(choices=[("cancel", "Cancel"), ("delete", "Delete")])
+
+    def __init__(self, data=None, *, sites, **kwargs):
+        super().__init__(data, **kwargs)
+        self.sites = {site.slug: site for site in sites}
+
+    def clean(self):
+        from jobs.operations import Target
+
+        data = super().clean()
+        values = list(dict.fromkeys(self.data.getlist("job_ids")))
+        if not values:
+            raise forms.ValidationError("Select at least one job.")
+        if len(values) > MAX_BULK:
+            raise forms.ValidationError(f"Select at most {MAX_BULK} jobs at once.")
+        by_site: dict = {}
+        for value in values:
+            slug, service, job_id = value.split(":") if value.count(":") == 2 else ("", "", "")
+            site = self.sites.get(slug)
+            try:
+                ref = arcgis.ServiceRef.parse(service)
+                arcgis.validate_job_id(job_id)
+            except arcgis.InvalidName:
+                site = None
+            if site is None:
+                raise forms.ValidationError("A selected job is not one of a site you may see.")
+            by_site.setdefault(site, []).append(Target(ref, job_id))
+        data["by_site"] = by_site
         return data

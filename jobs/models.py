@@ -40,6 +40,13 @@ def validate_ca_bundle(value: str) -> None:
         raise ValidationError(str(exc)) from None
 
 
+def validate_service_key(value: str) -> None:
+    try:
+        arcgis.ServiceRef.parse(value)
+    except arcgis.InvalidName as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class SiteQuerySet(models.QuerySet):
     def visible_to(self, user) -> "SiteQuerySet":
         """Sites the user may see: unrestricted ones, and those shared with one of their groups."""
@@ -106,6 +113,31 @@ class Site(models.Model):
         blank=True,
         help_text="Only these groups see the site. Empty: everyone with a role.",
     )
+    # When a job is flagged (the fleet view, the jobs pages); each can be set again per service.
+    running_long_factor = models.FloatField(
+        "running long: times its usual",
+        default=3.0,
+        validators=[MinValueValidator(1.0), MaxValueValidator(100.0)],
+        help_text="An executing job is running long past this many times its service's usual duration…",
+    )
+    running_long_margin = models.PositiveIntegerField(
+        "running long: minutes over its usual",
+        default=10,
+        validators=[MaxValueValidator(7 * 24 * 60)],
+        help_text="…and past its usual duration plus these minutes (both must hold).",
+    )
+    queued_long_minutes = models.PositiveIntegerField(
+        "queued long after (minutes)",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
+        help_text="A new, submitted or waiting job is queued long after this many minutes.",
+    )
+    cancel_stuck_minutes = models.PositiveIntegerField(
+        "cancel stuck after (minutes)",
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="A job still cancelling after this many minutes is stuck.",
+    )
     connection_changed = models.DateTimeField(
         null=True,
         blank=True,
@@ -167,6 +199,37 @@ class Site(models.Model):
         if self.insecure:
             return False
         return ca_bundles.path_for(self.ca_bundle) if self.ca_bundle else True
+
+
+THRESHOLDS = ("running_long_factor", "running_long_margin", "queued_long_minutes", "cancel_stuck_minutes")
+
+
+class ServiceThresholds(models.Model):
+    """One GP service's own flag thresholds; blank ones are the site's."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="service_thresholds")
+    service = models.CharField(
+        max_length=241,
+        validators=[validate_service_key],
+        help_text="Folder/Name, or Name for a service in the root folder.",
+    )
+    running_long_factor = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(1.0), MaxValueValidator(100.0)]
+    )
+    running_long_margin = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(10080)])
+    queued_long_minutes = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(10080)]
+    )
+    cancel_stuck_minutes = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1440)]
+    )
+
+    class Meta:
+        verbose_name_plural = "service thresholds"
+        constraints = [models.UniqueConstraint(fields=["site", "service"], name="one_threshold_set_per_service")]
+
+    def __str__(self) -> str:
+        return f"{self.service} on {self.site}"
 
 
 class StoredTokenQuerySet(models.QuerySet):

@@ -82,6 +82,13 @@ class BulkReport:
     results: list[ActionResult]
     skipped: list[str]
 
+    @classmethod
+    def combined(cls, action: str, reports: list[BulkReport]) -> BulkReport:
+        """Several sites' bulks as one: the fleet view acts on jobs of many sites at once."""
+        return cls(
+            action, [r for report in reports for r in report.results], [j for rep in reports for j in rep.skipped]
+        )
+
     def count(self, outcome: str) -> int:
         return sum(result.outcome == outcome for result in self.results)
 

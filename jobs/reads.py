@@ -18,7 +18,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from jobs import arcgis, audit, metrics, tokens
+from jobs import arcgis, audit, metrics, runaway, tokens
 from jobs.models import Site, StoredToken
 from jobs.rows import JobRow, ServiceTarget, poll_interval
 from jobs.upstream import shared_read, site_slot
@@ -54,7 +54,7 @@ class ServiceCounts:
     error: ReadError | None = None
 
 
-def _services_of(site: Site, client: arcgis.AdminClient) -> list[arcgis.Service]:
+def services_of(site: Site, client: arcgis.AdminClient) -> list[arcgis.Service]:
     """The site's GP services; the list changes rarely, so it is shared for a minute."""
     return shared_read(
         ("services", site.pk),
@@ -76,7 +76,7 @@ def _counts(site: Site, client: arcgis.AdminClient, target: ServiceTarget) -> ar
     return stats
 
 
-class _SiteReader:
+class SiteReader:
     """One user's reads on one site: the token is looked up and decrypted on the request's thread,
     the upstream calls may then run on any thread (they never touch the database)."""
 
@@ -109,10 +109,10 @@ class _SiteReader:
 
 def site_section(user, site: Site) -> SiteSection:
     """One site's GP services by folder, without counts (the site page)."""
-    reader = _SiteReader(user, site)
+    reader = SiteReader(user, site)
     try:
         with site_slot(site):
-            services = reader.call(lambda client: _services_of(site, client))
+            services = reader.call(lambda client: services_of(site, client))
     except tokens.READ_ERRORS as exc:
         section = SiteSection(site, reader.token, error=exc)
     else:
@@ -122,7 +122,7 @@ def site_section(user, site: Site) -> SiteSection:
 
 
 def service_counts(user, target: ServiceTarget) -> ServiceCounts:
-    reader = _SiteReader(user, target.site)
+    reader = SiteReader(user, target.site)
     try:
         with site_slot(target.site):
             stats = reader.call(lambda client: _counts(target.site, client, target))
@@ -149,7 +149,7 @@ def overview(user, sites: list[Site]) -> Iterator[SiteSection | ServiceCounts]:
 
 
 def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> Iterator[SiteSection | ServiceCounts]:
-    readers = {site.pk: _SiteReader(user, site) for site in sites}  # database work here, on this thread
+    readers = {site.pk: SiteReader(user, site) for site in sites}  # database work here, on this thread
     events: queue.Queue = queue.Queue()
     done = object()
 
@@ -160,7 +160,7 @@ def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> It
                 section = listed.get(site.pk)
                 if section is None:
                     try:
-                        services = reader.call(lambda client: _services_of(site, client))
+                        services = reader.call(lambda client: services_of(site, client))
                     except tokens.READ_ERRORS as exc:
                         events.put(SiteSection(site, reader.token, error=exc))
                         return
@@ -241,7 +241,7 @@ class JobTable:
         return poll_interval(self.seconds)
 
 
-def _page(reader: _SiteReader, target: ServiceTarget, query: JobQuery) -> arcgis.JobPage:
+def _page(reader: SiteReader, target: ServiceTarget, query: JobQuery) -> arcgis.JobPage:
     site = target.site
     return reader.call(
         lambda client: shared_read(
@@ -250,7 +250,7 @@ def _page(reader: _SiteReader, target: ServiceTarget, query: JobQuery) -> arcgis
     )
 
 
-def _single(reader: _SiteReader, target: ServiceTarget, job_id: str) -> arcgis.Job | None:
+def _single(reader: SiteReader, target: ServiceTarget, job_id: str) -> arcgis.Job | None:
     site = target.site
 
     def get(client):
@@ -264,7 +264,7 @@ def _single(reader: _SiteReader, target: ServiceTarget, job_id: str) -> arcgis.J
 
 def job_table(user, target: ServiceTarget, query: JobQuery, *, job_id: str | None = None) -> JobTable:
     """One page of a service's jobs (or the one job asked for by ID), with the last portal action on each."""
-    reader = _SiteReader(user, target.site)
+    reader = SiteReader(user, target.site)
     table = JobTable(target, reader.token)
     started = time.monotonic()
     try:
@@ -281,18 +281,19 @@ def job_table(user, target: ServiceTarget, query: JobQuery, *, job_id: str | Non
         table.page = page
         target.remember(page.jobs)
         latest = audit.latest_events(target.site, target.service.key, [job.job_id for job in page.jobs])
-        table.rows = [JobRow(target, job.job_id, job, last_event=latest.get(job.job_id)) for job in page.jobs]
+        rows = [JobRow(target, job.job_id, job, last_event=latest.get(job.job_id)) for job in page.jobs]
+        table.rows = runaway.flag_rows(rows)
     table.seconds = time.monotonic() - started
     reader.settle()
     return table
 
 
-def _explained(reader: _SiteReader, target: ServiceTarget, exc: ReadError) -> ReadError:
+def _explained(reader: SiteReader, target: ServiceTarget, exc: ReadError) -> ReadError:
     """A service ArcGIS does not know as a GP service is named as such (e.g. a MapServer opened as one)."""
     if not isinstance(exc, arcgis.NotFound) or exc.code != 404:
         return exc
     try:
-        services = reader.call(lambda client: _services_of(target.site, client))
+        services = reader.call(lambda client: services_of(target.site, client))
     except tokens.READ_ERRORS:
         return exc
     if target.service not in {service.ref for service in services}:
@@ -322,7 +323,7 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
     """Re-read the page's window once (shared with every operator looking at the same page) and
     report the watched rows whose status changed. Rows no longer in the window (pushed out by
     newer jobs, or filtered out by a status filter) are read one by one, a few at most."""
-    reader = _SiteReader(user, target.site)
+    reader = SiteReader(user, target.site)
     result = Changes()
     started = time.monotonic()
     try:
@@ -392,14 +393,14 @@ class JobDetail:
     results: list[ParameterRead] = field(default_factory=list)
 
 
-def _job_page(reader: _SiteReader, target: ServiceTarget, job: arcgis.Job) -> arcgis.JobDetails:
+def _job_page(reader: SiteReader, target: ServiceTarget, job: arcgis.Job) -> arcgis.JobDetails:
     """The job's Services Directory page, shared like the other reads (several operators may watch one job)."""
     site = target.site
     key = ("jobpage", site.pk, target.service.key, job.job_id)
     return reader.call(lambda client: shared_read(key, lambda: client.job_details(target.service, job)))
 
 
-def _parameters(reader: _SiteReader, target: ServiceTarget, job: arcgis.Job, page: arcgis.JobDetails):
+def _parameters(reader: SiteReader, target: ServiceTarget, job: arcgis.Job, page: arcgis.JobDetails):
     """Every input and result of the job, read concurrently (a few at a time); each one may fail on its own."""
     wanted = [("inputs", name) for name in page.inputs] + [("results", name) for name in page.results]
     limit = min(settings.ARCGIS_MAX_CONCURRENCY, PARAMETER_READS)
@@ -418,7 +419,7 @@ def _parameters(reader: _SiteReader, target: ServiceTarget, job: arcgis.Job, pag
 def job_detail(user, target: ServiceTarget, job_id: str) -> JobDetail:
     """The job (one admin read), then its Services Directory page and the values of its inputs and
     results, all with the operator's own token while one of the site's slots is held."""
-    reader = _SiteReader(user, target.site)
+    reader = SiteReader(user, target.site)
     detail = JobDetail(target, reader.token, JobRow(target, job_id, None))
     try:
         with site_slot(target.site):
@@ -469,7 +470,7 @@ def new_messages(user, target: ServiceTarget, job_id: str, after: int) -> NewMes
     """The messages a job logged after the first `after`. Costs one (shared) read of the job's page; the
     job's address comes from the row cache when it is there. The job is read again only once it has
     ended, or when its page no longer knows it."""
-    reader = _SiteReader(user, target.site)
+    reader = SiteReader(user, target.site)
     result = NewMessages(target, job_id, after)
     started = time.monotonic()
     try:
@@ -522,7 +523,7 @@ def last_error(user, target: ServiceTarget, job: arcgis.Job) -> LastError | None
     None for a job that did not fail, without any upstream call."""
     if job.status not in FAILED_STATUSES:
         return None
-    reader = _SiteReader(user, target.site)
+    reader = SiteReader(user, target.site)
     try:
         with site_slot(target.site):
             page = _job_page(reader, target, job)
@@ -530,5 +531,17 @@ def last_error(user, target: ServiceTarget, job: arcgis.Job) -> LastError | None
         result = LastError(error=exc)
     else:
         result = LastError(page.last_error)
+    reader.settle()
+    return result
+
+
+def service_baseline(user, target: ServiceTarget) -> runaway.Baseline | ReadError:
+    """What the service usually takes (read at most every ten minutes, shared)."""
+    reader = SiteReader(user, target.site)
+    try:
+        with site_slot(target.site):
+            result = reader.call(lambda client: runaway.baseline(target.site, client, target.service))
+    except tokens.READ_ERRORS as exc:
+        result = exc
     reader.settle()
     return result

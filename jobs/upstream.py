@@ -140,6 +140,16 @@ def site_slot(site) -> Iterator[None]:
 # --- reads shared between operators ---------------------------------------------------------
 
 
+def _read_key(key_parts: tuple) -> str:
+    return "read:" + hashlib.blake2b(repr(key_parts).encode(), digest_size=16).hexdigest()
+
+
+def shared_value(key_parts: tuple):
+    """What a shared read last answered, if it is still kept; never calls upstream."""
+    cached = cache.get(_read_key(key_parts))
+    return None if cached is None else cached[1]
+
+
 def shared_read(key_parts: tuple, fetch: Callable[[], _T], fresh_for: float | None = None) -> _T:
     """The answer of an upstream read, shared through the cache for about a second.
 
@@ -151,7 +161,7 @@ def shared_read(key_parts: tuple, fetch: Callable[[], _T], fresh_for: float | No
     fresh_for = settings.SHARED_READ_SECONDS if fresh_for is None else fresh_for
     if fresh_for <= 0:
         return fetch()
-    key = "read:" + hashlib.blake2b(repr(key_parts).encode(), digest_size=16).hexdigest()
+    key = _read_key(key_parts)
     lock = key + ":lock"
     deadline = time.monotonic() + settings.ARCGIS_SLOT_WAIT
     while True:

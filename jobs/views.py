@@ -14,7 +14,7 @@ import json
 import math
 import zoneinfo
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
@@ -30,8 +30,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
-from jobs import arcgis, audit, operations, reads
-from jobs.forms import BulkForm, ConnectForm, JobFilterForm, PasteTokenForm
+from jobs import arcgis, audit, fleet, operations, reads
+from jobs.forms import BulkForm, ConnectForm, FleetBulkForm, FleetFilterForm, JobFilterForm, PasteTokenForm
 from jobs.job_page import JobPage, count_text, message_poll, new_lines
 from jobs.middleware import TIMEZONE_COOKIE, valid_timezone
 from jobs.models import Site, StoredToken
@@ -202,6 +202,14 @@ def service_counts(request: HttpRequest, slug: str, name: str, folder: str = "")
     return render(request, "jobs/partials/service_counts.html", {"counts": counts})
 
 
+@require_GET
+@viewer_required
+def service_baseline(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
+    """What the service usually takes: how the portal tells a job that runs long."""
+    baseline = reads.service_baseline(request.user, target_of(request, slug, name, folder))
+    return render(request, "jobs/partials/service_baseline.html", {"baseline": baseline})
+
+
 # --- jobs of a service ----------------------------------------------------------------
 
 
@@ -255,10 +263,7 @@ def _table_context(request: HttpRequest, target: ServiceTarget, form: JobFilterF
     if table.error:
         return {"table": table}
     outcomes = pop_outcomes(request)
-    table.rows = [
-        JobRow(r.target, r.job_id, r.job, outcomes.get(r.job_id), r.gone, r.last_event)
-        for r in sort_rows(table.rows, form.ordering)
-    ]
+    table.rows = [replace(row, outcome=outcomes.get(row.job_id)) for row in sort_rows(table.rows, form.ordering)]
     page = table.page
     return {
         "table": table,
@@ -416,6 +421,7 @@ def _answer_job_action(request, target: ServiceTarget, result: operations.Action
         stash_outcomes(request, [result])
         return redirect_back(request, target.url("job_list"))
     context = {"row": JobRow.after(target, result, known), "can_operate": True, "back_url": page_path(request)}
+    context["fleet"] = request.POST.get("fleet") == "1"  # a row of the fleet view keeps its service column
     return render(request, "jobs/partials/job_row.html", context)
 
 
@@ -595,3 +601,113 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # any database failure means "not ready"
         return JsonResponse({"status": "error", "database": exc.__class__.__name__}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+# --- the fleet view: every job of every service of every site ----------------------------------
+
+
+def _fleet_form(request: HttpRequest) -> tuple[FleetFilterForm, list[Site]]:
+    sites = list(Site.objects.visible_to(request.user))
+    return FleetFilterForm(request.GET, sites=sites), sites
+
+
+def _fleet_sites(form: FleetFilterForm, sites: list[Site]) -> list[Site]:
+    """Only the sites asked for; a restricted site the user may not see is never even asked."""
+    slug = form.cleaned_data["site"]
+    return [site for site in sites if site.slug == slug] if slug else sites
+
+
+def _fleet_context(request: HttpRequest, state, form: FleetFilterForm) -> dict:
+    query = request.GET.copy()
+    query.pop("before", None)
+    query.pop("inline", None)
+    return {
+        "fleet": state,
+        "rows": [item.row for item in state.rows],
+        "can_operate": request.user.has_perm("jobs.operate_jobs"),
+        "back_url": page_path(request),
+        "first_page": f"{reverse('jobs:fleet')}?{query.urlencode()}",
+        "next_page": f"{reverse('jobs:fleet')}?{query.urlencode()}&before={state.next_cursor}" if state.more else "",
+        "refresh_url": f"{reverse('jobs:fleet_refresh')}?{request.GET.urlencode()}",
+    }
+
+
+@require_GET
+@viewer_required
+def fleet_view(request: HttpRequest) -> HttpResponse:
+    """The jobs of every GP service of every site the user may see; the table fills in as services answer."""
+    form, sites = _fleet_form(request)
+    inline = request.GET.get("inline") == "1"
+    query = request.GET.copy()
+    query.pop("inline", None)
+    context = {
+        "form": form,
+        "inline": inline,
+        "stream_url": f"{reverse('jobs:fleet_stream')}?{query.urlencode()}",
+        "can_operate": request.user.has_perm("jobs.operate_jobs"),
+    }
+    if inline and form.is_valid():
+        *_, state = fleet.fleet(request.user, _fleet_sites(form, sites), form.query())
+        context |= _fleet_context(request, state, form)
+    return render(request, "jobs/fleet.html", context)
+
+
+@require_GET
+@viewer_required
+def fleet_stream(request: HttpRequest) -> StreamingHttpResponse:
+    form, sites = _fleet_form(request)
+    if not form.is_valid():
+        return _event_stream([])
+
+    def fragments() -> Iterator[str]:
+        for state in fleet.fleet(request.user, _fleet_sites(form, sites), form.query()):
+            context = _fleet_context(request, state, form)
+            yield render_to_string("jobs/partials/fleet_update.html", context, request)
+
+    return _event_stream(fragments())
+
+
+@require_GET
+@viewer_required
+def fleet_refresh(request: HttpRequest) -> HttpResponse:
+    """The whole fleet table again, in one answer (the page refreshes itself every 30 s)."""
+    form, sites = _fleet_form(request)
+    if not form.is_valid():
+        return HttpResponseStopPolling()
+    *_, state = fleet.fleet(request.user, _fleet_sites(form, sites), form.query())
+    return render(request, "jobs/partials/fleet_update.html", _fleet_context(request, state, form))
+
+
+@require_POST
+@operator_required
+def fleet_bulk(request: HttpRequest) -> HttpResponse:
+    """Cancel or delete jobs of several services and sites: one audited bulk per site, a row each."""
+    form = FleetBulkForm(request.POST, sites=Site.objects.visible_to(request.user))
+    if not form.is_valid():
+        errors = [str(error) for errors in form.errors.values() for error in errors]
+        if request.htmx:
+            return render(request, "jobs/partials/action_result.html", {"errors": errors})
+        for error in errors:
+            messages.error(request, error)
+        return redirect_back(request, reverse("jobs:fleet"))
+    action = form.cleaned_data["action"]
+    reports, rows = [], []
+    for site, targets in form.cleaned_data["by_site"].items():
+        known = {}
+        for target in {ServiceTarget(site, t.service) for t in targets}:
+            known |= target.recall([t.job_id for t in targets if t.service == target.service])
+        report = operations.bulk(request.user, site, action, targets, known=known)
+        reports.append(report)
+        for result in report.results:
+            row = JobRow.after(ServiceTarget(site, result.target.service), result, known.get(result.job_id))
+            rows.append(row)
+    report = operations.BulkReport.combined(action, reports)
+    if request.htmx:
+        context = {"report": report, "rows": rows, "can_operate": True, "back_url": page_path(request), "fleet": True}
+        return render(request, "jobs/partials/bulk_result.html", context)
+    messages.add_message(request, messages.SUCCESS if report.all_ok else messages.WARNING, report.summary)
+    for result in report.results:
+        if not result.ok:
+            flash(request, result)
+    stash_outcomes(request, report.results)
+    return redirect_back(request, reverse("jobs:fleet"))

@@ -1,0 +1,265 @@
+"""Every job of every GP service of every site the user may see, merged; and runaway jobs flagged.
+
+ArcGIS answers one service at a time. The fleet view asks every GP service concurrently (bounded
+overall and per site), with ArcGIS's own filters pushed down and at most a page's worth per service,
+merges the answers newest first (or longest running first), and moves through pages with a cursor,
+since offsets cannot be merged across services. It yields what it has as services answer, so the
+page fills in progressively and one slow site holds nobody.
+
+Rows are flagged as jobs/runaway.py says: running long, queued long, cancel stuck.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs import arcgis, tokens
+from jobs.models import Site
+from jobs.reads import SiteReader, services_of
+from jobs.rows import JobRow, ServiceTarget
+from jobs.runaway import Thresholds, baseline, cancelling_since, flag_for
+from jobs.upstream import shared_read, site_slot
+
+
+@dataclass(frozen=True)
+class FleetQuery:
+    statuses: tuple[str, ...] = arcgis.ACTIVE_STATUSES  # () means any
+    sites: tuple[str, ...] = ()  # slugs; () means all the user may see
+    folder: str = ""
+    service: str = ""
+    username: str | None = None
+    machine: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    running_long_only: bool = False
+    longest_first: bool = False
+    cursor: tuple[int, str] | None = None  # (submitted ms, job ID) of the last row of the previous page
+    page_size: int = 50
+
+    def wants(self, target: ServiceTarget) -> bool:
+        service = target.service
+        return (not self.folder or service.folder == self.folder) and (not self.service or service.name == self.service)
+
+    @property
+    def asked_statuses(self) -> tuple[str | None, ...]:
+        if self.running_long_only:
+            return (arcgis.EXECUTING,)
+        return self.statuses or (None,)
+
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """startTime/endTime for ArcGIS: the filters, narrowed by the cursor (inclusive: ties are sorted out here)."""
+        since, until = self.since, self.until
+        if self.cursor is not None:
+            at = datetime.fromtimestamp(self.cursor[0] / 1000, tz=UTC)
+            if self.longest_first:
+                since = max(since, at) if since else at
+            else:
+                until = min(until, at) if until else at
+        return since, until
+
+    def key(self, row: FleetRow) -> tuple:
+        """Sort key: newest first, or (longest first) oldest first; the job ID breaks ties."""
+        ms = row.submitted_ms
+        return (ms, row.row.job_id) if self.longest_first else (-ms, _reverse(row.row.job_id))
+
+    def after_cursor(self, row: FleetRow) -> bool:
+        if self.cursor is None:
+            return True
+        ms, job_id = self.cursor
+        if self.longest_first:
+            return (row.submitted_ms, row.row.job_id) > (ms, job_id)
+        return (row.submitted_ms, row.row.job_id) < (ms, job_id)
+
+
+def _reverse(text: str) -> tuple:
+    return tuple(-ord(c) for c in text)
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    row: JobRow
+    submitted_ms: int
+
+
+@dataclass
+class Fleet:
+    """What the fleet view shows so far: the page's rows, the services that did not answer, and progress."""
+
+    rows: list[FleetRow] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)  # "Site · Folder/Name" -> why
+    asked: int = 0  # services asked so far
+    answered: int = 0
+    done: bool = False
+    more: bool = False  # there is a next page
+    next_cursor: str = ""
+
+
+def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
+    """The fleet as it comes in: a snapshot whenever services have answered (at most every few tenths
+    of a second), then the complete one with done=True. The snapshots share one Fleet object."""
+    limits = Thresholds.for_sites(sites)  # database work here, on the request's thread
+    readers = {site.pk: SiteReader(user, site) for site in sites}
+    events: queue.Queue = queue.Queue()
+    overall = threading.BoundedSemaphore(settings.ARCGIS_FLEET_CONCURRENCY)
+    now = timezone.now()
+
+    def site_work(site: Site) -> None:
+        reader = readers[site.pk]
+        try:
+            with site_slot(site):
+                services = reader.call(lambda client: services_of(site, client))
+                targets = [t for s in services if query.wants(t := ServiceTarget(site, s.ref, s.description))]
+                events.put(("asked", len(targets)))
+                busy = _busy(reader, targets, query)
+                tasks = [(target, status) for target in busy for status in query.asked_statuses]
+                for (target, _), result in arcgis.as_completed(
+                    lambda task: _ask(reader, task[0], task[1], query, overall), tasks, settings.ARCGIS_MAX_CONCURRENCY
+                ):
+                    events.put(("jobs", target, result))
+                events.put(("answered", len(targets)))
+        except tokens.READ_ERRORS as exc:
+            events.put(("site failed", site, exc))
+        finally:
+            events.put(("site done", site))
+
+    for site in sites:
+        threading.Thread(target=site_work, args=(site,), daemon=True, name="arcgis-fleet").start()
+    state = Fleet()
+    collected: list[FleetRow] = []
+    remaining, last_sent = len(sites), 0.0
+    while remaining:
+        try:
+            event = events.get(timeout=0.1)
+        except queue.Empty:
+            event = None
+        if event is not None:
+            kind = event[0]
+            if kind == "site done":
+                remaining -= 1
+            elif kind == "asked":
+                state.asked += event[1]
+            elif kind == "answered":
+                state.answered += event[1]
+            elif kind == "site failed":
+                site, exc = event[1], event[2]
+                state.failures[site.name] = exc.message
+            elif kind == "jobs":
+                target, result = event[1], event[2]
+                if isinstance(result, arcgis.ArcGISError):
+                    state.failures[f"{target.site.name} · {target.service.key}"] = result.message
+                else:
+                    jobs, base = result
+                    collected = _merge(collected, target, jobs, base, query, limits, now)
+        if time.monotonic() - last_sent >= 0.25 and (collected or state.failures):
+            state.rows = collected[: query.page_size]
+            last_sent = time.monotonic()
+            yield state
+    for reader in readers.values():
+        reader.settle()
+    state.rows = _with_cancel_times(collected[: query.page_size], limits, now)
+    state.more = len(collected) > query.page_size
+    if state.more and state.rows:
+        last = state.rows[-1]
+        state.next_cursor = f"{last.submitted_ms}:{last.row.job_id}"
+    state.done = True
+    yield state
+
+
+def _busy(reader: SiteReader, targets: list[ServiceTarget], query: FleetQuery) -> list[ServiceTarget]:
+    """Services worth asking. For active jobs, one statistics call per service tells which have any at all:
+    most services of a fleet are idle, and one cheap call spares several queries."""
+    statuses = query.asked_statuses
+    if len(statuses) < 2 or not set(statuses) <= set(arcgis.ACTIVE_STATUSES):
+        return targets
+    busy = []
+    for target, stats in arcgis.as_completed(
+        lambda t: reader.call(
+            lambda client: shared_read(("stats", t.site.pk, t.service.key), lambda: client.job_statistics(t.service))
+        ),
+        targets,
+        settings.ARCGIS_MAX_CONCURRENCY,
+    ):
+        if isinstance(stats, arcgis.ArcGISError) or stats.other > 0:
+            busy.append(target)  # an error is reported by the query that follows
+    return busy
+
+
+def _ask(reader: SiteReader, target: ServiceTarget, status: str | None, query: FleetQuery, overall):
+    """One service's jobs in one status, pushed down to ArcGIS; the baseline too when some are executing."""
+    since, until = query.window()
+    with overall:
+
+        def run(client: arcgis.AdminClient):
+            page = client.query_jobs(
+                target.service,
+                status=status,
+                username=query.username,
+                machine=query.machine,
+                start_time=since,
+                end_time=until,
+                number=query.page_size + 1,
+            )
+            if query.longest_first and page.total > len(page.jobs):
+                # Newest first is ArcGIS's only order: the oldest are on its last page.
+                start = max(page.total - query.page_size, 1)
+                page = client.query_jobs(
+                    target.service,
+                    status=status,
+                    username=query.username,
+                    machine=query.machine,
+                    start_time=since,
+                    end_time=until,
+                    start=start,
+                    number=query.page_size + 1,
+                )
+            executing = any(job.status == arcgis.EXECUTING for job in page.jobs)
+            base = baseline(target.site, client, target.service) if executing else None
+            return page.jobs, base
+
+        return reader.call(run)
+
+
+def _merge(collected, target, jobs, base, query: FleetQuery, limits, now) -> list[FleetRow]:
+    rows = list(collected)
+    service_limits = Thresholds.lookup(limits, target)
+    for job in jobs:
+        if job.submitted is None:
+            continue
+        flag = flag_for(job, base, service_limits, now)
+        if query.running_long_only and (flag is None or flag.kind != "running-long"):
+            continue
+        row = FleetRow(JobRow(target, job.job_id, job, flag=flag), int(job.submitted.timestamp() * 1000))
+        if query.after_cursor(row):
+            rows.append(row)
+    rows.sort(key=query.key)
+    return rows[: query.page_size + 1]  # one more than a page says whether there is a next one
+
+
+def _with_cancel_times(rows: list[FleetRow], limits, now: datetime) -> list[FleetRow]:
+    """Cancel-stuck needs to know since when a job is cancelling: the audit trail and the cache tell."""
+    by_service: dict[ServiceTarget, list[str]] = {}
+    for item in rows:
+        if item.row.status == arcgis.CANCELLING:
+            by_service.setdefault(item.row.target, []).append(item.row.job_id)
+    if not by_service:
+        return rows
+    since = {}
+    for target, job_ids in by_service.items():
+        for job_id, at in cancelling_since(target.site, target.service.key, job_ids).items():
+            since[(target, job_id)] = at
+    result = []
+    for item in rows:
+        row = item.row
+        if (row.target, row.job_id) in since:
+            flag = flag_for(row.job, None, Thresholds.lookup(limits, row.target), now, since[(row.target, row.job_id)])
+            item = FleetRow(replace(row, flag=flag), item.submitted_ms)
+        result.append(item)
+    return result

@@ -1,0 +1,180 @@
+"""Runaway jobs: what a GP service usually takes, and which jobs stand out.
+
+A service's baseline is the 95th percentile of the durations of the succeeded jobs ArcGIS still keeps
+(from at least five of them; without enough history nothing is flagged by duration). An executing job
+is running long past both a multiple of it and it plus a margin; a queued job is queued long past a
+threshold; a job still cancelling after a few minutes is cancel stuck. Thresholds are the site's, or a
+service's own.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from jobs import arcgis
+from jobs.models import THRESHOLDS, AuditEvent, ServiceThresholds, Site
+from jobs.rows import ServiceTarget
+from jobs.upstream import cache, shared_read, shared_value
+
+BASELINE_SAMPLES = 100  # the most recent succeeded jobs a baseline is taken from
+BASELINE_MINIMUM = 5  # fewer than this: no baseline, nothing flagged by duration
+BASELINE_SECONDS = 600  # baselines are shared for ten minutes
+
+
+# --- what a service usually takes -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The 95th percentile of a service's succeeded durations, or why there is none."""
+
+    samples: int
+    p95: timedelta | None
+
+    @property
+    def known(self) -> bool:
+        return self.p95 is not None
+
+    @property
+    def text(self) -> str:
+        if self.p95 is None:
+            return (
+                f"Not enough history to judge running times: {self.samples} succeeded job"
+                f"{'' if self.samples == 1 else 's'} on the server, {BASELINE_MINIMUM} needed."
+            )
+        return f"Usually ≤ {minutes_text(self.p95)} (95% of the last {self.samples} succeeded jobs)."
+
+
+def baseline_of(jobs: list[arcgis.Job]) -> Baseline:
+    durations = [
+        job.ended - job.submitted for job in jobs if job.ended and job.submitted and job.ended >= job.submitted
+    ]
+    if len(durations) < BASELINE_MINIMUM:
+        return Baseline(len(durations), None)
+    seconds = sorted(d.total_seconds() for d in durations)
+    p95 = statistics.quantiles(seconds, n=20, method="inclusive")[-1]
+    return Baseline(len(durations), timedelta(seconds=p95))
+
+
+def known_baseline(site: Site, service: arcgis.ServiceRef) -> Baseline | None:
+    """The service's baseline if someone read it in the last ten minutes; never asks ArcGIS."""
+    return shared_value(("baseline", site.pk, service.key))
+
+
+def baseline(site: Site, client: arcgis.AdminClient, service: arcgis.ServiceRef) -> Baseline:
+    """The service's baseline, shared for ten minutes between everyone who may see the site."""
+
+    def fetch() -> Baseline:
+        page = client.query_jobs(service, status=arcgis.SUCCEEDED, number=BASELINE_SAMPLES)
+        return baseline_of(page.jobs)
+
+    return shared_read(("baseline", site.pk, service.key), fetch, BASELINE_SECONDS)
+
+
+def minutes_text(value: timedelta) -> str:
+    minutes = value.total_seconds() / 60
+    if minutes < 1:
+        return f"{max(round(value.total_seconds()), 1)} s"
+    if minutes < 90:
+        return f"{math.ceil(minutes)} min"
+    return f"{minutes / 60:.1f} h"
+
+
+# --- flags ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    running_long_factor: float = 3.0
+    running_long_margin: int = 10  # minutes
+    queued_long_minutes: int = 30
+    cancel_stuck_minutes: int = 5
+
+    @classmethod
+    def for_sites(cls, sites: list[Site]) -> dict[tuple[int, str], Thresholds]:
+        """Each site's thresholds (key (site pk, "")) and each service's own, over its site's."""
+        found = {(site.pk, ""): cls(**{name: getattr(site, name) for name in THRESHOLDS}) for site in sites}
+        for own in ServiceThresholds.objects.filter(site__in=sites):
+            base = found[(own.site_id, "")]
+            values = {name: getattr(own, name) for name in THRESHOLDS if getattr(own, name) is not None}
+            found[(own.site_id, own.service)] = replace(base, **values)
+        return found
+
+    @staticmethod
+    def lookup(table: dict, target: ServiceTarget) -> Thresholds:
+        return table.get((target.site.pk, target.service.key)) or table.get((target.site.pk, "")) or Thresholds()
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Why a job stands out, in words, and the row attribute that marks it."""
+
+    kind: str  # running-long, queued-long, cancel-stuck
+    text: str
+
+    @property
+    def attribute(self) -> str:
+        return f"data-{self.kind}"
+
+
+def flag_for(
+    job: arcgis.Job, base: Baseline | None, limits: Thresholds, now: datetime, cancelling_since: datetime | None = None
+) -> Flag | None:
+    """The one flag a job deserves, if any. The edges: a job is flagged only once strictly past them."""
+    if job.submitted is None:
+        return None
+    age = now - job.submitted
+    if job.status == arcgis.EXECUTING and base is not None and base.known:
+        limit = max(base.p95 * limits.running_long_factor, base.p95 + timedelta(minutes=limits.running_long_margin))
+        if age > limit:
+            times = age / base.p95 if base.p95.total_seconds() else math.inf
+            return Flag("running-long", f"Running long: {times:.1f}× its usual {minutes_text(base.p95)}")
+    if job.status in arcgis.QUEUED_STATUSES and age > timedelta(minutes=limits.queued_long_minutes):
+        return Flag("queued-long", f"Queued long: waiting {minutes_text(age)}")
+    if job.status == arcgis.CANCELLING:
+        since = cancelling_since or job.submitted
+        if now - since > timedelta(minutes=limits.cancel_stuck_minutes):
+            return Flag("cancel-stuck", f"Cancel stuck: cancelling for {minutes_text(now - since)}")
+    return None
+
+
+def cancelling_since(site: Site, service: str, job_ids: list[str]) -> dict[str, datetime]:
+    """When each job started cancelling, as well as the portal knows: its own cancel request (from the
+    audit trail) or the first time it saw the job cancelling (kept in the shared cache)."""
+    now = time.time()
+    seen = {}
+    for job_id in job_ids:
+        key = f"cancelling:{site.pk}:{service}:{job_id}"
+        cache.add(key, now, timeout=24 * 3600)
+        seen[job_id] = datetime.fromtimestamp(cache.get(key, now), tz=UTC)
+    events = AuditEvent.objects.filter(
+        site=site,
+        service=service,
+        job_id__in=job_ids,
+        action=AuditEvent.Action.CANCEL,
+        outcome=AuditEvent.Outcome.SUCCESS,
+    )
+    for job_id, created in events.values_list("job_id", "created"):
+        seen[job_id] = min(seen.get(job_id, created), created)
+    return seen
+
+
+def flag_rows(rows: list, now: datetime | None = None) -> list:
+    """Rows of one service's page with their flags, from what the portal knows without asking ArcGIS:
+    the service's baseline if read lately, the thresholds, and since when cancelling jobs cancel."""
+    if not rows:
+        return rows
+    now = now or datetime.now(UTC)
+    target = rows[0].target
+    limits = Thresholds.lookup(Thresholds.for_sites([target.site]), target)
+    base = known_baseline(target.site, target.service)
+    cancelling = [row.job_id for row in rows if row.status == arcgis.CANCELLING]
+    since = cancelling_since(target.site, target.service.key, cancelling) if cancelling else {}
+    return [
+        replace(row, flag=flag_for(row.job, base, limits, now, since.get(row.job_id))) if row.job else row
+        for row in rows
+    ]
