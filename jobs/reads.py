@@ -52,6 +52,24 @@ class ServiceCounts:
     target: ServiceTarget
     stats: arcgis.JobStatistics | None = None
     error: ReadError | None = None
+    running_long: int = 0  # executing jobs far past what the service usually takes
+
+
+def _running_long(site: Site, client: arcgis.AdminClient, target: ServiceTarget, limits) -> int:
+    """How many of the service's executing jobs run long (its baseline is read at most every ten minutes)."""
+    executing = shared_read(
+        ("executing", site.pk, target.service.key),
+        lambda: client.query_jobs(target.service, status=arcgis.EXECUTING, number=100),
+    )
+    count = 0
+    if executing.jobs:
+        base = runaway.baseline(site, client, target.service)
+        now = timezone.now()
+        for job in executing.jobs:
+            flag = runaway.flag_for(job, base, limits, now)
+            count += flag is not None and flag.kind == "running-long"
+    metrics.record_running_long(site, target.service.key, count)
+    return count
 
 
 def services_of(site: Site, client: arcgis.AdminClient) -> list[arcgis.Service]:
@@ -150,6 +168,7 @@ def overview(user, sites: list[Site]) -> Iterator[SiteSection | ServiceCounts]:
 
 def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> Iterator[SiteSection | ServiceCounts]:
     readers = {site.pk: SiteReader(user, site) for site in sites}  # database work here, on this thread
+    thresholds = runaway.Thresholds.for_sites(sites)
     events: queue.Queue = queue.Queue()
     done = object()
 
@@ -166,15 +185,21 @@ def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> It
                         return
                     section = _section(site, reader.token, services)
                     events.put(section)
-                for target, result in arcgis.as_completed(
-                    lambda t: reader.call(lambda client: _counts(site, client, t)),
-                    section.targets,
-                    settings.ARCGIS_MAX_CONCURRENCY,
-                ):
-                    if isinstance(result, arcgis.ArcGISError):
-                        events.put(ServiceCounts(target, error=result))
-                    else:
-                        events.put(ServiceCounts(target, result))
+
+                def counts(target: ServiceTarget) -> ServiceCounts:
+                    stats = reader.call(lambda client: _counts(site, client, target))
+                    if not stats.other:  # nothing runs: nothing can run long
+                        return ServiceCounts(target, stats)
+                    limits = runaway.Thresholds.lookup(thresholds, target)
+                    try:
+                        running_long = reader.call(lambda client: _running_long(site, client, target, limits))
+                    except arcgis.ArcGISError:
+                        running_long = 0  # the counts stand on their own
+                    return ServiceCounts(target, stats, running_long=running_long)
+
+                for target, result in arcgis.as_completed(counts, section.targets, settings.ARCGIS_MAX_CONCURRENCY):
+                    failed = isinstance(result, arcgis.ArcGISError)
+                    events.put(ServiceCounts(target, error=result) if failed else result)
         except tokens.READ_ERRORS as exc:  # no slot free, or no token
             events.put(listed.get(site.pk) or SiteSection(site, reader.token, error=exc))
         finally:

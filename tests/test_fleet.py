@@ -335,3 +335,14 @@ def test_baselines_are_read_once_and_shared(simulator, site, service, olivia):
     fleet_page(olivia)
     baselines = [r for r in simulator.requests if r.operation == "query" and r.query["jobStatus"] == SUCCEEDED]
     assert len(baselines) == 1
+
+
+def test_the_overview_counts_the_jobs_running_long_and_links_to_them(simulator, site, service, olivia):
+    with_history(simulator, service.key, minutes=5)
+    now = datetime.now(UTC)
+    simulator.state.add_job(service.key, status=EXECUTING, submitted=now - timedelta(hours=2))
+    simulator.state.add_job(service.key, status=EXECUTING, submitted=now - timedelta(minutes=1))
+    html = olivia.get(reverse("jobs:overview"), {"inline": "1"}).content.decode()
+    link = "/jobs/?running_long=on&amp;site=main&amp;folder=Hydrology&amp;service=Watershed"
+    assert f'<a class="badge flag" href="{link}">1 running long</a>' in html
+    assert row_ids(fleet_page(olivia, running_long="on", site="main", folder="Hydrology", service="Watershed"))
