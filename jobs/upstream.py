@@ -70,7 +70,8 @@ class SiteGuard:
         retry_at = opened + settings.ARCGIS_BREAKER_COOLDOWN
         now = time.time()
         # After the cool-down, exactly one caller (across every worker) gets to try.
-        if now >= retry_at and cache.add(f"{self._key}:trial", 1, timeout=settings.ARCGIS_BREAKER_COOLDOWN):
+        # (The trial's claim outlives any call it could make: its own answer releases it.)
+        if now >= retry_at and cache.add(f"{self._key}:trial", 1, timeout=max(settings.ARCGIS_BREAKER_COOLDOWN, 120)):
             return
         raise arcgis.SiteUnavailable(self.describe(state, now))
 
@@ -113,7 +114,7 @@ def connection_for(site) -> arcgis.SiteConnection:
 
 # --- requests per site and worker -------------------------------------------------------------
 
-_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots: dict[tuple[int, int], threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()
 
 
@@ -125,11 +126,13 @@ def site_slot(site) -> Iterator[None]:
     requests beyond that are told so at once instead of queueing behind it.
     """
     with _slots_lock:
-        slots = _slots.setdefault(site.pk, threading.BoundedSemaphore(settings.ARCGIS_REQUESTS_PER_SITE))
+        size = settings.ARCGIS_REQUESTS_PER_SITE
+        slots = _slots.setdefault((site.pk, size), threading.BoundedSemaphore(size))
     if not slots.acquire(timeout=settings.ARCGIS_SLOT_WAIT):
+        waiting = settings.ARCGIS_REQUESTS_PER_SITE
         raise arcgis.SiteUnavailable(
-            f"{site.name} is slow to answer and already has {settings.ARCGIS_REQUESTS_PER_SITE} "
-            "requests waiting for it; try again in a moment."
+            f"{site.name} is slow to answer and already has {waiting} request{'' if waiting == 1 else 's'} "
+            "waiting for it; try again in a moment."
         )
     try:
         yield

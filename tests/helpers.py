@@ -82,3 +82,30 @@ def streamed_html(client, url: str) -> str:
     events = sse_events(response)
     assert events[-1][0] == "done", events
     return "\n".join(data for name, data in events if name == "fragment")
+
+
+def site_admin_form(client, **fields) -> dict:
+    """What the Django admin's site form posts: the site's fields (a new one by default), the flag
+    thresholds at their defaults, and the management form of its (empty) per-service thresholds."""
+    return {
+        "csrfmiddlewaretoken": client.csrf_token,
+        "name": "North",
+        "slug": "north",
+        "admin_url": "https://north.example.com/arcgis/admin",
+        "token_url": "",
+        "referer": "",
+        "ca_bundle": "",
+        "connect_timeout": "3",
+        "read_timeout": "10",
+        "action_timeout": "30",
+        "running_long_factor": "3",
+        "running_long_margin": "10",
+        "queued_long_minutes": "30",
+        "cancel_stuck_minutes": "5",
+        "service_thresholds-TOTAL_FORMS": "0",
+        "service_thresholds-INITIAL_FORMS": "0",
+        "service_thresholds-MIN_NUM_FORMS": "0",
+        "service_thresholds-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+        **fields,
+    }

@@ -10,7 +10,7 @@ from jobs import operations
 from jobs.models import AuditEvent, Site
 from jobs.rows import ServiceTarget
 from tests.conftest import make_user
-from tests.helpers import jobs_table_html
+from tests.helpers import jobs_table_html, site_admin_form
 
 pytestmark = pytest.mark.django_db
 
@@ -267,20 +267,15 @@ def test_audit_rows_of_a_restricted_site_are_hidden_from_non_members(
 
 
 def site_form(client, **fields) -> dict:
-    return {
-        "csrfmiddlewaretoken": client.csrf_token,
-        "name": "North",
-        "slug": "north",
-        "admin_url": "https://north.example.com:6443/arcgis/admin",
-        "token_url": "",
-        "referer": "",
-        "ca_bundle": "",
-        "connect_timeout": "5",
-        "read_timeout": "30",
-        "action_timeout": "30",
-        "_save": "Save",
-        **fields,
-    }
+    return site_admin_form(
+        client,
+        **{
+            "admin_url": "https://north.example.com:6443/arcgis/admin",
+            "connect_timeout": "5",
+            "read_timeout": "30",
+            **fields,
+        },
+    )
 
 
 def test_a_site_admin_adds_changes_and_deletes_a_site_and_each_change_is_audited(site_admin, client_as):

@@ -31,7 +31,7 @@ from jobs.audit import csv_cell
 from jobs.models import AuditEvent, Site
 from jobs.rows import ServiceTarget
 from tests.conftest import make_user
-from tests.helpers import jobs_table, jobs_table_html, streamed_html
+from tests.helpers import jobs_table, jobs_table_html, site_admin_form, streamed_html
 
 EXECUTING = "esriJobExecuting"
 JOB = "j" + "0" * 32
@@ -118,20 +118,7 @@ CREDENTIALS = {"intent": "connect", "username": "siteadmin", "password": "sitead
 
 
 def site_form(client, **fields) -> dict:
-    return {
-        "csrfmiddlewaretoken": client.csrf_token,
-        "name": "North",
-        "slug": "north",
-        "admin_url": "https://north.example.com/arcgis/admin",
-        "token_url": "",
-        "referer": "",
-        "ca_bundle": "",
-        "connect_timeout": "3",
-        "read_timeout": "10",
-        "action_timeout": "30",
-        "_save": "Save",
-        **fields,
-    }
+    return site_admin_form(client, **{**fields})
 
 
 # --- finding 1: a site admin could collect every operator's token and password --------------------------------
@@ -496,18 +483,7 @@ def test_finding_4_newlines_in_command_line_names(simulator, site, service, oper
 
 def test_finding_4_a_slug_typed_with_a_newline_in_the_admin_is_cleaned(site_admin, client_as):
     client = client_as(site_admin)
-    data = {
-        "csrfmiddlewaretoken": client.csrf_token,
-        "name": "North",
-        "slug": "north\n",
-        "admin_url": "https://north.example.com/arcgis/admin\n",
-        "token_url": "",
-        "referer": "",
-        "ca_bundle": "",
-        "connect_timeout": "3",
-        "read_timeout": "10",
-        "action_timeout": "30",
-    }
+    data = site_form(client, slug="north\n", admin_url="https://north.example.com/arcgis/admin\n")
     assert client.post(reverse("admin:jobs_site_add"), data).status_code == 302
     site = Site.objects.get()
     assert (site.slug, site.admin_url) == ("north", "https://north.example.com/arcgis/admin")
