@@ -1,7 +1,7 @@
 """What a job row shows: the job, the outcome of the action just taken on it, and its display values.
 
 Shared by the jobs page, the fleet view, the refresh and the action proxy, which all render
-jobs/partials/job_row.html from a JobRow. Display values are computed once here, in Python,
+templates/jinja2/jobs/rows.html from JobRows. Display values are computed once here, in Python,
 so the template holds few tags per row: a page of rows is the portal's hottest render.
 """
 
@@ -14,6 +14,8 @@ from functools import cached_property
 from urllib.parse import urlencode
 
 from django.core.cache import cache
+from django.middleware.csrf import get_token
+from django.template import engines
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html
@@ -65,6 +67,10 @@ class ServiceTarget:
     def jobs_url(self) -> str:
         """…/jobs/: a job's own URLs are this plus its ID (reversing one per row costs more than the row)."""
         return self.url("job_list")
+
+    @cached_property
+    def token_url(self) -> str:
+        return reverse("jobs:token", args=[self.site.slug])
 
     @cached_property
     def counts_url(self) -> str:
@@ -190,15 +196,14 @@ def breakable(text: str | None) -> str:
 
 
 def timestamp(value: datetime | None) -> str:
-    """Local time for reading, UTC on hover and for machines."""
+    """Local time for reading, UTC on hover and for machines. (Digits only: nothing to escape.)"""
     if not isinstance(value, datetime):
         return "—"
     utc = value.astimezone(UTC)
-    return format_html(
-        '<time datetime="{}" title="{} UTC">{}</time>',
-        utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        utc.strftime("%Y-%m-%d %H:%M:%S"),
-        timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S"),
+    local = value.astimezone(timezone.get_current_timezone())
+    text = f"{utc:%Y-%m-%d %H:%M:%S}"
+    return mark_safe(  # noqa: S308 - made of formatted dates only
+        f'<time datetime="{utc:%Y-%m-%dT%H:%M:%SZ}" title="{text} UTC">{local:%Y-%m-%d %H:%M:%S}</time>'
     )
 
 
@@ -213,6 +218,17 @@ def duration(value: timedelta | None) -> str:
     if minutes:
         return f"{minutes} min {seconds:02d} s"
     return f"{seconds} s"
+
+
+def render_rows(request, rows: list[JobRow], **flags) -> str:
+    """Job rows as HTML, for any page, fragment or answer: flags are can_operate, back_url, fleet,
+    refresh, oob, single and wrap (see templates/jinja2/jobs/rows.html). Jinja2 renders a page of rows
+    several times faster than Django's engine, and this is the portal's hottest render."""
+    template = engines["jinja2"].get_template("jobs/rows.html")
+    # One CSRF field for all the rows (the engine's own would mask a new token for each row).
+    csrf_input = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request))
+    context = {"rows": rows, "csrf_input": csrf_input, **flags}
+    return mark_safe(template.render(context))  # noqa: S308 - the template escapes what it is given
 
 
 def poll_interval(elapsed: float, failures: int = 0) -> int:

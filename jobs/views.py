@@ -35,7 +35,7 @@ from jobs.forms import BulkForm, ConnectForm, FleetBulkForm, FleetFilterForm, Jo
 from jobs.job_page import JobPage, count_text, message_poll, new_lines
 from jobs.middleware import TIMEZONE_COOKIE, valid_timezone
 from jobs.models import Site, StoredToken
-from jobs.rows import JobRow, RowOutcome, ServiceTarget, poll_interval, sort_rows
+from jobs.rows import JobRow, RowOutcome, ServiceTarget, poll_interval, render_rows, sort_rows
 
 viewer_required = permission_required("jobs.view_jobs", raise_exception=True)
 operator_required = permission_required("jobs.operate_jobs", raise_exception=True)
@@ -362,6 +362,7 @@ def job_detail(request: HttpRequest, slug: str, name: str, job_id: str, folder: 
     detail = reads.job_detail(request.user, target, job_id)
     page = JobPage(detail, show_all=request.GET.get("messages") == "all")
     context = {"target": target, "detail": detail, "page": page, "row": detail.row, "token": detail.token}
+    context["row_list"] = [detail.row]
     context["can_operate"] = request.user.has_perm("jobs.operate_jobs")
     context["back_url"] = request.get_full_path()
     return render(request, "jobs/job_detail.html", context)
@@ -388,6 +389,7 @@ def job_messages(request: HttpRequest, slug: str, name: str, job_id: str, folder
         "poll": poll,
         "poll_changed": poll is None or (update.count, failures) != (after, previous_failures),
         "row": update.row,
+        "row_list": [update.row] if update.row else [],
         "can_operate": request.user.has_perm("jobs.operate_jobs"),
         "back_url": target.job_url(job_id),
     }
@@ -420,9 +422,9 @@ def _answer_job_action(request, target: ServiceTarget, result: operations.Action
         flash(request, result)
         stash_outcomes(request, [result])
         return redirect_back(request, target.url("job_list"))
-    context = {"row": JobRow.after(target, result, known), "can_operate": True, "back_url": page_path(request)}
-    context["fleet"] = request.POST.get("fleet") == "1"  # a row of the fleet view keeps its service column
-    return render(request, "jobs/partials/job_row.html", context)
+    row = JobRow.after(target, result, known)
+    fleet_row = request.POST.get("fleet") == "1"  # a row of the fleet view keeps its service column
+    return HttpResponse(render_rows(request, [row], can_operate=True, back_url=page_path(request), fleet=fleet_row))
 
 
 def _needs_confirmation(request, target: ServiceTarget, action: str, job_ids: list[str]) -> HttpResponse | None:

@@ -1,6 +1,7 @@
 from django import template
 
-from jobs import arcgis, rows
+from jobs import arcgis
+from jobs.rows import TONES, ServiceTarget, duration, render_rows, timestamp
 
 register = template.Library()
 
@@ -17,11 +18,11 @@ def status_label(status: str) -> str:
 
 @register.filter
 def status_tone(status: str) -> str:
-    return rows.TONES.get(status, "unknown")
+    return TONES.get(status, "unknown")
 
 
-register.filter("timestamp", rows.timestamp)
-register.filter("duration", rows.duration)
+register.filter("timestamp", timestamp)
+register.filter("duration", duration)
 
 
 @register.filter
@@ -39,4 +40,12 @@ def audit_job_url(event) -> str:
         service = arcgis.ServiceRef.parse(event.service)
     except arcgis.InvalidName:
         return ""
-    return rows.ServiceTarget(event.site, service).job_url(event.job_id)
+    return ServiceTarget(event.site, service).job_url(event.job_id)
+
+
+@register.simple_tag(takes_context=True)
+def job_rows(context, rows, **flags):
+    """The rows, through jobs.rows.render_rows; the page's flags (can_operate, back_url, fleet…) come
+    from the context unless given here."""
+    names = ("can_operate", "back_url", "fleet", "refresh", "oob", "single", "wrap")
+    return render_rows(context.get("request"), rows, **({name: context.get(name) for name in names} | flags))
