@@ -4,7 +4,7 @@ jobs.operations results (never from ArcGIS's own JSON)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ninja import Schema
 
@@ -77,13 +77,69 @@ class JobPageOut(Schema):
     page_count: int
 
 
+class MessageOut(Schema):
+    type: str  # e.g. esriJobMessageTypeError
+    description: str
+
+
+class ParameterOut(Schema):
+    kind: Literal["inputs", "results"]
+    name: str
+    data_type: str | None = None  # e.g. GPLinearUnit
+    value: Any = None
+    error: str | None = None  # why the value could not be read
+
+
 class JobDetailOut(Schema):
-    """One job, as its page in the portal shows it. What the page adds to the job (its messages, inputs and
-    results, once jobs.reads.job_detail reads them) joins here as further fields, filled in by `job_detail`."""
+    """One job, as its page in the portal shows it: with the messages, inputs and results of its page in
+    ArcGIS's Services Directory (read only on the site's own address; `page_error` says why not)."""
 
     site: str
     service: str
     job: JobOut
+    services_directory_url: str | None = None
+    messages: list[MessageOut] = []
+    message_count: int = 0  # how many the job logged in all
+    messages_omitted: int = 0  # left out of a very long list, after its beginning
+    progress: str | None = None
+    inputs: list[ParameterOut] = []
+    results: list[ParameterOut] = []
+    page_error: str | None = None
+
+
+class FleetFilters(Schema):
+    """The fleet view's filters (jobs.forms.FleetFilterForm checks them). No status: the active ones."""
+
+    status: list[str] = []
+    site: str | None = None
+    folder: str | None = None
+    service: str | None = None
+    user: str | None = None
+    machine: str | None = None
+    within: Literal["1h", "6h", "24h", "7d"] | None = None
+    since: str | None = None
+    until: str | None = None
+    running_long: bool = False
+    order: Literal["newest", "longest"] | None = None
+    before: str | None = None  # the previous answer's next_cursor
+
+
+class FleetJobOut(JobOut):
+    site: str
+    service: str
+    flag: str | None = None  # running-long, queued-long or cancel-stuck
+    flag_text: str | None = None
+
+
+class FailureOut(Schema):
+    service: str  # "Site · Folder/Name", or the site's name when the whole site failed
+    message: str
+
+
+class FleetOut(Schema):
+    jobs: list[FleetJobOut]
+    failures: list[FailureOut]
+    next_cursor: str | None = None  # pass as `before` for the next page
 
 
 class ActionOut(Schema):
@@ -171,3 +227,44 @@ def action_out(target: ServiceTarget, result: operations.ActionResult, known: ar
         row = JobRow.after(target, result, known)
         job = job_out(row) if row.job else None
     return ActionOut(outcome=result.outcome, message=result.message, job_id=result.job_id, found=result.found, job=job)
+
+
+def job_detail_out(target: ServiceTarget, detail) -> JobDetailOut:
+    """From a jobs.reads.JobDetail."""
+    page = detail.page
+
+    def parameters(reads_) -> list[ParameterOut]:
+        return [
+            ParameterOut(
+                kind=read.kind,
+                name=read.name,
+                data_type=read.parameter.data_type if read.parameter else None,
+                value=read.parameter.value if read.parameter else None,
+                error=read.error.message if read.error else None,
+            )
+            for read in reads_
+        ]
+
+    return JobDetailOut(
+        site=target.site.slug,
+        service=target.service.key,
+        job=job_out(detail.row),
+        services_directory_url=page.url if page else None,
+        messages=[MessageOut(type=m.type, description=m.description) for m in page.messages] if page else [],
+        message_count=page.message_count if page else 0,
+        messages_omitted=page.messages_omitted if page else 0,
+        progress=page.progress.message if page and page.progress else None,
+        inputs=parameters(detail.inputs),
+        results=parameters(detail.results),
+        page_error=detail.page_error.message if detail.page_error else None,
+    )
+
+
+def fleet_job_out(row: JobRow) -> FleetJobOut:
+    return FleetJobOut(
+        **job_out(row).dict(),
+        site=row.target.site.slug,
+        service=row.target.service.key,
+        flag=row.flag.kind if row.flag else None,
+        flag_text=row.flag.text if row.flag else None,
+    )

@@ -20,7 +20,7 @@ import inspect
 import math
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, QueryDict
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -30,8 +30,8 @@ from ninja.security import HttpBearer
 import jobs.urls  # noqa: F401  (registers the arcgisname and jobid path converters used below)
 from api import schemas, tokens
 from api.schemas import ActionOut, BulkIn, BulkOut, ErrorOut, JobDetailOut, JobFilters, JobPageOut
-from jobs import arcgis, operations, reads
-from jobs.forms import BulkForm, JobFilterForm
+from jobs import arcgis, fleet, operations, reads
+from jobs.forms import BulkForm, FleetFilterForm, JobFilterForm
 from jobs.models import AuditEvent, Site, StoredToken
 from jobs.rows import ServiceTarget, sort_rows
 from jobs.views import target_of, visible_site
@@ -258,7 +258,33 @@ def job_detail(request: HttpRequest, slug: str, folder: str, name: str, job_id: 
         raise read_failed(detail.error)
     if detail.row.gone:
         raise ApiError(404, f"{target.service.key} has no job {job_id} on {target.site.name}.")
-    return JobDetailOut(site=slug, service=target.service.key, job=schemas.job_out(detail.row))
+    return schemas.job_detail_out(target, detail)
+
+
+@api.get("/jobs/", response={200: schemas.FleetOut, **ERRORS}, summary="Jobs of every service of every site")
+def fleet_jobs(request: HttpRequest, filters: Query[schemas.FleetFilters]):
+    """The fleet view's query: every GP service of every site you may see, merged newest (or longest running)
+    first, 50 at a time; `next_cursor` moves to the next page. Services that did not answer are in `failures`."""
+    can_view(request)
+    sites = list(Site.objects.visible_to(request.user))
+    data = QueryDict(mutable=True)
+    for key, value in filters.dict().items():
+        if key == "status":
+            data.setlist(key, value)
+        elif key == "running_long":
+            data[key] = "on" if value else ""
+        elif value is not None:
+            data[key] = value
+    form = FleetFilterForm(data, sites=sites)
+    if not form.is_valid():
+        raise ApiError(400, form_problems(form))
+    slug = form.cleaned_data["site"]
+    *_, state = fleet.fleet(request.user, [s for s in sites if not slug or s.slug == slug], form.query())
+    return schemas.FleetOut(
+        jobs=[schemas.fleet_job_out(item.row) for item in state.rows],
+        failures=[schemas.FailureOut(service=name, message=why) for name, why in state.failures.items()],
+        next_cursor=state.next_cursor or None,
+    )
 
 
 # --- actions: the audited operations, via api ------------------------------------------------------

@@ -463,3 +463,50 @@ def test_the_schema_and_the_docs_are_served_by_the_portal(client, db):
     assert 'src="/static/ninja/swagger-ui-bundle.js"' in html and "cdn" not in html.lower()
     assert "script-src 'self'" in docs["Content-Security-Policy"]
     assert client.get("/static/ninja/swagger-ui-bundle.js").status_code == 200
+
+
+# --- job diagnostics and the fleet view --------------------------------------------------------------
+
+
+def test_a_job_comes_with_its_messages_inputs_and_results(simulator, site, service, ops):
+    job_id = simulator.state.add_job(
+        service.key,
+        status="esriJobFailed",
+        messages=[
+            {"type": "esriJobMessageTypeInformative", "description": "Start Time: Monday"},
+            {"type": "esriJobMessageTypeError", "description": "ERROR 000735: Distance: Value is required"},
+        ],
+        inputs={"Distance": {"dataType": "GPLinearUnit", "value": {"distance": 100, "units": "esriMeters"}}},
+    )
+    body = ops.get(f"{BASE}{job_id}/").json()
+    assert body["messages"] == [
+        {"type": "esriJobMessageTypeInformative", "description": "Start Time: Monday"},
+        {"type": "esriJobMessageTypeError", "description": "ERROR 000735: Distance: Value is required"},
+    ]
+    assert body["message_count"] == 2 and body["page_error"] is None
+    assert body["inputs"] == [
+        {
+            "kind": "inputs",
+            "name": "Distance",
+            "data_type": "GPLinearUnit",
+            "value": {"distance": 100, "units": "esriMeters"},
+            "error": None,
+        }
+    ]
+    assert body["services_directory_url"].startswith(simulator.base_url + "/rest/services/Hydrology/Watershed/")
+
+
+def test_the_fleet_query_merges_every_service_and_pages_by_cursor(simulator, site, service, ops):
+    simulator.state.add_service("Buffer")
+    newest = simulator.state.add_job("Buffer", status=EXECUTING, submitted=T0 + timedelta(minutes=5))
+    older = simulator.state.add_job(service.key, status=SUBMITTED, submitted=T0)
+    simulator.state.add_job(service.key, status=SUCCEEDED, submitted=T0 + timedelta(minutes=9))
+    body = ops.get("/api/v1/jobs/").json()
+    assert [(j["job_id"], j["site"], j["service"]) for j in body["jobs"]] == [
+        (newest, "main", "Buffer"),
+        (older, "main", "Hydrology/Watershed"),
+    ]
+    assert body["failures"] == [] and body["next_cursor"] is None
+    only = ops.get("/api/v1/jobs/", {"status": [SUCCEEDED], "service": "Watershed"}).json()
+    assert [j["status"] for j in only["jobs"]] == [SUCCEEDED]
+    error(ops.get("/api/v1/jobs/", {"status": ["esriJobExploded"]}), 400, "bad_request")
