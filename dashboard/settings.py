@@ -286,7 +286,7 @@ ARCGIS_FLEET_CONCURRENCY = env.integer("ARCGIS_FLEET_CONCURRENCY", 64, minimum=1
 # A slow or stalled site must not hold the portal: each worker lets at most this many of its
 # requests wait for one site (keep it below the worker's threads); others are told at once.
 ARCGIS_REQUESTS_PER_SITE = env.integer("ARCGIS_REQUESTS_PER_SITE", 4, minimum=1)
-ARCGIS_SLOT_WAIT = 0.5  # seconds a request waits for one of those slots
+ARCGIS_SLOT_WAIT = 0.1  # seconds a request waits for one of those slots
 # The circuit breaker, shared by every worker through the cache: after this many consecutive
 # timeouts or connection failures a site is not called for the cool-down, then one trial decides.
 ARCGIS_BREAKER_FAILURES = env.integer("ARCGIS_BREAKER_FAILURES", 3, minimum=1)

@@ -206,7 +206,7 @@ def _finish(process: subprocess.Popen, what: str) -> None:
         pytest.fail(f"{what} exited with {process.returncode}:\n{output}", pytrace=False)
 
 
-def _start_portal(name: str, env: dict[str, str], directory: Path) -> Portal:
+def _start_portal(name: str, env: dict[str, str], directory: Path, threads: int = 4) -> Portal:
     # The test binds the port and hands the listening socket to gunicorn: no window in which another
     # process could take a port picked in advance, and early connections wait in the backlog.
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -225,7 +225,7 @@ def _start_portal(name: str, env: dict[str, str], directory: Path) -> Portal:
                     f"--bind=fd://{listener.fileno()}",
                     "--workers=1",
                     "--worker-class=gthread",
-                    "--threads=4",
+                    f"--threads={threads}",
                     "--timeout=60",
                     "--graceful-timeout=2",
                     "--no-control-socket",  # the default control socket path is shared by every gunicorn
