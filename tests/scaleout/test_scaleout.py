@@ -237,6 +237,7 @@ def test_two_operators_cancel_the_same_job_at_once_through_different_portals(por
     on_a, on_b = Browser(portals.a), Browser(portals.b)
     on_a.log_in(olivia)
     on_b.log_in(oscar)
+    time.sleep(SHARED_READ_SECONDS)  # a page read in the last second (shared) may not show the new job yet
     for browser in (on_a, on_b):
         assert row_status(job_row(browser.get(portals.jobs_path() + "?inline=1").text, job_id)) == "esriJobExecuting"
 
