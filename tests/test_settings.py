@@ -143,7 +143,7 @@ def test_database_and_redis_urls(environ):
         "db.example.com",
         "portal",
     )
-    assert settings["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings["CACHES"]["default"]["BACKEND"] == "dashboard.cache.PortalRedisCache"  # Django's, one client per pool
     assert settings["SESSION_ENGINE"] == "django.contrib.sessions.backends.cache"
 
 

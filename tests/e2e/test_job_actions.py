@@ -161,6 +161,7 @@ def test_purge_cancels_the_queue_and_the_table_reloads_itself(operator_page: Pag
     running = add_job(simulator, arcgis.EXECUTING)
     page = operator_page
     page.goto(jobs_url)
+    expect(row(page, running)).to_be_attached()  # the table has loaded: mark that one
     page.evaluate("window.__marker = 1; document.getElementById('job-table').dataset.stale = '1'")
     questions = []
 
@@ -209,6 +210,7 @@ def test_a_click_on_a_row_that_just_refreshed_still_cancels_in_place(operator_pa
     job_id = add_job(simulator, arcgis.SUBMITTED)
     page = operator_page
     page.goto(jobs_url)
+    expect(row(page, job_id)).to_be_attached()  # the table loads after the page
     page.evaluate("window.__marker = 1")
 
     # Click Cancel in the refreshed row as soon as it is in the page: before anything else can run.
