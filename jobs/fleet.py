@@ -198,19 +198,8 @@ def _ask(reader: SiteReader, target: ServiceTarget, status: str | None, query: F
     with overall:
 
         def run(client: arcgis.AdminClient):
-            page = client.query_jobs(
-                target.service,
-                status=status,
-                username=query.username,
-                machine=query.machine,
-                start_time=since,
-                end_time=until,
-                number=query.page_size + 1,
-            )
-            if query.longest_first and page.total > len(page.jobs):
-                # Newest first is ArcGIS's only order: the oldest are on its last page.
-                start = max(page.total - query.page_size, 1)
-                page = client.query_jobs(
+            def ask(start: int = 1) -> arcgis.JobPage:
+                return client.query_jobs(
                     target.service,
                     status=status,
                     username=query.username,
@@ -220,6 +209,11 @@ def _ask(reader: SiteReader, target: ServiceTarget, status: str | None, query: F
                     start=start,
                     number=query.page_size + 1,
                 )
+
+            page = ask()
+            if query.longest_first and page.total > len(page.jobs):
+                # Newest first is ArcGIS's only order: the oldest are on its last page.
+                page = ask(max(page.total - query.page_size, 1))
             executing = any(job.status == arcgis.EXECUTING for job in page.jobs)
             base = baseline(target.site, client, target.service) if executing else None
             return page.jobs, base

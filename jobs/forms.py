@@ -186,13 +186,18 @@ class BulkForm(forms.Form):
 
     action = forms.ChoiceField(choices=[("cancel", "Cancel"), ("delete", "Delete")])
 
+    def selected(self) -> list[str]:
+        """The ticked values, each once, as many as a bulk may hold."""
+        values = list(dict.fromkeys(self.data.getlist("job_ids")))
+        if not values:
+            raise forms.ValidationError("Select at least one job.")
+        if len(values) > MAX_BULK:
+            raise forms.ValidationError(f"Select at most {MAX_BULK} jobs at once.")
+        return values
+
     def clean(self):
         data = super().clean()
-        job_ids = list(dict.fromkeys(self.data.getlist("job_ids")))
-        if not job_ids:
-            raise forms.ValidationError("Select at least one job.")
-        if len(job_ids) > MAX_BULK:
-            raise forms.ValidationError(f"Select at most {MAX_BULK} jobs at once.")
+        job_ids = self.selected()
         for job_id in job_ids:
             job_id_validator(job_id)
         data["job_ids"] = job_ids
@@ -267,10 +272,8 @@ class FleetFilterForm(forms.Form):
         )
 
 
-class FleetBulkForm(forms.Form):
+class FleetBulkForm(BulkForm):
     """Cancel or delete jobs ticked in the fleet view: each is "site:[folder/]service:jobId"."""
-
-    action = forms.ChoiceField(choices=[("cancel", "Cancel"), ("delete", "Delete")])
 
     def __init__(self, data=None, *, sites, **kwargs):
         super().__init__(data, **kwargs)
@@ -279,14 +282,9 @@ class FleetBulkForm(forms.Form):
     def clean(self):
         from jobs.operations import Target
 
-        data = super().clean()
-        values = list(dict.fromkeys(self.data.getlist("job_ids")))
-        if not values:
-            raise forms.ValidationError("Select at least one job.")
-        if len(values) > MAX_BULK:
-            raise forms.ValidationError(f"Select at most {MAX_BULK} jobs at once.")
+        data = forms.Form.clean(self)
         by_site: dict = {}
-        for value in values:
+        for value in self.selected():
             slug, service, job_id = value.split(":") if value.count(":") == 2 else ("", "", "")
             site = self.sites.get(slug)
             try:

@@ -475,28 +475,44 @@ def bulk_action(request: HttpRequest, slug: str, name: str, folder: str = "") ->
     target = target_of(request, slug, name, folder)
     form = BulkForm(request.POST)
     if not form.is_valid():
-        errors = [str(error) for errors in form.errors.values() for error in errors]
-        if request.htmx:
-            return render(request, "jobs/partials/action_result.html", {"errors": errors, "target": target})
-        for error in errors:
-            messages.error(request, error)
-        return redirect_back(request, target.url("job_list"))
+        return _refused_bulk(request, form, target.url("job_list"))
     action, job_ids = form.cleaned_data["action"], form.cleaned_data["job_ids"]
     if action == "delete" and (confirmation := _needs_confirmation(request, target, "delete", job_ids)):
         return confirmation
-    known = target.recall(job_ids)
-    targets = [operations.Target(target.service, job_id) for job_id in job_ids]
-    report = operations.bulk(request.user, target.site, action, targets, known=known)
+    return _bulk(request, action, {target.site: [operations.Target(target.service, j) for j in job_ids]}, target)
+
+
+def _refused_bulk(request: HttpRequest, form, back: str) -> HttpResponse:
+    errors = [str(error) for errors in form.errors.values() for error in errors]
     if request.htmx:
-        rows = [JobRow.after(target, result, known.get(result.job_id)) for result in report.results]
+        return render(request, "jobs/partials/action_result.html", {"errors": errors})
+    for error in errors:
+        messages.error(request, error)
+    return redirect_back(request, back)
+
+
+def _bulk(request: HttpRequest, action: str, by_site: dict, page: ServiceTarget | None) -> HttpResponse:
+    """One audited bulk per site; a row each for htmx (with the fleet's columns when not on a service's
+    page), the summary and the refusals as messages without JavaScript."""
+    reports, rows = [], []
+    for site, targets in by_site.items():
+        services = {ServiceTarget(site, t.service) for t in targets}
+        known = {}
+        for service in services:
+            known |= service.recall([t.job_id for t in targets if t.service == service.service])
+        report = operations.bulk(request.user, site, action, targets, known=known)
+        reports.append(report)
+        rows += [JobRow.after(ServiceTarget(site, r.target.service), r, known.get(r.job_id)) for r in report.results]
+    report = operations.BulkReport.combined(action, reports)
+    if request.htmx:
         context = {"report": report, "rows": rows, "can_operate": True, "back_url": page_path(request)}
-        return render(request, "jobs/partials/bulk_result.html", context)
+        return render(request, "jobs/partials/bulk_result.html", context | {"fleet": page is None})
     messages.add_message(request, messages.SUCCESS if report.all_ok else messages.WARNING, report.summary)
     for result in report.results:
         if not result.ok:
             flash(request, result)
     stash_outcomes(request, report.results)
-    return redirect_back(request, target.url("job_list"))
+    return redirect_back(request, page.url("job_list") if page else reverse("jobs:fleet"))
 
 
 # --- tokens ------------------------------------------------------------------------
@@ -686,30 +702,5 @@ def fleet_bulk(request: HttpRequest) -> HttpResponse:
     """Cancel or delete jobs of several services and sites: one audited bulk per site, a row each."""
     form = FleetBulkForm(request.POST, sites=Site.objects.visible_to(request.user))
     if not form.is_valid():
-        errors = [str(error) for errors in form.errors.values() for error in errors]
-        if request.htmx:
-            return render(request, "jobs/partials/action_result.html", {"errors": errors})
-        for error in errors:
-            messages.error(request, error)
-        return redirect_back(request, reverse("jobs:fleet"))
-    action = form.cleaned_data["action"]
-    reports, rows = [], []
-    for site, targets in form.cleaned_data["by_site"].items():
-        known = {}
-        for target in {ServiceTarget(site, t.service) for t in targets}:
-            known |= target.recall([t.job_id for t in targets if t.service == target.service])
-        report = operations.bulk(request.user, site, action, targets, known=known)
-        reports.append(report)
-        for result in report.results:
-            row = JobRow.after(ServiceTarget(site, result.target.service), result, known.get(result.job_id))
-            rows.append(row)
-    report = operations.BulkReport.combined(action, reports)
-    if request.htmx:
-        context = {"report": report, "rows": rows, "can_operate": True, "back_url": page_path(request), "fleet": True}
-        return render(request, "jobs/partials/bulk_result.html", context)
-    messages.add_message(request, messages.SUCCESS if report.all_ok else messages.WARNING, report.summary)
-    for result in report.results:
-        if not result.ok:
-            flash(request, result)
-    stash_outcomes(request, report.results)
-    return redirect_back(request, reverse("jobs:fleet"))
+        return _refused_bulk(request, form, reverse("jobs:fleet"))
+    return _bulk(request, form.cleaned_data["action"], form.cleaned_data["by_site"], None)

@@ -143,7 +143,9 @@ def test_database_and_redis_urls(environ):
         "db.example.com",
         "portal",
     )
-    assert settings["CACHES"]["default"]["BACKEND"] == "dashboard.cache.PortalRedisCache"  # Django's, one client per pool
+    assert (
+        settings["CACHES"]["default"]["BACKEND"] == "dashboard.cache.PortalRedisCache"
+    )  # Django's, one client per pool
     assert settings["SESSION_ENGINE"] == "django.contrib.sessions.backends.cache"
 
 
