@@ -164,7 +164,11 @@ class JobRow:
 
     @cached_property
     def machine(self) -> str:
-        return breakable(self.job.machine if self.job else None)
+        """The host's own name (GIS02 of GIS02.EXAMPLE.COM), the whole name on hover and in the details."""
+        name = self.job.machine if self.job else None
+        if not name or "." not in name.strip("."):
+            return breakable(name)
+        return format_html('<span title="{}">{}</span>', name, name.split(".", 1)[0])
 
     @property
     def can_cancel(self) -> bool:

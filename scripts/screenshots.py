@@ -258,6 +258,12 @@ def site(page: Page, demo: Demo) -> None:
     page.goto(f"/sites/{SITE}/")
 
 
+def fleet(page: Page, demo: Demo) -> None:
+    """The fleet view: every active job of every service, filled in once every service has answered."""
+    page.goto("/jobs/")
+    expect(page.locator("#fleet-progress")).to_contain_text("shown, from", timeout=15_000)
+
+
 def jobs(page: Page, demo: Demo) -> None:
     open_jobs(page)
 
@@ -367,6 +373,7 @@ SCREENS = [
     Screen("12-connect", connect),
     Screen("13-upstream-failure", upstream_failure, cleanup=clear_faults),
     Screen("14-viewer-jobs", viewer_jobs, user=VIEWER, jobs_table=True),
+    Screen("15-fleet", fleet),
 ]
 
 

@@ -69,7 +69,7 @@
   });
   setInterval(function () {
     var seconds = Math.round((Date.now() - updatedAt) / 1000);
-    var text = seconds < 2 ? "updated just now" : "updated " + seconds + " s ago";
+    var text = seconds < 2 ? "just now" : seconds + " s ago";
     document.querySelectorAll("[data-updated-at]").forEach(function (el) { el.textContent = text; });
   }, 1000);
 
