@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from jobs.forms import DateTimeTextInput, UtcDateTimeField
+from jobs.forms import DateTimeTextInput, FastForm, UtcDateTimeField
 from jobs.models import AuditEvent, Site
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ CSV_COLUMNS = [
 ]
 
 
-class AuditFilterForm(forms.Form):
+class AuditFilterForm(FastForm):
     user = forms.CharField(required=False, max_length=150)
     site = forms.SlugField(required=False)
     service = forms.CharField(required=False, max_length=250)
