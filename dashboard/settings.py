@@ -301,7 +301,7 @@ METRICS_TOKEN = env.string("METRICS_TOKEN")
 
 # Background work (policies/tasks.py) on Celery: a worker runs the tasks, one beat sends the tick.
 # The broker is the deployment's Redis; without one (the demo, one host), a directory under var/.
-CELERY_BROKER_URL = env.string("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+CELERY_BROKER_URL = env.string("CELERY_BROKER_URL", REDIS_URL or "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue = VAR_DIR / "celery-queue"
     _queue.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ def snapshot(policy: Policy) -> dict:
     return {name: values[name] for name in FIELDS}
 
 
-def save(user, policy: Policy, before: dict | None) -> None:
+def save(user, policy: Policy, before: dict | None, *, via: str = AuditEvent.Via.WEB) -> None:
     """Save a new policy (before=None) or a changed one (before: its snapshot when loaded), audited."""
     created = before is None
     after = snapshot(policy)
