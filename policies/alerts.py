@@ -190,14 +190,11 @@ def requeue(now: datetime | None = None) -> int:
     """Queue again what lost its way: deliveries pending well past due (the broker was down, a retry was lost),
     and those a worker claimed but never finished."""
     now = now or timezone.now()
-    Delivery.objects.filter(status=Status.SENDING, claimed_at__lt=now - SENDING_STALE).update(
-        status=Status.PENDING, due_at=now
-    )
-    due = list(
-        Delivery.objects.filter(status=Status.PENDING, due_at__lt=now - REQUEUE_AFTER).values_list("pk", flat=True)[
-            :500
-        ]
-    )
+    stuck = Delivery.objects.filter(status=Status.SENDING, claimed_at__lt=now - SENDING_STALE)
+    stuck_ids = list(stuck.values_list("pk", flat=True)[:500])
+    Delivery.objects.filter(pk__in=stuck_ids, status=Status.SENDING).update(status=Status.PENDING, due_at=now)
+    lost = Delivery.objects.filter(status=Status.PENDING, due_at__lt=now - REQUEUE_AFTER)
+    due = sorted(set(stuck_ids) | set(lost.values_list("pk", flat=True)[:500]))
     for delivery_id in due:
         queue(delivery_id)
     return len(due)
