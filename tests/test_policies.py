@@ -332,3 +332,30 @@ def test_someone_elses_account_deleted_leaves_the_policy_ownerless(site, olivia)
     owner.delete()
     policy.refresh_from_db()
     assert policy.owner is None
+
+
+TEMPLATE_SOURCE = re.compile(r"\{#|#\}|\{%|%\}|\{\{|\}\}")
+
+
+def test_no_policy_page_shows_template_source(simulator, site, service, olivia, operator, site_admin, client_as):
+    queued(simulator, service, 40)
+    policy = make_policy(operator, site, mode="scheduled", enabled=True, paused_reason="")
+    run, preview_html = preview(olivia, policy)
+    pages = {
+        "list": olivia.get(reverse("policies:list")),
+        "new": olivia.get(reverse("policies:new")),
+        "new, refused": post(olivia, reverse("policies:new"), form_data(site, services="?/../x")),
+        "detail": olivia.get(reverse("policies:detail", args=[policy.pk])),
+        "edit": olivia.get(reverse("policies:edit", args=[policy.pk])),
+        "delete": olivia.get(reverse("policies:delete", args=[policy.pk])),
+        "confirm": post(olivia, reverse("policies:act", args=[policy.pk, run.pk])),
+        "acted": post(olivia, reverse("policies:act", args=[policy.pk, run.pk]), {"confirmed": "yes"}, follow=True),
+        "site admin's list": client_as(site_admin).get(reverse("policies:list")),
+    }
+    Policy.objects.filter(pk=policy.pk).update(enabled=False, paused_reason="The token expired.")
+    pages["paused"] = olivia.get(reverse("policies:detail", args=[policy.pk]))
+    for name, response in {**pages, "preview": None}.items():
+        body = preview_html if response is None else response.content.decode()
+        assert response is None or response.status_code == 200, name
+        assert TEMPLATE_SOURCE.search(body) is None, f"{name} shows template source"
+    assert "This policy paused itself: The token expired." in text(pages["paused"].content.decode())
