@@ -26,6 +26,11 @@ def _snapshot(channel: AlertChannel) -> dict:
     }
 
 
+def visible_channels(request):
+    """Channels for every site, and those of the sites this admin may see."""
+    return AlertChannel.objects.filter(Q(site__isnull=True) | Q(site__in=visible_sites(request)))
+
+
 def _record(request, channel: AlertChannel, message: str) -> None:
     site = channel.site if channel.site_id else None
     audit.record(request.user, site, AuditEvent.Action.ALERTS_CHANGED, message, via=AuditEvent.Via.ADMIN)
@@ -39,8 +44,7 @@ class AlertChannelAdmin(admin.ModelAdmin):
     actions = ["send_test_alert"]
 
     def get_queryset(self, request):
-        """Channels for every site, and those of the sites this admin may see."""
-        return super().get_queryset(request).filter(Q(site__isnull=True) | Q(site__in=visible_sites(request)))
+        return visible_channels(request)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "site":
@@ -90,8 +94,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in Delivery._meta.fields]
 
     def get_queryset(self, request):
-        channels = AlertChannelAdmin(AlertChannel, self.admin_site).get_queryset(request)
-        return super().get_queryset(request).filter(channel__in=channels).select_related("channel")
+        return super().get_queryset(request).filter(channel__in=visible_channels(request)).select_related("channel")
 
     def has_add_permission(self, request):
         return False

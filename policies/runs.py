@@ -30,6 +30,7 @@ Outcome = PolicyRun.Outcome
 PAGE_SIZE = 100  # jobs asked of each service per page of the fleet
 MAX_LOOKED_AT = 1000  # jobs a run looks at, at most, to find its matches
 STALE_AFTER = timedelta(minutes=30)  # a run still "running" after this died with its worker
+PREVIEWS_KEPT = timedelta(days=7)
 
 
 # --- what a policy matches -----------------------------------------------------------------------
@@ -347,12 +348,15 @@ def fail_run(run: PolicyRun, reason: str) -> None:
     _finish(run, Outcome.FAILED)
 
 
-def fail_stale_runs(now: datetime | None = None) -> int:
-    """Runs still "running" long after they began died with their worker: say so."""
+def tidy_runs(now: datetime | None = None) -> None:
+    """Runs still "running" long after they began died with their worker: say so. Previews nobody acted on are
+    forgotten after a week (runs that acted stay with their policy)."""
     now = now or timezone.now()
-    return PolicyRun.objects.filter(outcome=Outcome.RUNNING, started__lt=now - STALE_AFTER).update(
+    PolicyRun.objects.filter(outcome=Outcome.RUNNING, started__lt=now - STALE_AFTER).update(
         outcome=Outcome.FAILED, finished=now, reason="The run stopped before it finished (its worker ended)."
     )
+    unused = PolicyRun.objects.filter(outcome__in=[Outcome.PREVIEW, Outcome.EXPIRED], started__lt=now - PREVIEWS_KEPT)
+    unused.delete()
 
 
 def _too_many(policy: Policy, found: Found | None) -> str:

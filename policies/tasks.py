@@ -20,7 +20,7 @@ def tick() -> dict:
     now = timezone.now()
     done = {"runs": 0}
     try:
-        runs.fail_stale_runs(now)
+        runs.tidy_runs(now)
         for run in runs.claim_due(now):
             try:
                 runs.run_scheduled(run)

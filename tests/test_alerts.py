@@ -15,6 +15,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from jobs import arcgis, metrics
+from jobs.models import AuditEvent
 from jobs.upstream import cache
 from policies import alerts, tasks
 from policies.models import AlertChannel, AlertedJob, Delivery, SiteOutage
@@ -339,3 +340,66 @@ def test_a_site_not_answering_for_n_minutes_is_alerted_once_and_so_is_its_coming
     assert tick() == ["Main site is not answering", "Main site answers again"]
     assert tick() == ["Main site is not answering", "Main site answers again"]
     assert SiteOutage.objects.get().ended is not None
+
+
+# --- Site admins configure channels in the Django admin ------------------------------------------------------
+
+
+def channel_form(client, **fields) -> dict:
+    data = {
+        "csrfmiddlewaretoken": client.csrf_token,
+        "name": "Ops Slack",
+        "kind": "slack",
+        "url": "https://hooks.slack.example.com/services/T000/B000/secret-part",
+        "recipients": "",
+        "events": [POLICY_ACTED, SITE_DOWN],
+        "site": "",
+        "enabled": "on",
+        "_save": "Save",
+    }
+    return {**data, **fields}
+
+
+def test_a_site_admin_adds_and_changes_a_channel_and_each_change_is_audited(site_admin, client_as):
+    client = client_as(site_admin)
+    response = client.post(reverse("admin:policies_alertchannel_add"), channel_form(client))
+    assert response.status_code == 302, response.content.decode()
+    made = AlertChannel.objects.get()
+    assert (made.kind, made.events, made.site) == ("slack", [POLICY_ACTED, SITE_DOWN], None)
+    [added] = AuditEvent.objects.filter(action="alerts_changed")
+    assert (added.username, added.via, added.site) == ("sam", "admin", None)
+    assert added.message == (
+        "Added alert channel 'Ops Slack': name 'Ops Slack'; kind 'slack'; destination 'hooks.slack.example.com'; "
+        "events [policy_acted, site_down]; site 'every site'; enabled True."
+    )
+    assert "secret-part" not in added.message  # a webhook's path is its secret
+    change = reverse("admin:policies_alertchannel_change", args=[made.pk])
+    assert client.post(change, channel_form(client, events=[SITE_DOWN])).status_code == 302
+    changed = AuditEvent.objects.filter(action="alerts_changed").first()
+    assert changed.message == "Changed alert channel 'Ops Slack': events [policy_acted, site_down] → [site_down]."
+
+
+def test_the_admin_refuses_a_plain_http_webhook(site_admin, client_as):
+    client = client_as(site_admin)
+    response = client.post(
+        reverse("admin:policies_alertchannel_add"), channel_form(client, url="http://hooks.example.com/x")
+    )
+    assert response.status_code == 200 and "Webhook URLs must use https." in response.content.decode()
+    assert not AlertChannel.objects.exists()
+
+
+def test_operators_do_not_configure_channels(operator, client_as):
+    assert client_as(operator).get(reverse("admin:policies_alertchannel_changelist")).status_code == 302  # to login
+
+
+def test_a_test_alert_checks_a_channel(site_admin, client_as, mailoutbox):
+    mail = channel("email", recipients="ops@example.com")
+    client = client_as(site_admin)
+    data = {"csrfmiddlewaretoken": client.csrf_token, "action": "send_test_alert", "_selected_action": [mail.pk]}
+    assert client.post(reverse("admin:policies_alertchannel_changelist"), data).status_code == 302
+    [sent] = mailoutbox
+    assert sent.subject == "[GP Jobs Portal] Test alert from the GP Jobs Portal"
+    delivery = Delivery.objects.get()
+    assert delivery.status == "sent"
+    deliveries = client.get(reverse("admin:policies_delivery_changelist")).content.decode()
+    assert "Test alert from the GP Jobs Portal" in deliveries

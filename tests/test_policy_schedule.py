@@ -285,15 +285,20 @@ def test_refusals_are_recorded_job_by_job(simulator, site, service, owner):
     assert (result["job_id"], result["outcome"]) == (waiting, "refused") and result["message"]
 
 
-def test_a_run_left_running_by_a_worker_that_died_is_failed(owner, site):
+def test_a_run_left_running_by_a_worker_that_died_is_failed_and_old_previews_are_forgotten(owner, site):
     policy = scheduled(owner, site, enabled=False)
-    stale = PolicyRun.objects.create(policy=policy, kind="scheduled", started=timezone.now() - timedelta(hours=1))
+    hour_ago, week_ago = timezone.now() - timedelta(hours=1), timezone.now() - timedelta(days=8)
+    stale = PolicyRun.objects.create(policy=policy, kind="scheduled", started=hour_ago)
     fresh = PolicyRun.objects.create(policy=policy, kind="manual")
+    PolicyRun.objects.create(policy=policy, kind="manual", outcome="preview", started=week_ago)
+    acted = PolicyRun.objects.create(policy=policy, kind="manual", outcome="acted", started=week_ago)
+    recent = PolicyRun.objects.create(policy=policy, kind="manual", outcome="preview", started=hour_ago)
     tasks.tick()
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert stale.outcome == "failed" and "stopped before it finished" in stale.reason
     assert fresh.outcome == "running"
+    assert set(PolicyRun.objects.all()) == {stale, fresh, acted, recent}
 
 
 def test_runs_are_counted_for_prometheus(simulator, site, service, owner):
