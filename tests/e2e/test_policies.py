@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from jobs import arcgis
+from policies.models import Policy
 
 pytestmark = pytest.mark.e2e
 
@@ -69,3 +70,21 @@ def test_an_operator_creates_a_policy_previews_it_and_cancels_what_it_listed(
         row = rows.filter(has_text=job_id)
         expect(row.locator('td[data-label="Action"]')).to_have_text('Cancel (policy: policy "Batch queue")')
         expect(row.locator('td[data-label="Who"]')).to_have_text("olivia")
+
+
+@pytest.fixture
+def batch_policy(site, operator) -> Policy:
+    """Made before the browser starts, as the database fixtures are (see conftest.py)."""
+    return Policy.objects.create(name="Batch queue", site=site, services="*", queued_minutes=30, owner=operator)
+
+
+def test_a_preview_fits_a_phone(batch_policy, operator_page: Page, simulator, service):
+    long_ago = simulator.clock.now() - timedelta(minutes=40)
+    simulator.state.add_job(SERVICE_KEY, status=arcgis.SUBMITTED, username="svc_batch", submitted=long_ago)
+    page = operator_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/policies/")
+    page.get_by_role("link", name="Batch queue").click()
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("button", name="Cancel this job")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
