@@ -171,25 +171,6 @@ def test_webhook_urls_must_be_https_unless_allowed_for_testing(receiver, setting
     assert receiver.received == []
 
 
-def test_plain_http_webhooks_are_refused_in_production(monkeypatch):
-    import importlib
-
-    from django.core.exceptions import ImproperlyConfigured
-
-    import dashboard.settings
-
-    monkeypatch.setenv("DJANGO_PRODUCTION", "1")
-    monkeypatch.setenv("ALERT_WEBHOOKS_ALLOW_HTTP", "1")
-    monkeypatch.setenv("DJANGO_SECRET_KEY", "x" * 50)
-    monkeypatch.setenv("TOKEN_ENCRYPTION_KEYS", "3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-    try:
-        with pytest.raises(ImproperlyConfigured, match="ALERT_WEBHOOKS_ALLOW_HTTP is for testing"):
-            importlib.reload(dashboard.settings)
-    finally:
-        monkeypatch.undo()
-        importlib.reload(dashboard.settings)
-
-
 # --- e-mail ----------------------------------------------------------------------------------------------------
 
 
