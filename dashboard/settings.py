@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "ninja",  # the API docs (Swagger UI) from static files, never a CDN
     "jobs",
     "api",
+    "policies",
 ]
 
 MIDDLEWARE = [
@@ -303,6 +304,61 @@ API_RATE_LIMIT = env.integer("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
 # /metrics (Prometheus) answers only with this bearer token; unset, it answers 404. With several gunicorn
 # workers, also set PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself; see the README).
 METRICS_TOKEN = env.string("METRICS_TOKEN")
+
+# Background work (policies/tasks.py) on Celery: a worker runs the tasks, one beat sends the tick.
+# The broker is the deployment's Redis; without one (the demo, one host), a directory under var/.
+CELERY_BROKER_URL = env.string("CELERY_BROKER_URL", REDIS_URL or "filesystem://localhost/")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue = VAR_DIR / "celery-queue"
+    _queue.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue),
+        "data_folder_out": str(_queue),
+        "control_folder": str(_queue / "control"),  # kombu's default is ./control, wherever the worker runs
+    }
+else:
+    # A web request queues an alert without waiting long for a broker that is down (the tick queues it later).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 10}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True  # outcomes are rows in the database, not task results
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the portal's logging (below) holds for the worker too
+CELERY_TIMEZONE = "UTC"
+# How often beat sends the tick that runs due policies, watches for alerts and re-queues stuck deliveries.
+POLICY_TICK_SECONDS = env.integer("POLICY_TICK_SECONDS", 60, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "policies-tick": {
+        "task": "policies.tasks.tick",
+        "schedule": POLICY_TICK_SECONDS,
+        "options": {"expires": POLICY_TICK_SECONDS},  # a tick nobody took in time is dropped, not piled up
+    }
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Alerts (policies/alerts.py): webhooks and e-mail.
+ALERT_SITE_DOWN_MINUTES = env.integer("ALERT_SITE_DOWN_MINUTES", 5, minimum=1)
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.integer("ALERT_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+ALERT_DELIVERY_ATTEMPTS = env.integer("ALERT_DELIVERY_ATTEMPTS", 5, minimum=1)
+# Plain-http webhooks are for test receivers only: never in production.
+ALERT_WEBHOOKS_ALLOW_HTTP = env.boolean("ALERT_WEBHOOKS_ALLOW_HTTP", False)
+if PRODUCTION and ALERT_WEBHOOKS_ALLOW_HTTP:
+    raise ImproperlyConfigured("ALERT_WEBHOOKS_ALLOW_HTTP is for testing and must be off when DJANGO_PRODUCTION is on.")
+# The portal's own address, for links in alerts (e.g. https://jobs.example.com); none: alerts carry no links.
+PORTAL_URL = env.string("PORTAL_URL", "").rstrip("/")
+if PORTAL_URL and not PORTAL_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"PORTAL_URL must start with https:// or http://; got {PORTAL_URL!r}.")
+EMAIL_HOST = env.string("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env.integer("EMAIL_PORT", 25, minimum=1)
+    EMAIL_HOST_USER = env.string("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = env.string("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env.boolean("EMAIL_USE_TLS", False)
+    EMAIL_USE_SSL = env.boolean("EMAIL_USE_SSL", False)
+    EMAIL_TIMEOUT = 10
+else:  # no mail server: e-mail alerts are written to the worker's log
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "gp-jobs-portal@localhost")
 
 LOGGING = {
     "version": 1,

@@ -33,6 +33,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),
     path("metrics", metrics_view, name="metrics"),
+    path("policies/", include("policies.urls")),
     path("", include("jobs.urls")),
 ]
 

@@ -11,6 +11,7 @@ Rows are flagged as jobs/runaway.py says: running long, queued long, cancel stuc
 
 from __future__ import annotations
 
+import fnmatch
 import queue
 import threading
 import time
@@ -25,7 +26,7 @@ from jobs import arcgis, tokens
 from jobs.models import Site
 from jobs.reads import SiteReader, services_of
 from jobs.rows import JobRow, ServiceTarget
-from jobs.runaway import Thresholds, baseline, cancelling_since, flag_for
+from jobs.runaway import Thresholds, baseline, cancelling_since, flag_for, notice_running_long
 from jobs.upstream import shared_read, site_slot
 
 
@@ -35,6 +36,7 @@ class FleetQuery:
     sites: tuple[str, ...] = ()  # slugs; () means all the user may see
     folder: str = ""
     service: str = ""
+    services: tuple[str, ...] = ()  # Folder/Name glob patterns, any of which may match ("Hydrology/*"); () means all
     username: str | None = None
     machine: str | None = None
     since: datetime | None = None
@@ -46,7 +48,11 @@ class FleetQuery:
 
     def wants(self, target: ServiceTarget) -> bool:
         service = target.service
-        return (not self.folder or service.folder == self.folder) and (not self.service or service.name == self.service)
+        return (
+            (not self.folder or service.folder == self.folder)
+            and (not self.service or service.name == self.service)
+            and (not self.services or any(matches_pattern(service, pattern) for pattern in self.services))
+        )
 
     @property
     def asked_statuses(self) -> tuple[str | None, ...]:
@@ -77,6 +83,12 @@ class FleetQuery:
         if self.longest_first:
             return (row.submitted_ms, row.row.job_id) > (ms, job_id)
         return (row.submitted_ms, row.row.job_id) < (ms, job_id)
+
+
+def matches_pattern(service: arcgis.ServiceRef, pattern: str) -> bool:
+    """A Folder/Name glob, case-insensitive as ArcGIS's names are: "Hydrology/*" is every service of that folder,
+    "*/FloodModel" FloodModel in any folder, "Buffer" the service Buffer in the root folder, "*" every service."""
+    return fnmatch.fnmatchcase(service.key.lower(), pattern.lower())
 
 
 def _reverse(text: str) -> tuple:
@@ -224,15 +236,19 @@ def _ask(reader: SiteReader, target: ServiceTarget, status: str | None, query: F
 def _merge(collected, target, jobs, base, query: FleetQuery, limits, now) -> list[FleetRow]:
     rows = list(collected)
     service_limits = Thresholds.lookup(limits, target)
+    running_long = {}
     for job in jobs:
         if job.submitted is None:
             continue
         flag = flag_for(job, base, service_limits, now)
+        if flag is not None and flag.kind == "running-long":
+            running_long[job.job_id] = flag.text
         if query.running_long_only and (flag is None or flag.kind != "running-long"):
             continue
         row = FleetRow(JobRow(target, job.job_id, job, flag=flag), int(job.submitted.timestamp() * 1000))
         if query.after_cursor(row):
             rows.append(row)
+    notice_running_long(target.site, target.service.key, running_long)
     rows.sort(key=query.key)
     return rows[: query.page_size + 1]  # one more than a page says whether there is a next one
 

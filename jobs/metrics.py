@@ -64,12 +64,13 @@ RUNNING_LONG = "metrics:running_long"  # + ":<site pk>:<service key>" → {"site
 
 
 def policy_run(policy: str, outcome: str) -> None:
-    """A cancel policy ran: outcome e.g. "success", "failed"."""
+    """A cancel policy ran: outcome e.g. "acted", "nothing", "held", "paused", "failed"."""
     POLICY_RUNS.labels(policy=policy, outcome=outcome).inc()
 
 
 def alert_sent(channel: str, outcome: str) -> None:
-    """An alert was delivered (outcome "sent") or not ("failed") on a channel, e.g. "email"."""
+    """An alert was delivered (outcome "sent"), will be tried again ("retried") or not ("failed") on a channel,
+    e.g. "email"."""
     ALERTS_SENT.labels(channel=channel, outcome=outcome).inc()
 
 

@@ -309,6 +309,10 @@ class AuditEvent(models.Model):
         API_TOKEN_CREATED = "api_token_created", "API token created"
         API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
         API_TOKEN_REFUSED = "api_token_refused", "API token refused"
+        POLICY_CREATED = "policy_created", "policy created"
+        POLICY_CHANGED = "policy_changed", "policy changed"
+        POLICY_DELETED = "policy_deleted", "policy deleted"
+        ALERTS_CHANGED = "alerts_changed", "alert channel changed"
 
     class Outcome(models.TextChoices):
         PENDING = "pending"

@@ -211,7 +211,7 @@ def change_site(user, site: Site, changes: dict[str, tuple[object, object]], *, 
             site.connection_changed = timezone.now()
         site.save()
         revoked = StoredToken.objects.filter(site=site).delete()[0] if moved else 0
-        described = "; ".join(_describe_change(name, old, new, created) for name, (old, new) in changes.items())
+        described = "; ".join(describe_change(name, old, new, created) for name, (old, new) in changes.items())
         message = f"{'Added' if created else 'Changed'} site: {described or 'nothing'}."
         if moved:
             message += f" Revoked {revoked} stored token{'' if revoked == 1 else 's'}: the address changed."
@@ -219,7 +219,7 @@ def change_site(user, site: Site, changes: dict[str, tuple[object, object]], *, 
     return revoked
 
 
-def _describe_change(name: str, old, new, created: bool) -> str:
+def describe_change(name: str, old, new, created: bool) -> str:
     """name 'old' → 'new', in words anyone who may read the audit trail may see (never a secret)."""
 
     def show(value) -> str:

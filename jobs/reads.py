@@ -65,9 +65,13 @@ def _running_long(site: Site, client: arcgis.AdminClient, target: ServiceTarget,
     if executing.jobs:
         base = runaway.baseline(site, client, target.service)
         now = timezone.now()
+        flagged = {}
         for job in executing.jobs:
             flag = runaway.flag_for(job, base, limits, now)
-            count += flag is not None and flag.kind == "running-long"
+            if flag is not None and flag.kind == "running-long":
+                flagged[job.job_id] = flag.text
+        count = len(flagged)
+        runaway.notice_running_long(site, target.service.key, flagged)
     metrics.record_running_long(site, target.service.key, count)
     return count
 

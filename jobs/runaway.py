@@ -142,6 +142,32 @@ def flag_for(
     return None
 
 
+# Jobs the portal found running long as it read them (the fleet view, the overview's counts, a policy's run), kept
+# in the shared cache for the alert watch (policies.alerts), which alerts once per job.
+NOTICED = "running_long_noticed"  # + ":<site pk>:<service key>" → {"site": pk, "service", "jobs": {job ID: text}}
+NOTICED_SECONDS = 600
+
+
+def notice_running_long(site: Site, service: str, flagged: dict[str, str]) -> None:
+    """Jobs of a service just found running long (job ID → why, in words). Never reads ArcGIS or the database."""
+    if not flagged:
+        return
+    key = f"{NOTICED}:{site.pk}:{service}"
+    cache.set(key, {"site": site.pk, "service": service, "jobs": flagged}, NOTICED_SECONDS)
+    index = cache.get(NOTICED) or set()
+    if key not in index:  # a lost race drops a notice until that service is read again
+        cache.set(NOTICED, index | {key}, None)
+
+
+def noticed_running_long() -> list[dict]:
+    """What notice_running_long() kept, still fresh: [{"site": pk, "service", "jobs": {job ID: text}}]."""
+    index = cache.get(NOTICED) or set()
+    found = cache.get_many(list(index)) if index else {}
+    if len(found) < len(index):
+        cache.set(NOTICED, set(found), None)
+    return [found[key] for key in sorted(found)]
+
+
 def cancelling_since(site: Site, service: str, job_ids: list[str]) -> dict[str, datetime]:
     """When each job started cancelling, as well as the portal knows: its own cancel request (from the
     audit trail) or the first time it saw the job cancelling (kept in the shared cache)."""

@@ -3,7 +3,12 @@ and a test client that behaves like the browser (CSRF enforced, htmx headers on 
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -137,3 +142,54 @@ def olivia(operator, site, connect, client_as) -> PortalClient:
     """An Operator with her own ArcGIS token for the site, signed in."""
     connect(operator, site)
     return client_as(operator)
+
+
+# --- a webhook receiver on 127.0.0.1 (alert tests) ---------------------------------------------------------
+
+
+@dataclass
+class Receiver:
+    """Answers each POST with the next planned (status, headers, seconds to wait), then 200s; records the bodies."""
+
+    url: str = ""
+    plan: list[tuple[int, dict, float]] = field(default_factory=list)
+    received: list[dict] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def answers(self, *plan: tuple[int, dict, float]) -> None:
+        self.plan.extend(plan)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver the test starts on 127.0.0.1 and that stops with it."""
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            state.received.append({"path": self.path, "type": self.headers["Content-Type"], "json": json.loads(body)})
+            status, headers, wait = state.plan.pop(0) if state.plan else (200, {}, 0)
+            if wait:
+                state.stopping.wait(wait)
+            answer = b"ok" if status < 300 else b"receiver says no\n  (details)"
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/portal"
+    yield state
+    state.stopping.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)

@@ -14,3 +14,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # unless a test turns sharing on to check it.
 SHARED_READ_SECONDS = 0
 SERVICES_CACHE_SECONDS = 0
+
+# Celery tasks run in the test's own process, at once (a test that needs a real worker starts one): nothing is
+# ever sent to a broker from the suite.
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_TASK_ALWAYS_EAGER = True

@@ -1,5 +1,5 @@
-"""`make run`'s demo, end to end: the portal and the simulator start, the printed login works,
-live jobs are listed and one can be cancelled; Ctrl-C stops everything."""
+"""`make run`'s demo, end to end: the portal, the simulator and the background worker start, the printed login
+works, live jobs are listed and one can be cancelled, the example policy previews; Ctrl-C stops everything."""
 
 import os
 import re
@@ -55,7 +55,7 @@ def demo(tmp_path):
     yield url, output, process, log
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
+        process.wait(timeout=40)
     log.close()
 
 
@@ -93,10 +93,24 @@ def test_the_demo_logs_in_lists_live_jobs_and_cancels_one(demo):
     audit = browser.get(f"{url}/audit/", params={"job": running[0]}).text
     assert re.search(r'<td data-label="Who">operator</td>', audit), audit
 
-    # Ctrl-C stops the portal and the simulator with it.
+    # The example cancel policy is there, disabled, and its preview finds the FloodModel job running for hours.
+    worker_pid = int(re.search(r"Background worker .*, pid (\d+)", output).group(1))
+    policies = browser.get(f"{url}/policies/").text
+    example = re.search(
+        r'<tr id="policy-(\d+)" data-enabled="false">\s*<td data-label="Policy"><a [^>]*>Night cleanup', policies
+    )
+    assert example, policies
+    preview = browser.post(
+        f"{url}/policies/{example.group(1)}/preview/", {"csrfmiddlewaretoken": browser.cookies["csrftoken"]}
+    )
+    assert preview.status_code == 200 and "Running long" in preview.text, preview.text
+
+    # Ctrl-C stops the portal, the background worker and the simulator with it.
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=20) == 0
+    assert process.wait(timeout=40) == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{simulator_url}?f=json", timeout=2, verify=False)
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker_pid, 0)
     log.seek(0)
     assert f"cancel: Hydrology/FloodModel/{running[0]} by operator" in log.read()

@@ -85,8 +85,10 @@ def test_roles_are_groups_with_cumulative_permissions():
 
     viewer, operator, site_admin = perms("Viewer"), perms("Operator"), perms("Site admin")
     assert viewer == {"jobs.view_jobs", "jobs.view_site", "jobs.view_auditevent"}
-    assert operator == viewer | {"jobs.operate_jobs"}
+    own_policies = {f"policies.{verb}_policy" for verb in ("view", "add", "change", "delete")}
+    assert operator == viewer | {"jobs.operate_jobs"} | own_policies
     assert site_admin >= operator | {"jobs.add_site", "jobs.change_site", "jobs.delete_site"}
+    assert site_admin >= {"policies.manage_all_policies", "policies.change_alertchannel", "policies.view_delivery"}
     # Nobody but superusers may change the audit trail.
     assert not any(p.endswith(("change_auditevent", "delete_auditevent", "add_auditevent")) for p in site_admin)
 

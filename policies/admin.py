@@ -1,0 +1,103 @@
+"""Alert channels are configured by Site admins here; deliveries are their record (read only). Every change to a
+channel is audited, naming where it sends (a webhook's host, never its secret path)."""
+
+from django.contrib import admin, messages
+from django.db.models import Q
+
+from jobs import audit
+from jobs.admin import visible_sites
+from jobs.models import AuditEvent
+from jobs.operations import describe_change
+from policies import alerts
+from policies.forms import ChannelForm
+from policies.models import AlertChannel, Delivery
+
+AUDITED = ("name", "kind", "destination", "events", "site", "enabled")
+
+
+def _snapshot(channel: AlertChannel) -> dict:
+    return {
+        "name": channel.name,
+        "kind": channel.kind,
+        "destination": channel.destination,
+        "events": list(channel.events),
+        "site": channel.site.slug if channel.site_id else "every site",
+        "enabled": channel.enabled,
+    }
+
+
+def visible_channels(request):
+    """Channels for every site, and those of the sites this admin may see."""
+    return AlertChannel.objects.filter(Q(site__isnull=True) | Q(site__in=visible_sites(request)))
+
+
+def _record(request, channel: AlertChannel, message: str) -> None:
+    site = channel.site if channel.site_id else None
+    audit.record(request.user, site, AuditEvent.Action.ALERTS_CHANGED, message, via=AuditEvent.Via.ADMIN)
+
+
+@admin.register(AlertChannel)
+class AlertChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
+    list_display = ("name", "kind", "destination", "site", "enabled")
+    list_filter = ("kind", "enabled")
+    actions = ["send_test_alert"]
+
+    def get_queryset(self, request):
+        return visible_channels(request)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "site":
+            kwargs["queryset"] = visible_sites(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        before = _snapshot(AlertChannel.objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        after = _snapshot(obj)
+        if before is None:
+            described = "; ".join(describe_change(name, None, after[name], True) for name in AUDITED)
+            _record(request, obj, f"Added alert channel {obj.name!r}: {described}.")
+        elif changed := [name for name in AUDITED if before[name] != after[name]]:
+            described = "; ".join(describe_change(name, before[name], after[name], False) for name in changed)
+            _record(request, obj, f"Changed alert channel {obj.name!r}: {described}.")
+
+    def delete_model(self, request, obj):
+        _record(request, obj, f"Deleted alert channel {obj.name!r} ({obj.get_kind_display()}, {obj.destination}).")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for channel in queryset:
+            self.delete_model(request, channel)
+
+    @admin.action(description="Send a test alert", permissions=["change"])
+    def send_test_alert(self, request, queryset):
+        for channel in queryset:
+            delivery = Delivery.objects.create(
+                channel=channel,
+                event=channel.events[0] if channel.events else AlertChannel.Event.POLICY_ACTED,
+                site=channel.site,
+                title="Test alert from the GP Jobs Portal",
+                text=f"{request.user.get_username()} sent this to check the channel {channel.name!r}.",
+                link=alerts.portal_link("/policies/"),
+            )
+            alerts.queue(delivery.pk)
+        self.message_user(request, "Test alerts queued: their deliveries say whether they were sent.", messages.INFO)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """What was sent where, and what failed and why: a record, never changed here."""
+
+    list_display = ("created", "title", "channel", "status", "attempts", "last_error", "sent_at")
+    list_filter = ("status", "event", "channel")
+    readonly_fields = [field.name for field in Delivery._meta.fields]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(channel__in=visible_channels(request)).select_related("channel")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

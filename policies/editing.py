@@ -1,0 +1,83 @@
+"""Creating, changing and deleting policies: each change saved with its audit row (old and new values) in one
+transaction, and the schedule following what changed."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from jobs import audit
+from jobs.models import AuditEvent
+from jobs.operations import describe_change
+from policies.models import Policy
+
+Action = AuditEvent.Action
+
+# What the audit trail tells about a policy, in this order.
+FIELDS = (
+    "name",
+    "site",
+    "services",
+    "statuses",
+    "username",
+    "machine",
+    "running_minutes",
+    "running_long",
+    "queued_minutes",
+    "action",
+    "mode",
+    "every_minutes",
+    "max_jobs",
+    "owner",
+    "enabled",
+)
+SCHEDULE_FIELDS = {"enabled", "mode", "every_minutes"}
+
+
+def snapshot(policy: Policy) -> dict:
+    """The policy's audited values, as they read: the site by slug, the owner by name."""
+    values = {name: getattr(policy, name) for name in FIELDS if name not in ("site", "owner")}
+    values["site"] = policy.site.slug if policy.site_id else None
+    values["owner"] = policy.owner.get_username() if policy.owner_id else None
+    return {name: values[name] for name in FIELDS}
+
+
+def save(user, policy: Policy, before: dict | None, *, via: str = AuditEvent.Via.WEB) -> None:
+    """Save a new policy (before=None) or a changed one (before: its snapshot when loaded), audited."""
+    created = before is None
+    after = snapshot(policy)
+    if created:
+        changes = {name: (None, value) for name, value in after.items() if value not in ("", None, [], False)}
+    else:
+        changes = {name: (before[name], after[name]) for name in FIELDS if before[name] != after[name]}
+    if created or SCHEDULE_FIELDS & set(changes):
+        policy.schedule_from(timezone.now())
+    if policy.enabled:
+        policy.paused_reason = ""
+    described = "; ".join(describe_change(name, old, new, created) for name, (old, new) in changes.items())
+    with transaction.atomic():
+        policy.save()
+        if changes:
+            verb, action = ("Created", Action.POLICY_CREATED) if created else ("Changed", Action.POLICY_CHANGED)
+            audit.record(
+                user, policy.site, action, f"{verb} policy {policy.name!r}: {described}.", via=AuditEvent.Via.WEB
+            )
+
+
+def set_enabled(user, policy: Policy, enabled: bool) -> None:
+    before = snapshot(policy)
+    policy.enabled = enabled
+    save(user, policy, before)
+
+
+def delete(user, policy: Policy) -> None:
+    summary = f"{policy.action} jobs of {policy.services} on {policy.site.slug}, {policy.mode}"
+    with transaction.atomic():
+        audit.record(
+            user,
+            policy.site,
+            Action.POLICY_DELETED,
+            f"Deleted policy {policy.name!r} ({summary}).",
+            via=AuditEvent.Via.WEB,
+        )
+        policy.delete()

@@ -1,0 +1,78 @@
+from django import forms
+
+from jobs import arcgis
+from policies.matching import Criteria
+from policies.models import DEFAULT_STATUSES, STATUS_CHOICES, AlertChannel, Policy
+
+# A cancel can only stop a job that has not finished (or is not already being cancelled).
+CANCELLABLE = {arcgis.NEW, arcgis.SUBMITTED, arcgis.WAITING, arcgis.EXECUTING}
+
+
+class PolicyForm(forms.ModelForm):
+    statuses = forms.MultipleChoiceField(
+        choices=STATUS_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: new, submitted, waiting and executing jobs.",
+    )
+
+    class Meta:
+        model = Policy
+        fields = [
+            "name",
+            "site",
+            "services",
+            "statuses",
+            "username",
+            "machine",
+            "running_minutes",
+            "running_long",
+            "queued_minutes",
+            "action",
+            "mode",
+            "every_minutes",
+            "max_jobs",
+            "enabled",
+        ]
+        labels = {"enabled": "Enabled: run on its schedule"}
+
+    def __init__(self, *args, sites, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = sites
+        self.fields["site"].empty_label = None
+
+    def clean(self):
+        data = super().clean()
+        statuses = set(data.get("statuses") or DEFAULT_STATUSES)
+        if data.get("action") == Policy.Action.CANCEL and not statuses <= CANCELLABLE:
+            self.add_error("statuses", "A cancel policy chooses among new, submitted, waiting and executing jobs.")
+        criteria = Criteria(
+            frozenset(statuses),
+            running_minutes=data.get("running_minutes"),
+            running_long=bool(data.get("running_long")),
+            queued_minutes=data.get("queued_minutes"),
+        )
+        if criteria.timed and not criteria.asked_statuses:
+            self.add_error(
+                "statuses",
+                "No ticked status can meet the time conditions: running ones need Executing, queued ones "
+                "New, Submitted or Waiting.",
+            )
+        return data
+
+
+class ChannelForm(forms.ModelForm):
+    """An alert channel in the Django admin: its events as check boxes."""
+
+    events = forms.MultipleChoiceField(choices=AlertChannel.Event.choices, widget=forms.CheckboxSelectMultiple)
+    url = forms.URLField(
+        label="Webhook URL",
+        required=False,
+        max_length=1000,
+        assume_scheme="https",
+        help_text="https only; redirects are never followed. Empty for e-mail.",
+    )
+
+    class Meta:
+        model = AlertChannel
+        fields = ["name", "kind", "url", "recipients", "events", "site", "enabled"]

@@ -1,0 +1,355 @@
+"""Cancel policies, their runs, alert channels and the alerts delivered on them."""
+
+import re
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
+from django.db import models
+from django.utils import timezone
+
+from jobs import arcgis
+from jobs.forms import machine_validator, username_validator
+from jobs.models import Site
+
+# What a policy may ask for: every status ArcGIS can be queried for; none chosen means DEFAULT_STATUSES.
+STATUS_CHOICES = [(status, arcgis.status_label(status)) for status in arcgis.QUERYABLE_STATUSES]
+DEFAULT_STATUSES = (arcgis.NEW, arcgis.SUBMITTED, arcgis.WAITING, arcgis.EXECUTING)  # queued or executing
+MINUTES = [MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
+
+# "Folder/Name" globs with * and ?, separated by spaces: "Hydrology/*", "*/FloodModel", "Buffer", "*".
+PATTERN = r"[A-Za-z0-9_*?]{1,120}(?:/[A-Za-z0-9_*?]{1,120})?"
+_SERVICES = re.compile(rf"\A{PATTERN}(?: +{PATTERN})*\Z")
+
+
+def validate_services(value: str) -> None:
+    if not _SERVICES.match(value):
+        raise ValidationError(
+            "Folder/Name patterns separated by spaces, with * and ? as wildcards, e.g. Hydrology/* */FloodModel."
+        )
+
+
+def validate_statuses(value) -> None:
+    known = {status for status, _ in STATUS_CHOICES}
+    if not isinstance(value, list) or not set(value) <= known:
+        raise ValidationError("Choose statuses ArcGIS knows.")
+
+
+class Policy(models.Model):
+    """A rule for jobs to cancel or delete: which jobs of which services of a site, acted on by its owner's token,
+    by hand after a preview or on a schedule."""
+
+    class Action(models.TextChoices):
+        CANCEL = "cancel"
+        DELETE = "delete"
+
+    class Mode(models.TextChoices):
+        MANUAL = "manual", "Manual: preview, then act"
+        SCHEDULED = "scheduled", "Scheduled"
+
+    name = models.CharField(max_length=100, unique=True, help_text='The audit trail says: via policy "<name>".')
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="policies")
+    services = models.CharField(
+        "GP services",
+        max_length=500,
+        default="*",
+        validators=[validate_services],
+        help_text="Folder/Name patterns, separated by spaces: Hydrology/* (a folder), */FloodModel (a name in any "
+        "folder), Buffer (a service of the root folder), * (every GP service).",
+    )
+    statuses = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_statuses],
+        help_text="None ticked: new, submitted, waiting and executing jobs.",
+    )
+    username = models.CharField(
+        "submitted by", max_length=150, blank=True, validators=[username_validator], help_text="An ArcGIS user name."
+    )
+    machine = models.CharField(max_length=255, blank=True, validators=[machine_validator])
+    running_minutes = models.PositiveIntegerField(
+        "running longer than (minutes)", null=True, blank=True, validators=MINUTES
+    )
+    running_long = models.BooleanField(
+        "running long", default=False, help_text="Executing far longer than the service usually takes (its baseline)."
+    )
+    queued_minutes = models.PositiveIntegerField(
+        "queued longer than (minutes)", null=True, blank=True, validators=MINUTES
+    )
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.CANCEL)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.MANUAL)
+    every_minutes = models.PositiveIntegerField(
+        "every (minutes)", default=15, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+    )
+    max_jobs = models.PositiveIntegerField(
+        "at most jobs per run",
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(500)],
+        help_text="When more jobs match, a run acts on none of them, records why and alerts.",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="policies",
+        help_text="The operator whose stored ArcGIS token acts on the schedule.",
+    )
+    enabled = models.BooleanField(default=False, help_text="Runs on its schedule.")
+    paused_reason = models.CharField(max_length=500, blank=True, help_text="Why the policy paused itself.")
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "policies"
+        permissions = [("manage_all_policies", "Can manage every operator's cancel policies")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def label(self) -> str:
+        """How the audit trail names it (AuditEvent.via_detail)."""
+        return f'policy "{self.name}"'
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return tuple(self.services.split())
+
+    @property
+    def chosen_statuses(self) -> tuple[str, ...]:
+        return tuple(self.statuses) or DEFAULT_STATUSES
+
+    @property
+    def scheduled(self) -> bool:
+        return self.mode == self.Mode.SCHEDULED
+
+    @property
+    def action_verb(self) -> str:
+        return "Cancel" if self.action == self.Action.CANCEL else "Delete"
+
+    @property
+    def matches_text(self) -> str:
+        """What it matches, in words: "Submitted jobs of Hydrology/*, submitted by svc_batch, queued longer than 30
+        min"."""
+        statuses = ", ".join(arcgis.status_label(status) for status in self.chosen_statuses)
+        parts = [f"{statuses} jobs of {' '.join(self.patterns)}"]
+        if self.username:
+            parts.append(f"submitted by {self.username}")
+        if self.machine:
+            parts.append(f"on {self.machine}")
+        conditions = [f"running longer than {self.running_minutes} min"] if self.running_minutes else []
+        conditions += ["running long by the service's usual time"] if self.running_long else []
+        conditions += [f"queued longer than {self.queued_minutes} min"] if self.queued_minutes else []
+        if conditions:
+            parts.append(" or ".join(conditions))
+        return ", ".join(parts)
+
+    @property
+    def schedule_text(self) -> str:
+        if not self.scheduled:
+            return "By hand, after a preview"
+        every = f"Every {self.every_minutes} min"
+        if self.paused_reason and not self.enabled:
+            return f"{every}: paused itself"
+        return every if self.enabled else f"{every}: disabled"
+
+    def schedule_from(self, now) -> None:
+        """Due at once when enabled on a schedule (the next tick runs it), never otherwise."""
+        self.next_run_at = now if self.enabled and self.scheduled else None
+
+
+class PolicyRun(models.Model):
+    """One run of a policy: a preview (later acted on, or not), or a scheduled run; what it matched and did."""
+
+    class Kind(models.TextChoices):
+        MANUAL = "manual"
+        SCHEDULED = "scheduled"
+
+    class Outcome(models.TextChoices):
+        PREVIEW = "preview", "previewed"
+        RUNNING = "running"
+        ACTED = "acted"
+        NOTHING = "nothing", "nothing to do"
+        HELD = "held", "held back (too many jobs)"
+        PAUSED = "paused"
+        FAILED = "failed"
+        EXPIRED = "expired", "preview expired"
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    scheduled_for = models.DateTimeField(null=True, blank=True, help_text="The schedule's time this run claimed.")
+    started = models.DateTimeField(default=timezone.now)
+    finished = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150, blank=True, help_text="Whose token read and acted.")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RUNNING)
+    matched = models.PositiveIntegerField(default=0)
+    acted = models.PositiveIntegerField(default=0, help_text="Jobs ArcGIS cancelled or deleted.")
+    skipped = models.PositiveIntegerField(default=0, help_text="Listed jobs that no longer matched when acting.")
+    refused = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    planned = models.JSONField(default=list, blank=True, help_text="The jobs found: service, job ID, status, why.")
+    results = models.JSONField(default=list, blank=True, help_text="What happened to each: outcome and message.")
+    reason = models.TextField(blank=True, help_text="Why the run did nothing, or what else happened.")
+
+    class Meta:
+        ordering = ["-started", "-id"]
+        constraints = [
+            # However many workers tick at once, a scheduled time is claimed by one run only.
+            models.UniqueConstraint(fields=["policy", "scheduled_for"], name="one_run_per_scheduled_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} {self.kind} run {self.started:%Y-%m-%d %H:%M}: {self.outcome}"
+
+    PREVIEW_VALID = timedelta(minutes=30)
+
+    @property
+    def actable(self) -> bool:
+        """A preview that may still be acted on: not acted on yet, recent, and within the policy's limit."""
+        return (
+            self.outcome == self.Outcome.PREVIEW
+            and 0 < len(self.planned) <= self.policy.max_jobs
+            and timezone.now() - self.started <= self.PREVIEW_VALID
+        )
+
+
+class AlertChannel(models.Model):
+    """Where alerts go: a webhook (a generic JSON body, or Slack's or Teams' message format) or e-mail."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook (JSON)"
+        SLACK = "slack", "Slack incoming webhook"
+        TEAMS = "teams", "Microsoft Teams workflow webhook"
+        EMAIL = "email", "E-mail"
+
+    class Event(models.TextChoices):
+        RUNNING_LONG = "running_long", "A job starts running long"
+        POLICY_ACTED = "policy_acted", "A scheduled policy run acted"
+        POLICY_STOPPED = "policy_stopped", "A policy paused itself or held back a run"
+        SITE_DOWN = "site_down", "A site stopped answering, and came back"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    url = models.URLField(
+        "webhook URL", max_length=1000, blank=True, help_text="https only; redirects are never followed."
+    )
+    recipients = models.TextField(blank=True, help_text="E-mail addresses, separated by commas or new lines.")
+    events = models.JSONField(default=list, help_text="What this channel is told about.")
+    site = models.ForeignKey(
+        Site, null=True, blank=True, on_delete=models.CASCADE, help_text="Only this site's alerts. Empty: every site."
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_webhook(self) -> bool:
+        return self.kind != self.Kind.EMAIL
+
+    @property
+    def recipient_list(self) -> list[str]:
+        return [item.strip() for item in self.recipients.replace("\n", ",").split(",") if item.strip()]
+
+    def wants(self, event: str, site: Site | None) -> bool:
+        return (
+            self.enabled and event in self.events and (self.site_id is None or site is None or self.site_id == site.pk)
+        )
+
+    @property
+    def destination(self) -> str:
+        """Where it sends, safe to show and audit: a webhook's host only (its path is often its secret)."""
+        if self.is_webhook:
+            return urlsplit(self.url).hostname or ""
+        return ", ".join(self.recipient_list)
+
+    def clean(self) -> None:
+        known = {event for event, _ in self.Event.choices}
+        if not isinstance(self.events, list) or not self.events or not set(self.events) <= known:
+            raise ValidationError({"events": "Choose at least one event."})
+        if self.is_webhook:
+            parts = urlsplit(self.url)
+            if not self.url:
+                raise ValidationError({"url": "A webhook channel needs its URL."})
+            if parts.scheme != "https" and not (parts.scheme == "http" and settings.ALERT_WEBHOOKS_ALLOW_HTTP):
+                raise ValidationError({"url": "Webhook URLs must use https."})
+            if parts.username or parts.password:
+                raise ValidationError({"url": "Credentials never belong in the URL."})
+        else:
+            if not self.recipient_list:
+                raise ValidationError({"recipients": "An e-mail channel needs at least one address."})
+            for address in self.recipient_list:
+                try:
+                    validate_email(address)
+                except ValidationError:
+                    raise ValidationError({"recipients": f"{address!r} is not an e-mail address."}) from None
+
+
+class Delivery(models.Model):
+    """One alert on one channel: queued, retried with backoff, and recorded (sent, failed, why)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=20, choices=AlertChannel.Event.choices)
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    title = models.CharField(max_length=300)
+    text = models.TextField()
+    link = models.URLField(max_length=1000, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    due_at = models.DateTimeField(default=timezone.now, help_text="When the next attempt is due.")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [models.Index(fields=["status", "due_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.title} → {self.channel}: {self.status}"
+
+
+class AlertedJob(models.Model):
+    """A job that was alerted as running long: each job is alerted once."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    service = models.CharField(max_length=250)
+    job_id = models.CharField(max_length=64)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "service", "job_id"], name="one_alert_per_job")]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.job_id}"
+
+
+class SiteOutage(models.Model):
+    """A site that stopped answering long enough to alert, and when it came back."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    since = models.DateTimeField(help_text="Its first failure, as the circuit breaker counted it.")
+    alerted = models.DateTimeField(default=timezone.now)
+    ended = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-since"]
+        constraints = [models.UniqueConstraint(fields=["site", "since"], name="one_outage_per_start")]
+
+    def __str__(self) -> str:
+        return f"{self.site} since {self.since:%Y-%m-%d %H:%M}"
