@@ -1,0 +1,1 @@
+NAME = "stalled_site"
