@@ -382,6 +382,7 @@ class Browser:
     def __init__(self, base_url: str, session: requests.Session | None = None):
         self.base_url = base_url
         self.session = session or _session()
+        self.resent = 0
 
     @property
     def csrf_token(self) -> str:
@@ -403,9 +404,16 @@ class Browser:
     def get(
         self, path: str, *, htmx: bool = False, target: str | None = None, timeout: float = 30
     ) -> requests.Response:
-        """A page (htmx=False), or what htmx asks for; `target` is the id of the element it swaps (HX-Target)."""
+        """A page (htmx=False), or what htmx asks for; `target` is the id of the element it swaps (HX-Target).
+
+        Like a browser, a GET that finds its idle keep-alive connection just closed by the server
+        (gunicorn closes them after 2 s) is sent again once, on a new connection; `resent` counts them."""
         headers = self._headers(htmx or target is not None, target)
-        return self.session.get(self.base_url + path, headers=headers, timeout=timeout)
+        try:
+            return self.session.get(self.base_url + path, headers=headers, timeout=timeout)
+        except requests.ConnectionError:
+            self.resent += 1
+            return self.session.get(self.base_url + path, headers=headers, timeout=timeout)
 
     def post(self, path: str, data: Any, *, htmx: bool = True, timeout: float = 60) -> requests.Response:
         return self.session.post(

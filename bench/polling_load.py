@@ -181,10 +181,8 @@ def run(bench: Bench) -> list[Result]:
             threading.Thread(target=watch, args=(browser, poller, start + i / OPERATORS, end, portal_tally))
             for i, (browser, poller) in enumerate(zip(browsers, pollers, strict=True))
         ]
-        threads += [
-            threading.Thread(target=direct_poller, args=(start + i / DIRECT_POLLERS, end))
-            for i in range(DIRECT_POLLERS)
-        ]
+        for number in range(DIRECT_POLLERS):
+            threads.append(threading.Thread(target=direct_poller, args=(start + number / DIRECT_POLLERS, end)))
         threads.append(threading.Thread(target=churn))
         say(f"   {OPERATORS} operators ({OPERATORS // SERVICES} per service) polling for {DURATION:.0f} s …")
         for thread in threads:
@@ -197,6 +195,7 @@ def run(bench: Bench) -> list[Result]:
         cpu = portal.cpu_seconds() - cpu_before
         own_cpu = time.process_time() - own_cpu_before
         calls = simulator.call("request_counts")
+        resent = sum(browser.resent for browser in browsers)
 
     latencies = portal_tally.latencies
     p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
@@ -230,7 +229,8 @@ def run(bench: Bench) -> list[Result]:
         note=f"p50 {seconds(p50)}, p99 {seconds(p99)}, max {seconds(max(latencies))}; {len(latencies)} polls "
         f"({len(latencies) / elapsed:.1f}/s), {len(portal_tally.errors)} errors, "
         f"{len(portal_tally.not_refreshed)} could not refresh, {portal_tally.dropped} dropped while in flight, "
-        f"{portal_tally.new_pollers} new pollers; {seconds(cpu / len(latencies))} of portal CPU per poll "
+        f"{portal_tally.new_pollers} new pollers, {resent} resent on a new connection as a browser does; "
+        f"{seconds(cpu / len(latencies))} of portal CPU per poll "
         f"({cpu / elapsed:.0%} of a core); tables loaded once in {seconds(median(table_times))} (median); "
         f"{OPERATORS // SERVICES} operators per service on {SERVICES} services of one site",
     )
