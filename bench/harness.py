@@ -206,7 +206,6 @@ def _simulator_commands() -> dict[str, Callable]:
         "issue_token": lambda sim, user, referer: sim.issue_token(user, referer=referer, expiration_minutes=120),
         "fault": lambda sim, kind, **params: sim.faults.set(kind, **params).to_json(),
         "clear_faults": lambda sim: sim.faults.clear(),
-        "request_count": lambda sim: len(sim.requests),
         "request_counts": request_counts,
         "clear_requests": lambda sim: sim.requests.clear(),
     }
@@ -387,12 +386,6 @@ class Browser:
     @property
     def csrf_token(self) -> str:
         return self.session.cookies.get("csrftoken", "")
-
-    def connection(self) -> Browser:
-        """Another connection of the same browser (same cookies), for requests in parallel."""
-        twin = _session()
-        twin.cookies.update(self.session.cookies)
-        return Browser(self.base_url, twin)
 
     def _headers(self, htmx: bool, target: str | None = None) -> dict[str, str]:
         # Over plain http Django checks no Referer; a browser sends one over https.

@@ -21,6 +21,7 @@ import json
 import re
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from html import unescape
 from urllib.parse import urlencode
@@ -73,6 +74,7 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     not_refreshed: list[str] = field(default_factory=list)
     dropped: int = 0  # polls due while the previous one was still in flight
+    intervals: Counter = field(default_factory=Counter)  # the polls' hx-trigger seconds
     new_pollers: int = 0
     stopped: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -108,6 +110,8 @@ def watch(browser: Browser, poller: Poller, first_due: float, end: float, tally:
             error = f"{type(exc).__name__}: {exc}"
         now = time.perf_counter()
         tally.add(now - sent, sent - due, error, stale and stale.strip())
+        with tally.lock:
+            tally.intervals[poller.seconds] += 1
         if new is not None:  # the swapped-in poller starts its own timer
             with tally.lock:
                 tally.new_pollers += new is not STOPPED
@@ -213,6 +217,7 @@ def run(bench: Bench) -> list[Result]:
         f"   upstream calls per watched service: {', '.join(f'{rate:.2f}/s' for rate in per_service.values())} "
         f"({', '.join(f'{op} {n}' for op, n in sorted(operations.items()))} in {elapsed:.0f} s)"
     )
+    say(f"   polls by interval: {', '.join(f'every {s} s: {n}' for s, n in sorted(portal_tally.intervals.items()))}")
     say(
         f"   load generator: {own_cpu / elapsed:.0%} of a core; polls went out late by p50 "
         f"{seconds(median(portal_tally.lags))}, p95 {seconds(percentile(portal_tally.lags, 95))}, "
