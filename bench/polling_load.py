@@ -76,7 +76,6 @@ class Tally:
     dropped: int = 0  # polls due while the previous one was still in flight
     intervals: Counter = field(default_factory=Counter)  # the polls' hx-trigger seconds
     new_pollers: int = 0
-    stopped: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, latency: float, lag: float, error: str | None = None, stale: str | None = None) -> None:
@@ -115,7 +114,6 @@ def watch(browser: Browser, poller: Poller, first_due: float, end: float, tally:
         if new is not None:  # the swapped-in poller starts its own timer
             with tally.lock:
                 tally.new_pollers += new is not STOPPED
-                tally.stopped += new is STOPPED
             poller, due = new, now + new.seconds
         else:
             due += poller.seconds
