@@ -12,10 +12,13 @@ import os
 import time
 import traceback
 
-from bench import bulk_cancel, jobs_page, overview, polling_load, proxy_cancel
+from bench import bulk_cancel, fleet, jobs_page, overview, polling_load, proxy_cancel, stalled_site
 from bench.harness import Bench, Result, machine, say
 
-MEASURES = {module.NAME: module for module in (proxy_cancel, overview, bulk_cancel, jobs_page, polling_load)}
+MEASURES = {
+    module.NAME: module
+    for module in (proxy_cancel, jobs_page, overview, bulk_cancel, polling_load, stalled_site, fleet)
+}
 
 
 def markdown(results: list[Result]) -> str:

@@ -3,7 +3,8 @@
 Portal: one htmx POST to …/jobs/bulk/ (action=cancel, 500 job_ids): 500 audit rows,
 500 upstream cancels with at most 16 in flight, 500 rows rendered.
 Comparison: a script looping over the same 500 cancels with requests, one after the other.
-Each round uses 1000 fresh EXECUTING jobs; the order of the two sides alternates.
+Each round uses 1000 fresh EXECUTING jobs; the order of the two sides alternates. With at most
+16 cancels in flight, 500 × 20 ms cannot take less than ≈ 0.63 s.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ LATENCY_MS = 20
 JOBS = 500
 ROUNDS = 5
 SERVICE = "Batch"
-TARGET_SPEEDUP = 8
-TARGET_SECONDS = 1.5
+IN_FLIGHT = 16  # ARCGIS_MAX_CONCURRENCY
+TARGET_SECONDS = 0.8
 
 
 def run(bench: Bench) -> list[Result]:
@@ -33,7 +34,7 @@ def run(bench: Bench) -> list[Result]:
         def portal(job_ids: list[str]) -> float:
             data = [("action", "cancel"), *(("job_ids", job_id) for job_id in job_ids)]
             elapsed, answer = timed(lambda: browser.post(path, data))
-            summary = f"{len(job_ids)} cancelled"
+            summary = f"{len(job_ids)} cancellation requested"
             if answer.status_code != 200 or summary not in answer.text:
                 raise RuntimeError(f"bulk cancel: HTTP {answer.status_code}: {answer.text[:300]}")
             if answer.text.count("<tr id=") != len(job_ids):
@@ -73,10 +74,10 @@ def run(bench: Bench) -> list[Result]:
         f"Bulk cancel of {JOBS} jobs vs a sequential loop, {LATENCY_MS} ms each",
         fast,
         slow,
-        f"≥ {TARGET_SPEEDUP}× faster, ≤ {seconds(TARGET_SECONDS)}",
-        slow / fast >= TARGET_SPEEDUP and fast <= TARGET_SECONDS,
-        note=f"{seconds(cpu)} of portal CPU per bulk action; {ROUNDS} rounds, {audited} audit rows checked; "
-        f"the floor with 16 in flight is ≈{seconds(JOBS / 16 * LATENCY_MS / 1000)}",
+        f"≤ {seconds(TARGET_SECONDS)}",
+        fast <= TARGET_SECONDS,
+        note=f"the floor with {IN_FLIGHT} in flight is ≈{seconds(JOBS / IN_FLIGHT * LATENCY_MS / 1000)}; "
+        f"{seconds(cpu)} of portal CPU per bulk action; {ROUNDS} rounds, {audited} audit rows checked",
     )
     say(result.line())
     return [result]

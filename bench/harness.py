@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Fixed, throwaway secrets: the bench's database lives in a temp dir and is deleted afterwards.
 SECRET_KEY = "bench-only-secret-key-not-for-any-real-deployment-0123456789"
 TOKEN_KEY = "DhxfQaP-0vDVTUvhQtj11ysL7NPQ0WZ0waWrl7L_pBI="
-PASSWORD = "bench-operator-password"
 # Operators' browsers pick their own time zone (static/js/portal.js); most are not on UTC.
 BROWSER_TIMEZONE = "Europe/Berlin"
 
@@ -53,7 +51,7 @@ class Result:
     comparison: float | None
     target: str
     met: bool | None  # None: a figure shown for information, held to no target
-    unit: str = "s"  # "s" or "MB"
+    unit: str = "s"  # "s", "MB" or "/s" (a rate)
     note: str = ""
 
     @property
@@ -79,14 +77,18 @@ class Result:
             return "—"
         if self.unit == "MB":
             return f"{amount:.1f} MB"
+        if self.unit == "/s":
+            return f"{amount:.2f}/s"
         return seconds(amount)
 
     def ratio_text(self) -> str:
         ratio = self.ratio
         if ratio is None:
             return "—"
-        if ratio < 1:
+        if ratio < 1 and self.unit == "s":
             return f"{ratio:.3f}× ({1 / ratio:.1f}× faster)"
+        if ratio < 1:
+            return f"{ratio:.3f}×"
         return f"{ratio:.2f}×"
 
 
@@ -121,6 +123,29 @@ def interleaved(sides: dict[str, Callable[[], float]], rounds: int, per_round: i
             for name in names[shift:] + names[:shift]:
                 times[name].append(sides[name]())
     return times
+
+
+class Spacing:
+    """Wraps calls so that each starts at least `gap` seconds after the previous one (of any of them)
+    ended. The portal shares identical upstream reads between operators for about a second
+    (SHARED_READ_SECONDS): a measure of what waiting for ArcGIS costs must not be answered from
+    that cache by its own previous round."""
+
+    def __init__(self, gap: float = 1.2):
+        self.gap = gap
+        self._last = -math.inf
+
+    def __call__(self, call: Callable[[], float]) -> Callable[[], float]:
+        def spaced() -> float:
+            wait = self._last + self.gap - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                return call()
+            finally:
+                self._last = time.perf_counter()
+
+        return spaced
 
 
 def say(text: str) -> None:
@@ -166,12 +191,23 @@ def _simulator_commands() -> dict[str, Callable]:
     def statuses(sim, service: str, job_ids: list[str]) -> dict[str, str | None]:
         return {job_id: (sim.state.get_job(service, job_id) or {}).get("status") for job_id in job_ids}
 
+    def request_counts(sim) -> dict[tuple[str | None, str | None], int]:
+        """ArcGIS requests received since the log was last cleared, by (service, operation)."""
+        counts: dict[tuple[str | None, str | None], int] = {}
+        for record in sim.requests:
+            counts[record.service, record.operation] = counts.get((record.service, record.operation), 0) + 1
+        return counts
+
     return {
         "add_service": lambda sim, name, folder="": sim.state.add_service(name, folder=folder).key,
         "add_jobs": add_jobs,
+        "set_status": lambda sim, service, job_id, status: sim.state.set_status(service, job_id, status),
         "statuses": statuses,
         "issue_token": lambda sim, user, referer: sim.issue_token(user, referer=referer, expiration_minutes=120),
-        "request_count": lambda sim: len(sim.requests),
+        "fault": lambda sim, kind, **params: sim.faults.set(kind, **params).to_json(),
+        "clear_faults": lambda sim: sim.faults.clear(),
+        "request_counts": request_counts,
+        "clear_requests": lambda sim: sim.requests.clear(),
     }
 
 
@@ -309,6 +345,18 @@ class Portal:
                 total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
         return total / os.sysconf("SC_CLK_TCK")
 
+    def metered(self, call: Callable[[], float], spent: list[float]) -> Callable[[], float]:
+        """`call`, noting in `spent` the workers' CPU time each call cost: for a portal nothing else is using."""
+
+        def measured() -> float:
+            before = self.cpu_seconds()
+            try:
+                return call()
+            finally:
+                spent.append(self.cpu_seconds() - before)
+
+        return measured
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
@@ -332,25 +380,6 @@ def peak_rss_mb(pid: int) -> float:
 # --- clients: the operator's browser and a direct script ------------------------------------
 
 
-class _LoadTriggers(HTMLParser):
-    """The URLs of elements that load themselves (hx-trigger="load"), in document order."""
-
-    def __init__(self):
-        super().__init__()
-        self.urls: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        found = dict(attrs)
-        if found.get("hx-trigger") == "load" and found.get("hx-get"):
-            self.urls.append(found["hx-get"])
-
-
-def load_triggers(html: str) -> list[str]:
-    parser = _LoadTriggers()
-    parser.feed(html)
-    return parser.urls
-
-
 def _session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # loopback only: no proxies from the environment
@@ -359,49 +388,63 @@ def _session() -> requests.Session:
 
 class Browser:
     """One operator's browser: a keep-alive connection carrying the session and CSRF cookies,
-    sending what htmx sends (HX-Request, and X-CSRFToken from the page's hx-headers)."""
+    sending what htmx sends (HX-Request, HX-Target, and X-CSRFToken from the page's hx-headers)."""
 
     def __init__(self, base_url: str, session: requests.Session | None = None):
         self.base_url = base_url
         self.session = session or _session()
-
-    @classmethod
-    def login(cls, base_url: str, username: str, password: str = PASSWORD) -> Browser:
-        browser = cls(base_url)
-        browser.session.cookies.set("tz", BROWSER_TIMEZONE)
-        page = browser.session.get(f"{base_url}/accounts/login/", timeout=30)
-        page.raise_for_status()
-        answer = browser.session.post(
-            f"{base_url}/accounts/login/",
-            data={"username": username, "password": password, "csrfmiddlewaretoken": browser.csrf_token},
-            allow_redirects=False,
-            timeout=30,
-        )
-        if answer.status_code != 302 or "sessionid" not in browser.session.cookies:
-            raise RuntimeError(f"login as {username} failed: HTTP {answer.status_code}")
-        return browser
+        self.resent = 0
 
     @property
     def csrf_token(self) -> str:
         return self.session.cookies.get("csrftoken", "")
 
-    def connection(self) -> Browser:
-        """Another connection of the same browser (same cookies), for requests in parallel."""
-        twin = _session()
-        twin.cookies.update(self.session.cookies)
-        return Browser(self.base_url, twin)
-
-    def _headers(self, htmx: bool) -> dict[str, str]:
+    def _headers(self, htmx: bool, target: str | None = None) -> dict[str, str]:
         # Over plain http Django checks no Referer; a browser sends one over https.
-        return {"HX-Request": "true", "X-CSRFToken": self.csrf_token} if htmx else {}
+        headers = {"HX-Request": "true", "X-CSRFToken": self.csrf_token} if htmx else {}
+        if target:
+            headers["HX-Target"] = target
+        return headers
 
-    def get(self, path: str, *, htmx: bool = False, timeout: float = 30) -> requests.Response:
-        return self.session.get(self.base_url + path, headers=self._headers(htmx), timeout=timeout)
+    def get(
+        self, path: str, *, htmx: bool = False, target: str | None = None, timeout: float = 30
+    ) -> requests.Response:
+        """A page (htmx=False), or what htmx asks for; `target` is the id of the element it swaps (HX-Target).
+
+        Like a browser, a GET that finds its idle keep-alive connection just closed by the server
+        (gunicorn closes them after 2 s) is sent again once, on a new connection; `resent` counts them."""
+        headers = self._headers(htmx or target is not None, target)
+        try:
+            return self.session.get(self.base_url + path, headers=headers, timeout=timeout)
+        except requests.ConnectionError:
+            self.resent += 1
+            return self.session.get(self.base_url + path, headers=headers, timeout=timeout)
 
     def post(self, path: str, data: Any, *, htmx: bool = True, timeout: float = 60) -> requests.Response:
         return self.session.post(
             self.base_url + path, data=data, headers=self._headers(htmx), allow_redirects=False, timeout=timeout
         )
+
+    def events(self, path: str, timeout: float = 60) -> Iterator[tuple[str, str]]:
+        """A server-sent event stream as htmx's sse extension reads it, over this browser's connection:
+        (event, data) as each event arrives, until the server ends the stream."""
+        with self.session.get(
+            self.base_url + path, headers={"Accept": "text/event-stream"}, stream=True, timeout=timeout
+        ) as answer:
+            if answer.status_code != 200:
+                raise RuntimeError(f"{path}: HTTP {answer.status_code}")
+            pending = b""
+            for chunk in answer.iter_content(chunk_size=None):  # each chunk as the portal sends it
+                pending += chunk
+                while b"\n\n" in pending:
+                    block, pending = pending.split(b"\n\n", 1)
+                    event, data = "message", []
+                    for line in block.decode().split("\n"):
+                        if line.startswith("event:"):
+                            event = line[6:].strip()
+                        elif line.startswith("data:"):
+                            data.append(line[5:].removeprefix(" "))
+                    yield event, "\n".join(data)
 
 
 class Upstream:
@@ -478,7 +521,6 @@ class Bench:
         self.env = self._environment()
         self._portal: Portal | None = None
         self._users: dict[str, Any] = {}
-        self._password_hash = ""
         self._setup_django()
 
     def _environment(self) -> dict[str, str]:
@@ -507,10 +549,6 @@ class Bench:
         django.setup()
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        from django.contrib.auth.hashers import make_password
-
-        # One hash for every operator: creating fifty users should not take fifty hashings.
-        self._password_hash = make_password(PASSWORD)
 
     @property
     def description(self) -> str:
@@ -546,21 +584,23 @@ class Bench:
             from django.contrib.auth import get_user_model
             from django.contrib.auth.models import Group
 
-            user = get_user_model().objects.create(username=username, password=self._password_hash)
+            user = get_user_model().objects.create_user(username)  # no password: signed in by session
             user.groups.add(Group.objects.get(name="Operator"))
             self._users[username] = user
         return self._users[username]
 
     @contextlib.contextmanager
-    def site(self, slug: str, latency_ms: float) -> Iterator[BenchSite]:
-        """A site on a fresh simulator with `latency_ms` added to every ArcGIS request; removed afterwards,
-        so the overview of later measures shows only their own site."""
+    def site(self, slug: str, latency_ms: float, **fields: Any) -> Iterator[BenchSite]:
+        """A site on a fresh simulator with `latency_ms` added to every ArcGIS request (`fields`: more of the
+        Site's fields, e.g. read_timeout); removed afterwards, so later measures see only their own sites."""
         from django.db import connection
 
         from jobs.models import Site
 
         simulator = SimulatorProcess(latency_ms).start()
-        site = Site.objects.create(slug=slug, name=f"Bench {slug}", admin_url=simulator.admin_url, insecure=True)
+        site = Site.objects.create(
+            slug=slug, name=f"Bench {slug}", admin_url=simulator.admin_url, insecure=True, **fields
+        )
         try:
             yield BenchSite(site, simulator)
         finally:
@@ -580,9 +620,21 @@ class Bench:
         stored.save()
         return token
 
-    def browser(self, username: str) -> Browser:
-        self.operator(username)
-        return Browser.login(self.portal().url, username)
+    def browser(self, username: str, portal: Portal | None = None) -> Browser:
+        """The operator's browser, signed in (a session made here, as a sign-in would make it: the bench
+        measures pages, not password hashing) with the CSRF cookie the login page sets."""
+        from django.conf import settings
+        from django.test import Client
+
+        browser = Browser((portal or self.portal()).url)
+        browser.session.cookies.set("tz", BROWSER_TIMEZONE)
+        if browser.get("/accounts/login/").status_code != 200 or not browser.csrf_token:
+            raise RuntimeError("the login page set no CSRF cookie")
+        client = Client()
+        client.force_login(self.operator(username), backend="django.contrib.auth.backends.ModelBackend")
+        name = settings.SESSION_COOKIE_NAME
+        browser.session.cookies.set(name, client.cookies[name].value)
+        return browser
 
     def server_errors(self) -> list[str]:
         """Errors the portal logged (tracebacks, 500s, worker timeouts): a figure that hides one is wrong."""
@@ -591,7 +643,7 @@ class Bench:
             lines += [
                 line
                 for line in log.read_text(errors="replace").splitlines()
-                if "Traceback" in line or " ERROR " in line or "CRITICAL" in line
+                if "Traceback" in line or " ERROR " in line or "[ERROR]" in line or "CRITICAL" in line
             ]
         return lines
 
