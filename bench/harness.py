@@ -289,7 +289,7 @@ class Portal:
 
     @property
     def description(self) -> str:
-        return f"gunicorn -w {self.workers} --worker-class gthread --threads {self.threads}"
+        return f"gunicorn -w {self.workers} --worker-class gthread --threads {self.threads} --keep-alive 75"
 
     def start(self) -> Portal:
         command = [
@@ -303,6 +303,8 @@ class Portal:
             "gthread",
             "--threads",
             str(self.threads),
+            "--keep-alive",  # as the README deploys it: longer than the slowest poll
+            "75",
             "-b",
             f"127.0.0.1:{self.port}",
         ]

@@ -234,7 +234,9 @@ def _poll(
         seconds = poll_interval(elapsed)
     else:
         seconds = NEW_JOBS_SECONDS
-    vals = {"rows": ",".join(f"{job_id}:{status}" for job_id, status in watched.items()), "failures": failures}
+    # The poller carries its own interval too, so an answer can tell when the interval should change.
+    rows_state = ",".join(f"{job_id}:{status}" for job_id, status in watched.items())
+    vals = {"rows": rows_state, "failures": failures, "every": seconds}
     if newest_ms is not None:
         vals["newest"] = newest_ms
     url = f"{target.url('job_updates')}?{query_string}" if query_string else target.url("job_updates")
@@ -251,7 +253,7 @@ def _newest_ms(form: JobFilterForm, rows: list[JobRow]) -> int | None:
 
 def _filters_query(request: HttpRequest) -> str:
     query = request.GET.copy()
-    for name in ("inline", "rows", "newest", "failures"):
+    for name in ("inline", "rows", "newest", "failures", "every"):
         query.pop(name, None)
     return query.urlencode()
 
@@ -318,6 +320,11 @@ def _small_int(value, maximum: int) -> int | None:
         return None
 
 
+def _state_of(poll: Poll) -> dict[str, str]:
+    vals = json.loads(poll.vals)
+    return {name: str(vals[name]) for name in ("rows", "failures", "every")}
+
+
 @require_GET
 @viewer_required
 def job_updates(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
@@ -336,12 +343,12 @@ def job_updates(request: HttpRequest, slug: str, name: str, folder: str = "") ->
     else:
         still = [JobRow(target, job_id, arcgis.Job(job_id, status)) for job_id, status in changes.still_active.items()]
         poll = _poll(target, _filters_query(request), still, newest, failures, changes.seconds)
-    previous = request.GET.get("rows", ""), request.GET.get("failures", "0")
+    sent = {name: request.GET.get(name, "") for name in ("rows", "failures", "every")}
     context = {
         "target": target,
         "changes": changes,
         "poll": poll,
-        "poll_changed": not poll.url or (json.loads(poll.vals)["rows"], str(failures)) != previous,
+        "poll_changed": not poll.url or _state_of(poll) != sent,
         "show_newer": newest is not None,
         "can_operate": request.user.has_perm("jobs.operate_jobs"),
         "back_url": page_path(request),

@@ -146,6 +146,18 @@ def test_a_failing_poll_says_so_and_slows_down(simulator, service, target, olivi
     assert poller(poll(olivia, slower).content.decode())["seconds"] == 4
 
 
+def test_the_poll_slows_down_while_arcgis_is_slow_and_speeds_up_again(simulator, service, target, olivia):
+    simulator.state.add_job(service.key, status=EXECUTING)
+    found = poller(jobs_table_html(olivia, target))
+    assert found["seconds"] == 1 and found["vals"]["every"] == 1
+    assert 'id="job-poller"' not in poll(olivia, found).content.decode()  # nothing changed: the poller stays
+    simulator.faults.set("latency", operation="query", ms=500)
+    slower = poller(poll(olivia, found).content.decode())  # rows unchanged, yet a new poller
+    assert slower["seconds"] >= 3 and slower["vals"]["every"] == slower["seconds"]
+    simulator.faults.clear()
+    assert poller(poll(olivia, slower).content.decode())["seconds"] == 1
+
+
 def test_malformed_poll_parameters_are_left_out(simulator, service, target, olivia):
     job_id = simulator.state.add_job(service.key, status=EXECUTING)
     simulator.requests.clear()
