@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -626,11 +626,17 @@ def run_concurrently(func: Callable[[_T], _R], items: Iterable[_T], limit: int =
 
 
 def as_completed(
-    func: Callable[[_T], _R], items: Iterable[_T], limit: int = 16
+    func: Callable[[_T], _R],
+    items: Iterable[_T],
+    limit: int = 16,
+    then: Callable[[_T, _R | ArcGISError], Iterable[_T]] | None = None,
 ) -> Iterator[tuple[_T, _R | ArcGISError]]:
-    """func over items with at most `limit` in flight; (item, result or ArcGISError) as each finishes."""
-    items = list(items)
-    if not items:
+    """func over items with at most `limit` in flight; (item, result or ArcGISError) as each finishes.
+
+    then(item, result) may name follow-up items: they run next, ahead of the items still waiting,
+    so a first answer is followed up at once rather than after every first call has been made."""
+    waiting = deque(items)
+    if not waiting:
         return
 
     def guarded(item: _T) -> _R | ArcGISError:
@@ -639,10 +645,24 @@ def as_completed(
         except ArcGISError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=min(limit, len(items)), thread_name_prefix="arcgis") as pool:
-        futures = {pool.submit(guarded, item): item for item in items}
-        for future in concurrent.futures.as_completed(futures):
-            yield futures[future], future.result()
+    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="arcgis") as pool:
+        running: dict[concurrent.futures.Future, _T] = {}
+
+        def fill() -> None:
+            while waiting and len(running) < limit:
+                item = waiting.popleft()
+                running[pool.submit(guarded, item)] = item
+
+        fill()
+        while running:
+            finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in finished:
+                item = running.pop(future)
+                result = future.result()
+                if then is not None:
+                    waiting.extendleft(reversed(list(then(item, result))))
+                fill()
+                yield item, result
 
 
 class CallGuard(Protocol):

@@ -130,12 +130,9 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
                 services = reader.call(lambda client: services_of(site, client))
                 targets = [t for s in services if query.wants(t := ServiceTarget(site, s.ref, s.description))]
                 events.put(("asked", len(targets)))
-                busy = _busy(reader, targets, query)
-                tasks = [(target, status) for target in busy for status in query.asked_statuses]
-                for (target, _), result in arcgis.as_completed(
-                    lambda task: _ask(reader, task[0], task[1], query, overall), tasks, settings.ARCGIS_MAX_CONCURRENCY
-                ):
-                    events.put(("jobs", target, result))
+                for (target, status), result in _service_calls(reader, targets, query, overall):
+                    if status != _STATISTICS:
+                        events.put(("jobs", target, result))
                 events.put(("answered", len(targets)))
         except tokens.READ_ERRORS as exc:
             events.put(("site failed", site, exc))
@@ -185,23 +182,36 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
     yield state
 
 
-def _busy(reader: SiteReader, targets: list[ServiceTarget], query: FleetQuery) -> list[ServiceTarget]:
-    """Services worth asking. For active jobs, one statistics call per service tells which have any at all:
-    most services of a fleet are idle, and one cheap call spares several queries."""
+_STATISTICS = "statistics"  # a service's job counts, asked before its jobs
+
+
+def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: FleetQuery, overall):
+    """Each service's jobs in each asked status, as they come in: ((target, status), result).
+
+    For active jobs, one statistics call per service first tells which have any at all: most services
+    of a fleet are idle, and one cheap call spares several queries. A busy service's queries start as
+    soon as its statistics answer, ahead of the other services' statistics still waiting."""
     statuses = query.asked_statuses
-    if len(statuses) < 2 or not set(statuses) <= set(arcgis.ACTIVE_STATUSES):
-        return targets
-    busy = []
-    for target, stats in arcgis.as_completed(
-        lambda t: reader.call(
-            lambda client: shared_read(("stats", t.site.pk, t.service.key), lambda: client.job_statistics(t.service))
-        ),
-        targets,
-        settings.ARCGIS_MAX_CONCURRENCY,
-    ):
-        if isinstance(stats, arcgis.ArcGISError) or stats.other > 0:
-            busy.append(target)  # an error is reported by the query that follows
-    return busy
+    statistics_first = len(statuses) >= 2 and set(statuses) <= set(arcgis.ACTIVE_STATUSES)
+
+    def call(task):
+        target, status = task
+        if status == _STATISTICS:
+            key = ("stats", target.site.pk, target.service.key)
+            return reader.call(lambda client: shared_read(key, lambda: client.job_statistics(target.service)))
+        return _ask(reader, target, status, query, overall)
+
+    def then(task, result):
+        target, status = task
+        # An error is reported by the queries that follow.
+        busy = status == _STATISTICS and (isinstance(result, arcgis.ArcGISError) or result.other > 0)
+        return [(target, status) for status in statuses] if busy else []
+
+    if statistics_first:
+        tasks = [(target, _STATISTICS) for target in targets]
+    else:
+        tasks = [(target, status) for target in targets for status in statuses]
+    return arcgis.as_completed(call, tasks, settings.ARCGIS_MAX_CONCURRENCY, then=then)
 
 
 def _ask(reader: SiteReader, target: ServiceTarget, status: str | None, query: FleetQuery, overall):

@@ -44,6 +44,9 @@ cache = _Cache()
 # --- the circuit breaker ----------------------------------------------------------------
 
 
+_admitted = threading.local()  # per thread: (site pk, whether its breaker had any state) at the last admit
+
+
 @dataclass(frozen=True)
 class SiteGuard:
     """A circuit breaker for one site, its state in the shared cache so every worker and host agrees.
@@ -64,6 +67,7 @@ class SiteGuard:
 
     def admit(self) -> None:
         state = self.state()
+        _admitted.seen = (self.site_pk, bool(state))  # what record() needs to know, without reading it again
         opened = state.get("opened")
         if opened is None:
             return
@@ -81,11 +85,12 @@ class SiteGuard:
         return f"{self.site_name} is not answering since {since:%H:%M}; trying again in {wait} s."
 
     def record(self, answered: bool) -> None:
-        state = self.state()
         if answered:
-            if state:
+            # The client records each call right after admitting it, on the same thread.
+            if getattr(_admitted, "seen", None) != (self.site_pk, False):
                 cache.delete_many([self._key, f"{self._key}:trial"])
             return
+        state = self.state()
         now = time.time()
         failures = state.get("failures", 0) + 1
         state = {"failures": failures, "since": state.get("since", now), "opened": state.get("opened")}

@@ -415,6 +415,25 @@ def test_run_concurrently_runs_up_to_the_limit_at_once():
     assert peak == limit
 
 
+def test_as_completed_runs_follow_ups_ahead_of_the_items_still_waiting():
+    started = []
+
+    def work(item: str) -> str:
+        started.append(item)
+        if item == "b":
+            raise arcgis.ArcGISError("no answer")
+        return item.upper()
+
+    def then(item: str, result) -> list[str]:
+        return [f"{item}1", f"{item}2"] if item in {"a", "b"} else []
+
+    finished = list(arcgis.as_completed(work, ["a", "b", "c"], limit=1, then=then))
+    assert started == ["a", "a1", "a2", "b", "b1", "b2", "c"]
+    assert [item for item, _ in finished] == started
+    assert finished[0] == ("a", "A") and isinstance(dict(finished)["b"], arcgis.ArcGISError)
+    assert list(arcgis.as_completed(work, [], then=then)) == []
+
+
 def test_an_https_site_never_sends_a_password_to_a_plain_http_token_service(tls_simulator, open_connection):
     """A /rest/info naming an http:// token service must not downgrade the operator's password to clear text."""
     tls_simulator.faults.set("html_502", operation="generateToken", status=404)

@@ -70,6 +70,18 @@ def test_the_breaker_is_shared_by_every_worker(simulator, service, site, stallin
     assert not simulator.requests
 
 
+def test_an_answer_forgives_earlier_failures(site, stalling):
+    guard = SiteGuard(site.pk, site.name)
+    for _ in range(2):
+        guard.record(answered=False)
+    guard.admit()  # a call goes out, with two failures counted
+    guard.record(answered=True)
+    assert guard.state() == {}
+    guard.record(answered=False)  # so one more failure does not open it
+    guard.admit()
+    assert not guard.is_open() and guard.state()["failures"] == 1
+
+
 def test_after_the_cool_down_one_trial_decides(simulator, service, site, target, olivia, stalling, settings):
     simulator.faults.set("stall", **STALL)
     for _ in range(3):
