@@ -633,7 +633,7 @@ class Bench:
         if browser.get("/accounts/login/").status_code != 200 or not browser.csrf_token:
             raise RuntimeError("the login page set no CSRF cookie")
         client = Client()
-        client.force_login(self.operator(username), backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(self.operator(username), backend="jobs.permissions.CachedPermissionsBackend")
         name = settings.SESSION_COOKIE_NAME
         browser.session.cookies.set(name, client.cookies[name].value)
         return browser

@@ -24,4 +24,16 @@ class JobsConfig(AppConfig):
     verbose_name = "GP jobs"
 
     def ready(self) -> None:
+        from django.contrib.auth.models import Group, Permission, User
+        from django.db.models import signals
+
         from jobs import checks  # noqa: F401  (registers the system checks)
+        from jobs.permissions import new_generation
+
+        # Who holds which permission changed: every cached permission set is stale (jobs/permissions.py).
+        for through in (User.groups.through, User.user_permissions.through, Group.permissions.through):
+            signals.m2m_changed.connect(new_generation, sender=through, dispatch_uid=f"permissions-{through.__name__}")
+        for model in (Group, Permission):
+            signals.post_save.connect(new_generation, sender=model, dispatch_uid=f"permissions-save-{model.__name__}")
+            signals.post_delete.connect(new_generation, sender=model, dispatch_uid=f"permissions-del-{model.__name__}")
+        signals.post_migrate.connect(new_generation, dispatch_uid="permissions-migrate")

@@ -2,12 +2,16 @@
 restricted to groups, which are invisible (404) to everyone outside those groups."""
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
+from django.core.management import call_command
 from django.urls import reverse
 
 from arcgis_simulator.tls import generate_certificate
 from jobs import operations
 from jobs.models import AuditEvent, Site
+from jobs.permissions import GENERATION_KEY
 from jobs.rows import ServiceTarget
 from tests.conftest import make_user
 from tests.helpers import jobs_table_html, site_admin_form
@@ -79,6 +83,65 @@ def test_pages_need_the_viewer_role(site, service, everyone_connected, client_as
     urls["csv"] = reverse("jobs:audit_csv")
     response = client_as(everyone_connected[role]).get(urls[name])
     assert response.status_code == (200 if role in SEES else 403)
+
+
+def test_a_role_check_is_one_cache_read_and_no_query_once_cached(operator, django_assert_num_queries):
+    assert get_user_model().objects.get(pk=operator.pk).has_perm("jobs.operate_jobs")  # cached now
+    fresh = get_user_model().objects.get(pk=operator.pk)  # as the next request loads the user
+    with django_assert_num_queries(0):
+        assert fresh.has_perm("jobs.operate_jobs") and fresh.has_perm("jobs.view_jobs")
+        assert not fresh.has_perm("jobs.change_site")
+
+
+def test_a_role_taken_away_takes_effect_at_the_next_request(simulator, site, service, connect, client_as):
+    olivia = make_user("olivia", "Operator")
+    connect(olivia, site)
+    client = client_as(olivia)
+    url, _ = action_posts(site, service)["cancel"]
+    assert client.action(url).status_code == 200
+    olivia.groups.set([Group.objects.get(name="Viewer")])
+    assert client.action(url).status_code == 403
+    assert client.get(reverse("jobs:overview")).status_code == 200  # still a viewer
+    olivia.groups.clear()
+    assert client.get(reverse("jobs:overview")).status_code == 403
+
+
+def test_a_group_losing_a_permission_takes_effect_at_the_next_request(simulator, site, service, connect, client_as):
+    olivia = make_user("olivia", "Operator")
+    connect(olivia, site)
+    client = client_as(olivia)
+    url, _ = action_posts(site, service)["cancel"]
+    assert client.action(url).status_code == 200
+    Group.objects.get(name="Operator").permissions.remove(Permission.objects.get(codename="operate_jobs"))
+    assert client.action(url).status_code == 403
+
+
+def test_superuser_status_and_deactivation_take_effect_at_the_next_request(site, service, client_as):
+    user = make_user("sam")
+    client = client_as(user)
+    overview = reverse("jobs:overview")
+    assert client.get(overview).status_code == 403
+    get_user_model().objects.filter(pk=user.pk).update(is_superuser=True)  # not even through a signal
+    assert client.get(overview).status_code == 200
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    assert client.get(overview).status_code != 200
+
+
+def test_a_new_user_given_a_deleted_users_id_does_not_inherit_its_roles(site, service, client_as):
+    old = make_user("old", "Operator")
+    assert old.has_perm("jobs.operate_jobs")
+    user_id = old.pk
+    old.delete()
+    new = make_user("new", id=user_id)
+    assert not get_user_model().objects.get(pk=user_id).has_perm("jobs.view_jobs")
+    assert client_as(new).get(reverse("jobs:overview")).status_code == 403
+
+
+def test_migrations_make_every_cached_role_stale(operator):
+    assert get_user_model().objects.get(pk=operator.pk).has_perm("jobs.operate_jobs")
+    before = cache.get(GENERATION_KEY)
+    call_command("migrate", verbosity=0)  # a data migration may have changed a group's permissions
+    assert cache.get(GENERATION_KEY) not in {None, before}
 
 
 @pytest.mark.parametrize("role", ROLES)
