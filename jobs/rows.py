@@ -2,15 +2,19 @@
 
 Shared by the jobs page, the fleet view, the refresh and the action proxy, which all render
 templates/jinja2/jobs/rows.html from JobRows. Display values are computed once here, in Python,
-so the template holds few tags per row: a page of rows is the portal's hottest render.
+so the template holds few tags per row: a page of rows is the portal's hottest render. (Hence
+SafeString and html.escape here: Django's mark_safe and escape first look for lazy strings, which
+costs more than the rest of a row's display value.)
 """
 
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cached_property
+from html import escape
 from urllib.parse import urlencode
 
 from django.core.cache import cache
@@ -18,8 +22,8 @@ from django.middleware.csrf import get_token
 from django.template import engines
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape, format_html
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from jobs import arcgis
 from jobs.models import AuditEvent, Site
@@ -168,7 +172,7 @@ class JobRow:
         name = self.job.machine if self.job else None
         if not name or "." not in name.strip("."):
             return breakable(name)
-        return format_html('<span title="{}">{}</span>', name, name.split(".", 1)[0])
+        return SafeString(f'<span title="{escape(name)}">{escape(name.split(".", 1)[0])}</span>')
 
     @property
     def can_cancel(self) -> bool:
@@ -196,19 +200,21 @@ def breakable(text: str | None) -> str:
     """A long account or host name may wrap after its dots, underscores and dashes, not mid-word."""
     if not text:
         return "—"
-    return mark_safe(_BREAK_AFTER.sub(r"\1<wbr>", escape(text)))  # noqa: S308 - escaped first, then <wbr> added
+    return SafeString(_BREAK_AFTER.sub(r"\1<wbr>", escape(text)))  # escaped first, then <wbr> added
+
+
+_render_zone: ContextVar[tzinfo | None] = ContextVar("render_zone", default=None)
 
 
 def timestamp(value: datetime | None) -> str:
     """Local time for reading, UTC on hover and for machines. (Digits only: nothing to escape.)"""
     if not isinstance(value, datetime):
         return "—"
-    utc = value.astimezone(UTC)
-    local = value.astimezone(timezone.get_current_timezone())
-    text = f"{utc:%Y-%m-%d %H:%M:%S}"
-    return mark_safe(  # noqa: S308 - made of formatted dates only
-        f'<time datetime="{utc:%Y-%m-%dT%H:%M:%SZ}" title="{text} UTC">{local:%Y-%m-%d %H:%M:%S}</time>'
-    )
+    # isoformat: several times faster than strftime, twice per row.
+    utc = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "seconds")
+    local = value.astimezone(_render_zone.get() or timezone.get_current_timezone())
+    local_text = local.replace(tzinfo=None).isoformat(" ", "seconds")
+    return SafeString(f'<time datetime="{utc.replace(" ", "T")}Z" title="{utc} UTC">{local_text}</time>')
 
 
 def duration(value: timedelta | None) -> str:
@@ -232,7 +238,12 @@ def render_rows(request, rows: list[JobRow], **flags) -> str:
     # One CSRF field for all the rows (the engine's own would mask a new token for each row).
     csrf_input = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request))
     context = {"rows": rows, "csrf_input": csrf_input, **flags}
-    return mark_safe(template.render(context))  # noqa: S308 - the template escapes what it is given
+    # The operator's time zone, looked up once: Django's lookup costs more than the rest of a timestamp.
+    zone = _render_zone.set(timezone.get_current_timezone())
+    try:
+        return mark_safe(template.render(context))  # noqa: S308 - the template escapes what it is given
+    finally:
+        _render_zone.reset(zone)
 
 
 def poll_interval(elapsed: float, failures: int = 0) -> int:

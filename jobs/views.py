@@ -265,7 +265,10 @@ def _table_context(request: HttpRequest, target: ServiceTarget, form: JobFilterF
     if table.error:
         return {"table": table}
     outcomes = pop_outcomes(request)
-    table.rows = [replace(row, outcome=outcomes.get(row.job_id)) for row in sort_rows(table.rows, form.ordering)]
+    table.rows = [
+        replace(row, outcome=outcomes[row.job_id]) if row.job_id in outcomes else row
+        for row in sort_rows(table.rows, form.ordering)
+    ]
     page = table.page
     return {
         "table": table,

@@ -517,6 +517,15 @@ def test_user_and_machine_names_from_the_server_are_escaped(simulator, service, 
         assert_escaped(html, SCRIPT)
 
 
+def test_a_dotted_host_name_is_escaped_in_its_title_too(simulator, service, target, olivia):
+    """A host named with dots shows its first part and the whole name on hover: both escaped."""
+    machine = f'gis"{IMG}.example.com'
+    simulator.state.add_job(service.key, status=EXECUTING, machinename=machine)
+    html = jobs_table(olivia, target).content.decode()
+    assert f'<span title="{escape(machine)}">{escape(machine.split(".")[0])}</span>' in html
+    assert_escaped(html, IMG)
+
+
 REFUSAL = f"Unable to cancel job {SCRIPT}{IMG}"
 
 
