@@ -150,7 +150,7 @@ def test_a_receiver_that_does_not_answer_in_time_fails_the_attempt(
     receiver.answers((200, {}, 5))
     started = time.monotonic()
     [delivery] = raise_alert(django_capture_on_commit_callbacks)
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 5  # structural: the receiver's five seconds were not waited out
     assert (delivery.status, delivery.last_error) == ("failed", "The receiver did not answer within 1 s.")
 
 

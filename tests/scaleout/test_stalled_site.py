@@ -1,11 +1,11 @@
 """One stalled ArcGIS site under concurrent load, against a real gunicorn portal (gthread, as deployed):
-another site's jobs page and /healthz keep answering in well under a second.
+another site's jobs page and /healthz keep answering without waiting for it.
 
 The stalled site accepts connections and never answers. Sixteen threads keep asking the portal for
 its jobs table and its overview stream; meanwhile a viewer who is not even connected to that site
-loads another site's jobs table, and a probe asks /healthz. The bound asserted (one second) is
-structural, not a benchmark: without the per-site request slots and the circuit breaker every
-worker thread would sit in the stalled site's read budget and these requests would wait for it.
+loads another site's jobs table, and a probe asks /healthz. The bound asserted is structural, not a
+benchmark: without the per-site request slots every worker thread would sit in the stalled site's
+read budget (ten seconds here) and these requests would wait for it; the bound is half that budget.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from tests.scaleout.test_scaleout import Browser
 
 pytestmark = pytest.mark.scaleout
 
+STALL_BUDGET = 10  # seconds: the stalled site's read timeout, what a request held behind it would wait
+
 SETUP = """
 import json, os
 from django.contrib.auth import get_user_model
@@ -46,7 +48,7 @@ from django.contrib.auth.models import Group
 from jobs.models import Site, StoredToken
 
 spec = json.loads(os.environ["PORTAL_SETUP"])
-sites = {s["slug"]: Site.objects.create(insecure=True, read_timeout=2, **s) for s in spec["sites"]}
+sites = {s["slug"]: Site.objects.create(insecure=True, **s) for s in spec["sites"]}
 for person in spec["people"]:
     user = get_user_model().objects.create_user(person["username"], password=person["password"])
     user.groups.add(Group.objects.get(name=person["role"]))
@@ -93,7 +95,13 @@ def stalled(tmp_path_factory):
         spec = {
             "sites": [
                 {"slug": "healthy", "name": "Healthy site", "admin_url": healthy.admin_url, "referer": REFERER},
-                {"slug": "stuck", "name": "Stuck site", "admin_url": stuck.admin_url, "referer": REFERER},
+                {
+                    "slug": "stuck",
+                    "name": "Stuck site",
+                    "admin_url": stuck.admin_url,
+                    "referer": REFERER,
+                    "read_timeout": STALL_BUDGET,
+                },
             ],
             "people": people,
         }
@@ -162,8 +170,9 @@ def test_a_stalled_site_does_not_hold_another_sites_page_or_healthz(stalled):
         finally:
             stop.set()
         answered = sum(future.result() for future in hammers)
-    assert max(timings["table"]) < 1.0, timings
-    assert max(timings["healthz"]) < 1.0, timings
+    # Nothing waited for the stall: a request queued behind it would take the whole budget.
+    assert max(timings["table"]) < STALL_BUDGET / 2, timings
+    assert max(timings["healthz"]) < STALL_BUDGET / 2, timings
     assert answered > 16  # the stalled site's requests were answered too (busy, or not answering), not held
     # The stalled site was called only a few times before the breaker stopped it.
     assert len(stuck.requests) < 30, len(stuck.requests)
