@@ -74,18 +74,9 @@ class FastForm(forms.Form):
     default_renderer = Jinja2Renderer()  # one, whose compiled templates every form shares
 
 
-class JobFilterForm(FastForm):
-    """The jobs page's filters; all of it lives in the query string, so it can be bookmarked."""
+class TimeRangeForm(FastForm):
+    """Filters on when jobs were submitted: a recent span, or from and to."""
 
-    status = forms.ChoiceField(
-        required=False,
-        choices=[("", "Any status"), *((s, arcgis.status_label(s)) for s in arcgis.QUERYABLE_STATUSES)],
-    )
-    user = forms.CharField(
-        required=False, max_length=150, validators=[username_validator], help_text="Exact ArcGIS user name"
-    )
-    machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
-    job = forms.CharField(required=False, max_length=64, validators=[job_id_validator], label="Job ID")
     within = forms.ChoiceField(
         required=False,
         label="Submitted",
@@ -99,6 +90,36 @@ class JobFilterForm(FastForm):
     )
     since = UtcDateTimeField(required=False, epoch=True, widget=DateTimeTextInput(), label="From")
     until = UtcDateTimeField(required=False, epoch=True, widget=DateTimeTextInput(), label="To")
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end of the time range is before its start.")
+        return data
+
+    def window_start(self):
+        """From when: the date given, or the start of the recent span chosen."""
+        data = self.cleaned_data
+        if data["within"] and not data["since"]:
+            return timezone.now() - WITHIN[data["within"]]
+        return data["since"]
+
+
+class JobFilterForm(TimeRangeForm):
+    """The jobs page's filters; all of it lives in the query string, so it can be bookmarked."""
+
+    field_order = ["status", "user", "machine", "job", "within", "since", "until"]
+
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), *((s, arcgis.status_label(s)) for s in arcgis.QUERYABLE_STATUSES)],
+    )
+    user = forms.CharField(
+        required=False, max_length=150, validators=[username_validator], help_text="Exact ArcGIS user name"
+    )
+    machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
+    job = forms.CharField(required=False, max_length=64, validators=[job_id_validator], label="Job ID")
     sort = forms.ChoiceField(required=False, choices=list(SORTS.items()), widget=forms.HiddenInput)
     per_page = forms.TypedChoiceField(
         required=False, choices=[(n, n) for n in PAGE_SIZES], coerce=int, empty_value=50, initial=50, label="Per page"
@@ -111,13 +132,6 @@ class JobFilterForm(FastForm):
             data = data.copy()
             data.setdefault("per_page", "50")
         super().__init__(data, **kwargs)
-
-    def clean(self):
-        data = super().clean()
-        since, until = data.get("since"), data.get("until")
-        if since and until and since > until:
-            self.add_error("until", "The end of the time range is before its start.")
-        return data
 
     @property
     def ordering(self) -> str:
@@ -146,14 +160,11 @@ class JobFilterForm(FastForm):
         from jobs.reads import JobQuery
 
         data = self.cleaned_data
-        since = data["since"]
-        if data["within"] and not since:
-            since = timezone.now() - WITHIN[data["within"]]
         return JobQuery(
             status=data["status"] or None,
             username=data["user"] or None,
             machine=data["machine"] or None,
-            since=since,
+            since=self.window_start(),
             until=data["until"],
             start=(self.page_number - 1) * self.page_size + 1,
             number=self.page_size,
@@ -212,8 +223,10 @@ class BulkForm(forms.Form):
         return data
 
 
-class FleetFilterForm(FastForm):
+class FleetFilterForm(TimeRangeForm):
     """The fleet view's filters, all in the query string. No status chosen means the active ones."""
+
+    field_order = ["status", "site", "folder", "service", "user", "machine", "within", "since", "until"]
 
     status = forms.MultipleChoiceField(
         required=False,
@@ -226,9 +239,6 @@ class FleetFilterForm(FastForm):
     service = forms.CharField(required=False, max_length=120, validators=[name_validator])
     user = forms.CharField(required=False, max_length=150, validators=[username_validator], label="User")
     machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
-    within = forms.ChoiceField(required=False, label="Submitted", choices=JobFilterForm.base_fields["within"].choices)
-    since = UtcDateTimeField(required=False, epoch=True, widget=DateTimeTextInput(), label="From")
-    until = UtcDateTimeField(required=False, epoch=True, widget=DateTimeTextInput(), label="To")
     running_long = forms.BooleanField(required=False, label="Running long only")
     order = forms.ChoiceField(
         required=False, choices=[("newest", "Newest first"), ("longest", "Longest running first")], label="Order"
@@ -246,21 +256,11 @@ class FleetFilterForm(FastForm):
         """The fields shown as a label over an input (status, the range and the check box have their own)."""
         return [self[name] for name in ("site", "folder", "service", "user", "machine", "within", "order")]
 
-    def clean(self):
-        data = super().clean()
-        since, until = data.get("since"), data.get("until")
-        if since and until and since > until:
-            self.add_error("until", "The end of the time range is before its start.")
-        return data
-
     def query(self):
         """What every GP service is asked (jobs.fleet.FleetQuery)."""
         from jobs.fleet import FleetQuery
 
         data = self.cleaned_data
-        since = data["since"]
-        if data["within"] and not since:
-            since = timezone.now() - WITHIN[data["within"]]
         cursor = None
         if data["before"]:
             ms, job_id = data["before"].split(":")
@@ -272,7 +272,7 @@ class FleetFilterForm(FastForm):
             service=data["service"],
             username=data["user"] or None,
             machine=data["machine"] or None,
-            since=since,
+            since=self.window_start(),
             until=data["until"],
             running_long_only=data["running_long"],
             longest_first=data["order"] == "longest",

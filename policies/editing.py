@@ -14,23 +14,7 @@ from policies.models import Policy
 Action = AuditEvent.Action
 
 # What the audit trail tells about a policy, in this order.
-FIELDS = (
-    "name",
-    "site",
-    "services",
-    "statuses",
-    "username",
-    "machine",
-    "running_minutes",
-    "running_long",
-    "queued_minutes",
-    "action",
-    "mode",
-    "every_minutes",
-    "max_jobs",
-    "owner",
-    "enabled",
-)
+FIELDS = (*Policy.EDITABLE_FIELDS, "owner")
 SCHEDULE_FIELDS = {"enabled", "mode", "every_minutes"}
 
 

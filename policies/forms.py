@@ -18,22 +18,7 @@ class PolicyForm(forms.ModelForm):
 
     class Meta:
         model = Policy
-        fields = [
-            "name",
-            "site",
-            "services",
-            "statuses",
-            "username",
-            "machine",
-            "running_minutes",
-            "running_long",
-            "queued_minutes",
-            "action",
-            "mode",
-            "every_minutes",
-            "max_jobs",
-            "enabled",
-        ]
+        fields = Policy.EDITABLE_FIELDS
         labels = {"enabled": "Enabled: run on its schedule"}
 
     def __init__(self, *args, sites, **kwargs):

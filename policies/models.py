@@ -49,6 +49,24 @@ class Policy(models.Model):
         MANUAL = "manual", "Manual: preview, then act"
         SCHEDULED = "scheduled", "Scheduled"
 
+    # What its owner edits, in the order the form and the audit trail show it.
+    EDITABLE_FIELDS = (
+        "name",
+        "site",
+        "services",
+        "statuses",
+        "username",
+        "machine",
+        "running_minutes",
+        "running_long",
+        "queued_minutes",
+        "action",
+        "mode",
+        "every_minutes",
+        "max_jobs",
+        "enabled",
+    )
+
     name = models.CharField(max_length=100, unique=True, help_text='The audit trail says: via policy "<name>".')
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="policies")
     services = models.CharField(

@@ -358,6 +358,24 @@ def viewer_jobs(page: Page, demo: Demo) -> None:
     open_jobs(page)
 
 
+def policies(page: Page, demo: Demo) -> None:
+    page.goto("/policies/")
+    page.get_by_role("heading", name="Cancel policies").wait_for()
+
+
+def policy_preview(page: Page, demo: Demo) -> None:
+    """The demo's example policy, previewed with the operator's own token: the jobs it would cancel."""
+    policies(page, demo)
+    page.get_by_role("link", name=re.compile("^Night cleanup")).first.click()
+    page.get_by_role("button", name="Preview", exact=True).click()
+    page.get_by_role("heading", name=re.compile("^Preview of")).wait_for()
+
+
+def policy_form(page: Page, demo: Demo) -> None:
+    page.goto("/policies/new/")
+    page.get_by_role("heading", name="New policy").wait_for()
+
+
 SCREENS = [
     Screen("01-login", login, user=None),
     Screen("02-overview", overview),
@@ -374,6 +392,9 @@ SCREENS = [
     Screen("13-upstream-failure", upstream_failure, cleanup=clear_faults),
     Screen("14-viewer-jobs", viewer_jobs, user=VIEWER, jobs_table=True),
     Screen("15-fleet", fleet),
+    Screen("16-policies", policies),
+    Screen("17-policy-preview", policy_preview),
+    Screen("18-policy-form", policy_form),
 ]
 
 

@@ -20,10 +20,22 @@ from django.utils.crypto import get_random_string
 from jobs import arcgis
 from jobs.models import Site, StoredToken
 from jobs.rows import ServiceTarget
+from tests.helpers import SETTINGS_VARIABLES
 
 pytest_plugins = ["arcgis_simulator.pytest_plugin"]
 
 IN_CI = bool(os.environ.get("CI"))
+
+
+@pytest.fixture
+def environ(monkeypatch, tmp_path):
+    """A clean environment for reading the settings module afresh (tests.helpers.load_settings);
+    development keys go to a temporary directory."""
+    for name in SETTINGS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(f"{name}_FILE", raising=False)
+    monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path / "var"))
+    return monkeypatch
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import html as htmllib
+import os
 import re
+import runpy
+import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 from jobs.rows import ServiceTarget
 
@@ -109,3 +115,70 @@ def site_admin_form(client, **fields) -> dict:
         "_save": "Save",
         **fields,
     }
+
+
+# --- the settings module, read afresh ---------------------------------------------------------------------
+
+SETTINGS_FILE = Path(__file__).resolve().parent.parent / "dashboard" / "settings.py"
+ROOT = SETTINGS_FILE.parent.parent
+OIDC_SETTINGS = {
+    "OIDC_RP_CLIENT_ID": "gp-jobs-portal",
+    "OIDC_RP_CLIENT_SECRET": "s3cret",
+    "OIDC_OP_DISCOVERY_URL": "https://login.example.com/.well-known/openid-configuration",
+    "OIDC_ROLE_MAP": "gis-ops:Operator,gis-viewers:Viewer,gis-admins:Site admin",
+}
+# Every variable the settings read that a developer's shell might hold (each also as <NAME>_FILE).
+SETTINGS_VARIABLES = [
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by the browser tests for their own process only
+    "DJANGO_SECRET_KEY",
+    "DJANGO_DEBUG",
+    "DJANGO_PRODUCTION",
+    "DJANGO_ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "TOKEN_ENCRYPTION_KEYS",
+    "DJANGO_BEHIND_TLS_PROXY",
+    *OIDC_SETTINGS,
+    "OIDC_PROVIDER_NAME",
+    "OIDC_ROLE_CLAIM",
+    "OIDC_OP_TOKEN_ENDPOINT",
+    "OIDC_OP_USER_ENDPOINT",
+    "METRICS_TOKEN",
+    "API_RATE_LIMIT_PER_MINUTE",
+    "CELERY_BROKER_URL",
+    "POLICY_TICK_SECONDS",
+    "ALERT_WEBHOOKS_ALLOW_HTTP",
+    "ALERT_SITE_DOWN_MINUTES",
+    "PORTAL_URL",
+    "EMAIL_HOST",
+    "EMAIL_PORT",
+    "EMAIL_HOST_PASSWORD",
+]
+
+
+def load_settings() -> dict:
+    return runpy.run_path(str(SETTINGS_FILE))
+
+
+def check_deploy(tmp_path, **variables: str) -> subprocess.CompletedProcess:
+    """`manage.py check --deploy` in a production environment of its own, plus the variables given."""
+    from cryptography.fernet import Fernet
+
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "DJANGO_PRODUCTION": "1",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_ALLOWED_HOSTS": "jobs.example.com",
+        "PORTAL_VAR_DIR": str(tmp_path),
+        **variables,
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

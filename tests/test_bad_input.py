@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from jobs.models import AuditEvent
-from jobs.rows import ServiceTarget
 from tests.conftest import PortalClient, make_user
 from tests.helpers import jobs_table, jobs_table_html, status_text, streamed_html
 
@@ -27,18 +26,6 @@ JOB = "j" + "0" * 32
 BASE = "/sites/main/services/Hydrology/Watershed.GPServer"
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-def target(site, service):
-    return ServiceTarget(site, service)
-
-
-@pytest.fixture
-def olivia(operator, site, service, connect, client_as):
-    """A connected operator: any request that got through would reach the simulator."""
-    connect(operator, site)
-    return client_as(operator)
 
 
 def nothing_sent(simulator) -> bool:

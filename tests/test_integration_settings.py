@@ -1,33 +1,12 @@
 """The integrations' settings: the API's rate limit, the metrics token and single sign-on, from the environment
 (strict, `<NAME>_FILE` for secrets), and `check --deploy` clean with all of them set."""
 
-import os
 import secrets
-import subprocess
-import sys
 
 import pytest
-from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from tests.test_settings import CONFIG_VARIABLES, ROOT, load_settings
-
-OIDC = {
-    "OIDC_RP_CLIENT_ID": "gp-jobs-portal",
-    "OIDC_RP_CLIENT_SECRET": "s3cret",
-    "OIDC_OP_DISCOVERY_URL": "https://login.example.com/.well-known/openid-configuration",
-    "OIDC_ROLE_MAP": "gis-ops:Operator,gis-viewers:Viewer,gis-admins:Site admin",
-}
-NEW_VARIABLES = [*OIDC, "OIDC_PROVIDER_NAME", "OIDC_ROLE_CLAIM", "METRICS_TOKEN", "API_RATE_LIMIT_PER_MINUTE"]
-
-
-@pytest.fixture
-def environ(monkeypatch, tmp_path):
-    for name in CONFIG_VARIABLES + NEW_VARIABLES + ["OIDC_OP_TOKEN_ENDPOINT", "OIDC_OP_USER_ENDPOINT"]:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(f"{name}_FILE", raising=False)
-    monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path / "var"))
-    return monkeypatch
+from tests.helpers import OIDC_SETTINGS, check_deploy, load_settings
 
 
 def test_defaults(environ):
@@ -39,7 +18,7 @@ def test_defaults(environ):
 
 
 def test_single_sign_on_from_the_environment(environ, tmp_path):
-    for name, value in OIDC.items():
+    for name, value in OIDC_SETTINGS.items():
         environ.setenv(name, value)
     environ.delenv("OIDC_RP_CLIENT_SECRET")
     (tmp_path / "oidc-secret").write_text("from-a-file\n")
@@ -70,7 +49,7 @@ def test_single_sign_on_from_the_environment(environ, tmp_path):
     ],
 )
 def test_incomplete_or_malformed_values_are_refused_by_name(environ, change, complaint):
-    for name, value in {**OIDC, **change}.items():
+    for name, value in {**OIDC_SETTINGS, **change}.items():
         if value is not None:
             environ.setenv(name, value)
     with pytest.raises(ImproperlyConfigured, match=complaint):
@@ -84,24 +63,7 @@ def test_the_metrics_token_from_a_file(environ, tmp_path):
 
 
 def test_check_deploy_is_clean_with_every_integration_configured(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES + NEW_VARIABLES}
-    env |= OIDC | {
-        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-        "DJANGO_PRODUCTION": "1",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "DJANGO_ALLOWED_HOSTS": "jobs.example.com",
-        "PORTAL_VAR_DIR": str(tmp_path),
-        "METRICS_TOKEN": secrets.token_urlsafe(32),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-    }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    metrics = {"METRICS_TOKEN": secrets.token_urlsafe(32), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    result = check_deploy(tmp_path, **OIDC_SETTINGS, **metrics)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

@@ -1,42 +1,11 @@
 """The settings of background work and alerts: a broker that needs nothing without Redis, the deployment's Redis
 when there is one, the tick's schedule, mail, and what production refuses."""
 
-import runpy
-from pathlib import Path
-
 import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-SETTINGS = Path(__file__).resolve().parent.parent / "dashboard" / "settings.py"
-VARIABLES = [
-    "DJANGO_PRODUCTION",
-    "DJANGO_SECRET_KEY",
-    "TOKEN_ENCRYPTION_KEYS",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "CELERY_BROKER_URL",
-    "POLICY_TICK_SECONDS",
-    "ALERT_WEBHOOKS_ALLOW_HTTP",
-    "ALERT_SITE_DOWN_MINUTES",
-    "PORTAL_URL",
-    "EMAIL_HOST",
-    "EMAIL_PORT",
-    "EMAIL_HOST_PASSWORD",
-]
-
-
-@pytest.fixture
-def environ(monkeypatch, tmp_path):
-    for name in VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(f"{name}_FILE", raising=False)
-    monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path / "var"))
-    return monkeypatch
-
-
-def load_settings() -> dict:
-    return runpy.run_path(str(SETTINGS))
+from tests.helpers import load_settings
 
 
 def test_without_redis_the_broker_is_a_directory_under_var(environ, tmp_path):

@@ -93,25 +93,27 @@ def test_a_role_check_is_one_cache_read_and_no_query_once_cached(operator, djang
         assert not fresh.has_perm("jobs.change_site")
 
 
-def test_a_role_taken_away_takes_effect_at_the_next_request(simulator, site, service, connect, client_as):
-    olivia = make_user("olivia", "Operator")
-    connect(olivia, site)
-    client = client_as(olivia)
+@pytest.fixture
+def cancelling(simulator, site, service, operator, connect, client_as):
+    """The connected operator's client, and the cancel it may post (it has just done so once)."""
+    connect(operator, site)
+    client = client_as(operator)
     url, _ = action_posts(site, service)["cancel"]
     assert client.action(url).status_code == 200
-    olivia.groups.set([Group.objects.get(name="Viewer")])
+    return client, url
+
+
+def test_a_role_taken_away_takes_effect_at_the_next_request(cancelling, operator):
+    client, url = cancelling
+    operator.groups.set([Group.objects.get(name="Viewer")])
     assert client.action(url).status_code == 403
     assert client.get(reverse("jobs:overview")).status_code == 200  # still a viewer
-    olivia.groups.clear()
+    operator.groups.clear()
     assert client.get(reverse("jobs:overview")).status_code == 403
 
 
-def test_a_group_losing_a_permission_takes_effect_at_the_next_request(simulator, site, service, connect, client_as):
-    olivia = make_user("olivia", "Operator")
-    connect(olivia, site)
-    client = client_as(olivia)
-    url, _ = action_posts(site, service)["cancel"]
-    assert client.action(url).status_code == 200
+def test_a_group_losing_a_permission_takes_effect_at_the_next_request(cancelling):
+    client, url = cancelling
     Group.objects.get(name="Operator").permissions.remove(Permission.objects.get(codename="operate_jobs"))
     assert client.action(url).status_code == 403
 

@@ -38,18 +38,6 @@ JOB = "j" + "0" * 32
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def target(site, service):
-    return ServiceTarget(site, service)
-
-
-@pytest.fixture
-def olivia(operator, site, service, connect, client_as):
-    """A connected operator: whatever gets through reaches the simulator."""
-    connect(operator, site)
-    return client_as(operator)
-
-
 class CaptureServer:
     """An address someone else controls: it records every request and answers as ArcGIS would, so anything
     the portal sent there would be seen, and would even seem to work."""

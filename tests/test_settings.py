@@ -1,43 +1,15 @@
 """Settings come from the environment only; a malformed value stops start-up with a clear message."""
 
 import os
-import runpy
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-SETTINGS = Path(__file__).resolve().parent.parent / "dashboard" / "settings.py"
-ROOT = SETTINGS.parent.parent
-CONFIG_VARIABLES = [
-    "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by the browser tests for their own process only
-    "DJANGO_SECRET_KEY",
-    "DJANGO_DEBUG",
-    "DJANGO_PRODUCTION",
-    "DJANGO_ALLOWED_HOSTS",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "TOKEN_ENCRYPTION_KEYS",
-    "DJANGO_BEHIND_TLS_PROXY",
-]
-
-
-@pytest.fixture
-def environ(monkeypatch, tmp_path):
-    """A clean environment for reading the settings module afresh; dev keys go to a temp dir."""
-    for name in CONFIG_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(f"{name}_FILE", raising=False)
-    monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path / "var"))
-    return monkeypatch
-
-
-def load_settings() -> dict:
-    return runpy.run_path(str(SETTINGS))
+from tests.helpers import ROOT, SETTINGS_VARIABLES, check_deploy, load_settings
 
 
 def production(environ, **extra):
@@ -150,29 +122,13 @@ def test_database_and_redis_urls(environ):
 
 
 def test_check_deploy_is_clean_with_production_variables(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-        "DJANGO_PRODUCTION": "1",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "DJANGO_ALLOWED_HOSTS": "jobs.example.com",
-        "PORTAL_VAR_DIR": str(tmp_path),
-    }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = check_deploy(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_check_warns_about_development_keys(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
     env |= {"DJANGO_SETTINGS_MODULE": "dashboard.settings", "PORTAL_VAR_DIR": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
@@ -202,7 +158,7 @@ print(RequestFactory().get("/healthz", **forged).is_secure(), Client().get("/hea
     ],
 )
 def test_x_forwarded_proto_is_trusted_only_behind_a_declared_tls_proxy(tmp_path, production, behind_proxy, expected):
-    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
     env |= {
         "DJANGO_SETTINGS_MODULE": "dashboard.settings",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
