@@ -67,6 +67,10 @@ class UtcDateTimeField(forms.DateTimeField):
         return result
 
 
+# ArcGIS matches a user name exactly (jobs/query's userName): the empty field says so.
+EXACT_NAME = forms.TextInput(attrs={"placeholder": "exact name", "title": "The exact ArcGIS user name"})
+
+
 class FastForm(forms.Form):
     """A form whose widgets render with Jinja2: Django's engine takes several milliseconds for a page's filters.
     (The Django admin keeps its own renderer: its widgets have templates for Django's engine only.)"""
@@ -115,9 +119,7 @@ class JobFilterForm(TimeRangeForm):
         required=False,
         choices=[("", "Any status"), *((s, arcgis.status_label(s)) for s in arcgis.QUERYABLE_STATUSES)],
     )
-    user = forms.CharField(
-        required=False, max_length=150, validators=[username_validator], help_text="Exact ArcGIS user name"
-    )
+    user = forms.CharField(required=False, max_length=150, validators=[username_validator], widget=EXACT_NAME)
     machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
     job = forms.CharField(required=False, max_length=64, validators=[job_id_validator], label="Job ID")
     sort = forms.ChoiceField(required=False, choices=list(SORTS.items()), widget=forms.HiddenInput)
@@ -237,7 +239,9 @@ class FleetFilterForm(TimeRangeForm):
     site = forms.ChoiceField(required=False, label="Site")
     folder = forms.CharField(required=False, max_length=120, validators=[name_validator])
     service = forms.CharField(required=False, max_length=120, validators=[name_validator])
-    user = forms.CharField(required=False, max_length=150, validators=[username_validator], label="User")
+    user = forms.CharField(
+        required=False, max_length=150, validators=[username_validator], label="User", widget=EXACT_NAME
+    )
     machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
     running_long = forms.BooleanField(required=False, label="Running long only")
     order = forms.ChoiceField(

@@ -93,6 +93,30 @@ def test_the_demo_logs_in_lists_live_jobs_and_cancels_one(demo):
     audit = browser.get(f"{url}/audit/", params={"job": running[0]}).text
     assert re.search(r'<td data-label="Who">operator</td>', audit), audit
 
+    # Every demo user is connected with an ArcGIS account of their own; the viewer's may only read.
+    for username in ("siteadmin", "viewer"):
+        other = requests.Session()
+        other.trust_env = False
+        other.get(f"{url}/accounts/login/")
+        page = other.post(
+            f"{url}/accounts/login/",
+            {"username": username, "password": username, "csrfmiddlewaretoken": other.cookies["csrftoken"]},
+        )
+        assert f"Connected as {username}" in page.text
+    token = requests.post(
+        f"{simulator_url}/generateToken",
+        {"username": "viewer", "password": "viewer", "client": "requestip", "f": "json"},
+        verify=False,
+        timeout=5,
+    ).json()["token"]
+    refused = requests.post(
+        f"{simulator_url}/services/Hydrology/FloodModel.GPServer/jobs/{running[0]}/cancel",
+        {"token": token, "f": "json"},
+        verify=False,
+        timeout=5,
+    ).json()
+    assert refused["code"] == 403 and "You do not have permissions" in str(refused), refused  # not an administrator
+
     # The example cancel policy is there, disabled, and its preview finds the FloodModel job running for hours.
     worker_pid = int(re.search(r"Background worker .*, pid (\d+)", output).group(1))
     policies = browser.get(f"{url}/policies/").text

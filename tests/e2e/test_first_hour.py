@@ -174,3 +174,35 @@ def test_a_page_of_twenty_running_jobs_makes_one_request_per_interval(operator_p
     for job_id in running[:2]:
         expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", arcgis.CANCELLED)
         expect(page.locator(f"#job-{job_id}").get_by_role("status")).to_have_text("Cancel requested")
+
+
+def set_hidden(page: Page, hidden: bool) -> None:
+    """As when the operator switches to another tab and back (the browser fires visibilitychange)."""
+    page.evaluate(
+        """hidden => {
+            Object.defineProperty(document, "hidden", {configurable: true, get: () => hidden});
+            const state = hidden ? "hidden" : "visible";
+            Object.defineProperty(document, "visibilityState", {configurable: true, get: () => state});
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )
+
+
+def test_a_hidden_tab_does_not_poll_until_it_is_shown_again(operator_page: Page, simulator, jobs_url):
+    simulator.state.add_job(SERVICE_KEY, arcgis.EXECUTING)
+    page = operator_page
+    page.goto(jobs_url)
+    expect(page.locator('tr[data-status="esriJobExecuting"]')).to_have_count(1)
+    polls = []
+    page.on("request", lambda request: polls.append(request.url) if "/jobs/updates/" in request.url else None)
+    page.wait_for_timeout(2_500)
+    assert polls, "a visible page polls"
+    set_hidden(page, True)
+    page.wait_for_timeout(500)  # a poll already on its way may still land
+    polls.clear()
+    page.wait_for_timeout(3_500)
+    assert polls == []
+    set_hidden(page, False)
+    page.wait_for_timeout(1_500)
+    assert polls, "shown again, the page polls at once"
