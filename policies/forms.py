@@ -20,6 +20,7 @@ class PolicyForm(forms.ModelForm):
         model = Policy
         fields = Policy.EDITABLE_FIELDS
         labels = {"enabled": "Enabled: run on its schedule"}
+        help_texts = {"enabled": "Off, it waits: you can still preview it and act on the preview."}
 
     def __init__(self, *args, sites, **kwargs):
         super().__init__(*args, **kwargs)
