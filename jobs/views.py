@@ -433,8 +433,9 @@ def _answer_job_action(request, target: ServiceTarget, result: operations.Action
         stash_outcomes(request, [result])
         return redirect_back(request, target.url("job_list"))
     row = JobRow.after(target, result, known)
-    fleet_row = request.POST.get("fleet") == "1"  # a row of the fleet view keeps its service column
-    return HttpResponse(render_rows(request, [row], can_operate=True, back_url=page_path(request), fleet=fleet_row))
+    # The row keeps the layout of the page it is on: the fleet view's service column, a job page's lone row.
+    layout = {"fleet": request.POST.get("fleet") == "1", "single": request.POST.get("single") == "1"}
+    return HttpResponse(render_rows(request, [row], can_operate=True, back_url=page_path(request), **layout))
 
 
 def _needs_confirmation(request, target: ServiceTarget, action: str, job_ids: list[str]) -> HttpResponse | None:

@@ -204,6 +204,24 @@ def test_the_poll_stops_with_286_and_the_row_once_the_job_has_ended(simulator, s
     assert "The job has ended: Failed." in text(answer)
 
 
+def cells(row: str) -> list[str]:
+    """The class (or label) of each cell of a row: what lines it up with its table's header."""
+    return re.findall(r'<td (?:class|data-label)="([^"]+)"', row)
+
+
+def test_the_row_keeps_the_job_pages_layout_after_a_cancel_and_a_poll(simulator, service, target, olivia):
+    """A job's page has one row, without a box to tick or a disclosure: so have the rows that replace it."""
+    job_id = simulator.state.add_job(service.key, status=EXECUTING)
+    shown = row_html(page(olivia, target, job_id), job_id)
+    assert "<details>" not in shown and 'name="job_ids"' not in shown
+    assert 'name="single" value="1"' in shown  # so the proxy answers in the same layout
+    answer = olivia.action(target.url("cancel", job_id), {"single": "1"}).content.decode()
+    assert cells(answer) == cells(shown) and "<details>" not in answer
+    simulator.state.set_status(service.key, job_id, FAILED)
+    polled = row_html(poll(olivia, target, job_id, 0).content.decode(), job_id)
+    assert cells(polled) == cells(shown) and "<details>" not in polled
+
+
 def test_the_poll_of_a_deleted_job_stops_and_says_so(simulator, service, target, olivia):
     job_id = simulator.state.add_job(service.key, status=EXECUTING)
     page(olivia, target, job_id)
