@@ -87,8 +87,12 @@ class FleetQuery:
 
 def matches_pattern(service: arcgis.ServiceRef, pattern: str) -> bool:
     """A Folder/Name glob, case-insensitive as ArcGIS's names are: "Hydrology/*" is every service of that folder,
-    "*/FloodModel" FloodModel in any folder, "Buffer" the service Buffer in the root folder, "*" every service."""
-    return fnmatch.fnmatchcase(service.key.lower(), pattern.lower())
+    "*/FloodModel" FloodModel in any folder, "Buffer" the service Buffer in the root folder, "*" every service.
+    Otherwise a wildcard stays within the folder or the name: "*Model" is a root-folder service."""
+    if pattern == "*":
+        return True
+    names, patterns = service.key.lower().split("/"), pattern.lower().split("/")
+    return len(names) == len(patterns) and all(map(fnmatch.fnmatchcase, names, patterns))
 
 
 def _reverse(text: str) -> tuple:

@@ -1,18 +1,17 @@
 """Alert channels are configured by Site admins here; deliveries are their record (read only). Every change to a
-channel is audited, naming where it sends (a webhook's host, never its secret path)."""
+channel is audited, naming where it sends (a webhook's host and a fingerprint of its URL, never its secret path)."""
 
 from django.contrib import admin, messages
-from django.db.models import Q
 
 from jobs import audit
 from jobs.admin import visible_sites
-from jobs.models import AuditEvent
+from jobs.models import AuditEvent, Site
 from jobs.operations import describe_change
 from policies import alerts
 from policies.forms import ChannelForm
 from policies.models import AlertChannel, Delivery
 
-AUDITED = ("name", "kind", "destination", "events", "site", "enabled")
+AUDITED = ("name", "kind", "destination", "webhook URL", "events", "site", "enabled")
 
 
 def _snapshot(channel: AlertChannel) -> dict:
@@ -20,15 +19,23 @@ def _snapshot(channel: AlertChannel) -> dict:
         "name": channel.name,
         "kind": channel.kind,
         "destination": channel.destination,
+        "webhook URL": channel.url_fingerprint,
         "events": list(channel.events),
         "site": channel.site.slug if channel.site_id else "every site",
         "enabled": channel.enabled,
     }
 
 
+def sees_every_site(request) -> bool:
+    return not Site.objects.exclude(pk__in=visible_sites(request)).exists()
+
+
 def visible_channels(request):
-    """Channels for every site, and those of the sites this admin may see."""
-    return AlertChannel.objects.filter(Q(site__isnull=True) | Q(site__in=visible_sites(request)))
+    """The channels of the sites this admin may see. A channel for every site carries every site's alerts: only
+    an admin who may see every site sees it, or may make one."""
+    if sees_every_site(request):
+        return AlertChannel.objects.all()
+    return AlertChannel.objects.filter(site__in=visible_sites(request))
 
 
 def _record(request, channel: AlertChannel, message: str) -> None:
@@ -49,6 +56,7 @@ class AlertChannelAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "site":
             kwargs["queryset"] = visible_sites(request)
+            kwargs["required"] = not sees_every_site(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
@@ -56,7 +64,9 @@ class AlertChannelAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         after = _snapshot(obj)
         if before is None:
-            described = "; ".join(describe_change(name, None, after[name], True) for name in AUDITED)
+            described = "; ".join(
+                describe_change(name, None, after[name], True) for name in AUDITED if after[name] != ""
+            )
             _record(request, obj, f"Added alert channel {obj.name!r}: {described}.")
         elif changed := [name for name in AUDITED if before[name] != after[name]]:
             described = "; ".join(describe_change(name, before[name], after[name], False) for name in changed)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from jobs import audit
 from jobs.models import AuditEvent
 from jobs.operations import describe_change
-from policies.models import Policy
+from policies.models import Policy, PolicyRun
 
 Action = AuditEvent.Action
 
@@ -41,6 +41,9 @@ def save(user, policy: Policy, before: dict | None, *, via: str = AuditEvent.Via
     described = "; ".join(describe_change(name, old, new, created) for name, (old, new) in changes.items())
     with transaction.atomic():
         policy.save()
+        if changes and not created:
+            # A preview shows what the policy as it was would do: acting on it must not do what it does now.
+            policy.runs.filter(outcome=PolicyRun.Outcome.PREVIEW).update(outcome=PolicyRun.Outcome.EXPIRED)
         if changes:
             verb, action = ("Created", Action.POLICY_CREATED) if created else ("Changed", Action.POLICY_CHANGED)
             audit.record(

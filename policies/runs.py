@@ -134,6 +134,10 @@ def act_on_preview(run: PolicyRun, user) -> PolicyRun:
     policy = run.policy
     if run.user_id != user.pk:
         raise NotActable("This preview is someone else's: preview the policy yourself.")
+    if run.outcome == Outcome.EXPIRED:
+        raise NotActable(
+            "This preview can no longer be acted on (it is too old, or the policy changed since): preview it again."
+        )
     if run.outcome != Outcome.PREVIEW:
         raise NotActable("This preview was already acted on.")
     if not run.actable:
@@ -144,7 +148,8 @@ def act_on_preview(run: PolicyRun, user) -> PolicyRun:
         PolicyRun.objects.filter(pk=run.pk, outcome=Outcome.PREVIEW).update(outcome=Outcome.EXPIRED)
         raise NotActable("This preview is too old to act on: preview the policy again.")
     if not PolicyRun.objects.filter(pk=run.pk, outcome=Outcome.PREVIEW).update(outcome=Outcome.RUNNING):
-        raise NotActable("This preview was already acted on.")
+        run.refresh_from_db(fields=["outcome"])
+        return act_on_preview(run, user)  # acted on, or expired, meanwhile: say which
     run.outcome = Outcome.RUNNING
     try:
         _act_on_planned(run, user)
@@ -206,7 +211,15 @@ def claim_due(now: datetime | None = None) -> list[PolicyRun]:
 
 def run_scheduled(run: PolicyRun) -> PolicyRun:
     """A claimed scheduled run: read with the owner's token, act within the rails, record, alert."""
-    policy = run.policy
+    # The policy as it is now: it may have been disabled or changed since the tick claimed the run.
+    policy = Policy.objects.select_related("site", "owner").filter(pk=run.policy_id).first()
+    if policy is None:
+        return run  # deleted, and its runs with it
+    run.policy = policy
+    if not (policy.enabled and policy.mode == Policy.Mode.SCHEDULED):
+        run.reason = "Not run: the policy was disabled or made manual after this run was due."
+        _finish(run, Outcome.NOTHING)
+        return run
     if problem := owner_problem(policy):
         return _paused(run, problem)
     owner = policy.owner

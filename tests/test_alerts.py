@@ -351,7 +351,7 @@ def test_a_site_admin_adds_and_changes_a_channel_and_each_change_is_audited(site
     assert (added.username, added.via, added.site) == ("sam", "admin", None)
     assert added.message == (
         "Added alert channel 'Ops Slack': name 'Ops Slack'; kind 'slack'; destination 'hooks.slack.example.com'; "
-        "events [policy_acted, site_down]; site 'every site'; enabled True."
+        f"webhook URL '{made.url_fingerprint}'; events [policy_acted, site_down]; site 'every site'; enabled True."
     )
     assert "secret-part" not in added.message  # a webhook's path is its secret
     change = reverse("admin:policies_alertchannel_change", args=[made.pk])
@@ -384,3 +384,57 @@ def test_a_test_alert_checks_a_channel(site_admin, client_as, mailoutbox):
     assert delivery.status == "sent"
     deliveries = client.get(reverse("admin:policies_delivery_changelist")).content.decode()
     assert "Test alert from the GP Jobs Portal" in deliveries
+
+
+def test_changing_a_webhooks_secret_path_is_audited_without_revealing_it(site_admin, client_as):
+    client = client_as(site_admin)
+    assert client.post(reverse("admin:policies_alertchannel_add"), channel_form(client)).status_code == 302
+    made = AlertChannel.objects.get()
+    # Another workspace on the same host: only the path differs.
+    other = "https://hooks.slack.example.com/services/T999/B999/someone-elses-workspace"
+    change = reverse("admin:policies_alertchannel_change", args=[made.pk])
+    assert client.post(change, channel_form(client, url=other)).status_code == 302
+    changed = AuditEvent.objects.filter(action="alerts_changed").first()
+    old, new = made.url_fingerprint, AlertChannel.objects.get().url_fingerprint
+    assert old != new and changed.message == f"Changed alert channel 'Ops Slack': webhook URL '{old}' → '{new}'."
+    assert "someone-elses" not in changed.message and "T999" not in changed.message
+
+
+@pytest.fixture
+def hidden_site(simulator):
+    """A site shared with a group the site admin is not in."""
+    from django.contrib.auth.models import Group
+
+    from jobs.models import Site
+
+    hidden = Site.objects.create(slug="hidden", name="Secret Site", admin_url=simulator.admin_url, insecure=True)
+    hidden.groups.add(Group.objects.create(name="Hidden team"))
+    return hidden
+
+
+def test_a_site_admin_who_cannot_see_every_site_sees_no_channel_for_every_site(
+    site_admin, client_as, hidden_site, site
+):
+    everywhere = AlertChannel.objects.create(name="all", kind="email", recipients="ops@example.com", events=[SITE_DOWN])
+    mine = AlertChannel.objects.create(
+        name="mine", kind="email", recipients="me@example.com", events=[SITE_DOWN], site=site
+    )
+    alerts.alert(SITE_DOWN, hidden_site, "Secret Site is not answering", "Secret Site has not answered since …")
+    client = client_as(site_admin)
+    deliveries = client.get(reverse("admin:policies_delivery_changelist")).content.decode()
+    assert Delivery.objects.filter(channel=everywhere).exists() and "Secret Site" not in deliveries
+    channels = client.get(reverse("admin:policies_alertchannel_changelist")).content.decode()
+    assert "mine" in channels and ">all<" not in channels
+    assert client.get(reverse("admin:policies_alertchannel_change", args=[everywhere.pk])).status_code == 302
+    assert mine.site == site
+
+
+def test_a_channel_for_every_site_is_made_only_by_an_admin_who_sees_every_site(
+    site_admin, client_as, hidden_site, site
+):
+    client = client_as(site_admin)
+    response = client.post(reverse("admin:policies_alertchannel_add"), channel_form(client))  # site: every site
+    assert response.status_code == 200 and "This field is required." in response.content.decode()
+    assert not AlertChannel.objects.exists()
+    response = client.post(reverse("admin:policies_alertchannel_add"), channel_form(client, site=str(site.pk)))
+    assert response.status_code == 302 and AlertChannel.objects.get().site == site

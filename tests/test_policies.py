@@ -359,3 +359,38 @@ def test_no_policy_page_shows_template_source(simulator, site, service, olivia, 
         assert response is None or response.status_code == 200, name
         assert TEMPLATE_SOURCE.search(body) is None, f"{name} shows template source"
     assert "This policy paused itself: The token expired." in text(pages["paused"].content.decode())
+
+
+def test_a_preview_is_not_acted_on_once_the_policy_changed_to_delete(simulator, site, service, olivia, operator):
+    job = queued(simulator, service, 40)
+    policy = make_policy(operator, site)  # cancel
+    run, _ = preview(olivia, policy)
+    post(olivia, reverse("policies:edit", args=[policy.pk]), form_data(site, action="delete"))
+    assert Policy.objects.get().action == "delete"
+    answer = post(olivia, reverse("policies:act", args=[policy.pk, run.pk]), {"confirmed": "yes"}, follow=True)
+    assert "the policy changed since" in messages_text(answer.content.decode())
+    assert not [r for r in simulator.requests if r.operation in ("cancel", "delete")]
+    assert simulator.state.get_job(service.key, job) is not None
+    assert PolicyRun.objects.get(pk=run.pk).outcome == PolicyRun.Outcome.EXPIRED
+
+
+def test_a_preview_is_not_acted_on_once_the_policy_no_longer_scopes_its_jobs(
+    simulator, site, service, olivia, operator
+):
+    simulator.state.add_service("Buffer")
+    job = queued(simulator, service, 40)  # a Hydrology service's
+    policy = make_policy(operator, site, services="*")
+    run, _ = preview(olivia, policy)
+    assert [item["job_id"] for item in run.planned] == [job]
+    post(olivia, reverse("policies:edit", args=[policy.pk]), form_data(site, services="Buffer"))
+    post(olivia, reverse("policies:act", args=[policy.pk, run.pk]), {"confirmed": "yes"})
+    assert not [r for r in simulator.requests if r.operation == "cancel"], "acted on a job outside the policy"
+
+
+def test_an_unchanged_save_keeps_the_preview_actable(simulator, site, service, olivia, operator):
+    job = queued(simulator, service, 40)
+    policy = make_policy(operator, site)
+    run, _ = preview(olivia, policy)
+    post(olivia, reverse("policies:edit", args=[policy.pk]), form_data(site))  # saved as it was
+    post(olivia, reverse("policies:act", args=[policy.pk, run.pk]), {"confirmed": "yes"})
+    assert [r.path.rsplit("/", 2)[-2] for r in simulator.requests if r.operation == "cancel"] == [job]

@@ -132,6 +132,10 @@ def test_what_is_asked_of_arcgis():
         ("*", "Hydrology/FloodModel", True),
         ("*", "Buffer", True),
         ("Flood?odel", "FloodModel", True),
+        ("*Model", "Hydrology/FloodModel", False),  # a wildcard stays within its folder or name
+        ("*Model", "FloodModel", True),
+        ("Buffer?Tool", "Buffer/Tool", False),
+        ("Hydro*/*", "Hydrology/FloodModel", True),
     ],
 )
 def test_service_patterns(pattern, key, matched):

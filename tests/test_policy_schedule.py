@@ -317,3 +317,26 @@ def test_deliveries_are_not_made_for_channels_that_do_not_want_the_event(
     with django_capture_on_commit_callbacks(execute=True):
         tasks.tick()
     assert PolicyRun.objects.get().acted == 1 and not Delivery.objects.exists()
+
+
+def test_a_policy_disabled_after_the_tick_claimed_it_does_not_act(
+    simulator, site, service, operator, connect, monkeypatch
+):
+    from policies import editing
+
+    connect(operator, site)
+    queued(simulator, service)
+    scheduled(operator, site, name="a first", username="nobody")
+    second = scheduled(operator, site, name="b second")
+    run_as_claimed = runs.run_scheduled
+
+    def disable_the_second_while_the_first_runs(run):
+        if run.policy.name == "a first":
+            editing.set_enabled(operator, Policy.objects.get(pk=second.pk), False)
+        return run_as_claimed(run)
+
+    monkeypatch.setattr(runs, "run_scheduled", disable_the_second_while_the_first_runs)
+    tasks.tick()
+    assert cancels(simulator) == [], "a disabled policy acted"
+    run = second.runs.get()
+    assert run.outcome == PolicyRun.Outcome.NOTHING and "disabled" in run.reason
