@@ -355,3 +355,18 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         target = self.job_id or self.service or self.site_slug
         return f"{self.username} {self.action} {target}: {self.outcome}"
+
+
+class ProviderAccount(models.Model):
+    """The portal account a single sign-on identity (its provider's issuer and subject) signs in as. Only
+    accounts made by signing in are linked: no other account is ever reached through the provider."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_account")
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="one_account_per_identity")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.subject} at {self.issuer})"

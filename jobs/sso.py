@@ -6,9 +6,10 @@ user's roles follow the provider: a claim (OIDC_ROLE_CLAIM, e.g. `groups`) maps 
 Site admin through OIDC_ROLE_MAP; role groups not mapped any more are removed. Someone with no mapped
 group is refused, and an existing account of theirs loses its roles (so its API tokens stop acting).
 
-Accounts signed in this way are named by OIDC_USERNAME_CLAIM (`preferred_username` by default) and have
-no password; a local account (one with a password) of the same name is never taken over: that sign-in is
-refused until an administrator renames one of them.
+An account made by signing in is named by OIDC_USERNAME_CLAIM (`preferred_username` by default), has no
+password, and is linked to the provider's identity (issuer and subject): later sign-ins reach it by that
+link alone, whatever the name says. An account the portal has of the same name, made any other way (with a
+password or without), is never taken over: that sign-in is refused until an administrator renames one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from jobs.context_processors import ROLE_NAMES
+from jobs.models import ProviderAccount
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +143,16 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
         username = claims.get(claim)
         if not isinstance(username, str) or not username.strip() or len(username) > 150:
             return self._refuse(f"Your {settings.OIDC_PROVIDER_NAME} account does not name you ({claim}).")
-        user = self.UserModel.objects.filter(username=username).first()
-        if user is not None and user.has_usable_password():
+        issuer, subject = claims.get("iss"), claims.get("sub")
+        if not (isinstance(issuer, str) and isinstance(subject, str) and issuer and subject):
+            return self._refuse(f"Your {settings.OIDC_PROVIDER_NAME} account does not identify you (iss, sub).")
+        # The account this identity made at its first sign-in; a name alone never reaches an account.
+        link = ProviderAccount.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+        user = link.user if link else None
+        if user is None and self.UserModel.objects.filter(username=username).exists():
             return self._refuse(
-                f"The portal has a local account named {username}: sign in with its password, or ask an "
-                "administrator to rename it."
+                f"The portal has an account named {username} that was not made by signing in with "
+                f"{settings.OIDC_PROVIDER_NAME}: sign in with its password, or ask an administrator to rename it."
             )
         roles = roles_of(claims)
         if not roles:
@@ -156,7 +163,9 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
                 "Ask an administrator for access."
             )
         if user is None:
-            user = self.UserModel.objects.create_user(username)  # no password: it signs in through the provider
+            with transaction.atomic():  # no password: it signs in through the provider
+                user = self.UserModel.objects.create_user(username)
+                ProviderAccount.objects.create(user=user, issuer=issuer, subject=subject)
         email = claims.get("email")
         if isinstance(email, str) and user.email != email:
             user.email = email

@@ -191,8 +191,27 @@ def test_a_local_account_of_the_same_name_is_not_taken_over(sso):
     make_user("olivia", "Viewer")
     portal, landed = sign_in(sso, "olivia")
     assert landed["Location"] == reverse("login")
-    assert "local account named olivia" in messages_text(portal.get(reverse("login")).content.decode())
+    message = messages_text(portal.get(reverse("login")).content.decode())
+    assert "an account named olivia that was not made by signing in with Example SSO" in message
     assert roles("olivia") == {"Viewer"}
+
+
+def test_a_local_account_without_a_password_is_not_taken_over_either(sso):
+    get_user_model().objects.create_superuser("olivia", email="root@example.com", password=None)
+    portal, landed = sign_in(sso, "olivia")
+    assert landed["Location"] == reverse("login")
+    assert portal.get(reverse("jobs:overview")).status_code == 302  # not signed in
+
+
+def test_later_sign_ins_reach_the_account_by_the_providers_subject_not_by_name(sso):
+    sign_in(sso, "ada")
+    ada = get_user_model().objects.get(username="ada")
+    ada.username = "ada.lovelace"  # renamed in the portal by an administrator
+    ada.save()
+    portal, landed = sign_in(sso, "ada")
+    assert landed.status_code == 302 and landed["Location"] != reverse("login")
+    assert get_user_model().objects.filter(username__startswith="ada").count() == 1
+    assert roles("ada.lovelace") == {"Operator"}
 
 
 def test_a_deactivated_account_is_refused(sso):
