@@ -168,6 +168,7 @@ class JobFilters(Schema):
     status: str | None = None
     user: str | None = None
     machine: str | None = None
+    job: str | None = None  # one job by its ID
     within: Literal["1h", "6h", "24h", "7d"] | None = None
     since: str | None = None  # e.g. 2026-11-02T09:00:00Z; without an offset: UTC
     until: str | None = None

@@ -132,6 +132,12 @@ def _http_error(request, exc: HttpError):
     return error_response(request, exc.status_code, str(exc), CODES.get(exc.status_code, "error"))
 
 
+def only_known_parameters(request: HttpRequest, schema) -> None:
+    """A misspelt filter must not silently widen what a script reads, and then acts on."""
+    if unknown := sorted(set(request.GET) - set(schema.model_fields)):
+        raise ApiError(400, f"Unknown parameter: {', '.join(unknown)}. Known: {', '.join(schema.model_fields)}.")
+
+
 def form_problems(form) -> str:
     return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
 
@@ -231,11 +237,12 @@ def list_services(request: HttpRequest, slug: str):
 def list_jobs(request: HttpRequest, slug: str, folder: str, name: str, filters: Query[JobFilters]):
     """Newest first, 50 a page, with the jobs page's filters (all optional)."""
     can_view(request)
+    only_known_parameters(request, JobFilters)
     target = target_of(request, slug, name, folder)
     form = JobFilterForm({key: value for key, value in filters.dict().items() if value is not None})
     if not form.is_valid():
         raise ApiError(400, form_problems(form))
-    table = reads.job_table(request.user, target, form.query())
+    table = reads.job_table(request.user, target, form.query(), job_id=form.cleaned_data["job"])
     if table.error:
         raise read_failed(table.error)
     return JobPageOut(
@@ -266,6 +273,7 @@ def fleet_jobs(request: HttpRequest, filters: Query[schemas.FleetFilters]):
     """The fleet view's query: every GP service of every site you may see, merged newest (or longest running)
     first, 50 at a time; `next_cursor` moves to the next page. Services that did not answer are in `failures`."""
     can_view(request)
+    only_known_parameters(request, schemas.FleetFilters)
     sites = list(Site.objects.visible_to(request.user))
     data = QueryDict(mutable=True)
     for key, value in filters.dict().items():
@@ -352,8 +360,22 @@ def bulk_action(request: HttpRequest, slug: str, folder: str, name: str, body: B
 
 
 def urls():
-    """The API's URL patterns, each answering for itself (401 in JSON, never a redirect to the login page)."""
+    """The API's URL patterns, each answering for itself: 401 in JSON, never a redirect to the login page, and
+    a method a path does not take answered in the API's error shape too."""
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
-        login_not_required(pattern.callback)
+        pattern.callback = login_not_required(_json_not_allowed(pattern.callback))
     return patterns, app_name, namespace
+
+
+def _json_not_allowed(view):
+    @functools.wraps(view)
+    def answer(request: HttpRequest, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405:
+            allowed = response["Allow"]
+            response = error_response(request, 405, f"{request.method} is not taken here; use {allowed}.")
+            response["Allow"] = allowed
+        return response
+
+    return answer

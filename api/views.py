@@ -27,7 +27,8 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
                 created = tokens.issue(request.user, form.cleaned_data["name"], form.cleaned_data["days"])
                 form = NewTokenForm()
         elif intent == "revoke":
-            row = get_object_or_404(ApiToken, user=request.user, pk=request.POST.get("token"))
+            pk = request.POST.get("token", "")
+            row = get_object_or_404(ApiToken, user=request.user, pk=pk if pk.isascii() and pk.isdigit() else None)
             tokens.revoke(request.user, row)
             messages.success(request, f"Revoked the API token {row.name!r}: it no longer works.")
             return redirect("api_tokens")

@@ -45,7 +45,13 @@ def page_not_found(request, exception=None):
     return errors.page_not_found(request, exception)
 
 
-handler400 = "jobs.errors.bad_request"
+def bad_request(request, exception=None):
+    if request.path.startswith("/api/"):
+        return v1.error_response(request, 400, "The request could not be understood (is its body too large?).")
+    return errors.bad_request(request, exception)
+
+
+handler400 = bad_request
 handler403 = "jobs.errors.permission_denied"
 handler404 = page_not_found
 handler500 = "jobs.errors.server_error"

@@ -172,6 +172,8 @@ def test_the_root_folder_variant(simulator, site, service, ops):
         ({"sort": "nonsense"}, "sort: Select a valid choice"),
         ({"page": "two"}, "page"),
         ({"within": "1y"}, "within"),
+        ({"username": "hydro"}, "Unknown parameter: username."),  # a misspelt filter must not widen the list
+        ({"job": "j../x"}, "job:"),
     ],
 )
 def test_bad_filters_are_400_in_words_before_any_upstream_call(simulator, site, service, ops, params, complaint):
@@ -510,3 +512,34 @@ def test_the_fleet_query_merges_every_service_and_pages_by_cursor(simulator, sit
     only = ops.get("/api/v1/jobs/", {"status": [SUCCEEDED], "service": "Watershed"}).json()
     assert [j["status"] for j in only["jobs"]] == [SUCCEEDED]
     error(ops.get("/api/v1/jobs/", {"status": ["esriJobExploded"]}), 400, "bad_request")
+
+
+def test_one_job_by_its_id_as_the_jobs_page_filters_it(simulator, site, service, ops):
+    ids = add_jobs(simulator, service, 3, status=SUCCEEDED)
+    body = ops.get(BASE, {"job": ids[1]}).json()
+    assert [job["job_id"] for job in body["jobs"]] == [ids[1]] and body["total"] == 1
+    assert ops.get(BASE, {"job": "jnothere"}).json()["jobs"] == []
+
+
+def test_the_fleet_query_refuses_unknown_parameters(simulator, site, service, ops):
+    assert "Unknown parameter: sites." in error(ops.get("/api/v1/jobs/", {"sites": "main"}), 400, "bad_request")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("get", f"{BASE}j1/cancel", "POST"),
+        ("put", "/api/v1/sites/", "GET"),
+        ("delete", f"{BASE}j1/", "GET"),
+    ],
+)
+def test_a_method_a_path_does_not_take_is_405_in_the_error_shape(ops, method, path, allowed):
+    response = getattr(ops.client, method)(path, headers=ops.headers)
+    assert f"use {allowed}" in error(response, 405, "method_not_allowed")
+    assert response["Allow"] == allowed
+
+
+def test_a_body_too_large_is_400_in_the_error_shape(simulator, site, service, ops, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = ops.post(f"{BASE}bulk", {"action": "cancel", "job_ids": ["j" + "x" * 40] * 100})
+    assert "could not be understood" in error(response, 400, "bad_request")

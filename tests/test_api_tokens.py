@@ -185,3 +185,9 @@ def test_the_limit_is_counted_in_the_shared_cache(operator, settings):
     assert cache.get(f"api:rate:{row.pk}:{window}") == 1
     cache.set(f"api:rate:{row.pk}:{window}", 2, 90)  # another worker's requests
     assert api_get(token).status_code == 429
+
+
+@pytest.mark.parametrize("pk", ["abc", "1.5", "", "\x00", "١"])
+def test_revoking_a_malformed_token_id_is_404_not_a_failure(operator, client_as, pk):
+    response = client_as(operator).action(PAGE, {"intent": "revoke", "token": pk}, htmx=False)
+    assert response.status_code == 404

@@ -208,7 +208,7 @@ def test_later_sign_ins_reach_the_account_by_the_providers_subject_not_by_name(s
     ada = get_user_model().objects.get(username="ada")
     ada.username = "ada.lovelace"  # renamed in the portal by an administrator
     ada.save()
-    portal, landed = sign_in(sso, "ada")
+    _, landed = sign_in(sso, "ada")
     assert landed.status_code == 302 and landed["Location"] != reverse("login")
     assert get_user_model().objects.filter(username__startswith="ada").count() == 1
     assert roles("ada.lovelace") == {"Operator"}
