@@ -77,12 +77,22 @@ class FleetQuery:
         return (ms, row.row.job_id) if self.longest_first else (-ms, _reverse(row.row.job_id))
 
     def after_cursor(self, row: FleetRow) -> bool:
+        return self.beyond_cursor(row.submitted_ms, row.row.job_id)
+
+    def beyond_cursor(self, submitted_ms: int, job_id: str) -> bool:
+        """Not shown yet: past the previous page's last row in this page's order."""
         if self.cursor is None:
             return True
-        ms, job_id = self.cursor
         if self.longest_first:
-            return (row.submitted_ms, row.row.job_id) > (ms, job_id)
-        return (row.submitted_ms, row.row.job_id) < (ms, job_id)
+            return (submitted_ms, job_id) > self.cursor
+        return (submitted_ms, job_id) < self.cursor
+
+    def not_shown(self, jobs: list[arcgis.Job]) -> list[arcgis.Job]:
+        return [job for job in jobs if job.submitted and self.beyond_cursor(submitted_ms(job), job.job_id)]
+
+
+def submitted_ms(job: arcgis.Job) -> int:
+    return int(job.submitted.timestamp() * 1000)
 
 
 def matches_pattern(service: arcgis.ServiceRef, pattern: str) -> bool:
@@ -224,7 +234,7 @@ def _ask(reader: SiteReader, target: ServiceTarget, status: str | None, query: F
     with overall:
 
         def run(client: arcgis.AdminClient):
-            def ask(start: int = 1) -> arcgis.JobPage:
+            def ask(start: int, number: int) -> arcgis.JobPage:
                 return client.query_jobs(
                     target.service,
                     status=status,
@@ -233,18 +243,49 @@ def _ask(reader: SiteReader, target: ServiceTarget, status: str | None, query: F
                     start_time=since,
                     end_time=until,
                     start=start,
-                    number=query.page_size + 1,
+                    number=number,
                 )
 
-            page = ask()
-            if query.longest_first and page.total > len(page.jobs):
-                # Newest first is ArcGIS's only order: the oldest are on its last page.
-                page = ask(max(page.total - query.page_size, 1))
-            executing = any(job.status == arcgis.EXECUTING for job in page.jobs)
+            jobs = _unshown_jobs(ask, query)
+            executing = any(job.status == arcgis.EXECUTING for job in jobs)
             base = baseline(target.site, client, target.service) if executing else None
-            return page.jobs, base
+            return jobs, base
 
         return reader.call(run)
+
+
+def _unshown_jobs(ask, query: FleetQuery) -> list[arcgis.Job]:
+    """At least one more than a page of a service's jobs not shown yet, if it has them, such that no job of the
+    service ranks between them and the rest.
+
+    ArcGIS lists newest first, in no set order among jobs submitted at the same time, so where its answer is
+    cut off, jobs of that last time may be missing: only the jobs on the near side of it are sure to be all
+    there, and more is read in the rare case they are not enough. The cursor's window includes its own time,
+    so the rows shown already come back and are left out: one more is asked for the cursor's own row."""
+    wanted = query.page_size + 1
+    number = wanted + 1 + (1 if query.cursor else 0)  # + the cut-off time's jobs + the cursor's own row
+    page = ask(1, number)
+    if not query.longest_first:
+        read, following = list(page.jobs), page.next_start
+        while following:
+            cut = min((submitted_ms(job) for job in read if job.submitted), default=None)
+            complete = query.not_shown([job for job in read if job.submitted and submitted_ms(job) > cut])
+            if len(complete) >= wanted:
+                return complete
+            page = ask(following, number)
+            read, following = read + list(page.jobs), page.next_start
+        return query.not_shown(read)
+    # Longest first: the oldest jobs are on ArcGIS's last page, and the cut is at its near end.
+    start = max(page.total - number + 1, 1)
+    read = list(ask(start, number).jobs) if start > 1 else list(page.jobs)
+    while start > 1:
+        cut = max((submitted_ms(job) for job in read if job.submitted), default=None)
+        complete = query.not_shown([job for job in read if job.submitted and submitted_ms(job) < cut])
+        if len(complete) >= wanted:
+            return complete
+        end, start = start, max(start - number, 1)
+        read = list(ask(start, end - start).jobs) + read
+    return query.not_shown(read)
 
 
 def _merge(collected, target, jobs, base, query: FleetQuery, limits, now) -> list[FleetRow]:
@@ -259,7 +300,7 @@ def _merge(collected, target, jobs, base, query: FleetQuery, limits, now) -> lis
             running_long[job.job_id] = flag.text
         if query.running_long_only and (flag is None or flag.kind != "running-long"):
             continue
-        row = FleetRow(JobRow(target, job.job_id, job, flag=flag), int(job.submitted.timestamp() * 1000))
+        row = FleetRow(JobRow(target, job.job_id, job, flag=flag), submitted_ms(job))
         if query.after_cursor(row):
             rows.append(row)
     notice_running_long(target.site, target.service.key, running_long)
