@@ -12,6 +12,7 @@ Rows are flagged as jobs/runaway.py says: running long, queued long, cancel stuc
 from __future__ import annotations
 
 import fnmatch
+import logging
 import queue
 import threading
 import time
@@ -26,8 +27,10 @@ from jobs import arcgis, tokens
 from jobs.models import Site
 from jobs.reads import SiteReader, services_of
 from jobs.rows import JobRow, ServiceTarget
-from jobs.runaway import Thresholds, baseline, cancelling_since, flag_for, notice_running_long
+from jobs.runaway import Thresholds, baseline, cancelling_since, flag_for, notice_running_long, running_long_after
 from jobs.upstream import shared_read, site_slot
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -144,12 +147,15 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
                 services = reader.call(lambda client: services_of(site, client))
                 targets = [t for s in services if query.wants(t := ServiceTarget(site, s.ref, s.description))]
                 events.put(("asked", len(targets)))
-                for (target, status), result in _service_calls(reader, targets, query, overall):
+                for (target, status), result in _service_calls(reader, targets, query, overall, limits, now):
                     if status != _STATISTICS:
                         events.put(("jobs", target, result))
                 events.put(("answered", len(targets)))
         except tokens.READ_ERRORS as exc:
             events.put(("site failed", site, exc))
+        except Exception:  # named as failed like any other, never a table silently short of a site
+            log.exception("reading the jobs of %s failed", site.slug)
+            events.put(("site failed", site, arcgis.ArcGISError("The portal failed reading it (see its log).")))
         finally:
             events.put(("site done", site))
 
@@ -199,7 +205,7 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
 _STATISTICS = "statistics"  # a service's job counts, asked before its jobs
 
 
-def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: FleetQuery, overall):
+def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: FleetQuery, overall, limits, now):
     """Each service's jobs in each asked status, as they come in: ((target, status), result).
 
     For active jobs, one statistics call per service first tells which have any at all: most services
@@ -213,7 +219,7 @@ def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: Flee
         if status == _STATISTICS:
             key = ("stats", target.site.pk, target.service.key)
             return reader.call(lambda client: shared_read(key, lambda: client.job_statistics(target.service)))
-        return _ask(reader, target, status, query, overall)
+        return _ask(reader, target, status, query, overall, Thresholds.lookup(limits, target), now)
 
     def then(task, result):
         target, status = task
@@ -228,12 +234,20 @@ def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: Flee
     return arcgis.as_completed(call, tasks, settings.ARCGIS_MAX_CONCURRENCY, then=then)
 
 
-def _ask(reader: SiteReader, target: ServiceTarget, status: str | None, query: FleetQuery, overall):
+def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, overall, limits: Thresholds, now):
     """One service's jobs in one status, pushed down to ArcGIS; the baseline too when some are executing."""
     since, until = query.window()
     with overall:
 
         def run(client: arcgis.AdminClient):
+            base, end = None, until
+            if query.running_long_only:
+                # Runaways are the oldest executing jobs: ask only for those submitted long enough ago.
+                base = baseline(target.site, client, target.service)
+                if (limit := running_long_after(base, limits)) is None:
+                    return [], base
+                end = min(until, now - limit) if until else now - limit
+
             def ask(start: int, number: int) -> arcgis.JobPage:
                 return client.query_jobs(
                     target.service,
@@ -241,14 +255,14 @@ def _ask(reader: SiteReader, target: ServiceTarget, status: str | None, query: F
                     username=query.username,
                     machine=query.machine,
                     start_time=since,
-                    end_time=until,
+                    end_time=end,
                     start=start,
                     number=number,
                 )
 
             jobs = _unshown_jobs(ask, query)
-            executing = any(job.status == arcgis.EXECUTING for job in jobs)
-            base = baseline(target.site, client, target.service) if executing else None
+            if base is None and any(job.status == arcgis.EXECUTING for job in jobs):
+                base = baseline(target.site, client, target.service)
             return jobs, base
 
         return reader.call(run)

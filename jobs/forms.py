@@ -1,4 +1,4 @@
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.core.validators import RegexValidator
@@ -40,6 +40,7 @@ class DateTimeTextInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%d %H:%M", attrs=attrs, **kwargs)
 
 
+LATEST_MS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)  # a cursor's time past this is no time
 WITHIN = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 
 
@@ -97,8 +98,8 @@ class TimeRangeForm(FastForm):
 
     def clean(self):
         data = super().clean()
-        since, until = data.get("since"), data.get("until")
-        if since and until and since > until:
+        until = data.get("until")
+        if until and "since" in data and "within" in data and (start := self.window_start()) and start > until:
             self.add_error("until", "The end of the time range is before its start.")
         return data
 
@@ -250,6 +251,12 @@ class FleetFilterForm(TimeRangeForm):
     before = forms.RegexField(
         required=False, regex=rf"\A[0-9]{{1,16}}:{arcgis.JOB_ID_PATTERN}\Z", widget=forms.HiddenInput
     )
+
+    def clean_before(self):
+        value = self.cleaned_data["before"]
+        if value and int(value.split(":")[0]) > LATEST_MS:
+            raise forms.ValidationError("This is not a page of this list: start from its first page.")
+        return value
 
     def __init__(self, data=None, *, sites=(), **kwargs):
         super().__init__(data, **kwargs)

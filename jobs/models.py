@@ -1,3 +1,4 @@
+import contextlib
 import hashlib
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -230,6 +231,11 @@ class ServiceThresholds(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} on {self.site}"
+
+    def clean(self) -> None:
+        # As the portal names it (Folder/Name, whatever form it was entered in), so that it is found.
+        with contextlib.suppress(arcgis.InvalidName):
+            self.service = arcgis.ServiceRef.parse(self.service).key
 
 
 class StoredTokenQuerySet(models.QuerySet):

@@ -56,22 +56,22 @@ class ServiceCounts:
 
 
 def _running_long(site: Site, client: arcgis.AdminClient, target: ServiceTarget, limits) -> int:
-    """How many of the service's executing jobs run long (its baseline is read at most every ten minutes)."""
-    executing = shared_read(
-        ("executing", site.pk, target.service.key),
-        lambda: client.query_jobs(target.service, status=arcgis.EXECUTING, number=100),
-    )
-    count = 0
-    if executing.jobs:
-        base = runaway.baseline(site, client, target.service)
+    """How many of the service's executing jobs run long (its baseline is read at most every ten minutes). Only
+    jobs submitted long enough ago can, and they are the oldest: ArcGIS is asked for those alone, and counts them."""
+    base = runaway.baseline(site, client, target.service)
+    count, flagged = 0, {}
+    if (limit := runaway.running_long_after(base, limits)) is not None:
         now = timezone.now()
-        flagged = {}
+        executing = shared_read(
+            ("running long", site.pk, target.service.key),
+            lambda: client.query_jobs(target.service, status=arcgis.EXECUTING, end_time=now - limit, number=100),
+        )
         for job in executing.jobs:
             flag = runaway.flag_for(job, base, limits, now)
             if flag is not None and flag.kind == "running-long":
                 flagged[job.job_id] = flag.text
-        count = len(flagged)
-        runaway.notice_running_long(site, target.service.key, flagged)
+        count = max(len(flagged), executing.total - len(executing.jobs) + len(flagged))
+    runaway.notice_running_long(site, target.service.key, flagged)
     metrics.record_running_long(site, target.service.key, count)
     return count
 

@@ -101,12 +101,14 @@ class Thresholds:
         for own in ServiceThresholds.objects.filter(site__in=sites):
             base = found[(own.site_id, "")]
             values = {name: getattr(own, name) for name in THRESHOLDS if getattr(own, name) is not None}
-            found[(own.site_id, own.service)] = replace(base, **values)
+            found[(own.site_id, own.service.lower())] = replace(base, **values)
         return found
 
     @staticmethod
     def lookup(table: dict, target: ServiceTarget) -> Thresholds:
-        return table.get((target.site.pk, target.service.key)) or table.get((target.site.pk, "")) or Thresholds()
+        """ArcGIS's service names are case-insensitive, and so is this."""
+        own = table.get((target.site.pk, target.service.key.lower()))
+        return own or table.get((target.site.pk, "")) or Thresholds()
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,13 @@ class Flag:
         return f"data-{self.kind}"
 
 
+def running_long_after(base: Baseline | None, limits: Thresholds) -> timedelta | None:
+    """How long since its submission an executing job may run before it is running long; None: no baseline."""
+    if base is None or not base.known:
+        return None
+    return max(base.p95 * limits.running_long_factor, base.p95 + timedelta(minutes=limits.running_long_margin))
+
+
 def flag_for(
     job: arcgis.Job, base: Baseline | None, limits: Thresholds, now: datetime, cancelling_since: datetime | None = None
 ) -> Flag | None:
@@ -128,11 +137,10 @@ def flag_for(
     if job.submitted is None:
         return None
     age = now - job.submitted
-    if job.status == arcgis.EXECUTING and base is not None and base.known:
-        limit = max(base.p95 * limits.running_long_factor, base.p95 + timedelta(minutes=limits.running_long_margin))
-        if age > limit:
-            times = age / base.p95 if base.p95.total_seconds() else math.inf
-            return Flag("running-long", f"Running long: {times:.1f}× its usual {minutes_text(base.p95)}")
+    limit = running_long_after(base, limits) if job.status == arcgis.EXECUTING else None
+    if limit is not None and age > limit:
+        times = age / base.p95 if base.p95.total_seconds() else math.inf
+        return Flag("running-long", f"Running long: {times:.1f}× its usual {minutes_text(base.p95)}")
     if job.status in arcgis.QUEUED_STATUSES and age > timedelta(minutes=limits.queued_long_minutes):
         return Flag("queued-long", f"Queued long: waiting {minutes_text(age)}")
     if job.status == arcgis.CANCELLING:

@@ -16,7 +16,7 @@ from jobs import arcgis, runaway
 from jobs.models import AuditEvent, ServiceThresholds, Site
 from jobs.rows import ServiceTarget
 from tests.conftest import store_token
-from tests.helpers import row_html, row_ids, sse_events
+from tests.helpers import row_html, row_ids, sse_events, text
 
 EXECUTING, SUCCEEDED, SUBMITTED = arcgis.EXECUTING, arcgis.SUCCEEDED, arcgis.SUBMITTED
 
@@ -373,3 +373,40 @@ def test_the_overview_counts_the_jobs_running_long_and_links_to_them(simulator, 
     link = "/jobs/?running_long=on&amp;site=main&amp;folder=Hydrology&amp;service=Watershed"
     assert f'<a class="badge flag" href="{link}">1 running long</a>' in html
     assert row_ids(fleet_page(olivia, running_long="on", site="main", folder="Hydrology", service="Watershed"))
+
+
+def test_running_long_only_finds_old_runaways_behind_many_newer_executing_jobs(simulator, site, service, olivia):
+    with_history(simulator, service.key, minutes=5)
+    now = simulator.clock.now()
+    runaway_job = simulator.state.add_job(service.key, status=EXECUTING, submitted=now - timedelta(minutes=90))
+    for i in range(120):  # a busy service: many executing jobs, all newer than the runaway
+        simulator.state.add_job(service.key, status=EXECUTING, submitted=now - timedelta(seconds=30 + i))
+    assert row_ids(fleet_page(olivia, running_long="on")) == [runaway_job]
+    html = olivia.get(reverse("jobs:overview"), {"inline": "1"}).content.decode()
+    assert ">1 running long</a>" in html
+
+
+def test_an_out_of_range_cursor_is_refused_in_words(simulator, site, service, olivia):
+    simulator.state.add_job(service.key, status=EXECUTING)
+    simulator.requests.clear()
+    html = fleet_page(olivia, before="9999999999999999:jabc")
+    assert "This is not a page of this list: start from its first page." in text(html)
+    assert not queries(simulator)
+
+
+def test_a_recent_span_ending_before_it_begins_is_refused_before_asking_arcgis(simulator, site, service, olivia):
+    simulator.requests.clear()
+    html = fleet_page(olivia, within="1h", until="2020-01-01 00:00")
+    assert "The end of the time range is before its start." in text(html)
+    assert not queries(simulator)
+
+
+@pytest.mark.parametrize(
+    "entered", ["Hydrology/Watershed.GPServer", "hydrology/watershed", "HYDROLOGY/Watershed.GPServer"]
+)
+def test_service_thresholds_apply_however_the_service_was_written(site, service, entered):
+    own = ServiceThresholds(site=site, service=entered, queued_long_minutes=2)
+    own.full_clean()
+    own.save()
+    limits = runaway.Thresholds.lookup(runaway.Thresholds.for_sites([site]), ServiceTarget(site, service))
+    assert limits.queued_long_minutes == 2
