@@ -31,7 +31,7 @@ def running(*command: str) -> Iterator[tuple[str, list[str]]]:
             banner.append(line.rstrip("\n"))
         yield banner[0].rsplit(" at ", 1)[1], banner
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
+        out, err = process.communicate(timeout=30)  # a bound for a hang, generous for a loaded machine
         assert process.returncode == 0, err
         assert out.strip().endswith("Stopped.")
     finally:
