@@ -1105,14 +1105,16 @@ class AdminClient:
         )
         return JobDetails.from_json(body, job.job_id, url)
 
-    def job_parameter(self, service: ServiceRef, job: Job, kind: str, name: str) -> JobParameter:
-        """One input (`kind` "inputs") or result ("results") of the job, with its value."""
+    def job_parameter(
+        self, service: ServiceRef, job: Job, kind: str, name: str, max_bytes: int = MAX_PARAMETER_BYTES
+    ) -> JobParameter:
+        """One input (`kind` "inputs") or result ("results") of the job, with its value (of at most `max_bytes`)."""
         if kind not in PARAMETER_KINDS:
             raise InvalidName("A job's parameter is one of its inputs or results.")
         validate_name(name, "parameter name")
         url = f"{self.job_page_url(service, job)}/{kind}/{name}"
         body = self.connection.request(
-            "GET", url, token=self._token, max_bytes=MAX_PARAMETER_BYTES, operation="restJobParam"
+            "GET", url, token=self._token, max_bytes=min(max_bytes, MAX_PARAMETER_BYTES), operation="restJobParam"
         )
         return JobParameter.from_json(body, kind, name)
 

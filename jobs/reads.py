@@ -393,6 +393,9 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
 # --- one job ---------------------------------------------------------------------------------
 
 PARAMETER_READS = 8  # a job's inputs and results are read this many at a time
+# What all the values of one job's inputs and results may take together, shared out between them: a page holds
+# them all at once, and JSON takes many times its size in memory.
+PARAMETERS_BUDGET_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -433,8 +436,11 @@ def _parameters(reader: SiteReader, target: ServiceTarget, job: arcgis.Job, page
     """Every input and result of the job, read concurrently (a few at a time); each one may fail on its own."""
     wanted = [("inputs", name) for name in page.inputs] + [("results", name) for name in page.results]
     limit = min(settings.ARCGIS_MAX_CONCURRENCY, PARAMETER_READS)
+    each = PARAMETERS_BUDGET_BYTES // max(len(wanted), 1)
     answers = arcgis.run_concurrently(
-        lambda item: reader.call(lambda client: client.job_parameter(target.service, job, *item)), wanted, limit
+        lambda item: reader.call(lambda client: client.job_parameter(target.service, job, *item, max_bytes=each)),
+        wanted,
+        limit,
     )
     reads = {"inputs": [], "results": []}
     for (kind, name), answer in zip(wanted, answers, strict=True):

@@ -10,7 +10,7 @@ import time
 import pytest
 from django.contrib.auth.models import Group
 
-from jobs import arcgis
+from jobs import arcgis, reads
 from jobs.models import StoredToken
 from tests.helpers import jobs_table_html, row_html, text
 
@@ -539,3 +539,19 @@ def test_a_huge_value_is_cut_behind_its_disclosure():
 
     shown = pretty_json({"features": [{"attributes": {"Name": "x" * 100}}] * 1000})
     assert len(shown) < MAX_JSON_CHARS + 100 and "characters in all)" in shown
+
+
+def test_the_values_of_a_jobs_inputs_and_results_share_one_bound(simulator, site, service, target, operator, connect):
+    """A page holds every value at once: together they may take a few MiB, shared out between them."""
+    connect(operator, site)
+    value = ["x" * 100] * 5000  # about half a MiB of JSON
+
+    def job_with(count: int) -> str:
+        inputs = {f"In_{i}": {"dataType": "GPMultiValue:GPString", "value": value} for i in range(count)}
+        return simulator.state.add_job(service.key, status=FAILED, inputs=inputs)
+
+    few = reads.job_detail(operator, target, job_with(2)).inputs
+    assert [read.parameter.value == value for read in few] == [True, True]
+    crowded = reads.job_detail(operator, target, job_with(12)).inputs
+    assert len(crowded) == 12 and all(read.parameter is None for read in crowded)
+    assert "answered with more than 341 KiB" in crowded[0].error.message
