@@ -3,13 +3,13 @@
 Two kinds, both cheap to scrape (a scrape never calls ArcGIS):
 
 - Counters and histograms kept by prometheus-client as things happen: upstream calls by site and
-  operation (their duration and their errors, reported by the client through its observer), cancel
-  policy runs and alerts sent (`policy_run()` and `alert_sent()`, for the features that run them).
-  With several gunicorn workers, set PROMETHEUS_MULTIPROC_DIR: each worker writes its counts there
-  and a scrape of any worker adds them all up (prometheus-client's multiprocess mode).
-- Gauges computed at scrape time from the shared cache, where the portal writes what it reads anyway:
-  jobs by site, service and status (from the overview's job statistics), jobs running long (written by
-  the fleet view through `record_running_long()`), and each site's circuit breaker.
+  operation (their duration and their errors, reported by the client through its observer). With
+  several gunicorn workers, set PROMETHEUS_MULTIPROC_DIR: each worker writes its counts there and a
+  scrape of any worker adds them all up (prometheus-client's multiprocess mode).
+- Metrics computed at scrape time from what every process shares: from the cache, where the portal
+  writes what it reads anyway, jobs by site, service and status (the overview's job statistics), jobs
+  running long (`record_running_long()`), and each site's circuit breaker; from the database, cancel
+  policy runs and alert deliveries, which the background workers record there, on whatever host.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from jobs import arcgis, upstream
 
@@ -46,13 +47,7 @@ UPSTREAM_ERRORS = Counter(
     ["site", "operation", "error"],
     registry=None,
 )
-POLICY_RUNS = Counter(
-    "gpjobs_policy_runs", "Cancel policy runs, by policy and outcome.", ["policy", "outcome"], registry=None
-)
-ALERTS_SENT = Counter(
-    "gpjobs_alerts_sent", "Alerts sent, by channel and outcome.", ["channel", "outcome"], registry=None
-)
-COUNTED = [UPSTREAM_SECONDS, UPSTREAM_ERRORS, POLICY_RUNS, ALERTS_SENT]
+COUNTED = [UPSTREAM_SECONDS, UPSTREAM_ERRORS]
 
 # What the portal read is kept this long for the gauges: a service nobody looked at for an hour drops out.
 READ_TTL = 3600
@@ -61,17 +56,6 @@ RUNNING_LONG = "metrics:running_long"  # + ":<site pk>:<service key>" → {"site
 
 
 # --- what others call --------------------------------------------------------------------------
-
-
-def policy_run(policy: str, outcome: str) -> None:
-    """A cancel policy ran: outcome e.g. "acted", "nothing", "held", "paused", "failed"."""
-    POLICY_RUNS.labels(policy=policy, outcome=outcome).inc()
-
-
-def alert_sent(channel: str, outcome: str) -> None:
-    """An alert was delivered (outcome "sent"), will be tried again ("retried") or not ("failed") on a channel,
-    e.g. "email"."""
-    ALERTS_SENT.labels(channel=channel, outcome=outcome).inc()
 
 
 @dataclass(frozen=True)
@@ -116,10 +100,34 @@ def _recalled(kind: str) -> list[dict]:
 # --- the scrape ------------------------------------------------------------------------------------
 
 
-class CacheCollector:
-    """Gauges from what the portal last read, and the breakers' state: all from the cache and the database."""
+class SharedCollector:
+    """What the portal last read and the breakers' state (from the cache), and policy runs and alert deliveries
+    (from the database): the same whichever process is scraped."""
 
     def collect(self):
+        yield from self.from_the_cache()
+        yield from self.from_the_database()
+
+    def from_the_database(self):
+        from policies.models import Delivery, PolicyRun
+
+        runs = CounterMetricFamily(
+            "gpjobs_policy_runs", "Cancel policy runs that ended, by policy and outcome.", labels=["policy", "outcome"]
+        )
+        ended = PolicyRun.objects.exclude(outcome__in=PolicyRun.UNFINISHED)
+        for policy, outcome, count in ended.values_list("policy__name", "outcome").annotate(n=Count("id")):
+            runs.add_metric([policy, outcome], count)
+        alerts = CounterMetricFamily(
+            "gpjobs_alerts_sent",
+            "Alert deliveries sent, or failed for good, by channel kind.",
+            labels=["channel", "outcome"],
+        )
+        done = Delivery.objects.filter(status__in=[Delivery.Status.SENT, Delivery.Status.FAILED])
+        for kind, status, count in done.values_list("channel__kind", "status").annotate(n=Count("id")):
+            alerts.add_metric([kind, status], count)
+        yield from (runs, alerts)
+
+    def from_the_cache(self):
         from jobs.models import Site
 
         jobs = GaugeMetricFamily(
@@ -163,7 +171,7 @@ def exposition() -> bytes:
     else:
         for metric in COUNTED:
             registry.register(metric)
-    registry.register(CacheCollector())
+    registry.register(SharedCollector())
     return generate_latest(registry)
 
 

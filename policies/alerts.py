@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs import arcgis, metrics, runaway
+from jobs import arcgis, runaway
 from jobs.models import Site
 from jobs.rows import ServiceTarget
 from jobs.upstream import SiteGuard
@@ -92,7 +92,6 @@ def attempt(delivery_id: int) -> float | None:
     if not claimed:
         return None
     delivery = Delivery.objects.select_related("channel", "site").get(pk=delivery_id)
-    kind = delivery.channel.kind
     try:
         send(delivery)
     except Exception as exc:  # whatever went wrong is this attempt's failure, recorded
@@ -100,7 +99,6 @@ def attempt(delivery_id: int) -> float | None:
         done = timezone.now()
         if delivery.attempts >= settings.ALERT_DELIVERY_ATTEMPTS:
             Delivery.objects.filter(pk=delivery_id).update(status=Status.FAILED, last_error=error[:2000])
-            metrics.alert_sent(kind, "failed")
             log.warning(
                 "alert delivery %s failed for good after %s attempts: %s", delivery_id, delivery.attempts, error
             )
@@ -109,10 +107,8 @@ def attempt(delivery_id: int) -> float | None:
         Delivery.objects.filter(pk=delivery_id).update(
             status=Status.PENDING, last_error=error[:2000], due_at=done + timedelta(seconds=wait)
         )
-        metrics.alert_sent(kind, "retried")
         return wait
     Delivery.objects.filter(pk=delivery_id).update(status=Status.SENT, sent_at=timezone.now())
-    metrics.alert_sent(kind, "sent")
     return None
 
 

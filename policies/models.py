@@ -225,6 +225,7 @@ class PolicyRun(models.Model):
         return f"{self.policy} {self.kind} run {self.started:%Y-%m-%d %H:%M}: {self.outcome}"
 
     PREVIEW_VALID = timedelta(minutes=30)
+    UNFINISHED = (Outcome.PREVIEW, Outcome.EXPIRED, Outcome.RUNNING)  # a preview nobody acted on never ran
 
     @property
     def actable(self) -> bool:

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import arcgis, audit, fleet, metrics, operations, tokens
+from jobs import arcgis, audit, fleet, operations, tokens
 from jobs.models import AuditEvent, Site
 from jobs.rows import ServiceTarget
 from policies import alerts
@@ -353,7 +353,6 @@ def _finish(run: PolicyRun, outcome: str) -> None:
     run.outcome = outcome
     run.finished = timezone.now()
     run.save()
-    metrics.policy_run(run.policy.name, outcome)
 
 
 def fail_run(run: PolicyRun, reason: str) -> None:

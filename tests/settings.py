@@ -20,3 +20,8 @@ SERVICES_CACHE_SECONDS = 0
 CELERY_BROKER_URL = "memory://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_ALWAYS_EAGER = True
+
+# SQLite: the test database in a file, not in shared memory, so that several connections (threads that tick at the
+# same moment, say) wait for each other's writes as in production (WAL, busy_timeout) instead of failing at once.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}  # noqa: F405

@@ -10,10 +10,11 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection, transaction
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import arcgis, metrics
+from jobs import arcgis
 from jobs.models import AuditEvent
 from policies import runs, tasks
 from policies.models import AlertChannel, Delivery, Policy, PolicyRun
@@ -301,11 +302,12 @@ def test_a_run_left_running_by_a_worker_that_died_is_failed_and_old_previews_are
     assert set(PolicyRun.objects.all()) == {stale, fresh, acted, recent}
 
 
-def test_runs_are_counted_for_prometheus(simulator, site, service, owner):
+def test_runs_are_counted_for_prometheus(simulator, site, service, owner, settings):
     scheduled(owner, site)
-    before = metrics.POLICY_RUNS.labels(policy="Batch queue", outcome="nothing")._value.get()
+    settings.METRICS_TOKEN = "scrape"
     tasks.tick()
-    assert metrics.POLICY_RUNS.labels(policy="Batch queue", outcome="nothing")._value.get() == before + 1
+    body = Client().get("/metrics", headers={"Authorization": "Bearer scrape"}).content.decode()
+    assert 'gpjobs_policy_runs_total{outcome="nothing",policy="Batch queue"} 1.0' in body
 
 
 def test_deliveries_are_not_made_for_channels_that_do_not_want_the_event(
