@@ -186,6 +186,7 @@ def claim_due(now: datetime | None = None) -> list[PolicyRun]:
     now = now or timezone.now()
     claimed = []
     due = Policy.objects.filter(enabled=True, mode=Policy.Mode.SCHEDULED, next_run_at__lte=now)
+    due = due.exclude(runs__outcome=Outcome.RUNNING)  # one run of a policy at a time: a slow one is not overtaken
     for policy in due.select_related("site", "owner"):
         at = policy.next_run_at
         following = at + timedelta(minutes=policy.every_minutes)

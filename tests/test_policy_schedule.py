@@ -87,6 +87,15 @@ def test_only_enabled_scheduled_policies_that_are_due_are_claimed(owner, site):
     assert runs.claim_due() == []
 
 
+def test_a_policy_still_running_is_not_claimed_again_until_its_run_ends(owner, site):
+    policy = scheduled(owner, site)
+    slow = PolicyRun.objects.create(policy=policy, kind="scheduled", outcome=PolicyRun.Outcome.RUNNING)
+    assert runs.claim_due() == []
+    slow.outcome = PolicyRun.Outcome.ACTED
+    slow.save()
+    assert [run.policy for run in runs.claim_due()] == [policy]
+
+
 def test_the_database_refuses_a_second_run_for_the_same_scheduled_time(owner, site):
     policy = scheduled(owner, site)
     PolicyRun.objects.create(policy=policy, kind="scheduled", scheduled_for=policy.next_run_at)
