@@ -1079,8 +1079,8 @@ class AdminClient:
             )
         instance = urlsplit(site).path.rstrip("/").removesuffix("/admin")
         folder = f"{service.folder}/" if service.folder else ""
-        expected = (
-            re.escape(f"{instance}/rest/services/{folder}{service.name}/GPServer/")
+        expected = (  # ArcGIS's instance, folder and service names are case-insensitive; a job ID is not
+            f"(?i:{re.escape(f'{instance}/rest/services/{folder}{service.name}/GPServer/')})"
             + r"[A-Za-z0-9_]{1,120}"
             + re.escape(f"/jobs/{job_id}")
         )

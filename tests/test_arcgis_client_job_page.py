@@ -261,6 +261,14 @@ def test_the_request_goes_to_the_sites_own_origin_not_the_urls_spelling(gis, adm
     assert admin.job_page_url(WATERSHED, job) == page_url(gis, job_id)
 
 
+def test_names_are_matched_as_arcgis_does_case_insensitively_but_not_the_job_id(elsewhere):
+    admin = AdminClient(SiteConnection("https://gis.example.com/server/admin"), "t")
+    url = "https://gis.example.com/Server/rest/services/hydrology/WATERSHED/GPServer/Run/jobs/j1abc"
+    assert admin.job_page_url(WATERSHED, arcgis.Job("j1abc", "esriJobFailed", url=url)) == url
+    with pytest.raises(arcgis.UnsafeJobURL):
+        admin.job_page_url(WATERSHED, arcgis.Job("j1abc", "esriJobFailed", url=url.replace("j1abc", "J1ABC")))
+
+
 def test_a_site_behind_a_web_adaptor_uses_its_own_instance_name(elsewhere):
     connection = SiteConnection("https://gis.example.com/server/admin")
     admin = AdminClient(connection, "t")
