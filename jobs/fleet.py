@@ -248,14 +248,15 @@ def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, o
                     return [], base
                 end = min(until, now - limit) if until else now - limit
 
-            def ask(start: int, number: int) -> arcgis.JobPage:
+            def ask(start: int, number: int, after: datetime | None = None, before: datetime | None = None):
+                """A page of the window, narrowed to jobs submitted at or after `after`, at or before `before`."""
                 return client.query_jobs(
                     target.service,
                     status=status,
                     username=query.username,
                     machine=query.machine,
-                    start_time=since,
-                    end_time=end,
+                    start_time=max(filter(None, (since, after)), default=None),
+                    end_time=min(filter(None, (end, before)), default=None),
                     start=start,
                     number=number,
                 )
@@ -268,38 +269,42 @@ def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, o
         return reader.call(run)
 
 
+MAX_READS_PER_SERVICE = 10  # a bound on reading on past jobs that share one time, whatever a server answers
+
+
 def _unshown_jobs(ask, query: FleetQuery) -> list[arcgis.Job]:
     """At least one more than a page of a service's jobs not shown yet, if it has them, such that no job of the
     service ranks between them and the rest.
 
     ArcGIS lists newest first, in no set order among jobs submitted at the same time, so where its answer is
     cut off, jobs of that last time may be missing: only the jobs on the near side of it are sure to be all
-    there, and more is read in the rare case they are not enough. The cursor's window includes its own time,
-    so the rows shown already come back and are left out: one more is asked for the cursor's own row."""
+    there. In the rare case they are not enough, the window moves to that time (inclusive, never by offset,
+    as the list changes while it is read) and what is read again is recognised by job ID. The cursor's window
+    includes its own time too, so the rows shown already come back and are left out: one more is asked for."""
     wanted = query.page_size + 1
     number = wanted + 1 + (1 if query.cursor else 0)  # + the cut-off time's jobs + the cursor's own row
-    page = ask(1, number)
-    if not query.longest_first:
-        read, following = list(page.jobs), page.next_start
-        while following:
-            cut = min((submitted_ms(job) for job in read if job.submitted), default=None)
-            complete = query.not_shown([job for job in read if job.submitted and submitted_ms(job) > cut])
-            if len(complete) >= wanted:
-                return complete
-            page = ask(following, number)
-            read, following = read + list(page.jobs), page.next_start
-        return query.not_shown(read)
-    # Longest first: the oldest jobs are on ArcGIS's last page, and the cut is at its near end.
-    start = max(page.total - number + 1, 1)
-    read = list(ask(start, number).jobs) if start > 1 else list(page.jobs)
-    while start > 1:
-        cut = max((submitted_ms(job) for job in read if job.submitted), default=None)
-        complete = query.not_shown([job for job in read if job.submitted and submitted_ms(job) < cut])
-        if len(complete) >= wanted:
+    read: dict[str, arcgis.Job] = {}
+    window: dict[str, datetime] = {}
+    for _ in range(MAX_READS_PER_SERVICE):
+        page = ask(1, number, **window)
+        if query.longest_first and page.total > len(page.jobs):
+            page = ask(max(page.total - number + 1, 1), number, **window)  # the oldest: on ArcGIS's last page
+        fresh = [job for job in page.jobs if job.submitted and job.job_id not in read]
+        read.update((job.job_id, job) for job in fresh)
+        if page.total <= len(page.jobs) or not fresh:  # all of the window is read, or nothing new came
+            break
+        times = [submitted_ms(job) for job in read.values()]
+        if query.longest_first:
+            cut = max(times)
+            complete = [job for job in read.values() if submitted_ms(job) < cut]
+        else:
+            cut = min(times)
+            complete = [job for job in read.values() if submitted_ms(job) > cut]
+        if len(complete := query.not_shown(complete)) >= wanted:
             return complete
-        end, start = start, max(start - number, 1)
-        read = list(ask(start, end - start).jobs) + read
-    return query.not_shown(read)
+        at = datetime.fromtimestamp(cut / 1000, tz=UTC)
+        window = {"after": at} if query.longest_first else {"before": at}
+    return query.not_shown(list(read.values()))
 
 
 def _merge(collected, target, jobs, base, query: FleetQuery, limits, now) -> list[FleetRow]:

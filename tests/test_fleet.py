@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from arcgis_simulator import ManualClock, Simulator
-from jobs import arcgis, runaway
+from jobs import arcgis, fleet, runaway
 from jobs.models import AuditEvent, ServiceThresholds, Site
 from jobs.rows import ServiceTarget
 from tests.conftest import store_token
@@ -410,3 +410,42 @@ def test_service_thresholds_apply_however_the_service_was_written(site, service,
     own.save()
     limits = runaway.Thresholds.lookup(runaway.Thresholds.for_sites([site]), ServiceTarget(site, service))
     assert limits.queued_long_minutes == 2
+
+
+def jobs_every_second(count: int, start: datetime) -> list[arcgis.Job]:
+    """Newest first, as ArcGIS lists them."""
+    made = [arcgis.Job(f"j{i:04d}", EXECUTING, submitted=start + timedelta(seconds=i)) for i in range(count)]
+    return made[::-1]
+
+
+def test_a_server_answering_the_same_page_forever_is_read_a_bounded_number_of_times():
+    answer = arcgis.JobPage(jobs_every_second(53, NOW)[:53], total=10_000, start=1, number=53, next_start=54)
+    calls = []
+
+    def ask(start, number, **window):
+        calls.append(window)
+        return answer
+
+    found = fleet._unshown_jobs(ask, fleet.FleetQuery(page_size=50))
+    assert len(calls) <= fleet.MAX_READS_PER_SERVICE and len(found) == 52  # all but the cut-off time's
+
+
+def test_jobs_that_end_between_two_reads_do_not_shift_what_is_read_next():
+    """Reading on is by time, not by offset: jobs leaving the list meanwhile hide no other."""
+    distinct = [arcgis.Job(f"a{i:03d}", EXECUTING, submitted=NOW - timedelta(seconds=i)) for i in range(40)]
+    tied = [arcgis.Job(f"b{i:03d}", EXECUTING, submitted=NOW - timedelta(minutes=5)) for i in range(20)]
+    older = [arcgis.Job(f"c{i:03d}", EXECUTING, submitted=NOW - timedelta(hours=1, seconds=i)) for i in range(100)]
+    listed = distinct + tied + older  # newest first, as ArcGIS lists them
+    reads = []
+
+    def ask(start, number, after=None, before=None):
+        window = [job for job in listed if before is None or job.submitted <= before]
+        reads.append(before)
+        page = window[start - 1 : start - 1 + number]
+        del listed[:3]  # three of the newest end, and leave the list of executing jobs, before the next read
+        return arcgis.JobPage(page, total=len(window), start=start, number=number, next_start=None)
+
+    found = {job.job_id for job in fleet._unshown_jobs(ask, fleet.FleetQuery(page_size=50))}
+    # The first read ended amid the tied jobs: the second read went on from their time.
+    assert reads == [None, NOW - timedelta(minutes=5)]
+    assert {job.job_id for job in distinct + tied} <= found and len(found) >= 51
