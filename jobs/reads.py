@@ -8,6 +8,7 @@ has `.message` and `.reconnect`. Views only translate HTTP.
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
@@ -436,12 +437,24 @@ def _parameters(reader: SiteReader, target: ServiceTarget, job: arcgis.Job, page
     """Every input and result of the job, read concurrently (a few at a time); each one may fail on its own."""
     wanted = [("inputs", name) for name in page.inputs] + [("results", name) for name in page.results]
     limit = min(settings.ARCGIS_MAX_CONCURRENCY, PARAMETER_READS)
+
+    def read(items: list[tuple[str, str]], each: int) -> list:
+        return arcgis.run_concurrently(
+            lambda item: reader.call(lambda client: client.job_parameter(target.service, job, *item, max_bytes=each)),
+            items,
+            limit,
+        )
+
+    # The budget shared out evenly; what the small values leave goes to the large ones, read again with it.
     each = PARAMETERS_BUDGET_BYTES // max(len(wanted), 1)
-    answers = arcgis.run_concurrently(
-        lambda item: reader.call(lambda client: client.job_parameter(target.service, job, *item, max_bytes=each)),
-        wanted,
-        limit,
-    )
+    answers = read(wanted, each)
+    large = [i for i, answer in enumerate(answers) if isinstance(answer, arcgis.ResponseTooLarge)]
+    if large:
+        used = sum(len(json.dumps(a.value)) for a in answers if isinstance(a, arcgis.JobParameter))
+        left = (PARAMETERS_BUDGET_BYTES - used) // len(large)
+        if left > each:
+            for i, answer in zip(large, read([wanted[i] for i in large], left), strict=True):
+                answers[i] = answer
     reads = {"inputs": [], "results": []}
     for (kind, name), answer in zip(wanted, answers, strict=True):
         if isinstance(answer, arcgis.ArcGISError):

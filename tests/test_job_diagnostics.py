@@ -555,3 +555,8 @@ def test_the_values_of_a_jobs_inputs_and_results_share_one_bound(simulator, site
     crowded = reads.job_detail(operator, target, job_with(12)).inputs
     assert len(crowded) == 12 and all(read.parameter is None for read in crowded)
     assert "answered with more than 341 KiB" in crowded[0].error.message
+    # What many small values leave over goes to the large one.
+    inputs = {f"Small_{i}": {"dataType": "GPString", "value": "x"} for i in range(20)}
+    inputs["Large"] = {"dataType": "GPMultiValue:GPString", "value": value}
+    mixed = reads.job_detail(operator, target, simulator.state.add_job(service.key, status=FAILED, inputs=inputs))
+    assert all(read.parameter is not None for read in mixed.inputs) and len(mixed.inputs) == 21
