@@ -9,7 +9,8 @@ group is refused, and an existing account of theirs loses its roles (so its API 
 An account made by signing in is named by OIDC_USERNAME_CLAIM (`preferred_username` by default), has no
 password, and is linked to the provider's identity (issuer and subject): later sign-ins reach it by that
 link alone, whatever the name says. An account the portal has of the same name, made any other way (with a
-password or without), is never taken over: that sign-in is refused until an administrator renames one.
+password or without), is never taken over: that sign-in is refused until an administrator renames one, or
+marks that account for linking (`manage.py sso_link`; its next sign-in by that name binds it).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.core.exceptions import SuspiciousOperation
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.decorators import method_decorator
@@ -146,14 +147,18 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
         issuer, subject = claims.get("iss"), claims.get("sub")
         if not (isinstance(issuer, str) and isinstance(subject, str) and issuer and subject):
             return self._refuse(f"Your {settings.OIDC_PROVIDER_NAME} account does not identify you (iss, sub).")
-        # The account this identity made at its first sign-in; a name alone never reaches an account.
+        # The account this identity made at its first sign-in; a name alone never reaches an account, unless an
+        # administrator marked that account for linking (then this sign-in binds it).
         link = ProviderAccount.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
         user = link.user if link else None
-        if user is None and self.UserModel.objects.filter(username=username).exists():
-            return self._refuse(
-                f"The portal has an account named {username} that was not made by signing in with "
-                f"{settings.OIDC_PROVIDER_NAME}: sign in with its password, or ask an administrator to rename it."
-            )
+        if user is None and (named := self.UserModel.objects.filter(username=username).first()) is not None:
+            if not ProviderAccount.objects.filter(user=named, subject="").update(issuer=issuer, subject=subject):
+                return self._refuse(
+                    f"The portal has an account named {username} that was not made by signing in with "
+                    f"{settings.OIDC_PROVIDER_NAME}: sign in with its password, or ask an administrator to link or "
+                    "rename it."
+                )
+            user = named
         roles = roles_of(claims)
         if not roles:
             if user is not None:
@@ -163,9 +168,12 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
                 "Ask an administrator for access."
             )
         if user is None:
-            with transaction.atomic():  # no password: it signs in through the provider
-                user = self.UserModel.objects.create_user(username)
-                ProviderAccount.objects.create(user=user, issuer=issuer, subject=subject)
+            try:
+                with transaction.atomic():  # no password: it signs in through the provider
+                    user = self.UserModel.objects.create_user(username)
+                    ProviderAccount.objects.create(user=user, issuer=issuer, subject=subject)
+            except IntegrityError:  # the same person signing in twice at once: the other sign-in made it
+                return self._refuse("Signing in did not finish: try again.")
         email = claims.get("email")
         if isinstance(email, str) and user.email != email:
             user.email = email

@@ -203,6 +203,25 @@ def test_a_local_account_without_a_password_is_not_taken_over_either(sso):
     assert portal.get(reverse("jobs:overview")).status_code == 302  # not signed in
 
 
+def test_an_account_an_administrator_marked_is_bound_at_its_next_sign_in(sso):
+    from django.core.management import CommandError, call_command
+
+    from jobs.models import ProviderAccount
+
+    make_user("olivia", "Viewer")  # e.g. made before sign-ins linked accounts to identities
+    with pytest.raises(CommandError, match="No account named nobody"):
+        call_command("sso_link", "olivia", "nobody")
+    assert not ProviderAccount.objects.exists()
+    call_command("sso_link", "olivia")
+    _, landed = sign_in(sso, "olivia")
+    assert landed.status_code == 302 and landed["Location"] != reverse("login")
+    link = ProviderAccount.objects.get(user__username="olivia")
+    assert link.subject and link.issuer == sso.base + "/o"
+    assert roles("olivia") == {"Operator"}  # from the provider's groups, as at every sign-in
+    _, again = sign_in(sso, "olivia")
+    assert again["Location"] != reverse("login")
+
+
 def test_later_sign_ins_reach_the_account_by_the_providers_subject_not_by_name(sso):
     sign_in(sso, "ada")
     ada = get_user_model().objects.get(username="ada")
