@@ -117,14 +117,16 @@ class SharedCollector:
         ended = PolicyRun.objects.exclude(outcome__in=PolicyRun.UNFINISHED)
         for policy, outcome, count in ended.values_list("policy__name", "outcome").annotate(n=Count("id")):
             runs.add_metric([policy, outcome], count)
+        # By name, so that a counter never goes down: a channel or policy deleted (its rows with it) or renamed
+        # ends its series instead.
         alerts = CounterMetricFamily(
             "gpjobs_alerts_sent",
-            "Alert deliveries sent, or failed for good, by channel kind.",
+            "Alert deliveries sent, or failed for good, by channel.",
             labels=["channel", "outcome"],
         )
         done = Delivery.objects.filter(status__in=[Delivery.Status.SENT, Delivery.Status.FAILED])
-        for kind, status, count in done.values_list("channel__kind", "status").annotate(n=Count("id")):
-            alerts.add_metric([kind, status], count)
+        for channel, status, count in done.values_list("channel__name", "status").annotate(n=Count("id")):
+            alerts.add_metric([channel, status], count)
         yield from (runs, alerts)
 
     def from_the_cache(self):

@@ -126,8 +126,8 @@ def test_policy_runs_and_alerts_are_counted_from_what_the_workers_recorded(site,
     assert value(found, "gpjobs_policy_runs_total", policy="Night cleanup", outcome="nothing") == 1
     assert value(found, "gpjobs_policy_runs_total", policy="Night cleanup", outcome="preview") is None
     assert value(found, "gpjobs_policy_runs_total", policy="Night cleanup", outcome="running") is None
-    assert value(found, "gpjobs_alerts_sent_total", channel="email", outcome="sent") == 2
-    assert value(found, "gpjobs_alerts_sent_total", channel="email", outcome="failed") == 1
+    assert value(found, "gpjobs_alerts_sent_total", channel="ops", outcome="sent") == 2
+    assert value(found, "gpjobs_alerts_sent_total", channel="ops", outcome="failed") == 1
 
 
 def test_services_not_read_for_an_hour_drop_out(site, metrics_token, monkeypatch):
