@@ -1,6 +1,10 @@
 """The portal's own settings, with what tests need: static files served without
 collectstatic, and a fast password hasher."""
 
+import os
+import tempfile
+from pathlib import Path
+
 from dashboard.settings import *  # noqa: F403
 
 STORAGES = {
@@ -24,4 +28,5 @@ CELERY_TASK_ALWAYS_EAGER = True
 # SQLite: the test database in a file, not in shared memory, so that several connections (threads that tick at the
 # same moment, say) wait for each other's writes as in production (WAL, busy_timeout) instead of failing at once.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}  # noqa: F405
+    # One per run (by process), so that two runs in one checkout never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"gpjobs-test-{os.getpid()}.sqlite3")}  # noqa: F405
