@@ -7,6 +7,7 @@ import os
 import re
 import runpy
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -182,3 +183,9 @@ def check_deploy(tmp_path, **variables: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=60,
     )
+
+
+def listen_to_ctrl_c() -> None:
+    """For Popen(preexec_fn=…) of a program the test stops with Ctrl-C (SIGINT): a shell starts background
+    commands with SIGINT ignored, and a suite run that way would pass it on; the program must not inherit it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

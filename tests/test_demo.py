@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.helpers import listen_to_ctrl_c
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,6 +42,7 @@ def demo(tmp_path):
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=listen_to_ctrl_c,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

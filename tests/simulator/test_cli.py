@@ -14,6 +14,7 @@ import requests
 
 from arcgis_simulator.cli import build_parser
 from arcgis_simulator.tokens import User
+from tests.helpers import listen_to_ctrl_c
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 @contextmanager
 def running(*command: str) -> Iterator[tuple[str, list[str]]]:
     """Start the simulator, yield its base URL and banner, then stop it with Ctrl-C."""
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=listen_to_ctrl_c,
+    )
     try:
         banner = []
         while not banner or not banner[-1].startswith("Press Ctrl-C"):
