@@ -79,9 +79,6 @@ class FleetQuery:
         ms = row.submitted_ms
         return (ms, row.row.job_id) if self.longest_first else (-ms, _reverse(row.row.job_id))
 
-    def after_cursor(self, row: FleetRow) -> bool:
-        return self.beyond_cursor(row.submitted_ms, row.row.job_id)
-
     def beyond_cursor(self, submitted_ms: int, job_id: str) -> bool:
         """Not shown yet: past the previous page's last row in this page's order."""
         if self.cursor is None:
@@ -91,7 +88,8 @@ class FleetQuery:
         return (submitted_ms, job_id) < self.cursor
 
     def not_shown(self, jobs: list[arcgis.Job]) -> list[arcgis.Job]:
-        return [job for job in jobs if job.submitted and self.beyond_cursor(submitted_ms(job), job.job_id)]
+        """Of jobs with a submitted time, those not shown yet."""
+        return [job for job in jobs if self.beyond_cursor(submitted_ms(job), job.job_id)]
 
 
 def submitted_ms(job: arcgis.Job) -> int:
@@ -311,17 +309,13 @@ def _merge(collected, target, jobs, base, query: FleetQuery, limits, now) -> lis
     rows = list(collected)
     service_limits = Thresholds.lookup(limits, target)
     running_long = {}
-    for job in jobs:
-        if job.submitted is None:
-            continue
+    for job in jobs:  # as _unshown_jobs read them: each with a submitted time, none shown yet
         flag = flag_for(job, base, service_limits, now)
         if flag is not None and flag.kind == "running-long":
             running_long[job.job_id] = flag.text
         if query.running_long_only and (flag is None or flag.kind != "running-long"):
             continue
-        row = FleetRow(JobRow(target, job.job_id, job, flag=flag), submitted_ms(job))
-        if query.after_cursor(row):
-            rows.append(row)
+        rows.append(FleetRow(JobRow(target, job.job_id, job, flag=flag), submitted_ms(job)))
     notice_running_long(target.site, target.service.key, running_long)
     rows.sort(key=query.key)
     return rows[: query.page_size + 1]  # one more than a page says whether there is a next one

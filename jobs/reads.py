@@ -71,7 +71,8 @@ def _running_long(site: Site, client: arcgis.AdminClient, target: ServiceTarget,
             flag = runaway.flag_for(job, base, limits, now)
             if flag is not None and flag.kind == "running-long":
                 flagged[job.job_id] = flag.text
-        count = max(len(flagged), executing.total - len(executing.jobs) + len(flagged))
+        # Past the first hundred ArcGIS only counts them: submitted before the limit, they all run long.
+        count = len(flagged) + max(executing.total - len(executing.jobs), 0)
     runaway.notice_running_long(site, target.service.key, flagged)
     metrics.record_running_long(site, target.service.key, count)
     return count

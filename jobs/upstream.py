@@ -134,9 +134,8 @@ def site_slot(site) -> Iterator[None]:
         size = settings.ARCGIS_REQUESTS_PER_SITE
         slots = _slots.setdefault((site.pk, size), threading.BoundedSemaphore(size))
     if not slots.acquire(timeout=settings.ARCGIS_SLOT_WAIT):
-        waiting = settings.ARCGIS_REQUESTS_PER_SITE
         raise arcgis.SiteUnavailable(
-            f"{site.name} is slow to answer and already has {waiting} request{'' if waiting == 1 else 's'} "
+            f"{site.name} is slow to answer and already has {size} request{'' if size == 1 else 's'} "
             "waiting for it; try again in a moment."
         )
     try:
