@@ -20,7 +20,7 @@ from django.utils.crypto import get_random_string
 from jobs import arcgis
 from jobs.models import Site, StoredToken
 from jobs.rows import ServiceTarget
-from tests.helpers import SETTINGS_VARIABLES
+from tests.helpers import METRICS_TOKEN, SETTINGS_VARIABLES
 
 pytest_plugins = ["arcgis_simulator.pytest_plugin"]
 
@@ -139,6 +139,13 @@ class PortalClient(Client):
         if htmx:
             sent["HX-Request"] = "true"
         return self.post(path, data or {}, headers=sent, follow=follow)
+
+
+@pytest.fixture
+def metrics_token(settings):
+    """/metrics on, with the token tests.helpers.scrape sends."""
+    settings.METRICS_TOKEN = METRICS_TOKEN
+    return METRICS_TOKEN
 
 
 @pytest.fixture

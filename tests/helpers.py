@@ -12,6 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
+
 from jobs.rows import ServiceTarget
 
 
@@ -189,3 +192,23 @@ def listen_to_ctrl_c() -> None:
     """For Popen(preexec_fn=…) of a program the test stops with Ctrl-C (SIGINT): a shell starts background
     commands with SIGINT ignored, and a suite run that way would pass it on; the program must not inherit it."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+METRICS_TOKEN = "scrape-me-0123456789"  # what the metrics_token fixture configures
+
+
+def scrape(token: str = METRICS_TOKEN):
+    return Client().get("/metrics", headers={"Authorization": f"Bearer {token}"})
+
+
+def samples(body: str) -> dict[tuple[str, tuple], float]:
+    """{(sample name, sorted labels): value} of an exposition, read by prometheus-client's parser."""
+    found = {}
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def value(found, name, **labels) -> float | None:
+    return found.get((name, tuple(sorted(labels.items()))))

@@ -11,38 +11,14 @@ from pathlib import Path
 import pytest
 from django.test import Client
 from django.urls import reverse
-from prometheus_client.parser import text_string_to_metric_families
 
 from jobs import metrics
 from jobs.upstream import SiteGuard, connection_for
 from policies.models import AlertChannel, Delivery, Policy, PolicyRun
-from tests.helpers import streamed_html
+from tests.helpers import METRICS_TOKEN as TOKEN
+from tests.helpers import samples, scrape, streamed_html, value
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "scrape-me-0123456789"
-
-
-@pytest.fixture
-def metrics_token(settings):
-    settings.METRICS_TOKEN = TOKEN
-    return TOKEN
-
-
-def scrape(token: str = TOKEN):
-    return Client().get("/metrics", headers={"Authorization": f"Bearer {token}"})
-
-
-def samples(body: str) -> dict[tuple[str, tuple], float]:
-    """{(sample name, sorted labels): value} of an exposition, read by prometheus-client's parser."""
-    found = {}
-    for family in text_string_to_metric_families(body):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
-
-
-def value(found, name, **labels) -> float | None:
-    return found.get((name, tuple(sorted(labels.items()))))
 
 
 def test_without_a_configured_token_there_is_nothing_here(settings, db):

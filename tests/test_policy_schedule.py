@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection, transaction
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,6 +18,7 @@ from jobs.models import AuditEvent
 from policies import runs, tasks
 from policies.models import AlertChannel, Delivery, Policy, PolicyRun
 from tests.conftest import store_token
+from tests.helpers import samples, scrape, value
 
 SUBMITTED = arcgis.SUBMITTED
 
@@ -311,12 +311,11 @@ def test_a_run_left_running_by_a_worker_that_died_is_failed_and_old_previews_are
     assert set(PolicyRun.objects.all()) == {stale, fresh, acted, recent}
 
 
-def test_runs_are_counted_for_prometheus(simulator, site, service, owner, settings):
+def test_runs_are_counted_for_prometheus(simulator, site, service, owner, metrics_token):
     scheduled(owner, site)
-    settings.METRICS_TOKEN = "scrape"
     tasks.tick()
-    body = Client().get("/metrics", headers={"Authorization": "Bearer scrape"}).content.decode()
-    assert 'gpjobs_policy_runs_total{outcome="nothing",policy="Batch queue"} 1.0' in body
+    found = samples(scrape().content.decode())
+    assert value(found, "gpjobs_policy_runs_total", policy="Batch queue", outcome="nothing") == 1
 
 
 def test_deliveries_are_not_made_for_channels_that_do_not_want_the_event(
