@@ -85,6 +85,14 @@ def site(db, simulator):
 
 
 @pytest.fixture
+def hidden_site(db, simulator) -> Site:
+    """A second site, shared only with a group none of the test users is in."""
+    hidden = Site.objects.create(slug="hidden", name="Secret Site", admin_url=simulator.admin_url, insecure=True)
+    hidden.groups.add(Group.objects.create(name="Hidden team"))
+    return hidden
+
+
+@pytest.fixture
 def service(simulator) -> arcgis.ServiceRef:
     """A GP service in a folder, next to a map service (which has no jobs)."""
     simulator.state.add_service("Watershed", folder="Hydrology")

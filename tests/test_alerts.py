@@ -398,18 +398,6 @@ def test_changing_a_webhooks_secret_path_is_audited_without_revealing_it(site_ad
     assert "someone-elses" not in changed.message and "T999" not in changed.message
 
 
-@pytest.fixture
-def hidden_site(simulator):
-    """A site shared with a group the site admin is not in."""
-    from django.contrib.auth.models import Group
-
-    from jobs.models import Site
-
-    hidden = Site.objects.create(slug="hidden", name="Secret Site", admin_url=simulator.admin_url, insecure=True)
-    hidden.groups.add(Group.objects.create(name="Hidden team"))
-    return hidden
-
-
 def test_a_site_admin_who_cannot_see_every_site_sees_no_channel_for_every_site(
     site_admin, client_as, hidden_site, site
 ):

@@ -8,12 +8,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
 from jobs import arcgis
-from jobs.models import AuditEvent, Site
+from jobs.models import AuditEvent
 from policies.models import Policy, PolicyRun
 from tests.conftest import make_user
 from tests.helpers import messages_text, text
@@ -156,9 +155,8 @@ def test_operators_manage_their_own_policies_and_site_admins_everyones(
     assert AuditEvent.objects.get(action="policy_changed").username == "sam"
 
 
-def test_a_policy_of_a_restricted_site_is_seen_only_by_its_group(site, operator, site_admin, client_as, simulator):
-    hidden = Site.objects.create(slug="hidden", name="Hidden", admin_url=simulator.admin_url, insecure=True)
-    hidden.groups.add(Group.objects.create(name="Hidden team"))
+def test_a_policy_of_a_restricted_site_is_seen_only_by_its_group(site, operator, site_admin, client_as, hidden_site):
+    hidden = hidden_site
     policy = make_policy(operator, hidden)
     assert client_as(site_admin).get(reverse("policies:detail", args=[policy.pk])).status_code == 404
     # Nor can a policy be made for it.
