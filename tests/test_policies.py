@@ -156,11 +156,10 @@ def test_operators_manage_their_own_policies_and_site_admins_everyones(
 
 
 def test_a_policy_of_a_restricted_site_is_seen_only_by_its_group(site, operator, site_admin, client_as, hidden_site):
-    hidden = hidden_site
-    policy = make_policy(operator, hidden)
+    policy = make_policy(operator, hidden_site)
     assert client_as(site_admin).get(reverse("policies:detail", args=[policy.pk])).status_code == 404
     # Nor can a policy be made for it.
-    response = post(client_as(operator), reverse("policies:new"), form_data(hidden, name="Sneaky"))
+    response = post(client_as(operator), reverse("policies:new"), form_data(hidden_site, name="Sneaky"))
     assert response.status_code == 200 and not Policy.objects.filter(name="Sneaky").exists()
 
 
