@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from ninja import Schema
 
-from jobs import arcgis, operations
+import arcgis_client
+from jobs import operations
 from jobs.models import AuditEvent, Site
 from jobs.rows import JobRow, ServiceTarget
 
@@ -195,7 +196,7 @@ def api_path(target: ServiceTarget) -> str:
 
 
 def job_out(row: JobRow) -> JobOut:
-    job: arcgis.Job | None = row.job
+    job: arcgis_client.Job | None = row.job
     duration = job.duration if job else None
     event: AuditEvent | None = row.last_event
     return JobOut(
@@ -222,7 +223,7 @@ def job_out(row: JobRow) -> JobOut:
     )
 
 
-def action_out(target: ServiceTarget, result: operations.ActionResult, known: arcgis.Job | None) -> ActionOut:
+def action_out(target: ServiceTarget, result: operations.ActionResult, known: arcgis_client.Job | None) -> ActionOut:
     job = None
     if result.job_id and not result.gone:
         row = JobRow.after(target, result, known)

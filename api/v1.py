@@ -27,10 +27,11 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.docs import Swagger
 from ninja.security import HttpBearer
 
+import arcgis_client
 import jobs.urls  # noqa: F401  (registers the arcgisname and jobid path converters used below)
 from api import schemas, tokens
 from api.schemas import ActionOut, BulkIn, BulkOut, ErrorOut, JobDetailOut, JobFilters, JobPageOut
-from jobs import arcgis, fleet, operations, reads
+from jobs import fleet, operations, reads
 from jobs.forms import BulkForm, FleetFilterForm, JobFilterForm
 from jobs.models import AuditEvent, Site, StoredToken
 from jobs.rows import ServiceTarget, sort_rows
@@ -146,7 +147,7 @@ def read_failed(error: reads.ReadError) -> ApiError:
     """A read that did not work, in ArcGIS's words (or the portal's, when the user has no usable token)."""
     if error.reconnect:
         return ApiError(409, error.message)
-    if isinstance(error, arcgis.NotFound):
+    if isinstance(error, arcgis_client.NotFound):
         return ApiError(404, error.message)
     return ApiError(502, error.message)
 

@@ -29,7 +29,7 @@ TARGET_RATIO = 1.5
 TARGET_CPU = 0.010
 TARGET_GROWTH = 0.05  # of the 100-job peak
 STATUSES = ["esriJobSucceeded"] * 6 + ["esriJobFailed", "esriJobCancelled", "esriJobExecuting", "esriJobSubmitted"]
-# What the table asks ArcGIS for (jobs.arcgis.AdminClient.query_jobs with no filter), but `start`.
+# What the table asks ArcGIS for (arcgis_client.AdminClient.query_jobs with no filter), but `start`.
 QUERY = {"jobStatus": "", "userName": "", "machineName": "", "startTime": "", "endTime": "", "number": 50}
 
 

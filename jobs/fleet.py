@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.utils import timezone
 
-from jobs import arcgis, tokens
+import arcgis_client
+from jobs import tokens
 from jobs.models import Site
 from jobs.reads import SiteReader, services_of
 from jobs.rows import JobRow, ServiceTarget
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FleetQuery:
-    statuses: tuple[str, ...] = arcgis.ACTIVE_STATUSES  # () means any
+    statuses: tuple[str, ...] = arcgis_client.ACTIVE_STATUSES  # () means any
     sites: tuple[str, ...] = ()  # slugs; () means all the user may see
     folder: str = ""
     service: str = ""
@@ -60,7 +61,7 @@ class FleetQuery:
     @property
     def asked_statuses(self) -> tuple[str | None, ...]:
         if self.running_long_only:
-            return (arcgis.EXECUTING,)
+            return (arcgis_client.EXECUTING,)
         return self.statuses or (None,)
 
     def window(self) -> tuple[datetime | None, datetime | None]:
@@ -87,16 +88,16 @@ class FleetQuery:
             return (submitted_ms, job_id) > self.cursor
         return (submitted_ms, job_id) < self.cursor
 
-    def not_shown(self, jobs: list[arcgis.Job]) -> list[arcgis.Job]:
+    def not_shown(self, jobs: list[arcgis_client.Job]) -> list[arcgis_client.Job]:
         """Of jobs with a submitted time, those not shown yet."""
         return [job for job in jobs if self.beyond_cursor(submitted_ms(job), job.job_id)]
 
 
-def submitted_ms(job: arcgis.Job) -> int:
+def submitted_ms(job: arcgis_client.Job) -> int:
     return int(job.submitted.timestamp() * 1000)
 
 
-def matches_pattern(service: arcgis.ServiceRef, pattern: str) -> bool:
+def matches_pattern(service: arcgis_client.ServiceRef, pattern: str) -> bool:
     """A Folder/Name glob, case-insensitive as ArcGIS's names are: "Hydrology/*" is every service of that folder,
     "*/FloodModel" FloodModel in any folder, "Buffer" the service Buffer in the root folder, "*" every service.
     Otherwise a wildcard stays within the folder or the name: "*Model" is a root-folder service."""
@@ -153,7 +154,7 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
             events.put(("site failed", site, exc))
         except Exception:  # named as failed like any other, never a table silently short of a site
             log.exception("reading the jobs of %s failed", site.slug)
-            events.put(("site failed", site, arcgis.ArcGISError("The portal failed reading it (see its log).")))
+            events.put(("site failed", site, arcgis_client.ArcGISError("The portal failed reading it (see its log).")))
         finally:
             events.put(("site done", site))
 
@@ -180,7 +181,7 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
                 state.failures[site.name] = exc.message
             elif kind == "jobs":
                 target, result = event[1], event[2]
-                if isinstance(result, arcgis.ArcGISError):
+                if isinstance(result, arcgis_client.ArcGISError):
                     state.failures[f"{target.site.name} · {target.service.key}"] = result.message
                 else:
                     jobs, base = result
@@ -210,7 +211,7 @@ def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: Flee
     of a fleet are idle, and one cheap call spares several queries. A busy service's queries start as
     soon as its statistics answer, ahead of the other services' statistics still waiting."""
     statuses = query.asked_statuses
-    statistics_first = len(statuses) >= 2 and set(statuses) <= set(arcgis.ACTIVE_STATUSES)
+    statistics_first = len(statuses) >= 2 and set(statuses) <= set(arcgis_client.ACTIVE_STATUSES)
 
     def call(task):
         target, status = task
@@ -222,14 +223,14 @@ def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: Flee
     def then(task, result):
         target, status = task
         # An error is reported by the queries that follow.
-        busy = status == _STATISTICS and (isinstance(result, arcgis.ArcGISError) or result.other > 0)
+        busy = status == _STATISTICS and (isinstance(result, arcgis_client.ArcGISError) or result.other > 0)
         return [(target, status) for status in statuses] if busy else []
 
     if statistics_first:
         tasks = [(target, _STATISTICS) for target in targets]
     else:
         tasks = [(target, status) for target in targets for status in statuses]
-    return arcgis.as_completed(call, tasks, settings.ARCGIS_MAX_CONCURRENCY, then=then)
+    return arcgis_client.as_completed(call, tasks, settings.ARCGIS_MAX_CONCURRENCY, then=then)
 
 
 def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, overall, limits: Thresholds, now):
@@ -237,7 +238,7 @@ def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, o
     since, until = query.window()
     with overall:
 
-        def run(client: arcgis.AdminClient):
+        def run(client: arcgis_client.AdminClient):
             base, end = None, until
             if query.running_long_only:
                 # Runaways are the oldest executing jobs: ask only for those submitted long enough ago.
@@ -260,7 +261,7 @@ def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, o
                 )
 
             jobs = _unshown_jobs(ask, query)
-            if base is None and any(job.status == arcgis.EXECUTING for job in jobs):
+            if base is None and any(job.status == arcgis_client.EXECUTING for job in jobs):
                 base = baseline(target.site, client, target.service)
             return jobs, base
 
@@ -270,7 +271,7 @@ def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, o
 MAX_READS_PER_SERVICE = 10  # a bound on reading on past jobs that share one time, whatever a server answers
 
 
-def _unshown_jobs(ask, query: FleetQuery) -> list[arcgis.Job]:
+def _unshown_jobs(ask, query: FleetQuery) -> list[arcgis_client.Job]:
     """At least one more than a page of a service's jobs not shown yet, if it has them, such that no job of the
     service ranks between them and the rest.
 
@@ -281,7 +282,7 @@ def _unshown_jobs(ask, query: FleetQuery) -> list[arcgis.Job]:
     includes its own time too, so the rows shown already come back and are left out: one more is asked for."""
     wanted = query.page_size + 1
     number = wanted + 1 + (1 if query.cursor else 0)  # + the cut-off time's jobs + the cursor's own row
-    read: dict[str, arcgis.Job] = {}
+    read: dict[str, arcgis_client.Job] = {}
     window: dict[str, datetime] = {}
     for _ in range(MAX_READS_PER_SERVICE):
         page = ask(1, number, **window)
@@ -325,7 +326,7 @@ def _with_cancel_times(rows: list[FleetRow], limits, now: datetime) -> list[Flee
     """Cancel-stuck needs to know since when a job is cancelling: the audit trail and the cache tell."""
     by_service: dict[ServiceTarget, list[str]] = {}
     for item in rows:
-        if item.row.status == arcgis.CANCELLING:
+        if item.row.status == arcgis_client.CANCELLING:
             by_service.setdefault(item.row.target, []).append(item.row.job_id)
     if not by_service:
         return rows

@@ -5,7 +5,7 @@ from django.core.validators import RegexValidator
 from django.forms.renderers import Jinja2 as Jinja2Renderer
 from django.utils import timezone
 
-from jobs import arcgis
+import arcgis_client
 from jobs.models import job_id_validator
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -20,7 +20,7 @@ SORTS = {
 
 # ArcGIS user names may be domain accounts (DOMAIN\user) or e-mail-like; machines are host names.
 # \A…\Z, not ^…$: "$" also matches before a trailing newline.
-name_validator = RegexValidator(rf"\A{arcgis.NAME_PATTERN}\Z", "Letters, digits and underscores only.")
+name_validator = RegexValidator(rf"\A{arcgis_client.NAME_PATTERN}\Z", "Letters, digits and underscores only.")
 username_validator = RegexValidator(r"\A[\w.@\\-]{1,150}\Z", "Letters, digits and . _ - @ \\ only.")
 machine_validator = RegexValidator(r"\A[A-Za-z0-9._-]{1,255}\Z", "A host name: letters, digits, dots and hyphens.")
 
@@ -118,7 +118,7 @@ class JobFilterForm(TimeRangeForm):
 
     status = forms.ChoiceField(
         required=False,
-        choices=[("", "Any status"), *((s, arcgis.status_label(s)) for s in arcgis.QUERYABLE_STATUSES)],
+        choices=[("", "Any status"), *((s, arcgis_client.status_label(s)) for s in arcgis_client.QUERYABLE_STATUSES)],
     )
     user = forms.CharField(required=False, max_length=150, validators=[username_validator], widget=EXACT_NAME)
     machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
@@ -233,7 +233,7 @@ class FleetFilterForm(TimeRangeForm):
 
     status = forms.MultipleChoiceField(
         required=False,
-        choices=[(s, arcgis.status_label(s)) for s in arcgis.QUERYABLE_STATUSES],
+        choices=[(s, arcgis_client.status_label(s)) for s in arcgis_client.QUERYABLE_STATUSES],
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: the active ones (new, submitted, waiting, executing, cancelling).",
     )
@@ -249,7 +249,7 @@ class FleetFilterForm(TimeRangeForm):
         required=False, choices=[("newest", "Newest first"), ("longest", "Longest running first")], label="Order"
     )
     before = forms.RegexField(
-        required=False, regex=rf"\A[0-9]{{1,16}}:{arcgis.JOB_ID_PATTERN}\Z", widget=forms.HiddenInput
+        required=False, regex=rf"\A[0-9]{{1,16}}:{arcgis_client.JOB_ID_PATTERN}\Z", widget=forms.HiddenInput
     )
 
     def clean_before(self):
@@ -277,7 +277,7 @@ class FleetFilterForm(TimeRangeForm):
             ms, job_id = data["before"].split(":")
             cursor = (int(ms), job_id)
         return FleetQuery(
-            statuses=tuple(data["status"]) or arcgis.ACTIVE_STATUSES,
+            statuses=tuple(data["status"]) or arcgis_client.ACTIVE_STATUSES,
             sites=(data["site"],) if data["site"] else (),
             folder=data["folder"],
             service=data["service"],
@@ -307,9 +307,9 @@ class FleetBulkForm(BulkForm):
             slug, service, job_id = value.split(":") if value.count(":") == 2 else ("", "", "")
             site = self.sites.get(slug)
             try:
-                ref = arcgis.ServiceRef.parse(service)
-                arcgis.validate_job_id(job_id)
-            except arcgis.InvalidName:
+                ref = arcgis_client.ServiceRef.parse(service)
+                arcgis_client.validate_job_id(job_id)
+            except arcgis_client.InvalidName:
                 site = None
             if site is None:
                 raise forms.ValidationError("A selected job is not one of a site you may see.")

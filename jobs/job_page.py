@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from jobs import arcgis
+import arcgis_client
 from jobs.reads import JobDetail, ParameterRead, ReadError
 from jobs.rows import ServiceTarget, timestamp
 
@@ -29,9 +29,9 @@ _URL_CHARACTERS = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")  # RFC 39
 
 # How a message is marked besides its colour: a class and a word.
 MESSAGE_MARKS = {
-    arcgis.ERROR_MESSAGE: ("error", "Error"),
-    arcgis.WARNING_MESSAGE: ("warning", "Warning"),
-    arcgis.ABORT_MESSAGE: ("abort", "Cancelled"),
+    arcgis_client.ERROR_MESSAGE: ("error", "Error"),
+    arcgis_client.WARNING_MESSAGE: ("warning", "Warning"),
+    arcgis_client.ABORT_MESSAGE: ("abort", "Cancelled"),
 }
 
 
@@ -44,7 +44,7 @@ class MessageLine:
     truncated: bool
 
     @classmethod
-    def of(cls, message: arcgis.JobMessage) -> MessageLine:
+    def of(cls, message: arcgis_client.JobMessage) -> MessageLine:
         tone, label = MESSAGE_MARKS.get(message.type, ("", ""))
         return cls(message.type, message.description, tone, label, message.truncated)
 
@@ -80,13 +80,13 @@ def count_text(count: int) -> str:
     return f"{count:,} message{'s' if count != 1 else ''}" if count else "No messages yet."
 
 
-def messages_of(page: arcgis.JobDetails, *, show_all: bool) -> Messages:
+def messages_of(page: arcgis_client.RestJob, *, show_all: bool) -> Messages:
     """The job's messages as the page shows them: all it kept, or the first SHOWN_FIRST and last SHOWN_LAST."""
     kept = list(page.messages)
     hidden_by_page = not show_all and len(kept) > SHOWN_FIRST + SHOWN_LAST
     shown = [*kept[:SHOWN_FIRST], *kept[-SHOWN_LAST:]] if hidden_by_page else kept
     slices: list[MessageSlice] = []
-    run: list[arcgis.JobMessage] = []
+    run: list[arcgis_client.JobMessage] = []
     gap = 0
     for message in shown:
         if run and message.index != run[-1].index + 1:
@@ -100,7 +100,9 @@ def messages_of(page: arcgis.JobDetails, *, show_all: bool) -> Messages:
     return Messages(slices, page.message_count, len(shown), all_url)
 
 
-def _slice(run: list[arcgis.JobMessage], gap: int, page: arcgis.JobDetails, hidden_by_page: bool) -> MessageSlice:
+def _slice(
+    run: list[arcgis_client.JobMessage], gap: int, page: arcgis_client.RestJob, hidden_by_page: bool
+) -> MessageSlice:
     start = run[0].index + 1 if run else 1
     note = ""
     if gap:
@@ -109,15 +111,15 @@ def _slice(run: list[arcgis.JobMessage], gap: int, page: arcgis.JobDetails, hidd
         elif page.messages_omitted:
             note = (
                 f"{gap:,} messages in the middle are not shown: the portal keeps the first "
-                f"{arcgis.MAX_MESSAGES_HEAD:,} and the last {arcgis.MAX_MESSAGES_TAIL:,} of a job's messages. "
-                "The job's page in the Services Directory has them all."
+                f"{arcgis_client.MAX_MESSAGES_HEAD:,} and the last {arcgis_client.MAX_MESSAGES_TAIL:,} of a job's "
+                "messages. The job's page in the Services Directory has them all."
             )
         else:
             note = f"{gap:,} entr{'ies' if gap != 1 else 'y'} that {'are' if gap != 1 else 'is'} not a message."
     return MessageSlice(start, [MessageLine.of(message) for message in run], gap, note)
 
 
-def new_lines(messages: list[arcgis.JobMessage]) -> list[MessageLine]:
+def new_lines(messages: list[arcgis_client.JobMessage]) -> list[MessageLine]:
     return [MessageLine.of(message) for message in messages]
 
 
@@ -223,7 +225,7 @@ def _cut(text: str) -> str:
 
 def site_link(url: str, site_url: str) -> str:
     """The address, when it is a plain http(s) address on the site's own scheme, host and port; else ""."""
-    if not isinstance(url, str) or len(url) > arcgis.MAX_JOB_URL_CHARS:
+    if not isinstance(url, str) or len(url) > arcgis_client.MAX_JOB_URL_CHARS:
         return ""
     if not _URL_CHARACTERS.fullmatch(url):  # spaces, quotes, "<", backslashes…: not a plain address
         return ""
@@ -233,7 +235,7 @@ def site_link(url: str, site_url: str) -> str:
             return ""
     except ValueError:
         return ""
-    return url if arcgis.same_origin(url, site_url) else ""
+    return url if arcgis_client.same_origin(url, site_url) else ""
 
 
 # --- the page -----------------------------------------------------------------------------------------------
@@ -268,7 +270,7 @@ class JobPage:
 
     @property
     def no_results(self) -> str:
-        if self.page is not None and self.page.status == arcgis.SUCCEEDED:
+        if self.page is not None and self.page.status == arcgis_client.SUCCEEDED:
             return "The job's page lists no results."
         return "None: a job has results once it has succeeded."
 

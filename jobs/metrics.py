@@ -29,7 +29,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from jobs import arcgis, upstream
+import arcgis_client
+from jobs import upstream
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +61,17 @@ RUNNING_LONG = "metrics:running_long"  # + ":<site pk>:<service key>" → {"site
 
 @dataclass(frozen=True)
 class UpstreamObserver:
-    """Counts one site's ArcGIS calls; handed to arcgis.SiteConnection by jobs.upstream.connection_for."""
+    """Counts one site's ArcGIS calls; handed to arcgis_client.SiteConnection by jobs.upstream.connection_for."""
 
     site: str  # the site's slug
 
-    def __call__(self, operation: str, seconds: float, error: arcgis.ArcGISError | None) -> None:
+    def __call__(self, operation: str, seconds: float, error: arcgis_client.ArcGISError | None) -> None:
         UPSTREAM_SECONDS.labels(site=self.site, operation=operation).observe(seconds)
         if error is not None:
             UPSTREAM_ERRORS.labels(site=self.site, operation=operation, error=type(error).__name__).inc()
 
 
-def record_job_counts(site, service_key: str, stats: arcgis.JobStatistics) -> None:
+def record_job_counts(site, service_key: str, stats: arcgis_client.JobStatistics) -> None:
     """A service's job statistics as just read (the overview's counts)."""
     counts = {"succeeded": stats.succeeded, "failed": stats.failed, "cancelled": stats.cancelled, "active": stats.other}
     _remember(JOBS, site, service_key, {"counts": counts})

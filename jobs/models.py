@@ -10,7 +10,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone
 
-from jobs import arcgis, ca_bundles
+import arcgis_client
+from jobs import ca_bundles
 from jobs.crypto import decrypt_token, encrypt_token
 
 
@@ -43,8 +44,8 @@ def validate_ca_bundle(value: str) -> None:
 
 def validate_service_key(value: str) -> None:
     try:
-        arcgis.ServiceRef.parse(value)
-    except arcgis.InvalidName as exc:
+        arcgis_client.ServiceRef.parse(value)
+    except arcgis_client.InvalidName as exc:
         raise ValidationError(str(exc)) from None
 
 
@@ -234,8 +235,8 @@ class ServiceThresholds(models.Model):
 
     def clean(self) -> None:
         # As the portal names it (Folder/Name, whatever form it was entered in), so that it is found.
-        with contextlib.suppress(arcgis.InvalidName):
-            self.service = arcgis.ServiceRef.parse(self.service).key
+        with contextlib.suppress(arcgis_client.InvalidName):
+            self.service = arcgis_client.ServiceRef.parse(self.service).key
 
 
 class StoredTokenQuerySet(models.QuerySet):
@@ -295,7 +296,7 @@ class StoredToken(models.Model):
 
 
 # The client's own definition, matched against the whole value (RegexValidator searches).
-job_id_validator = RegexValidator(rf"\A{arcgis.JOB_ID_PATTERN}\Z", "Job IDs are letters and digits.")
+job_id_validator = RegexValidator(rf"\A{arcgis_client.JOB_ID_PATTERN}\Z", "Job IDs are letters and digits.")
 
 
 class AuditEvent(models.Model):

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from jobs import arcgis, audit, ca_bundles, tokens
+import arcgis_client
+from jobs import audit, ca_bundles, tokens
 from jobs.models import AuditEvent, Site, StoredToken
 from jobs.upstream import connection_for, site_slot
 
@@ -36,7 +37,7 @@ SUCCESS_MESSAGES = {
 MAYBE_DONE = "ArcGIS may still have carried it out."
 
 # What each action asks of ArcGIS; purge has no job, so its job ID is "".
-_CALLS: dict[str, Callable[[arcgis.AdminClient, arcgis.ServiceRef, str], None]] = {
+_CALLS: dict[str, Callable[[arcgis_client.AdminClient, arcgis_client.ServiceRef, str], None]] = {
     Action.CANCEL: lambda client, service, job_id: client.cancel_job(service, job_id),
     Action.DELETE: lambda client, service, job_id: client.delete_job(service, job_id),
     Action.PURGE: lambda client, service, _: client.purge_queue(service),
@@ -47,7 +48,7 @@ _CALLS: dict[str, Callable[[arcgis.AdminClient, arcgis.ServiceRef, str], None]] 
 class Target:
     """What an action is aimed at: a job of a service (job_id "" for the service itself)."""
 
-    service: arcgis.ServiceRef
+    service: arcgis_client.ServiceRef
     job_id: str = ""
 
 
@@ -59,7 +60,7 @@ class ActionResult:
     outcome: str  # an AuditEvent.Outcome value
     message: str  # ArcGIS's words verbatim, or the portal's explanation
     target: Target | None = None
-    job: arcgis.Job | None = None  # the job's state as best known after the action
+    job: arcgis_client.Job | None = None  # the job's state as best known after the action
     found: str = ""  # what re-reading the job showed, e.g. "it is already Cancelled"
     reconnect: bool = False  # the operator's token is missing or was rejected
     gone: bool = False  # the job no longer exists on the server
@@ -112,7 +113,7 @@ class BulkReport:
 
 def connect(user, site: Site, *, username: str, password: str, expiration_minutes: int, via=Via.WEB) -> ActionResult:
     """Trade the operator's ArcGIS credentials for a token; the password is used once, never kept."""
-    client = arcgis.AdminClient(connection_for(site))
+    client = arcgis_client.AdminClient(connection_for(site))
     return _connect(
         user,
         site,
@@ -125,13 +126,13 @@ def connect_with_token(user, site: Site, token: str, *, via=Via.WEB) -> ActionRe
     """Store a token the operator pasted (e.g. from a federated Portal), once ArcGIS accepts it."""
 
     def check():
-        arcgis.AdminClient(connection_for(site), token).list_folders()
-        return arcgis.Token(token=token, expires=None), ""
+        arcgis_client.AdminClient(connection_for(site), token).list_folders()
+        return arcgis_client.Token(token=token, expires=None), ""
 
     return _connect(user, site, via, check)
 
 
-def _connect(user, site, via, obtain: Callable[[], tuple[arcgis.Token, str]]) -> ActionResult:
+def _connect(user, site, via, obtain: Callable[[], tuple[arcgis_client.Token, str]]) -> ActionResult:
     [event] = audit.begin(user, site, Action.CONNECT, via, [("", "")])
     started = time.monotonic()
     try:
@@ -142,10 +143,10 @@ def _connect(user, site, via, obtain: Callable[[], tuple[arcgis.Token, str]]) ->
     return result
 
 
-def _obtain_and_store(user, site: Site, obtain: Callable[[], tuple[arcgis.Token, str]]) -> ActionResult:
+def _obtain_and_store(user, site: Site, obtain: Callable[[], tuple[arcgis_client.Token, str]]) -> ActionResult:
     try:
         token, arcgis_username = obtain()
-    except arcgis.ArcGISError as exc:
+    except arcgis_client.ArcGISError as exc:
         return _failure(Action.CONNECT, None, exc, reconnect_hint=False)
     with transaction.atomic():
         # A token from the old address must not be kept once the site points elsewhere (change_site).
@@ -236,7 +237,7 @@ def describe_change(name: str, old, new, created: bool) -> str:
 
 
 def cancel_job(
-    user, site, service, job_id, *, via=Via.WEB, via_detail: str = "", known: arcgis.Job | None = None
+    user, site, service, job_id, *, via=Via.WEB, via_detail: str = "", known: arcgis_client.Job | None = None
 ) -> ActionResult:
     targets = [Target(service, job_id)]
     return act(user, site, Action.CANCEL, targets, via=via, via_detail=via_detail, known={job_id: known})[0]
@@ -277,7 +278,7 @@ def act(
     the row as CANCELLING without reading the job again. `via_detail` names what acted for
     the user (an API token, a policy), for the audit trail.
     """
-    targets = [replace(t, job_id=t.job_id and arcgis.validate_job_id(t.job_id)) for t in dict.fromkeys(targets)]
+    targets = [replace(t, job_id=t.job_id and arcgis_client.validate_job_id(t.job_id)) for t in dict.fromkeys(targets)]
     known = known or {}
     keys = [(t.service.key, t.job_id) for t in targets]
     events = audit.begin(user, site, action, via, keys, via_detail=via_detail)
@@ -304,18 +305,18 @@ def _attempt_all(user, site: Site, action: str, targets: list[Target], known) ->
                 return result, time.monotonic() - started
 
             # attempt() catches everything, so each result is a (result, seconds) pair.
-            results = arcgis.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY)
-    except (tokens.NotConnected, arcgis.SiteUnavailable) as exc:
+            results = arcgis_client.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY)
+    except (tokens.NotConnected, arcgis_client.SiteUnavailable) as exc:
         return [(ActionResult(action, Outcome.FAILED, exc.message, t, reconnect=exc.reconnect), 0.0) for t in targets]
     if any(result.reconnect and result.code for result, _ in results):
         tokens.mark_rejected(user, site, token_used_since)
     return results
 
 
-def _attempt(client, action: str, target: Target, known: arcgis.Job | None) -> ActionResult:
+def _attempt(client, action: str, target: Target, known: arcgis_client.Job | None) -> ActionResult:
     try:
         _CALLS[action](client, target.service, target.job_id)
-    except arcgis.ArcGISError as exc:
+    except arcgis_client.ArcGISError as exc:
         return _with_real_state(client, _failure(action, target, exc), exc)
     return _success(action, target, known)
 
@@ -334,28 +335,30 @@ def _completion(result: ActionResult, seconds: float) -> audit.Completion:
     return audit.Completion(result.outcome, result.message, result.code, seconds)
 
 
-def _success(action: str, target: Target, known: arcgis.Job | None) -> ActionResult:
+def _success(action: str, target: Target, known: arcgis_client.Job | None) -> ActionResult:
     if action == Action.DELETE:
         return ActionResult(action, Outcome.SUCCESS, SUCCESS_MESSAGES[action], target, gone=True)
     if action == Action.PURGE:
         return ActionResult(action, Outcome.SUCCESS, SUCCESS_MESSAGES[action], target)
     # The contract: a successful cancel moves the job to CANCELLING; the row's own refresh does the rest.
     if known:
-        job = replace(known, status=arcgis.CANCELLING, ended=None)
+        job = replace(known, status=arcgis_client.CANCELLING, ended=None)
     else:  # a row this worker never showed: its refresh fills in the other fields
-        job = arcgis.Job(job_id=target.job_id, status=arcgis.CANCELLING)
+        job = arcgis_client.Job(job_id=target.job_id, status=arcgis_client.CANCELLING)
     return ActionResult(action, Outcome.SUCCESS, SUCCESS_MESSAGES[action], target, job=job)
 
 
-def _failure(action: str, target: Target | None, exc: arcgis.ArcGISError, *, reconnect_hint=True) -> ActionResult:
-    if isinstance(exc, arcgis.OperationRefused):
+def _failure(
+    action: str, target: Target | None, exc: arcgis_client.ArcGISError, *, reconnect_hint=True
+) -> ActionResult:
+    if isinstance(exc, arcgis_client.OperationRefused):
         return ActionResult(action, Outcome.REFUSED, exc.message, target, code=exc.code)
     reconnect = exc.reconnect and reconnect_hint
     message = exc.message + (" Reconnect with your ArcGIS account." if reconnect else "")
     return ActionResult(action, Outcome.FAILED, message, target, reconnect=reconnect, code=exc.code)
 
 
-def _with_real_state(client, result: ActionResult, exc: arcgis.ArcGISError) -> ActionResult:
+def _with_real_state(client, result: ActionResult, exc: arcgis_client.ArcGISError) -> ActionResult:
     """After a refusal or an ambiguous failure, read the job again: the server's state is the truth."""
     if not (result.outcome == Outcome.REFUSED or exc.ambiguous):
         return result
@@ -365,9 +368,9 @@ def _with_real_state(client, result: ActionResult, exc: arcgis.ArcGISError) -> A
         return unknown
     try:
         job = client.get_job(result.target.service, result.job_id)
-    except arcgis.NotFound:
+    except arcgis_client.NotFound:
         job = None
-    except arcgis.ArcGISError:
+    except arcgis_client.ArcGISError:
         return unknown
     found = "it no longer exists" if job is None else f"it is {'already ' if job.is_terminal else ''}{job.label}"
     if not exc.ambiguous:
@@ -375,7 +378,7 @@ def _with_real_state(client, result: ActionResult, exc: arcgis.ArcGISError) -> A
     if result.action == Action.DELETE:
         done = job is None
     else:
-        done = job is not None and job.status in (arcgis.CANCELLING, arcgis.CANCELLED)
+        done = job is not None and job.status in (arcgis_client.CANCELLING, arcgis_client.CANCELLED)
     if done:
         message = f"{SUCCESS_MESSAGES[result.action]} (the answer was lost; re-reading the job confirmed it)"
         return replace(result, outcome=Outcome.SUCCESS, message=message, job=job, gone=job is None)

@@ -19,12 +19,13 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from jobs import arcgis, audit, metrics, runaway, tokens
+import arcgis_client
+from jobs import audit, metrics, runaway, tokens
 from jobs.models import Site, StoredToken
 from jobs.rows import JobRow, ServiceTarget, poll_interval
 from jobs.upstream import shared_read, site_slot
 
-ReadError = tokens.NotConnected | arcgis.ArcGISError
+ReadError = tokens.NotConnected | arcgis_client.ArcGISError
 
 
 # --- the services of a site -----------------------------------------------------------------
@@ -51,12 +52,12 @@ class SiteSection:
 @dataclass(frozen=True)
 class ServiceCounts:
     target: ServiceTarget
-    stats: arcgis.JobStatistics | None = None
+    stats: arcgis_client.JobStatistics | None = None
     error: ReadError | None = None
     running_long: int = 0  # executing jobs far past what the service usually takes
 
 
-def _running_long(site: Site, client: arcgis.AdminClient, target: ServiceTarget, limits) -> int:
+def _running_long(site: Site, client: arcgis_client.AdminClient, target: ServiceTarget, limits) -> int:
     """How many of the service's executing jobs run long (its baseline is read at most every ten minutes). Only
     jobs submitted long enough ago can, and they are the oldest: ArcGIS is asked for those alone, and counts them."""
     base = runaway.baseline(site, client, target.service)
@@ -65,7 +66,7 @@ def _running_long(site: Site, client: arcgis.AdminClient, target: ServiceTarget,
         now = timezone.now()
         executing = shared_read(
             ("running long", site.pk, target.service.key),
-            lambda: client.query_jobs(target.service, status=arcgis.EXECUTING, end_time=now - limit, number=100),
+            lambda: client.query_jobs(target.service, status=arcgis_client.EXECUTING, end_time=now - limit, number=100),
         )
         for job in executing.jobs:
             flag = runaway.flag_for(job, base, limits, now)
@@ -78,7 +79,7 @@ def _running_long(site: Site, client: arcgis.AdminClient, target: ServiceTarget,
     return count
 
 
-def services_of(site: Site, client: arcgis.AdminClient) -> list[arcgis.Service]:
+def services_of(site: Site, client: arcgis_client.AdminClient) -> list[arcgis_client.Service]:
     """The site's GP services; the list changes rarely, so it is shared for a minute."""
     return shared_read(
         ("services", site.pk),
@@ -87,14 +88,14 @@ def services_of(site: Site, client: arcgis.AdminClient) -> list[arcgis.Service]:
     )
 
 
-def _section(site: Site, token: StoredToken | None, services: list[arcgis.Service]) -> SiteSection:
+def _section(site: Site, token: StoredToken | None, services: list[arcgis_client.Service]) -> SiteSection:
     section = SiteSection(site, token)
     for service in sorted(services, key=lambda s: (s.folder.lower(), s.name.lower())):
         section.folders.setdefault(service.folder, []).append(ServiceTarget(site, service.ref, service.description))
     return section
 
 
-def _counts(site: Site, client: arcgis.AdminClient, target: ServiceTarget) -> arcgis.JobStatistics:
+def _counts(site: Site, client: arcgis_client.AdminClient, target: ServiceTarget) -> arcgis_client.JobStatistics:
     stats = shared_read(("stats", site.pk, target.service.key), lambda: client.job_statistics(target.service))
     metrics.record_job_counts(site, target.service.key, stats)  # /metrics shows what was read, never reads itself
     return stats
@@ -121,7 +122,7 @@ class SiteReader:
         started = timezone.now()
         try:
             return func(self.client)
-        except arcgis.TokenRejected:
+        except arcgis_client.TokenRejected:
             self.rejected_at = self.rejected_at or started
             raise
 
@@ -199,12 +200,14 @@ def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> It
                     limits = runaway.Thresholds.lookup(thresholds, target)
                     try:
                         running_long = reader.call(lambda client: _running_long(site, client, target, limits))
-                    except arcgis.ArcGISError:
+                    except arcgis_client.ArcGISError:
                         running_long = 0  # the counts stand on their own
                     return ServiceCounts(target, stats, running_long=running_long)
 
-                for target, result in arcgis.as_completed(counts, section.targets, settings.ARCGIS_MAX_CONCURRENCY):
-                    failed = isinstance(result, arcgis.ArcGISError)
+                for target, result in arcgis_client.as_completed(
+                    counts, section.targets, settings.ARCGIS_MAX_CONCURRENCY
+                ):
+                    failed = isinstance(result, arcgis_client.ArcGISError)
                     events.put(ServiceCounts(target, error=result) if failed else result)
         except tokens.READ_ERRORS as exc:  # no slot free, or no token
             events.put(listed.get(site.pk) or SiteSection(site, reader.token, error=exc))
@@ -245,7 +248,7 @@ class JobQuery:
         until = self.until.timestamp() if self.until else None
         return (self.status, self.username, self.machine, since, until, self.start, self.number)
 
-    def run(self, client: arcgis.AdminClient, service: arcgis.ServiceRef) -> arcgis.JobPage:
+    def run(self, client: arcgis_client.AdminClient, service: arcgis_client.ServiceRef) -> arcgis_client.QueryPage:
         return client.query_jobs(
             service,
             status=self.status,
@@ -263,7 +266,7 @@ class JobTable:
     target: ServiceTarget
     token: StoredToken | None
     rows: list[JobRow] = field(default_factory=list)
-    page: arcgis.JobPage | None = None
+    page: arcgis_client.QueryPage | None = None
     error: ReadError | None = None
     seconds: float = 0.0  # how long ArcGIS took
 
@@ -272,7 +275,7 @@ class JobTable:
         return poll_interval(self.seconds)
 
 
-def _page(reader: SiteReader, target: ServiceTarget, query: JobQuery) -> arcgis.JobPage:
+def _page(reader: SiteReader, target: ServiceTarget, query: JobQuery) -> arcgis_client.QueryPage:
     site = target.site
     return reader.call(
         lambda client: shared_read(
@@ -281,13 +284,13 @@ def _page(reader: SiteReader, target: ServiceTarget, query: JobQuery) -> arcgis.
     )
 
 
-def _single(reader: SiteReader, target: ServiceTarget, job_id: str) -> arcgis.Job | None:
+def _single(reader: SiteReader, target: ServiceTarget, job_id: str) -> arcgis_client.Job | None:
     site = target.site
 
     def get(client):
         try:
             return client.get_job(target.service, job_id)
-        except arcgis.NotFound:
+        except arcgis_client.NotFound:
             return None
 
     return reader.call(lambda client: shared_read(("job", site.pk, target.service.key, job_id), lambda: get(client)))
@@ -303,7 +306,7 @@ def job_table(user, target: ServiceTarget, query: JobQuery, *, job_id: str | Non
             if job_id:
                 job = _single(reader, target, job_id)
                 jobs = [job] if job else []
-                page = arcgis.JobPage(jobs=jobs, total=len(jobs), start=1, number=1, next_start=None)
+                page = arcgis_client.QueryPage(jobs=jobs, total=len(jobs), start=1, number=1, next_start=None)
             else:
                 page = _page(reader, target, query)
     except tokens.READ_ERRORS as exc:
@@ -321,14 +324,14 @@ def job_table(user, target: ServiceTarget, query: JobQuery, *, job_id: str | Non
 
 def _explained(reader: SiteReader, target: ServiceTarget, exc: ReadError) -> ReadError:
     """A service ArcGIS does not know as a GP service is named as such (e.g. a MapServer opened as one)."""
-    if not isinstance(exc, arcgis.NotFound) or exc.code != 404:
+    if not isinstance(exc, arcgis_client.NotFound) or exc.code != 404:
         return exc
     try:
         services = reader.call(lambda client: services_of(target.site, client))
     except tokens.READ_ERRORS:
         return exc
     if target.service not in {service.ref for service in services}:
-        return arcgis.NotFound(f"{target.service.key} is not a GP service on {target.site.name}.", code=404)
+        return arcgis_client.NotFound(f"{target.service.key} is not a GP service on {target.site.name}.", code=404)
     return exc
 
 
@@ -362,8 +365,8 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
             page = _page(reader, target, query)
             seen = {job.job_id: job for job in page.jobs}
             missing = [job_id for job_id in watched if job_id not in seen][:MAX_SINGLE_READS]
-            for job_id, job in arcgis.as_completed(lambda j: _single(reader, target, j), missing):
-                if not isinstance(job, arcgis.ArcGISError):  # else: asked again next time
+            for job_id, job in arcgis_client.as_completed(lambda j: _single(reader, target, j), missing):
+                if not isinstance(job, arcgis_client.ArcGISError):  # else: asked again next time
                     seen[job_id] = job
     except tokens.READ_ERRORS as exc:
         result.error = exc
@@ -406,7 +409,7 @@ class ParameterRead:
 
     kind: str  # "inputs" or "results"
     name: str
-    parameter: arcgis.JobParameter | None = None
+    parameter: arcgis_client.JobParameter | None = None
     error: ReadError | None = None
 
 
@@ -421,26 +424,26 @@ class JobDetail:
     token: StoredToken | None
     row: JobRow
     error: ReadError | None = None
-    page: arcgis.JobDetails | None = None
+    page: arcgis_client.RestJob | None = None
     page_error: ReadError | None = None
     inputs: list[ParameterRead] = field(default_factory=list)
     results: list[ParameterRead] = field(default_factory=list)
 
 
-def _job_page(reader: SiteReader, target: ServiceTarget, job: arcgis.Job) -> arcgis.JobDetails:
+def _job_page(reader: SiteReader, target: ServiceTarget, job: arcgis_client.Job) -> arcgis_client.RestJob:
     """The job's Services Directory page, shared like the other reads (several operators may watch one job)."""
     site = target.site
     key = ("jobpage", site.pk, target.service.key, job.job_id)
-    return reader.call(lambda client: shared_read(key, lambda: client.job_details(target.service, job)))
+    return reader.call(lambda client: shared_read(key, lambda: client.rest_job(target.service, job)))
 
 
-def _parameters(reader: SiteReader, target: ServiceTarget, job: arcgis.Job, page: arcgis.JobDetails):
+def _parameters(reader: SiteReader, target: ServiceTarget, job: arcgis_client.Job, page: arcgis_client.RestJob):
     """Every input and result of the job, read concurrently (a few at a time); each one may fail on its own."""
     wanted = [("inputs", name) for name in page.inputs] + [("results", name) for name in page.results]
     limit = min(settings.ARCGIS_MAX_CONCURRENCY, PARAMETER_READS)
 
     def read(items: list[tuple[str, str]], each: int) -> list:
-        return arcgis.run_concurrently(
+        return arcgis_client.run_concurrently(
             lambda item: reader.call(lambda client: client.job_parameter(target.service, job, *item, max_bytes=each)),
             items,
             limit,
@@ -449,16 +452,16 @@ def _parameters(reader: SiteReader, target: ServiceTarget, job: arcgis.Job, page
     # The budget shared out evenly; what the small values leave goes to the large ones, read again with it.
     each = PARAMETERS_BUDGET_BYTES // max(len(wanted), 1)
     answers = read(wanted, each)
-    large = [i for i, answer in enumerate(answers) if isinstance(answer, arcgis.ResponseTooLarge)]
+    large = [i for i, answer in enumerate(answers) if isinstance(answer, arcgis_client.ResponseTooLarge)]
     if large:
-        used = sum(len(json.dumps(a.value)) for a in answers if isinstance(a, arcgis.JobParameter))
+        used = sum(len(json.dumps(a.value)) for a in answers if isinstance(a, arcgis_client.JobParameter))
         left = (PARAMETERS_BUDGET_BYTES - used) // len(large)
         if left > each:
             for i, answer in zip(large, read([wanted[i] for i in large], left), strict=True):
                 answers[i] = answer
     reads = {"inputs": [], "results": []}
     for (kind, name), answer in zip(wanted, answers, strict=True):
-        if isinstance(answer, arcgis.ArcGISError):
+        if isinstance(answer, arcgis_client.ArcGISError):
             reads[kind].append(ParameterRead(kind, name, error=answer))
         else:
             reads[kind].append(ParameterRead(kind, name, parameter=answer))
@@ -500,8 +503,8 @@ class NewMessages:
     target: ServiceTarget
     job_id: str
     count: int  # messages the job has logged in all: the next poll asks for those after these
-    messages: list[arcgis.JobMessage] = field(default_factory=list)
-    page: arcgis.JobDetails | None = None
+    messages: list[arcgis_client.JobMessage] = field(default_factory=list)
+    page: arcgis_client.RestJob | None = None
     row: JobRow | None = None
     error: ReadError | None = None
     seconds: float = 0.0
@@ -512,7 +515,9 @@ class NewMessages:
         if self.row is not None:
             return True
         error = self.error
-        return error is not None and (error.reconnect or isinstance(error, arcgis.UnsafeJobURL | arcgis.NoJobPage))
+        return error is not None and (
+            error.reconnect or isinstance(error, arcgis_client.UnsafeJobURL | arcgis_client.NoJobPage)
+        )
 
 
 def new_messages(user, target: ServiceTarget, job_id: str, after: int) -> NewMessages:
@@ -532,7 +537,7 @@ def new_messages(user, target: ServiceTarget, job_id: str, after: int) -> NewMes
             else:
                 try:
                     page = _job_page(reader, target, job)
-                except arcgis.OperationRefused:  # e.g. "Invalid URL": has the job gone?
+                except arcgis_client.OperationRefused:  # e.g. "Invalid URL": has the job gone?
                     if _single(reader, target, job_id) is None:
                         result.row = JobRow(target, job_id, None, gone=True)
                     else:
@@ -560,14 +565,14 @@ def new_messages(user, target: ServiceTarget, job_id: str, after: int) -> NewMes
 class LastError:
     """A failed job's last telling error message (None when it logged none), or why it could not be read."""
 
-    message: arcgis.JobMessage | None = None
+    message: arcgis_client.JobMessage | None = None
     error: ReadError | None = None
 
 
-FAILED_STATUSES = frozenset({arcgis.FAILED, arcgis.TIMED_OUT})
+FAILED_STATUSES = frozenset({arcgis_client.FAILED, arcgis_client.TIMED_OUT})
 
 
-def last_error(user, target: ServiceTarget, job: arcgis.Job) -> LastError | None:
+def last_error(user, target: ServiceTarget, job: arcgis_client.Job) -> LastError | None:
     """For a row's details: a failed job's last error, at the cost of one (shared) read of its page.
     None for a job that did not fail, without any upstream call."""
     if job.status not in FAILED_STATUSES:

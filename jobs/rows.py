@@ -25,23 +25,23 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from jobs import arcgis
+import arcgis_client
 from jobs.models import AuditEvent, Site
 
 ROW_CACHE_SECONDS = 600
 
 TONES = {
-    arcgis.NEW: "queued",
-    arcgis.SUBMITTED: "queued",
-    arcgis.WAITING: "queued",
-    arcgis.EXECUTING: "running",
-    arcgis.SUCCEEDED: "ok",
-    arcgis.FAILED: "bad",
-    arcgis.TIMED_OUT: "bad",
-    arcgis.CANCELLING: "stopping",
-    arcgis.CANCELLED: "stopped",
-    arcgis.DELETING: "stopping",
-    arcgis.DELETED: "stopped",
+    arcgis_client.NEW: "queued",
+    arcgis_client.SUBMITTED: "queued",
+    arcgis_client.WAITING: "queued",
+    arcgis_client.EXECUTING: "running",
+    arcgis_client.SUCCEEDED: "ok",
+    arcgis_client.FAILED: "bad",
+    arcgis_client.TIMED_OUT: "bad",
+    arcgis_client.CANCELLING: "stopping",
+    arcgis_client.CANCELLED: "stopped",
+    arcgis_client.DELETING: "stopping",
+    arcgis_client.DELETED: "stopped",
 }
 
 
@@ -50,7 +50,7 @@ class ServiceTarget:
     """A GP service of a site, as the portal's URLs name it."""
 
     site: Site
-    service: arcgis.ServiceRef
+    service: arcgis_client.ServiceRef
     description: str = field(default="", compare=False)  # as the site's listing says
 
     def url(self, name: str, job_id: str | None = None, **query) -> str:
@@ -86,12 +86,12 @@ class ServiceTarget:
     def _cache_key(self, job_id: str) -> str:
         return f"job:{self.site.pk}:{self.service.key}:{job_id}"
 
-    def remember(self, jobs: list[arcgis.Job]) -> None:
+    def remember(self, jobs: list[arcgis_client.Job]) -> None:
         """Keep the jobs just read, so an action's answer can show the whole row without reading again."""
         if jobs:
             cache.set_many({self._cache_key(job.job_id): job for job in jobs}, ROW_CACHE_SECONDS)
 
-    def recall(self, job_ids: list[str]) -> dict[str, arcgis.Job]:
+    def recall(self, job_ids: list[str]) -> dict[str, arcgis_client.Job]:
         found = cache.get_many([self._cache_key(job_id) for job_id in job_ids])
         return {job.job_id: job for job in found.values()}
 
@@ -115,14 +115,14 @@ class RowOutcome:
 class JobRow:
     target: ServiceTarget
     job_id: str
-    job: arcgis.Job | None  # None when the job's details are not known right now
+    job: arcgis_client.Job | None  # None when the job's details are not known right now
     outcome: RowOutcome | None = None
     gone: bool = False  # the job no longer exists on the server
     last_event: AuditEvent | None = None  # the last portal action on this job, by anyone
     flag: object = None  # why the fleet view flags it (running long…), set by reads
 
     @classmethod
-    def after(cls, target: ServiceTarget, result, known: arcgis.Job | None) -> JobRow:
+    def after(cls, target: ServiceTarget, result, known: arcgis_client.Job | None) -> JobRow:
         """The row after an action (an operations.ActionResult): the server's answer in its status element."""
         job = None if result.gone else (result.job or known)
         return cls(target, result.job_id, job, RowOutcome.of(result), result.gone)
@@ -135,12 +135,12 @@ class JobRow:
     @cached_property
     def status(self) -> str:
         if self.gone:
-            return arcgis.DELETED
+            return arcgis_client.DELETED
         return self.job.status if self.job else ""
 
     @cached_property
     def label(self) -> str:
-        return "Gone" if self.gone else arcgis.status_label(self.status)
+        return "Gone" if self.gone else arcgis_client.status_label(self.status)
 
     @cached_property
     def tone(self) -> str:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from jobs import arcgis
+import arcgis_client
 from jobs.models import THRESHOLDS, AuditEvent, ServiceThresholds, Site
 from jobs.rows import ServiceTarget
 from jobs.upstream import cache, shared_read, shared_value
@@ -49,7 +49,7 @@ class Baseline:
         return f"Usually ≤ {minutes_text(self.p95)} (95% of the last {self.samples} succeeded jobs)."
 
 
-def baseline_of(jobs: list[arcgis.Job]) -> Baseline:
+def baseline_of(jobs: list[arcgis_client.Job]) -> Baseline:
     durations = [
         job.ended - job.submitted for job in jobs if job.ended and job.submitted and job.ended >= job.submitted
     ]
@@ -60,16 +60,16 @@ def baseline_of(jobs: list[arcgis.Job]) -> Baseline:
     return Baseline(len(durations), timedelta(seconds=p95))
 
 
-def known_baseline(site: Site, service: arcgis.ServiceRef) -> Baseline | None:
+def known_baseline(site: Site, service: arcgis_client.ServiceRef) -> Baseline | None:
     """The service's baseline if someone read it in the last ten minutes; never asks ArcGIS."""
     return shared_value(("baseline", site.pk, service.key))
 
 
-def baseline(site: Site, client: arcgis.AdminClient, service: arcgis.ServiceRef) -> Baseline:
+def baseline(site: Site, client: arcgis_client.AdminClient, service: arcgis_client.ServiceRef) -> Baseline:
     """The service's baseline, shared for ten minutes between everyone who may see the site."""
 
     def fetch() -> Baseline:
-        page = client.query_jobs(service, status=arcgis.SUCCEEDED, number=BASELINE_SAMPLES)
+        page = client.query_jobs(service, status=arcgis_client.SUCCEEDED, number=BASELINE_SAMPLES)
         return baseline_of(page.jobs)
 
     return shared_read(("baseline", site.pk, service.key), fetch, BASELINE_SECONDS)
@@ -131,19 +131,23 @@ def running_long_after(base: Baseline | None, limits: Thresholds) -> timedelta |
 
 
 def flag_for(
-    job: arcgis.Job, base: Baseline | None, limits: Thresholds, now: datetime, cancelling_since: datetime | None = None
+    job: arcgis_client.Job,
+    base: Baseline | None,
+    limits: Thresholds,
+    now: datetime,
+    cancelling_since: datetime | None = None,
 ) -> Flag | None:
     """The one flag a job deserves, if any. The edges: a job is flagged only once strictly past them."""
     if job.submitted is None:
         return None
     age = now - job.submitted
-    limit = running_long_after(base, limits) if job.status == arcgis.EXECUTING else None
+    limit = running_long_after(base, limits) if job.status == arcgis_client.EXECUTING else None
     if limit is not None and age > limit:
         times = age / base.p95 if base.p95.total_seconds() else math.inf
         return Flag("running-long", f"Running long: {times:.1f}× its usual {minutes_text(base.p95)}")
-    if job.status in arcgis.QUEUED_STATUSES and age > timedelta(minutes=limits.queued_long_minutes):
+    if job.status in arcgis_client.QUEUED_STATUSES and age > timedelta(minutes=limits.queued_long_minutes):
         return Flag("queued-long", f"Queued long: waiting {minutes_text(age)}")
-    if job.status == arcgis.CANCELLING:
+    if job.status == arcgis_client.CANCELLING:
         since = cancelling_since or job.submitted
         if now - since > timedelta(minutes=limits.cancel_stuck_minutes):
             return Flag("cancel-stuck", f"Cancel stuck: cancelling for {minutes_text(now - since)}")
@@ -206,7 +210,7 @@ def flag_rows(rows: list, now: datetime | None = None) -> list:
     target = rows[0].target
     limits = Thresholds.lookup(Thresholds.for_sites([target.site]), target)
     base = known_baseline(target.site, target.service)
-    cancelling = [row.job_id for row in rows if row.status == arcgis.CANCELLING]
+    cancelling = [row.job_id for row in rows if row.status == arcgis_client.CANCELLING]
     since = cancelling_since(target.site, target.service.key, cancelling) if cancelling else {}
     return [
         replace(row, flag=flag_for(row.job, base, limits, now, since.get(row.job_id))) if row.job else row

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from jobs import arcgis
+import arcgis_client
 from jobs.crypto import TokenDecryptionError
 from jobs.models import Site, StoredToken
 from jobs.upstream import connection_for
@@ -28,14 +28,14 @@ class NotConnected(Exception):
 
 
 # What a page can show for any failed read: both have `.message` and `.reconnect`.
-READ_ERRORS = (NotConnected, arcgis.ArcGISError)
+READ_ERRORS = (NotConnected, arcgis_client.ArcGISError)
 
 
 def stored_token(user, site: Site) -> StoredToken | None:
     return StoredToken.objects.filter(user=user, site=site).first()
 
 
-def client_with(site: Site, token: StoredToken | None) -> arcgis.AdminClient:
+def client_with(site: Site, token: StoredToken | None) -> arcgis_client.AdminClient:
     """An Administrator API client acting with this stored token; raises NotConnected."""
     if token is None:
         if site.connection_changed is not None:  # every token was revoked when the address changed
@@ -49,10 +49,10 @@ def client_with(site: Site, token: StoredToken | None) -> arcgis.AdminClient:
         secret = token.token
     except TokenDecryptionError as exc:
         raise NotConnected(site, str(exc)) from None
-    return arcgis.AdminClient(connection_for(site), secret)
+    return arcgis_client.AdminClient(connection_for(site), secret)
 
 
-def client_for(user, site: Site) -> arcgis.AdminClient:
+def client_for(user, site: Site) -> arcgis_client.AdminClient:
     return client_with(site, stored_token(user, site))
 
 
@@ -70,6 +70,6 @@ def rejection_marked(user, site: Site) -> Iterator[None]:
     started = timezone.now()
     try:
         yield
-    except arcgis.TokenRejected:
+    except arcgis_client.TokenRejected:
         mark_rejected(user, site, started)
         raise

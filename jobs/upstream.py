@@ -1,7 +1,7 @@
 """How the portal calls ArcGIS: per-site budgets, a circuit breaker shared by every worker,
 a cap on the requests one site may hold per worker, and reads shared between operators.
 
-The client (jobs/arcgis.py) knows nothing of Django; this is where it meets the cache.
+The client (arcgis_client) knows nothing of Django; this is where it meets the cache.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.utils import timezone
 
-from jobs import arcgis
+import arcgis_client
 from jobs.metrics import UpstreamObserver
 
 _T = TypeVar("_T")
@@ -77,7 +77,7 @@ class SiteGuard:
         # (The trial's claim outlives any call it could make: its own answer releases it.)
         if now >= retry_at and cache.add(f"{self._key}:trial", 1, timeout=max(settings.ARCGIS_BREAKER_COOLDOWN, 120)):
             return
-        raise arcgis.SiteUnavailable(self.describe(state, now))
+        raise arcgis_client.SiteUnavailable(self.describe(state, now))
 
     def describe(self, state: dict, now: float | None = None) -> str:
         since = timezone.localtime(datetime.fromtimestamp(state["since"], tz=UTC))
@@ -103,9 +103,9 @@ class SiteGuard:
         return self.state().get("opened") is not None
 
 
-def connection_for(site) -> arcgis.SiteConnection:
+def connection_for(site) -> arcgis_client.SiteConnection:
     """The pooled upstream connection for a site's current settings."""
-    return arcgis.SiteConnection.for_settings(
+    return arcgis_client.SiteConnection.for_settings(
         admin_url=site.admin_url,
         token_url=site.token_url or None,
         referer=site.effective_referer,
@@ -134,7 +134,7 @@ def site_slot(site) -> Iterator[None]:
         size = settings.ARCGIS_REQUESTS_PER_SITE
         slots = _slots.setdefault((site.pk, size), threading.BoundedSemaphore(size))
     if not slots.acquire(timeout=settings.ARCGIS_SLOT_WAIT):
-        raise arcgis.SiteUnavailable(
+        raise arcgis_client.SiteUnavailable(
             f"{site.name} is slow to answer and already has {size} request{'' if size == 1 else 's'} "
             "waiting for it; try again in a moment."
         )

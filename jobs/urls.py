@@ -2,13 +2,14 @@
 
 from django.urls import include, path, register_converter
 
-from jobs import arcgis, views
+import arcgis_client
+from jobs import views
 
 
 class ArcGISNameConverter:
     """Folder and service names: letters, digits and underscores, at most 120."""
 
-    regex = arcgis.NAME_PATTERN
+    regex = arcgis_client.NAME_PATTERN
 
     def to_python(self, value: str) -> str:
         return value
@@ -18,7 +19,7 @@ class ArcGISNameConverter:
 
 
 class JobIdConverter(ArcGISNameConverter):
-    regex = arcgis.JOB_ID_PATTERN
+    regex = arcgis_client.JOB_ID_PATTERN
 
 
 register_converter(ArcGISNameConverter, "arcgisname")

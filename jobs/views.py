@@ -30,7 +30,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
-from jobs import arcgis, audit, fleet, operations, reads
+import arcgis_client
+from jobs import audit, fleet, operations, reads
 from jobs.forms import BulkForm, ConnectForm, FleetBulkForm, FleetFilterForm, JobFilterForm, PasteTokenForm
 from jobs.job_page import JobPage, count_text, message_poll, new_lines
 from jobs.middleware import TIMEZONE_COOKIE, valid_timezone
@@ -52,7 +53,7 @@ def visible_site(request: HttpRequest, slug: str) -> Site:
 
 
 def target_of(request: HttpRequest, slug: str, name: str, folder: str = "") -> ServiceTarget:
-    return ServiceTarget(visible_site(request, slug), arcgis.ServiceRef(folder, name))
+    return ServiceTarget(visible_site(request, slug), arcgis_client.ServiceRef(folder, name))
 
 
 def redirect_back(request: HttpRequest, default: str) -> HttpResponse:
@@ -311,7 +312,7 @@ def _watched(request: HttpRequest) -> dict[str, str]:
     watched = {}
     for item in request.GET.get("rows", "").split(",")[:200]:
         job_id, _, status = item.partition(":")
-        if arcgis.is_job_id(job_id) and status in arcgis.STATUSES:
+        if arcgis_client.is_job_id(job_id) and status in arcgis_client.STATUSES:
             watched[job_id] = status
     return watched
 
@@ -344,7 +345,9 @@ def job_updates(request: HttpRequest, slug: str, name: str, folder: str = "") ->
     if changes.error and changes.error.reconnect:
         poll = Poll()  # nothing will work until the operator reconnects
     else:
-        still = [JobRow(target, job_id, arcgis.Job(job_id, status)) for job_id, status in changes.still_active.items()]
+        still = [
+            JobRow(target, job_id, arcgis_client.Job(job_id, status)) for job_id, status in changes.still_active.items()
+        ]
         poll = _poll(target, _filters_query(request), still, newest, failures, changes.seconds)
     sent = {name: request.GET.get(name, "") for name in ("rows", "failures", "every")}
     context = {

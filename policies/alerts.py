@@ -23,7 +23,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs import arcgis, runaway
+import arcgis_client
+from jobs import runaway
 from jobs.models import Site
 from jobs.rows import ServiceTarget
 from jobs.upstream import SiteGuard
@@ -230,7 +231,7 @@ def running_long(now: datetime) -> int:
                     AlertedJob.objects.create(site=site, service=service, job_id=job_id, created=now)
             except IntegrityError:
                 continue  # another worker alerted it just now
-            target = ServiceTarget(site, arcgis.ServiceRef.parse(service))
+            target = ServiceTarget(site, arcgis_client.ServiceRef.parse(service))
             alert(
                 Event.RUNNING_LONG,
                 site,

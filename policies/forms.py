@@ -1,11 +1,11 @@
 from django import forms
 
-from jobs import arcgis
+import arcgis_client
 from policies.matching import Criteria
 from policies.models import DEFAULT_STATUSES, STATUS_CHOICES, AlertChannel, Policy
 
 # A cancel can only stop a job that has not finished (or is not already being cancelled).
-CANCELLABLE = {arcgis.NEW, arcgis.SUBMITTED, arcgis.WAITING, arcgis.EXECUTING}
+CANCELLABLE = {arcgis_client.NEW, arcgis_client.SUBMITTED, arcgis_client.WAITING, arcgis_client.EXECUTING}
 
 
 class PolicyForm(forms.ModelForm):

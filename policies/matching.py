@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from jobs import arcgis
+import arcgis_client
 from jobs.runaway import Flag, minutes_text
 
 
@@ -47,9 +47,9 @@ class Criteria:
             return tuple(sorted(self.statuses))
         wanted = set()
         if self.running_minutes is not None or self.running_long:
-            wanted.add(arcgis.EXECUTING)
+            wanted.add(arcgis_client.EXECUTING)
         if self.queued_minutes is not None:
-            wanted |= arcgis.QUEUED_STATUSES
+            wanted |= arcgis_client.QUEUED_STATUSES
         return tuple(sorted(self.statuses & wanted))
 
     def submitted_before(self, now: datetime) -> datetime | None:
@@ -60,7 +60,7 @@ class Criteria:
         return now - timedelta(minutes=min(minutes))
 
 
-def why(criteria: Criteria, job: arcgis.Job, flag: Flag | None, now: datetime) -> str | None:
+def why(criteria: Criteria, job: arcgis_client.Job, flag: Flag | None, now: datetime) -> str | None:
     """Why the job matches, in words ("Queued 42 min, over 30 min · user svc_batch"), or None."""
     if job.status not in criteria.statuses:
         return None
@@ -79,16 +79,16 @@ def why(criteria: Criteria, job: arcgis.Job, flag: Flag | None, now: datetime) -
     return " · ".join([reason, *details])
 
 
-def _timed_reason(criteria: Criteria, job: arcgis.Job, flag: Flag | None, now: datetime) -> str | None:
+def _timed_reason(criteria: Criteria, job: arcgis_client.Job, flag: Flag | None, now: datetime) -> str | None:
     if job.submitted is None:
         return None
     age = now - job.submitted
-    if job.status == arcgis.EXECUTING:
+    if job.status == arcgis_client.EXECUTING:
         if criteria.running_minutes is not None and age > timedelta(minutes=criteria.running_minutes):
             return f"Running {minutes_text(age)}, over {criteria.running_minutes} min"
         if criteria.running_long and flag is not None and flag.kind == "running-long":
             return flag.text
     queued = criteria.queued_minutes
-    if job.status in arcgis.QUEUED_STATUSES and queued is not None and age > timedelta(minutes=queued):
+    if job.status in arcgis_client.QUEUED_STATUSES and queued is not None and age > timedelta(minutes=queued):
         return f"Queued {minutes_text(age)}, over {queued} min"
     return None

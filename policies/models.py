@@ -11,13 +11,18 @@ from django.core.validators import MaxValueValidator, MinValueValidator, validat
 from django.db import models
 from django.utils import timezone
 
-from jobs import arcgis
+import arcgis_client
 from jobs.forms import machine_validator, username_validator
 from jobs.models import Site
 
 # What a policy may ask for: every status ArcGIS can be queried for; none chosen means DEFAULT_STATUSES.
-STATUS_CHOICES = [(status, arcgis.status_label(status)) for status in arcgis.QUERYABLE_STATUSES]
-DEFAULT_STATUSES = (arcgis.NEW, arcgis.SUBMITTED, arcgis.WAITING, arcgis.EXECUTING)  # queued or executing
+STATUS_CHOICES = [(status, arcgis_client.status_label(status)) for status in arcgis_client.QUERYABLE_STATUSES]
+DEFAULT_STATUSES = (
+    arcgis_client.NEW,
+    arcgis_client.SUBMITTED,
+    arcgis_client.WAITING,
+    arcgis_client.EXECUTING,
+)  # queued or executing
 MINUTES = [MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
 
 # "Folder/Name" globs with * and ?, separated by spaces: "Hydrology/*", "*/FloodModel", "Buffer", "*".
@@ -153,7 +158,7 @@ class Policy(models.Model):
     def matches_text(self) -> str:
         """What it matches, in words: "Submitted jobs of Hydrology/*, submitted by svc_batch, queued longer than 30
         min"."""
-        statuses = ", ".join(arcgis.status_label(status) for status in self.chosen_statuses)
+        statuses = ", ".join(arcgis_client.status_label(status) for status in self.chosen_statuses)
         parts = [f"{statuses} jobs of {' '.join(self.patterns)}"]
         if self.username:
             parts.append(f"submitted by {self.username}")

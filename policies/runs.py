@@ -17,7 +17,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import arcgis, audit, fleet, operations, tokens
+import arcgis_client
+from jobs import audit, fleet, operations, tokens
 from jobs.models import AuditEvent, Site
 from jobs.rows import ServiceTarget
 from policies import alerts
@@ -39,7 +40,7 @@ PREVIEWS_KEPT = timedelta(days=7)
 @dataclass(frozen=True)
 class Match:
     target: ServiceTarget
-    job: arcgis.Job
+    job: arcgis_client.Job
     reason: str
 
     def planned(self) -> dict:
@@ -169,7 +170,9 @@ def _act_on_planned(run: PolicyRun, user) -> None:
         if match is None:
             message = "Skipped: it no longer matches the policy (it may have finished)."
         elif match.job.status != item["status"]:
-            message = f"Skipped: it is now {match.job.label}, not {arcgis.status_label(item['status'])} as previewed."
+            message = (
+                f"Skipped: it is now {match.job.label}, not {arcgis_client.status_label(item['status'])} as previewed."
+            )
         else:
             chosen.append(match)
             continue

@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils.crypto import get_random_string
 
-from jobs import arcgis
+import arcgis_client
 from jobs.models import Site, StoredToken
 from jobs.rows import ServiceTarget
 from tests.helpers import METRICS_TOKEN, SETTINGS_VARIABLES
@@ -93,11 +93,11 @@ def hidden_site(db, simulator) -> Site:
 
 
 @pytest.fixture
-def service(simulator) -> arcgis.ServiceRef:
+def service(simulator) -> arcgis_client.ServiceRef:
     """A GP service in a folder, next to a map service (which has no jobs)."""
     simulator.state.add_service("Watershed", folder="Hydrology")
     simulator.state.add_service("Rivers", folder="Hydrology", type="MapServer")
-    return arcgis.ServiceRef("Hydrology", "Watershed")
+    return arcgis_client.ServiceRef("Hydrology", "Watershed")
 
 
 def store_token(user, site: Site, token: str, **fields) -> StoredToken:

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from jobs import arcgis
+import arcgis_client
 from jobs.models import AuditEvent
 from jobs.upstream import cache
 from policies import alerts, tasks
@@ -258,7 +258,7 @@ def with_history(simulator, key: str, minutes: float, count: int = 10) -> None:
     for i in range(count):
         start = now - timedelta(hours=3, minutes=i)
         simulator.state.add_job(
-            key, status=arcgis.SUCCEEDED, submitted=start, end_time=start + timedelta(minutes=minutes)
+            key, status=arcgis_client.SUCCEEDED, submitted=start, end_time=start + timedelta(minutes=minutes)
         )
 
 
@@ -269,10 +269,10 @@ def test_a_job_found_running_long_is_alerted_once(
     channel("email", recipients="ops@example.com", events=[RUNNING_LONG])
     with_history(simulator, service.key, minutes=5)
     late = simulator.state.add_job(
-        service.key, status=arcgis.EXECUTING, submitted=simulator.clock.now() - timedelta(minutes=40)
+        service.key, status=arcgis_client.EXECUTING, submitted=simulator.clock.now() - timedelta(minutes=40)
     )
     simulator.state.add_job(
-        service.key, status=arcgis.EXECUTING, submitted=simulator.clock.now() - timedelta(minutes=2)
+        service.key, status=arcgis_client.EXECUTING, submitted=simulator.clock.now() - timedelta(minutes=2)
     )
     olivia.get(reverse("jobs:fleet"), {"inline": "1"})  # the portal notices it as it reads
     with django_capture_on_commit_callbacks(execute=True):

@@ -14,8 +14,8 @@ from datetime import timedelta
 
 import pytest
 
-from jobs import arcgis
-from jobs.arcgis import AdminClient, ServiceRef, SiteConnection
+import arcgis_client
+from arcgis_client import AdminClient, ServiceRef, SiteConnection
 
 REFERER = "https://portal.example.com/"
 GP = "Hydrology/Watershed"
@@ -114,9 +114,9 @@ def test_query_jobs_returns_pages_newest_first(gis, admin):
     # The server's nextStart of -1 on the last page becomes None.
     assert (last.total, last.start, last.next_start) == (12, 11, None)
     assert [job.job_id for job in last.jobs] == newest_first[10:]
-    assert first.jobs[0] == arcgis.Job(
+    assert first.jobs[0] == arcgis_client.Job(
         job_id=ids[-1],
-        status=arcgis.EXECUTING,
+        status=arcgis_client.EXECUTING,
         submitted=ago(gis, 49),
         ended=None,
         username="analyst1",
@@ -140,7 +140,7 @@ def test_query_jobs_returns_pages_newest_first(gis, admin):
 @pytest.mark.parametrize(
     "filters, expected, sent_params",
     [
-        ({"status": arcgis.SUCCEEDED}, ["bob"], {"jobStatus": arcgis.SUCCEEDED}),
+        ({"status": arcgis_client.SUCCEEDED}, ["bob"], {"jobStatus": arcgis_client.SUCCEEDED}),
         ({"username": "ann"}, ["ann-late", "ann"], {"userName": "ann"}),
         ({"machine": "GIS02"}, ["ann-late", "bob"], {"machineName": "GIS02"}),
         ({"start_time": 45, "end_time": 35}, ["bob"], {"startTime": 45, "endTime": 35}),
@@ -149,9 +149,9 @@ def test_query_jobs_returns_pages_newest_first(gis, admin):
 )
 def test_query_jobs_filters(gis, admin, filters, expected, sent_params):
     jobs = {
-        gis.state.add_job(GP, arcgis.EXECUTING, "ann", "GIS01", submitted=ago(gis, 50)): "ann",
-        gis.state.add_job(GP, arcgis.SUCCEEDED, "bob", "GIS02", submitted=ago(gis, 40)): "bob",
-        gis.state.add_job(GP, arcgis.SUBMITTED, "ann", "GIS02", submitted=ago(gis, 30)): "ann-late",
+        gis.state.add_job(GP, arcgis_client.EXECUTING, "ann", "GIS01", submitted=ago(gis, 50)): "ann",
+        gis.state.add_job(GP, arcgis_client.SUCCEEDED, "bob", "GIS02", submitted=ago(gis, 40)): "bob",
+        gis.state.add_job(GP, arcgis_client.SUBMITTED, "ann", "GIS02", submitted=ago(gis, 30)): "ann-late",
     }
     # Times are given as "minutes ago" in the table.
     filters = {k: ago(gis, v) if k.endswith("_time") else v for k, v in filters.items()}
@@ -168,15 +168,15 @@ def test_query_jobs_filters(gis, admin, filters, expected, sent_params):
 
 def test_get_job_reads_one_job(gis, admin):
     running = gis.state.add_job(GP, submitted=ago(gis, 10), username=None)
-    finished = gis.state.add_job(GP, arcgis.SUCCEEDED, submitted=ago(gis, 30), end_time=ago(gis, 25))
+    finished = gis.state.add_job(GP, arcgis_client.SUCCEEDED, submitted=ago(gis, 30), end_time=ago(gis, 25))
 
     job = admin.get_job(WATERSHED, running)
     done = admin.get_job(WATERSHED, finished)
 
-    assert (job.job_id, job.status, job.username, job.ended) == (running, arcgis.EXECUTING, None, None)
+    assert (job.job_id, job.status, job.username, job.ended) == (running, arcgis_client.EXECUTING, None, None)
     assert job.can_cancel and not job.is_terminal
     assert (done.status, done.submitted, done.ended, done.duration) == (
-        arcgis.SUCCEEDED,
+        arcgis_client.SUCCEEDED,
         ago(gis, 30),
         ago(gis, 25),
         timedelta(minutes=5),
@@ -186,12 +186,19 @@ def test_get_job_reads_one_job(gis, admin):
 
 
 def test_job_statistics(gis, admin):
-    for status in [arcgis.SUCCEEDED, arcgis.SUCCEEDED, arcgis.FAILED, arcgis.CANCELLED, arcgis.EXECUTING, arcgis.NEW]:
+    for status in [
+        arcgis_client.SUCCEEDED,
+        arcgis_client.SUCCEEDED,
+        arcgis_client.FAILED,
+        arcgis_client.CANCELLED,
+        arcgis_client.EXECUTING,
+        arcgis_client.NEW,
+    ]:
         gis.state.add_job(GP, status)
 
     stats = admin.job_statistics(WATERSHED)
 
-    assert stats == arcgis.JobStatistics(total=6, succeeded=2, failed=1, cancelled=1)
+    assert stats == arcgis_client.JobStatistics(total=6, succeeded=2, failed=1, cancelled=1)
     assert stats.other == 2
     assert sent(gis) == [("POST", f"{JOBS_PATH}/statistics")]
 
@@ -200,19 +207,19 @@ def test_job_statistics(gis, admin):
 
 
 def test_cancel_job(gis, admin):
-    job = gis.state.add_job(GP, arcgis.EXECUTING)
+    job = gis.state.add_job(GP, arcgis_client.EXECUTING)
 
     admin.cancel_job(WATERSHED, job)
 
-    assert gis.state.get_job(GP, job)["status"] == arcgis.CANCELLING
+    assert gis.state.get_job(GP, job)["status"] == arcgis_client.CANCELLING
     gis.clock.advance(5)
-    assert admin.get_job(WATERSHED, job).status == arcgis.CANCELLED
+    assert admin.get_job(WATERSHED, job).status == arcgis_client.CANCELLED
     assert sent(gis)[0] == ("POST", f"{JOBS_PATH}/{job}/cancel")
 
 
 def test_delete_job(gis, admin):
-    job = gis.state.add_job(GP, arcgis.SUCCEEDED)
-    other = gis.state.add_job(GP, arcgis.SUCCEEDED)
+    job = gis.state.add_job(GP, arcgis_client.SUCCEEDED)
+    other = gis.state.add_job(GP, arcgis_client.SUCCEEDED)
 
     admin.delete_job(WATERSHED, job)
 
@@ -222,19 +229,21 @@ def test_delete_job(gis, admin):
 
 
 def test_purge_queue_cancels_queued_jobs_only(gis, admin):
-    queued = [gis.state.add_job(GP, status) for status in (arcgis.NEW, arcgis.SUBMITTED, arcgis.WAITING)]
-    running = gis.state.add_job(GP, arcgis.EXECUTING)
+    queued = [
+        gis.state.add_job(GP, status) for status in (arcgis_client.NEW, arcgis_client.SUBMITTED, arcgis_client.WAITING)
+    ]
+    running = gis.state.add_job(GP, arcgis_client.EXECUTING)
 
     admin.purge_queue(WATERSHED)
 
-    assert [gis.state.get_job(GP, job)["status"] for job in queued] == [arcgis.CANCELLED] * 3
-    assert gis.state.get_job(GP, running)["status"] == arcgis.EXECUTING
+    assert [gis.state.get_job(GP, job)["status"] for job in queued] == [arcgis_client.CANCELLED] * 3
+    assert gis.state.get_job(GP, running)["status"] == arcgis_client.EXECUTING
     assert sent(gis) == [("POST", f"{JOBS_PATH}/purgeQueue")]
 
 
 def test_operations_on_a_root_service(gis, admin):
     buffer = ServiceRef("", "Buffer")
-    job = gis.state.add_job("Buffer", arcgis.EXECUTING)
+    job = gis.state.add_job("Buffer", arcgis_client.EXECUTING)
 
     assert [j.job_id for j in admin.query_jobs(buffer).jobs] == [job]
     admin.cancel_job(buffer, job)
@@ -305,7 +314,7 @@ def test_a_configured_token_url_that_is_missing_is_reported_not_replaced(simulat
     simulator.faults.set("html_502", operation="generateToken", status=404)
     client = AdminClient(open_connection(simulator, token_url=simulator.token_url))
 
-    with pytest.raises(arcgis.NotFound):
+    with pytest.raises(arcgis_client.NotFound):
         client.generate_token("siteadmin", "siteadmin")
 
     assert sent(simulator) == [("POST", "/arcgis/tokens/generateToken")]
@@ -347,7 +356,7 @@ def test_one_connection_serves_several_operators_at_once(simulator, open_connect
     tokens = {user: simulator.issue_token(user, referer=REFERER) for user in ("siteadmin", "publisher")}
     clients = [AdminClient(connection, tokens[user]) for user in ("siteadmin", "publisher") * 4]
 
-    results = arcgis.run_concurrently(lambda c: c.purge_queue(WATERSHED), clients, limit=8)
+    results = arcgis_client.run_concurrently(lambda c: c.purge_queue(WATERSHED), clients, limit=8)
 
     # Each request carried its own operator's token: the administrator's purges pass, the publisher's are refused.
     assert [type(r).__name__ for r in results] == ["NoneType", "Forbidden"] * 4
@@ -377,21 +386,21 @@ def test_folders_are_listed_concurrently_within_the_limit(simulator, open_connec
 def test_run_concurrently_keeps_order_and_returns_errors():
     def check(n: int) -> int:
         if n % 3 == 0:
-            raise arcgis.NotFound(f"{n} is missing")
+            raise arcgis_client.NotFound(f"{n} is missing")
         return n * 10
 
-    results = arcgis.run_concurrently(check, range(1, 8), limit=3)
+    results = arcgis_client.run_concurrently(check, range(1, 8), limit=3)
 
     assert results[:2] == [10, 20] and results[3:5] == [40, 50]
     assert [str(results[i]) for i in (2, 5)] == ["3 is missing", "6 is missing"]
-    assert isinstance(results[2], arcgis.NotFound)
-    assert arcgis.run_concurrently(check, [], limit=3) == []
-    assert arcgis.run_concurrently(check, [2], limit=3) == [20]
+    assert isinstance(results[2], arcgis_client.NotFound)
+    assert arcgis_client.run_concurrently(check, [], limit=3) == []
+    assert arcgis_client.run_concurrently(check, [2], limit=3) == [20]
 
 
 def test_run_concurrently_does_not_hide_bugs():
     with pytest.raises(ZeroDivisionError):
-        arcgis.run_concurrently(lambda n: 1 / n, [1, 0, 2], limit=2)
+        arcgis_client.run_concurrently(lambda n: 1 / n, [1, 0, 2], limit=2)
 
 
 def test_run_concurrently_runs_up_to_the_limit_at_once():
@@ -411,7 +420,7 @@ def test_run_concurrently_runs_up_to_the_limit_at_once():
             running -= 1
         return n
 
-    assert arcgis.run_concurrently(work, range(9), limit=limit) == list(range(9))
+    assert arcgis_client.run_concurrently(work, range(9), limit=limit) == list(range(9))
     assert peak == limit
 
 
@@ -421,17 +430,17 @@ def test_as_completed_runs_follow_ups_ahead_of_the_items_still_waiting():
     def work(item: str) -> str:
         started.append(item)
         if item == "b":
-            raise arcgis.ArcGISError("no answer")
+            raise arcgis_client.ArcGISError("no answer")
         return item.upper()
 
     def then(item: str, result) -> list[str]:
         return [f"{item}1", f"{item}2"] if item in {"a", "b"} else []
 
-    finished = list(arcgis.as_completed(work, ["a", "b", "c"], limit=1, then=then))
+    finished = list(arcgis_client.as_completed(work, ["a", "b", "c"], limit=1, then=then))
     assert started == ["a", "a1", "a2", "b", "b1", "b2", "c"]
     assert [item for item, _ in finished] == started
-    assert finished[0] == ("a", "A") and isinstance(dict(finished)["b"], arcgis.ArcGISError)
-    assert list(arcgis.as_completed(work, [], then=then)) == []
+    assert finished[0] == ("a", "A") and isinstance(dict(finished)["b"], arcgis_client.ArcGISError)
+    assert list(arcgis_client.as_completed(work, [], then=then)) == []
 
 
 def test_an_https_site_never_sends_a_password_to_a_plain_http_token_service(tls_simulator, open_connection):
@@ -440,7 +449,7 @@ def test_an_https_site_never_sends_a_password_to_a_plain_http_token_service(tls_
     insecure_url = tls_simulator.token_url.replace("https://", "http://")
     tls_simulator.faults.set("answer", operation="info", body={"authInfo": {"tokenServicesUrl": insecure_url}})
 
-    with pytest.raises(arcgis.TLSFailure, match="plain http"):
+    with pytest.raises(arcgis_client.TLSFailure, match="plain http"):
         AdminClient(open_connection(tls_simulator)).generate_token("siteadmin", "siteadmin")
 
     assert sent(tls_simulator) == [("POST", "/arcgis/admin/generateToken"), ("GET", "/arcgis/rest/info")]

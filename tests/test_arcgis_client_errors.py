@@ -9,10 +9,10 @@ import time
 
 import pytest
 
+import arcgis_client
+from arcgis_client import AdminClient, ServiceRef, SiteConnection
 from arcgis_simulator import ManualClock, Simulator
 from arcgis_simulator.tls import generate_certificate
-from jobs import arcgis
-from jobs.arcgis import AdminClient, ServiceRef, SiteConnection
 
 REFERER = "https://portal.example.com/"
 GP = "Hydrology/Watershed"
@@ -55,7 +55,7 @@ def connect_to():
         connection.close()
 
 
-def assert_fit_for_an_operator(error: arcgis.ArcGISError) -> None:
+def assert_fit_for_an_operator(error: arcgis_client.ArcGISError) -> None:
     text = str(error)
     assert text and len(text) < 300
     for noise in ("Traceback", "urllib3", "ConnectionPool", "Max retries", "object at 0x", "Errno"):
@@ -72,7 +72,7 @@ def status_of(sim, job_id: str) -> str:
 def test_a_bad_token_is_invalid(styled, connect_to):
     client = connect_to(styled, token="not-a-token")
 
-    with pytest.raises(arcgis.TokenInvalid) as caught:
+    with pytest.raises(arcgis_client.TokenInvalid) as caught:
         client.query_jobs(WATERSHED)
 
     assert (caught.value.code, str(caught.value)) == (498, "Invalid token.")
@@ -83,14 +83,14 @@ def test_an_expired_token_is_invalid(styled, connect_to):
     client.check_root()
     styled.clock.advance(61)
 
-    with pytest.raises(arcgis.TokenInvalid, match=r"^Invalid token\.$"):
+    with pytest.raises(arcgis_client.TokenInvalid, match=r"^Invalid token\.$"):
         client.check_root()
 
 
 def test_a_token_bound_to_another_referer_is_invalid(styled, connect_to):
     client = connect_to(styled, token=styled.issue_token(referer="https://elsewhere.example.com/"))
 
-    with pytest.raises(arcgis.TokenInvalid) as caught:
+    with pytest.raises(arcgis_client.TokenInvalid) as caught:
         client.get_job(WATERSHED, styled.state.add_job(GP))
 
     assert str(caught.value) == "Invalid token, ClientID does not match."
@@ -99,7 +99,7 @@ def test_a_token_bound_to_another_referer_is_invalid(styled, connect_to):
 def test_no_token_is_token_required(styled, connect_to):
     client = connect_to(styled, user=None)
 
-    with pytest.raises(arcgis.TokenRequired) as caught:
+    with pytest.raises(arcgis_client.TokenRequired) as caught:
         client.list_services()
 
     assert caught.value.code == 499
@@ -108,20 +108,20 @@ def test_no_token_is_token_required(styled, connect_to):
 
 @pytest.mark.parametrize("operation", ["cancel_job", "delete_job", "purge_queue"])
 def test_a_publisher_may_not_change_jobs(styled, connect_to, operation):
-    job = styled.state.add_job(GP, arcgis.SUBMITTED)
+    job = styled.state.add_job(GP, arcgis_client.SUBMITTED)
     call = getattr(connect_to(styled, "publisher"), operation)
 
-    with pytest.raises(arcgis.Forbidden) as caught:
+    with pytest.raises(arcgis_client.Forbidden) as caught:
         call(WATERSHED) if operation == "purge_queue" else call(WATERSHED, job)
 
     assert (caught.value.code, str(caught.value)) == (403, FORBIDDEN)
-    assert status_of(styled, job) == arcgis.SUBMITTED
+    assert status_of(styled, job) == arcgis_client.SUBMITTED
 
 
 def test_a_refused_cancel_keeps_the_servers_words(styled, connect_to):
-    job = styled.state.add_job(GP, arcgis.SUCCEEDED)
+    job = styled.state.add_job(GP, arcgis_client.SUCCEEDED)
 
-    with pytest.raises(arcgis.OperationRefused) as caught:
+    with pytest.raises(arcgis_client.OperationRefused) as caught:
         connect_to(styled).cancel_job(WATERSHED, job)
 
     assert caught.value.code == 500
@@ -132,7 +132,7 @@ def test_a_refused_cancel_keeps_the_servers_words(styled, connect_to):
 def test_a_refused_delete_keeps_the_servers_words(styled, connect_to):
     missing = "j" + "0" * 32
 
-    with pytest.raises(arcgis.OperationRefused) as caught:
+    with pytest.raises(arcgis_client.OperationRefused) as caught:
         connect_to(styled).delete_job(WATERSHED, missing)
 
     assert (caught.value.code, str(caught.value)) == (400, f"Unable to delete job :[{missing}]")
@@ -142,9 +142,9 @@ def test_missing_jobs_and_services_are_not_found(styled, connect_to):
     client = connect_to(styled)
     missing = "j" + "0" * 32
 
-    with pytest.raises(arcgis.NotFound) as job:
+    with pytest.raises(arcgis_client.NotFound) as job:
         client.get_job(WATERSHED, missing)
-    with pytest.raises(arcgis.NotFound) as service:
+    with pytest.raises(arcgis_client.NotFound) as service:
         client.query_jobs(ServiceRef("Hydrology", "Nowhere"))
 
     assert job.value.code == 404
@@ -153,7 +153,7 @@ def test_missing_jobs_and_services_are_not_found(styled, connect_to):
 
 
 def test_wrong_credentials_are_refused_with_the_servers_reason(styled, connect_to):
-    with pytest.raises(arcgis.OperationRefused) as caught:
+    with pytest.raises(arcgis_client.OperationRefused) as caught:
         connect_to(styled, user=None).generate_token("siteadmin", "wrong-password")
 
     # ArcGIS's messages, joined as sentences.
@@ -161,12 +161,23 @@ def test_wrong_credentials_are_refused_with_the_servers_reason(styled, connect_t
 
 
 def test_every_error_is_an_arcgis_error():
-    kinds = [arcgis.TokenInvalid, arcgis.TokenRequired, arcgis.Forbidden, arcgis.NotFound, arcgis.OperationRefused]
-    kinds += [arcgis.UpstreamUnavailable, arcgis.UpstreamTimeout, arcgis.TLSFailure, arcgis.MalformedResponse]
-    kinds += [arcgis.InvalidName]
-    assert all(issubclass(kind, arcgis.ArcGISError) for kind in kinds)
-    assert issubclass(arcgis.UpstreamTimeout, arcgis.UpstreamUnavailable)
-    assert issubclass(arcgis.TLSFailure, arcgis.UpstreamUnavailable)
+    kinds = [
+        arcgis_client.TokenInvalid,
+        arcgis_client.TokenRequired,
+        arcgis_client.Forbidden,
+        arcgis_client.NotFound,
+        arcgis_client.OperationRefused,
+    ]
+    kinds += [
+        arcgis_client.UpstreamUnavailable,
+        arcgis_client.UpstreamTimeout,
+        arcgis_client.TLSFailure,
+        arcgis_client.MalformedResponse,
+    ]
+    kinds += [arcgis_client.InvalidName]
+    assert all(issubclass(kind, arcgis_client.ArcGISError) for kind in kinds)
+    assert issubclass(arcgis_client.UpstreamTimeout, arcgis_client.UpstreamUnavailable)
+    assert issubclass(arcgis_client.TLSFailure, arcgis_client.UpstreamUnavailable)
 
 
 # --- faults on GETs: retried on connection errors and 502/503/504 only -------------------------------------
@@ -195,7 +206,7 @@ def test_a_get_is_retried_after_a_passing_failure(gis, connect_to, kind, params)
 def test_a_get_gives_up_after_two_retries(gis, connect_to, kind):
     gis.faults.set(kind, operation="query")
 
-    with pytest.raises(arcgis.UpstreamUnavailable) as caught:
+    with pytest.raises(arcgis_client.UpstreamUnavailable) as caught:
         connect_to(gis).query_jobs(WATERSHED)
 
     assert len(gis.requests) == 3
@@ -211,12 +222,12 @@ def test_a_get_gives_up_after_two_retries(gis, connect_to, kind):
 @pytest.mark.parametrize(
     "kind, params, error",
     [
-        ("html_502", {"status": 500}, arcgis.UpstreamUnavailable),
-        ("html_502", {"status": 404}, arcgis.NotFound),
-        ("html_502", {"status": 403}, arcgis.Forbidden),
-        ("malformed_json", {}, arcgis.MalformedResponse),
-        ("expire_tokens", {}, arcgis.TokenInvalid),
-        ("stall", {"seconds": 30}, arcgis.UpstreamTimeout),
+        ("html_502", {"status": 500}, arcgis_client.UpstreamUnavailable),
+        ("html_502", {"status": 404}, arcgis_client.NotFound),
+        ("html_502", {"status": 403}, arcgis_client.Forbidden),
+        ("malformed_json", {}, arcgis_client.MalformedResponse),
+        ("expire_tokens", {}, arcgis_client.TokenInvalid),
+        ("stall", {"seconds": 30}, arcgis_client.UpstreamTimeout),
     ],
     ids=["500", "404", "403", "malformed_json", "expire_tokens", "stall"],
 )
@@ -245,7 +256,7 @@ def test_latency_within_the_read_timeout_is_waited_for(gis, connect_to):
 def test_latency_beyond_the_read_timeout_is_a_timeout(gis, connect_to):
     gis.faults.set("latency", operation="root", ms=20_000)
 
-    with pytest.raises(arcgis.UpstreamTimeout) as caught:
+    with pytest.raises(arcgis_client.UpstreamTimeout) as caught:
         connect_to(gis, timeout=(5.0, 0.5)).check_root()
 
     assert str(caught.value).endswith("did not answer within 0.5 s.")
@@ -258,16 +269,16 @@ def test_latency_beyond_the_read_timeout_is_a_timeout(gis, connect_to):
 @pytest.mark.parametrize(
     "kind, params, error, status_after",
     [
-        ("reset", {}, arcgis.UpstreamUnavailable, arcgis.EXECUTING),
-        ("html_502", {}, arcgis.UpstreamUnavailable, arcgis.EXECUTING),
-        ("stall", {"seconds": 30}, arcgis.UpstreamTimeout, arcgis.EXECUTING),
-        ("reset_after", {}, arcgis.UpstreamUnavailable, arcgis.CANCELLING),
-        ("malformed_json", {}, arcgis.MalformedResponse, arcgis.CANCELLING),
+        ("reset", {}, arcgis_client.UpstreamUnavailable, arcgis_client.EXECUTING),
+        ("html_502", {}, arcgis_client.UpstreamUnavailable, arcgis_client.EXECUTING),
+        ("stall", {"seconds": 30}, arcgis_client.UpstreamTimeout, arcgis_client.EXECUTING),
+        ("reset_after", {}, arcgis_client.UpstreamUnavailable, arcgis_client.CANCELLING),
+        ("malformed_json", {}, arcgis_client.MalformedResponse, arcgis_client.CANCELLING),
     ],
     ids=["reset", "html_502", "stall", "reset_after", "malformed_json"],
 )
 def test_a_cancel_is_sent_once_whatever_happens(gis, connect_to, kind, params, error, status_after):
-    job = gis.state.add_job(GP, arcgis.EXECUTING)
+    job = gis.state.add_job(GP, arcgis_client.EXECUTING)
     gis.faults.set(kind, operation="cancel", count=1, **params)
     client = connect_to(gis, timeout=(5.0, 0.5), action_timeout=0.5)
 
@@ -282,15 +293,15 @@ def test_a_cancel_is_sent_once_whatever_happens(gis, connect_to, kind, params, e
 
 
 def test_an_expired_token_on_a_post_is_not_ambiguous(gis, connect_to):
-    job = gis.state.add_job(GP, arcgis.EXECUTING)
+    job = gis.state.add_job(GP, arcgis_client.EXECUTING)
     gis.faults.set("expire_tokens", count=1)
 
-    with pytest.raises(arcgis.TokenInvalid) as caught:
+    with pytest.raises(arcgis_client.TokenInvalid) as caught:
         connect_to(gis).delete_job(WATERSHED, job)
 
     assert not caught.value.ambiguous
     assert len(gis.requests) == 1
-    assert status_of(gis, job) == arcgis.EXECUTING
+    assert status_of(gis, job) == arcgis_client.EXECUTING
 
 
 # --- no server, or a server that does not accept connections ------------------------------------------------
@@ -306,7 +317,7 @@ def free_port() -> int:
 def test_a_refused_connection_is_upstream_unavailable(operation):
     client = AdminClient(SiteConnection(f"http://127.0.0.1:{free_port()}/arcgis/admin"), "a-token")
 
-    with pytest.raises(arcgis.UpstreamUnavailable) as caught:
+    with pytest.raises(arcgis_client.UpstreamUnavailable) as caught:
         client.check_root() if operation == "check_root" else client.purge_queue(WATERSHED)
 
     assert str(caught.value).endswith("refused the connection.")
@@ -327,7 +338,7 @@ def test_a_server_that_accepts_no_connection_is_a_timeout():
             sock.connect_ex(("127.0.0.1", port))
         connection = SiteConnection(f"http://127.0.0.1:{port}/arcgis/admin", timeout=(0.2, 5.0))
         try:
-            with pytest.raises(arcgis.UpstreamTimeout) as caught:
+            with pytest.raises(arcgis_client.UpstreamTimeout) as caught:
                 AdminClient(connection, "a-token").check_root()
         finally:
             connection.close()
@@ -342,7 +353,7 @@ def test_a_server_that_accepts_no_connection_is_a_timeout():
 
 def test_tls_is_verified_against_the_sites_ca_bundle(tls_simulator, connect_to):
     tls_simulator.state.add_service("Watershed", folder="Hydrology")
-    job = tls_simulator.state.add_job(GP, arcgis.EXECUTING)
+    job = tls_simulator.state.add_job(GP, arcgis_client.EXECUTING)
     client = connect_to(tls_simulator, verify=str(tls_simulator.cert_path))
 
     client.check_root()
@@ -355,9 +366,9 @@ def test_tls_is_verified_by_default(tls_simulator, connect_to):
     client = connect_to(tls_simulator)
     assert client.connection.verify is True
 
-    with pytest.raises(arcgis.TLSFailure) as caught:
+    with pytest.raises(arcgis_client.TLSFailure) as caught:
         client.check_root()
-    with pytest.raises(arcgis.TLSFailure):
+    with pytest.raises(arcgis_client.TLSFailure):
         AdminClient(client.connection).generate_token("siteadmin", "siteadmin")
 
     assert "certificate could not be verified" in str(caught.value)
@@ -368,7 +379,7 @@ def test_tls_is_verified_by_default(tls_simulator, connect_to):
 def test_a_ca_bundle_for_another_certificate_is_refused(tls_simulator, connect_to, tmp_path):
     other_cert, _ = generate_certificate(tmp_path / "other")
 
-    with pytest.raises(arcgis.TLSFailure):
+    with pytest.raises(arcgis_client.TLSFailure):
         connect_to(tls_simulator, verify=str(other_cert)).check_root()
 
     assert len(tls_simulator.requests) == 0
@@ -377,7 +388,7 @@ def test_a_ca_bundle_for_another_certificate_is_refused(tls_simulator, connect_t
 def test_a_missing_ca_bundle_is_a_tls_failure(tls_simulator, connect_to, tmp_path):
     missing = tmp_path / "no-such-ca.pem"
 
-    with pytest.raises(arcgis.TLSFailure) as caught:
+    with pytest.raises(arcgis_client.TLSFailure) as caught:
         connect_to(tls_simulator, verify=str(missing)).check_root()
 
     assert "CA bundle file is missing" in str(caught.value)

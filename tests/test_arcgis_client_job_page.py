@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+import arcgis_client
+import arcgis_client.admin_api
+from arcgis_client import AdminClient, ServiceRef, SiteConnection
 from arcgis_simulator import ManualClock, Simulator
-from jobs import arcgis
-from jobs.arcgis import AdminClient, ServiceRef, SiteConnection
 
 GP = "Hydrology/Watershed"
 WATERSHED = ServiceRef("Hydrology", "Watershed")
@@ -49,7 +50,7 @@ def rest_requests(sim) -> list:
     return [r for r in sim.requests if r.operation in REST_OPERATIONS]
 
 
-def job_claiming(gis, job_id: str, url) -> arcgis.Job:
+def job_claiming(gis, job_id: str, url) -> arcgis_client.Job:
     """The job as the admin API describes it when it answers with this `url` (an odd or malicious server)."""
     body = {"jobId": job_id, "status": "esriJobFailed", "submittedTime": 1, "url": url}
     gis.faults.set("answer", operation="job", count=1, body=body)
@@ -175,11 +176,11 @@ def test_a_hostile_job_url_is_refused_and_nothing_is_sent(gis, elsewhere, admin,
 
     for read in (
         lambda: admin.job_page_url(WATERSHED, job),
-        lambda: admin.job_details(WATERSHED, job),
+        lambda: admin.rest_job(WATERSHED, job),
         lambda: admin.job_parameter(WATERSHED, job, "inputs", "Distance"),
         lambda: admin.job_parameter(WATERSHED, job, "results", "Output_Features"),
     ):
-        with pytest.raises(arcgis.UnsafeJobURL) as caught:
+        with pytest.raises(arcgis_client.UnsafeJobURL) as caught:
             read()
         assert "sent nothing" in caught.value.message
         assert not caught.value.reconnect
@@ -192,14 +193,14 @@ def test_a_hostile_job_url_is_refused_and_nothing_is_sent(gis, elsewhere, admin,
 def test_the_refusal_names_the_other_address_but_never_echoes_odd_text(gis, elsewhere, admin):
     job_id = gis.state.add_job(GP, status="esriJobFailed")
     job_claiming(gis, job_id, page_url(gis, job_id).replace("127.0.0.1", "evil.example.com"))
-    with pytest.raises(arcgis.UnsafeJobURL) as caught:
-        admin.job_details(WATERSHED, admin.get_job(WATERSHED, job_id))
+    with pytest.raises(arcgis_client.UnsafeJobURL) as caught:
+        admin.rest_job(WATERSHED, admin.get_job(WATERSHED, job_id))
     assert "another address (http://evil.example.com:" in caught.value.message
     assert "the site's own (http://127.0.0.1:" in caught.value.message
 
     job_claiming(gis, job_id, page_url(gis, job_id) + "?<script>alert(1)</script>")
-    with pytest.raises(arcgis.UnsafeJobURL) as caught:
-        admin.job_details(WATERSHED, admin.get_job(WATERSHED, job_id))
+    with pytest.raises(arcgis_client.UnsafeJobURL) as caught:
+        admin.rest_job(WATERSHED, admin.get_job(WATERSHED, job_id))
     assert "<script>" not in caught.value.message
 
 
@@ -208,15 +209,15 @@ def test_a_job_without_a_url_has_no_page_and_nothing_is_sent(gis, admin):
     job_claiming(gis, job_id, None)
     job = admin.get_job(WATERSHED, job_id)
     sent_before = len(gis.requests)
-    with pytest.raises(arcgis.NoJobPage, match="names no Services Directory page"):
-        admin.job_details(WATERSHED, job)
+    with pytest.raises(arcgis_client.NoJobPage, match="names no Services Directory page"):
+        admin.rest_job(WATERSHED, job)
     assert len(gis.requests) == sent_before
 
 
 def test_a_job_id_that_must_not_enter_a_path_is_refused_before_the_url_is_looked_at(gis, admin):
-    job = arcgis.Job("../x", "esriJobFailed", url=page_url(gis, "x"))
-    with pytest.raises(arcgis.InvalidName):
-        admin.job_details(WATERSHED, job)
+    job = arcgis_client.Job("../x", "esriJobFailed", url=page_url(gis, "x"))
+    with pytest.raises(arcgis_client.InvalidName):
+        admin.rest_job(WATERSHED, job)
     assert rest_requests(gis) == []
 
 
@@ -227,7 +228,7 @@ def test_a_job_id_that_must_not_enter_a_path_is_refused_before_the_url_is_looked
 def test_an_unsafe_parameter_kind_or_name_is_refused(gis, admin, kind, name):
     job_id = gis.state.add_job(GP, status="esriJobSucceeded")
     job = admin.get_job(WATERSHED, job_id)
-    with pytest.raises(arcgis.InvalidName):
+    with pytest.raises(arcgis_client.InvalidName):
         admin.job_parameter(WATERSHED, job, kind, name)
     assert rest_requests(gis) == []
 
@@ -240,7 +241,7 @@ def test_a_good_url_is_read_on_the_sites_origin_with_the_token_in_the_header(gis
     job = admin.get_job(WATERSHED, job_id)
     assert job.url == page_url(gis, job_id, "Prepare")
 
-    details = admin.job_details(WATERSHED, job)
+    details = admin.rest_job(WATERSHED, job)
 
     (sent,) = rest_requests(gis)
     assert sent.operation == "restJob" and sent.method == "GET"
@@ -264,24 +265,24 @@ def test_the_request_goes_to_the_sites_own_origin_not_the_urls_spelling(gis, adm
 def test_names_are_matched_as_arcgis_does_case_insensitively_but_not_the_job_id(elsewhere):
     admin = AdminClient(SiteConnection("https://gis.example.com/server/admin"), "t")
     url = "https://gis.example.com/Server/rest/services/hydrology/WATERSHED/GPServer/Run/jobs/j1abc"
-    assert admin.job_page_url(WATERSHED, arcgis.Job("j1abc", "esriJobFailed", url=url)) == url
-    with pytest.raises(arcgis.UnsafeJobURL):
-        admin.job_page_url(WATERSHED, arcgis.Job("j1abc", "esriJobFailed", url=url.replace("j1abc", "J1ABC")))
+    assert admin.job_page_url(WATERSHED, arcgis_client.Job("j1abc", "esriJobFailed", url=url)) == url
+    with pytest.raises(arcgis_client.UnsafeJobURL):
+        admin.job_page_url(WATERSHED, arcgis_client.Job("j1abc", "esriJobFailed", url=url.replace("j1abc", "J1ABC")))
 
 
 def test_a_site_behind_a_web_adaptor_uses_its_own_instance_name(elsewhere):
     connection = SiteConnection("https://gis.example.com/server/admin")
     admin = AdminClient(connection, "t")
     url = "https://gis.example.com/server/rest/services/Hydrology/Watershed/GPServer/Run/jobs/j1"
-    assert admin.job_page_url(WATERSHED, arcgis.Job("j1", "esriJobFailed", url=url)) == url
+    assert admin.job_page_url(WATERSHED, arcgis_client.Job("j1", "esriJobFailed", url=url)) == url
     # the default port of the scheme is the same origin
     spelled = "https://gis.example.com:443/server/rest/services/Hydrology/Watershed/GPServer/Run/jobs/j1"
-    assert admin.job_page_url(WATERSHED, arcgis.Job("j1", "esriJobFailed", url=spelled)) == url
+    assert admin.job_page_url(WATERSHED, arcgis_client.Job("j1", "esriJobFailed", url=spelled)) == url
     for other in (url.replace("/server/", "/arcgis/"), url.replace("https://gis.", "https://gis2.")):
-        with pytest.raises(arcgis.UnsafeJobURL):
-            admin.job_page_url(WATERSHED, arcgis.Job("j1", "esriJobFailed", url=other))
+        with pytest.raises(arcgis_client.UnsafeJobURL):
+            admin.job_page_url(WATERSHED, arcgis_client.Job("j1", "esriJobFailed", url=other))
     root = url.replace("/Hydrology/Watershed/", "/Watershed/")
-    assert admin.job_page_url(ServiceRef("", "Watershed"), arcgis.Job("j1", "esriJobFailed", url=root)) == root
+    assert admin.job_page_url(ServiceRef("", "Watershed"), arcgis_client.Job("j1", "esriJobFailed", url=root)) == root
 
 
 def test_failed_job_messages_and_parameters(gis, admin):
@@ -295,7 +296,7 @@ def test_failed_job_messages_and_parameters(gis, admin):
     job_id = gis.state.add_job(GP, status="esriJobFailed", messages=messages, inputs=inputs)
     job = admin.get_job(WATERSHED, job_id)
 
-    details = admin.job_details(WATERSHED, job)
+    details = admin.rest_job(WATERSHED, job)
     assert [(m.type, m.description) for m in details.messages] == [(m["type"], m["description"]) for m in messages]
     assert [m.index for m in details.messages] == [0, 1, 2, 3]
     assert details.message_count == 4 and details.messages_omitted == 0
@@ -305,7 +306,7 @@ def test_failed_job_messages_and_parameters(gis, admin):
 
     parameter = admin.job_parameter(WATERSHED, job, "inputs", "Distance")
     distance = {"distance": 100, "units": "esriMeters"}
-    assert parameter == arcgis.JobParameter("inputs", "Distance", "GPLinearUnit", distance)
+    assert parameter == arcgis_client.JobParameter("inputs", "Distance", "GPLinearUnit", distance)
     sent = rest_requests(gis)[-1]
     assert sent.operation == "restJobParam"
     assert sent.path.endswith(f"/jobs/{job_id}/inputs/Distance")
@@ -314,14 +315,14 @@ def test_failed_job_messages_and_parameters(gis, admin):
 def test_the_generic_failure_line_is_the_last_error_only_when_alone(gis, admin):
     messages = [{"type": ERROR, "description": "Failed to execute (RunModel)."}]
     job_id = gis.state.add_job(GP, status="esriJobFailed", messages=messages)
-    details = admin.job_details(WATERSHED, admin.get_job(WATERSHED, job_id))
+    details = admin.rest_job(WATERSHED, admin.get_job(WATERSHED, job_id))
     assert details.last_error.description == "Failed to execute (RunModel)."
 
 
 def test_succeeded_job_lists_results_and_their_values(gis, admin):
     job_id = gis.state.add_job(GP, status="esriJobSucceeded")
     job = admin.get_job(WATERSHED, job_id)
-    details = admin.job_details(WATERSHED, job)
+    details = admin.rest_job(WATERSHED, job)
     assert details.last_error is None
     assert "Output_Features" in details.results and "Output_File" in details.results
     output = admin.job_parameter(WATERSHED, job, "results", "Output_File")
@@ -331,10 +332,10 @@ def test_succeeded_job_lists_results_and_their_values(gis, admin):
 def test_executing_job_has_progress_and_messages_grow(gis, admin):
     job_id = gis.state.add_job(GP, status="esriJobExecuting")
     job = admin.get_job(WATERSHED, job_id)
-    first = admin.job_details(WATERSHED, job)
+    first = admin.rest_job(WATERSHED, job)
     assert not first.is_terminal and first.progress is not None and first.progress.message
     gis.clock.advance(60)
-    later = admin.job_details(WATERSHED, job)
+    later = admin.rest_job(WATERSHED, job)
     assert later.message_count > first.message_count
     assert [m.index for m in later.messages_after(first.message_count)] == list(
         range(first.message_count, later.message_count)
@@ -344,12 +345,12 @@ def test_executing_job_has_progress_and_messages_grow(gis, admin):
 def test_an_unknown_parameter_or_deleted_job_is_the_rest_error(gis, admin):
     job_id = gis.state.add_job(GP, status="esriJobFailed")
     job = admin.get_job(WATERSHED, job_id)
-    with pytest.raises(arcgis.OperationRefused) as caught:
+    with pytest.raises(arcgis_client.OperationRefused) as caught:
         admin.job_parameter(WATERSHED, job, "results", "Nothing")
     assert caught.value.code == 400 and "Invalid URL" in caught.value.message
     admin.delete_job(WATERSHED, job_id)
-    with pytest.raises(arcgis.OperationRefused):
-        admin.job_details(WATERSHED, job)
+    with pytest.raises(arcgis_client.OperationRefused):
+        admin.rest_job(WATERSHED, job)
 
 
 # --- bounds ---------------------------------------------------------------------------------------
@@ -358,9 +359,9 @@ def test_an_unknown_parameter_or_deleted_job_is_the_rest_error(gis, admin):
 def test_of_a_huge_list_the_first_and_last_messages_are_kept(gis, admin):
     messages = [{"type": INFO, "description": f"line {i}"} for i in range(10_000)]
     job_id = gis.state.add_job(GP, status="esriJobFailed", messages=messages)
-    details = admin.job_details(WATERSHED, admin.get_job(WATERSHED, job_id))
+    details = admin.rest_job(WATERSHED, admin.get_job(WATERSHED, job_id))
     assert details.message_count == 10_000
-    assert len(details.messages) == arcgis.MAX_MESSAGES_HEAD + arcgis.MAX_MESSAGES_TAIL == 5000
+    assert len(details.messages) == arcgis_client.MAX_MESSAGES_HEAD + arcgis_client.MAX_MESSAGES_TAIL == 5000
     assert details.messages_omitted == 5000
     indexes = [m.index for m in details.messages]
     assert indexes == [*range(500), *range(5500, 10_000)]
@@ -381,9 +382,9 @@ def test_long_descriptions_are_truncated_and_odd_entries_skipped(gis, admin):
         count=1,
         body={"jobId": job_id, "jobStatus": "esriJobFailed", "messages": [*messages, "a string", None, 7]},
     )
-    details = admin.job_details(WATERSHED, admin.get_job(WATERSHED, job_id))
+    details = admin.rest_job(WATERSHED, admin.get_job(WATERSHED, job_id))
     first = details.messages[0]
-    assert len(first.description) == arcgis.MAX_DESCRIPTION_CHARS and first.truncated
+    assert len(first.description) == arcgis_client.MAX_DESCRIPTION_CHARS and first.truncated
     assert len(details.messages[1].type) == 100
     assert details.messages[2].description == "42"
     assert details.messages[3].description == ""
@@ -395,19 +396,19 @@ def test_parameter_names_are_capped_and_must_be_addressable(gis, admin):
     inputs = {f"P{i}": {"paramUrl": f"inputs/P{i}"} for i in range(60)}
     inputs |= {"../x": {}, "a b": {}, "a%2Fb": {}}
     gis.faults.set("answer", operation="restJob", count=1, body={"jobId": job_id, "inputs": inputs, "results": []})
-    details = admin.job_details(WATERSHED, admin.get_job(WATERSHED, job_id))
-    assert details.inputs == tuple(f"P{i}" for i in range(arcgis.MAX_PARAMETERS))
+    details = admin.rest_job(WATERSHED, admin.get_job(WATERSHED, job_id))
+    assert details.inputs == tuple(f"P{i}" for i in range(arcgis_client.MAX_PARAMETERS))
     assert details.results == ()
     assert details.parameters_omitted == 13
     assert details.status == "unknown" and details.messages == ()
 
 
 def test_a_page_larger_than_the_bound_is_refused(gis, admin, monkeypatch):
-    monkeypatch.setattr(arcgis, "MAX_JOB_PAGE_BYTES", 50_000)
+    monkeypatch.setattr(arcgis_client.admin_api, "MAX_JOB_PAGE_BYTES", 50_000)
     messages = [{"type": INFO, "description": "x" * 1000} for _ in range(100)]
     job_id = gis.state.add_job(GP, status="esriJobFailed", messages=messages)
-    with pytest.raises(arcgis.ResponseTooLarge, match="more than 48 KiB"):
-        admin.job_details(WATERSHED, admin.get_job(WATERSHED, job_id))
+    with pytest.raises(arcgis_client.ResponseTooLarge, match="more than 48 KiB"):
+        admin.rest_job(WATERSHED, admin.get_job(WATERSHED, job_id))
     # the connection is usable afterwards
     assert admin.get_job(WATERSHED, job_id).job_id == job_id
 
@@ -417,7 +418,7 @@ def test_a_parameter_value_larger_than_the_bound_is_refused(gis, admin):
     inputs = {"Input_Features": {"dataType": "GPFeatureRecordSetLayer", "value": huge}}
     job_id = gis.state.add_job(GP, status="esriJobFailed", inputs=inputs)
     job = admin.get_job(WATERSHED, job_id)
-    with pytest.raises(arcgis.ResponseTooLarge):
+    with pytest.raises(arcgis_client.ResponseTooLarge):
         admin.job_parameter(WATERSHED, job, "inputs", "Input_Features")
 
 
@@ -428,7 +429,7 @@ def test_a_deeply_nested_value_is_refused(gis, admin):
     for _ in range(200):
         deep = [deep]
     gis.faults.set("answer", operation="restJobParam", count=1, body={"paramName": "Distance", "value": deep})
-    with pytest.raises(arcgis.MalformedResponse, match="nested too deeply"):
+    with pytest.raises(arcgis_client.MalformedResponse, match="nested too deeply"):
         admin.job_parameter(WATERSHED, job, "inputs", "Distance")
 
 
@@ -436,10 +437,10 @@ def test_an_answer_for_another_job_or_parameter_is_refused(gis, admin):
     job_id = gis.state.add_job(GP, status="esriJobFailed")
     job = admin.get_job(WATERSHED, job_id)
     gis.faults.set("answer", operation="restJob", count=1, body={"jobId": "jOther", "messages": []})
-    with pytest.raises(arcgis.MalformedResponse, match="another job"):
-        admin.job_details(WATERSHED, job)
+    with pytest.raises(arcgis_client.MalformedResponse, match="another job"):
+        admin.rest_job(WATERSHED, job)
     gis.faults.set("answer", operation="restJobParam", count=1, body={"paramName": "Other", "value": 1})
-    with pytest.raises(arcgis.MalformedResponse, match="another parameter"):
+    with pytest.raises(arcgis_client.MalformedResponse, match="another parameter"):
         admin.job_parameter(WATERSHED, job, "inputs", "Distance")
 
 
@@ -449,11 +450,11 @@ def test_an_answer_for_another_job_or_parameter_is_refused(gis, admin):
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        ("html_502", arcgis.UpstreamUnavailable),
-        ("stall", arcgis.UpstreamTimeout),
-        ("reset", arcgis.UpstreamUnavailable),
-        ("malformed_json", arcgis.MalformedResponse),
-        ("expire_tokens", arcgis.TokenInvalid),
+        ("html_502", arcgis_client.UpstreamUnavailable),
+        ("stall", arcgis_client.UpstreamTimeout),
+        ("reset", arcgis_client.UpstreamUnavailable),
+        ("malformed_json", arcgis_client.MalformedResponse),
+        ("expire_tokens", arcgis_client.TokenInvalid),
     ],
 )
 def test_failures_of_the_job_page_are_typed_errors(gis, admin, fault, error):
@@ -461,7 +462,7 @@ def test_failures_of_the_job_page_are_typed_errors(gis, admin, fault, error):
     job = admin.get_job(WATERSHED, job_id)
     gis.faults.set(fault, operation="restJob")
     with pytest.raises(error):
-        admin.job_details(WATERSHED, job)
+        admin.rest_job(WATERSHED, job)
     gis.faults.set(fault, operation="restJobParam")
     with pytest.raises(error):
         admin.job_parameter(WATERSHED, job, "inputs", "Distance")

@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from jobs import arcgis
-from jobs.arcgis import AdminClient, ServiceRef, SiteConnection
+import arcgis_client
+from arcgis_client import AdminClient, ServiceRef, SiteConnection
 
 REFERER = "https://portal.example.com/"
 BUFFER = ServiceRef("", "Buffer")
@@ -120,7 +120,7 @@ def test_token_expiry_may_be_a_string_or_a_number(stub, client, expires, expecte
 def test_a_token_answer_without_a_token_is_malformed(stub, client):
     stub.answer("/arcgis/admin/generateToken", {"expires": MS})
 
-    with pytest.raises(arcgis.MalformedResponse):
+    with pytest.raises(arcgis_client.MalformedResponse):
         AdminClient(client.connection).generate_token("someone", "a-password")
 
 
@@ -132,7 +132,7 @@ def test_a_token_answer_without_a_token_is_malformed(stub, client):
 def test_rest_info_without_a_usable_token_service(stub, client, info):
     stub.answer("/arcgis/rest/info", info)
 
-    with pytest.raises(arcgis.NotFound, match="does not name a token service"):
+    with pytest.raises(arcgis_client.NotFound, match="does not name a token service"):
         client.discover_token_url()
 
 
@@ -149,7 +149,7 @@ def test_rest_info_without_a_usable_token_service(stub, client, info):
 def test_error_messages_in_unusual_shapes(stub, client, body, messages):
     stub.answer(f"{JOBS}/jA/cancel", body)
 
-    with pytest.raises(arcgis.OperationRefused) as caught:
+    with pytest.raises(arcgis_client.OperationRefused) as caught:
         client.cancel_job(BUFFER, "jA")
 
     assert caught.value.messages == messages
@@ -162,9 +162,9 @@ def test_jobs_may_come_as_a_list_in_any_order_with_fields_missing(stub, client):
         {
             "total": "3",
             "results": [
-                {"jobId": "jOld", "submittedTime": MS, "status": arcgis.SUCCEEDED, "endTime": str(MS + 60_000)},
-                {"jobId": "jNew", "submittedTime": str(MS + 120_000), "status": arcgis.EXECUTING},
-                {"jobId": "jUnknownTime", "jobStatus": arcgis.TIMED_OUT, "machineName": "GIS03"},
+                {"jobId": "jOld", "submittedTime": MS, "status": arcgis_client.SUCCEEDED, "endTime": str(MS + 60_000)},
+                {"jobId": "jNew", "submittedTime": str(MS + 120_000), "status": arcgis_client.EXECUTING},
+                {"jobId": "jUnknownTime", "jobStatus": arcgis_client.TIMED_OUT, "machineName": "GIS03"},
             ],
         },
     )
@@ -184,7 +184,7 @@ def test_jobs_may_come_as_a_list_in_any_order_with_fields_missing(stub, client):
     )
     assert old.ended == datetime.fromtimestamp((MS + 60_000) / 1000, tz=UTC)
     assert (unknown.status, unknown.machine, unknown.submitted, unknown.is_terminal) == (
-        arcgis.TIMED_OUT,
+        arcgis_client.TIMED_OUT,
         "GIS03",
         None,
         True,
@@ -194,12 +194,17 @@ def test_jobs_may_come_as_a_list_in_any_order_with_fields_missing(stub, client):
 def test_jobs_keyed_by_id_take_the_id_from_the_key(stub, client):
     stub.answer(
         f"{JOBS}/query",
-        {"total": 2, "start": 1, "nextStart": 2, "results": {"jA": {"status": arcgis.NEW}, "jB": {"jobId": "jB"}}},
+        {
+            "total": 2,
+            "start": 1,
+            "nextStart": 2,
+            "results": {"jA": {"status": arcgis_client.NEW}, "jB": {"jobId": "jB"}},
+        },
     )
 
     page = client.query_jobs(BUFFER, number=1)
 
-    assert sorted((job.job_id, job.status) for job in page.jobs) == [("jA", arcgis.NEW), ("jB", "unknown")]
+    assert sorted((job.job_id, job.status) for job in page.jobs) == [("jA", arcgis_client.NEW), ("jB", "unknown")]
     assert page.next_start == 2
 
 
@@ -207,27 +212,27 @@ def test_jobs_keyed_by_id_take_the_id_from_the_key(stub, client):
 def test_a_job_list_of_the_wrong_shape_is_malformed(stub, client, results):
     stub.answer(f"{JOBS}/query", {"total": 1, "results": results})
 
-    with pytest.raises(arcgis.MalformedResponse):
+    with pytest.raises(arcgis_client.MalformedResponse):
         client.query_jobs(BUFFER)
 
 
 def test_missing_statistics_count_as_zero(stub, client):
     stub.answer(f"{JOBS}/statistics", {"total": 4, "succeeded": "3"})
 
-    assert client.job_statistics(BUFFER) == arcgis.JobStatistics(total=4, succeeded=3, failed=0, cancelled=0)
+    assert client.job_statistics(BUFFER) == arcgis_client.JobStatistics(total=4, succeeded=3, failed=0, cancelled=0)
 
 
 def test_a_server_without_services_is_not_an_admin_root(stub, client):
     stub.answer("/arcgis/admin", {"currentVersion": 11.3, "resources": ["machines", "logs"]})
 
-    with pytest.raises(arcgis.MalformedResponse, match="not an ArcGIS Server admin root"):
+    with pytest.raises(arcgis_client.MalformedResponse, match="not an ArcGIS Server admin root"):
         client.check_root()
 
 
 def test_an_answer_to_an_operation_that_is_neither_success_nor_error_is_malformed(stub, client):
     stub.answer(f"{JOBS}/jA/cancel", {"status": "pending"})
 
-    with pytest.raises(arcgis.MalformedResponse):
+    with pytest.raises(arcgis_client.MalformedResponse):
         client.cancel_job(BUFFER, "jA")
 
 
@@ -237,11 +242,11 @@ def test_an_answer_to_an_operation_that_is_neither_success_nor_error_is_malforme
 @pytest.mark.parametrize(
     "status, content_type, body, error",
     [
-        (200, "text/html", b"<html><body>Sign in</body></html>", arcgis.UpstreamUnavailable),
-        (200, "text/plain", b"OK", arcgis.MalformedResponse),
-        (200, "application/json", b"[1, 2]", arcgis.MalformedResponse),
-        (401, "text/html", b"<html>Unauthorized</html>", arcgis.Forbidden),
-        (500, "text/html", b"<html>Server Error</html>", arcgis.UpstreamUnavailable),
+        (200, "text/html", b"<html><body>Sign in</body></html>", arcgis_client.UpstreamUnavailable),
+        (200, "text/plain", b"OK", arcgis_client.MalformedResponse),
+        (200, "application/json", b"[1, 2]", arcgis_client.MalformedResponse),
+        (401, "text/html", b"<html>Unauthorized</html>", arcgis_client.Forbidden),
+        (500, "text/html", b"<html>Server Error</html>", arcgis_client.UpstreamUnavailable),
     ],
     ids=["html-200", "text-200", "json-list", "html-401", "html-500"],
 )
@@ -258,9 +263,13 @@ def test_pages_that_are_not_arcgis_json(stub, client, status, content_type, body
 @pytest.mark.parametrize(
     "status, body, error",
     [
-        (500, {"status": "error", "messages": ["Unable to cancel job :[jA]"], "code": 500}, arcgis.OperationRefused),
-        (498, {"error": {"code": 498, "message": "Invalid token.", "details": []}}, arcgis.TokenInvalid),
-        (200, {"error": {"code": 403, "message": "Denied.", "details": ["Not an admin."]}}, arcgis.Forbidden),
+        (
+            500,
+            {"status": "error", "messages": ["Unable to cancel job :[jA]"], "code": 500},
+            arcgis_client.OperationRefused,
+        ),
+        (498, {"error": {"code": 498, "message": "Invalid token.", "details": []}}, arcgis_client.TokenInvalid),
+        (200, {"error": {"code": 403, "message": "Denied.", "details": ["Not an admin."]}}, arcgis_client.Forbidden),
     ],
     ids=["admin-style-at-500", "rest-style-at-498", "rest-style-with-details"],
 )
@@ -272,7 +281,7 @@ def test_an_arcgis_error_body_wins_over_the_http_status(stub, client, status, bo
 
     assert type(caught.value) is error
     assert len(stub.requests) == 1
-    if error is arcgis.Forbidden:
+    if error is arcgis_client.Forbidden:
         assert caught.value.messages == ["Denied.", "Not an admin."]
 
 
@@ -305,9 +314,9 @@ def test_redirects_are_not_followed(stub, client, simulator, status):
     stub.answer("/arcgis/admin", b"", status=status, content_type="text/plain", Location=simulator.admin_url)
     stub.answer(f"{JOBS}/jA/cancel", b"", status=status, content_type="text/plain", Location=simulator.admin_url)
 
-    with pytest.raises(arcgis.UpstreamUnavailable, match="redirect"):
+    with pytest.raises(arcgis_client.UpstreamUnavailable, match="redirect"):
         client.check_root()
-    with pytest.raises(arcgis.UpstreamUnavailable, match="redirect"):
+    with pytest.raises(arcgis_client.UpstreamUnavailable, match="redirect"):
         client.cancel_job(BUFFER, "jA")
 
     assert len(stub.requests) == 2

@@ -9,9 +9,9 @@ import traceback
 
 import pytest
 
+import arcgis_client
+from arcgis_client import AdminClient, ServiceRef, SiteConnection
 from arcgis_simulator import ManualClock, Simulator
-from jobs import arcgis
-from jobs.arcgis import AdminClient, ServiceRef, SiteConnection
 
 REFERER = "https://portal.example.com/"
 GP = "Hydrology/Watershed"
@@ -48,7 +48,7 @@ def admin(gis, token):
 @pytest.mark.parametrize("job_id", UNSAFE_JOB_IDS)
 def test_an_unsafe_job_id_is_refused_before_anything_is_sent(gis, admin, job_id):
     for operation in (admin.get_job, admin.cancel_job, admin.delete_job):
-        with pytest.raises(arcgis.InvalidName):
+        with pytest.raises(arcgis_client.InvalidName):
             operation(WATERSHED, job_id)
 
     assert len(gis.requests) == 0
@@ -57,7 +57,7 @@ def test_an_unsafe_job_id_is_refused_before_anything_is_sent(gis, admin, job_id)
 @pytest.mark.parametrize("name", UNSAFE_SERVICE_NAMES)
 def test_an_unsafe_service_name_is_refused(gis, name):
     for make in (lambda: ServiceRef("Hydrology", name), lambda: ServiceRef("", name)):
-        with pytest.raises(arcgis.InvalidName):
+        with pytest.raises(arcgis_client.InvalidName):
             make()
 
     assert len(gis.requests) == 0
@@ -65,9 +65,9 @@ def test_an_unsafe_service_name_is_refused(gis, name):
 
 @pytest.mark.parametrize("name", UNSAFE_FOLDER_NAMES)
 def test_an_unsafe_folder_name_is_refused(gis, name):
-    with pytest.raises(arcgis.InvalidName):
+    with pytest.raises(arcgis_client.InvalidName):
         ServiceRef(name, "Watershed")
-    with pytest.raises(arcgis.InvalidName):
+    with pytest.raises(arcgis_client.InvalidName):
         ServiceRef.parse(f"{name}/Watershed.GPServer")
 
     assert len(gis.requests) == 0
@@ -75,13 +75,13 @@ def test_an_unsafe_folder_name_is_refused(gis, name):
 
 def test_invalid_name_is_a_value_error_with_a_plain_message():
     with pytest.raises(ValueError, match="Not a valid job ID"):
-        arcgis.validate_job_id("../x")
-    with pytest.raises(arcgis.InvalidName, match="Not a valid folder name"):
+        arcgis_client.validate_job_id("../x")
+    with pytest.raises(arcgis_client.InvalidName, match="Not a valid folder name"):
         ServiceRef("a/b", "Watershed")
 
 
 def test_an_unknown_status_is_refused_before_anything_is_sent(gis, admin):
-    with pytest.raises(arcgis.InvalidName):
+    with pytest.raises(arcgis_client.InvalidName):
         admin.query_jobs(WATERSHED, status="esriJobExecuting&userName=x")
 
     assert len(gis.requests) == 0
@@ -111,11 +111,11 @@ def test_folders_and_services_the_portal_cannot_address_are_left_out(gis, admin)
 
 
 def test_gets_carry_the_token_in_a_header_and_posts_in_the_body(gis, admin, token):
-    running, finished = gis.state.add_job(GP, arcgis.EXECUTING), gis.state.add_job(GP, arcgis.SUCCEEDED)
+    running, finished = gis.state.add_job(GP, arcgis_client.EXECUTING), gis.state.add_job(GP, arcgis_client.SUCCEEDED)
 
     admin.check_root()
     admin.list_services()
-    admin.query_jobs(WATERSHED, status=arcgis.EXECUTING)
+    admin.query_jobs(WATERSHED, status=arcgis_client.EXECUTING)
     admin.get_job(WATERSHED, running)
     admin.job_statistics(WATERSHED)
     admin.cancel_job(WATERSHED, running)
@@ -182,17 +182,20 @@ WRONG_PASSWORD = "Wr0ng-Pa55word-secret"
 
 def test_no_token_or_password_in_errors_reprs_or_logs(caplog, tmp_path):
     caplog.set_level(logging.DEBUG)
-    errors: list[arcgis.ArcGISError] = []
+    errors: list[arcgis_client.ArcGISError] = []
 
     def expect_error(call, *args):
-        with pytest.raises(arcgis.ArcGISError) as caught:
+        with pytest.raises(arcgis_client.ArcGISError) as caught:
             call(*args)
         errors.append(caught.value)
 
     users = [f"olivia:{PASSWORD}:admin"]
     with Simulator("empty", clock=ManualClock(), users=users) as sim:
         sim.state.add_service("Watershed", folder="Hydrology")
-        running, finished = sim.state.add_job(GP, arcgis.EXECUTING), sim.state.add_job(GP, arcgis.SUCCEEDED)
+        running, finished = (
+            sim.state.add_job(GP, arcgis_client.EXECUTING),
+            sim.state.add_job(GP, arcgis_client.SUCCEEDED),
+        )
         connection = SiteConnection(sim.admin_url, referer=REFERER, timeout=(5.0, 0.5), action_timeout=0.5)
         anonymous = AdminClient(connection)
         token = anonymous.generate_token("olivia", PASSWORD)

@@ -19,9 +19,9 @@ import pytest
 import requests
 from django.urls import reverse
 
+from arcgis_client import ServiceRef
 from arcgis_simulator import ManualClock, Simulator
 from arcgis_simulator.tls import generate_certificate
-from jobs.arcgis import ServiceRef
 from jobs.models import AuditEvent, Site, StoredToken
 from jobs.rows import ServiceTarget
 from tests.conftest import store_token

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from jobs import arcgis
+import arcgis_client
 from jobs.rows import ServiceTarget
 from tests.helpers import jobs_table_html, row_html, status_text
 
@@ -35,7 +35,7 @@ def test_a_cancelling_job_is_called_cancelling_in_the_badge_the_filter_the_refus
 
 def test_a_map_service_opened_as_a_gp_service_is_named_as_such(simulator, site, olivia):
     simulator.state.add_service("Parcels", type="MapServer")
-    parcels = ServiceTarget(site, arcgis.ServiceRef("", "Parcels"))
+    parcels = ServiceTarget(site, arcgis_client.ServiceRef("", "Parcels"))
     html = jobs_table_html(olivia, parcels)
     assert "Parcels is not a GP service on Main site." in html
     assert "Could not find resource" not in html

@@ -11,14 +11,15 @@ from django.contrib.auth.models import Group
 from django.test import override_settings
 from django.urls import reverse
 
+import arcgis_client
 from arcgis_simulator import ManualClock, Simulator
-from jobs import arcgis, fleet, runaway
+from jobs import fleet, runaway
 from jobs.models import AuditEvent, ServiceThresholds, Site
 from jobs.rows import ServiceTarget
 from tests.conftest import store_token
 from tests.helpers import row_html, row_ids, sse_events, text
 
-EXECUTING, SUCCEEDED, SUBMITTED = arcgis.EXECUTING, arcgis.SUCCEEDED, arcgis.SUBMITTED
+EXECUTING, SUCCEEDED, SUBMITTED = arcgis_client.EXECUTING, arcgis_client.SUCCEEDED, arcgis_client.SUBMITTED
 
 
 @pytest.fixture
@@ -114,10 +115,13 @@ def test_longest_running_first(simulator, site, service, olivia):
 
 
 def test_the_default_shows_the_active_jobs_and_statuses_can_be_chosen(simulator, site, service, olivia):
-    ids = {status: simulator.state.add_job(service.key, status=status) for status in arcgis.QUERYABLE_STATUSES}
-    active = {ids[s] for s in arcgis.ACTIVE_STATUSES}
+    ids = {status: simulator.state.add_job(service.key, status=status) for status in arcgis_client.QUERYABLE_STATUSES}
+    active = {ids[s] for s in arcgis_client.ACTIVE_STATUSES}
     assert set(row_ids(fleet_page(olivia))) == active
-    assert set(row_ids(fleet_page(olivia, status=[SUCCEEDED, arcgis.FAILED]))) == {ids[SUCCEEDED], ids[arcgis.FAILED]}
+    assert set(row_ids(fleet_page(olivia, status=[SUCCEEDED, arcgis_client.FAILED]))) == {
+        ids[SUCCEEDED],
+        ids[arcgis_client.FAILED],
+    }
 
 
 def test_filters_are_pushed_down_to_arcgis(simulator, site, service, olivia):
@@ -145,7 +149,7 @@ def test_only_services_with_active_jobs_are_asked_for_each_active_status(simulat
     simulator.requests.clear()
     fleet_page(olivia)
     asked = {(q.service, q.query["jobStatus"]) for q in queries(simulator)}
-    assert asked == {(service.key, status) for status in arcgis.ACTIVE_STATUSES}  # "Idle" had none: not asked
+    assert asked == {(service.key, status) for status in arcgis_client.ACTIVE_STATUSES}  # "Idle" had none: not asked
     assert sorted(r.service for r in simulator.requests if r.operation == "statistics") == [
         "Hydrology/Watershed",
         "Idle",
@@ -218,8 +222,8 @@ def test_a_bulk_cancel_across_services_and_sites_acts_once_per_job(simulator, si
     for job_id in (here, there, far):
         assert 'data-status="esriJobCancelling"' in row_html(html, job_id)
         assert 'data-site="' in row_html(html, job_id)  # the fleet's own row, with its service column
-    assert simulator.state.get_job("Buffer", there)["status"] == arcgis.CANCELLING
-    assert second.state.get_job("Transport/Roads", far)["status"] == arcgis.CANCELLING
+    assert simulator.state.get_job("Buffer", there)["status"] == arcgis_client.CANCELLING
+    assert second.state.get_job("Transport/Roads", far)["status"] == arcgis_client.CANCELLING
     events = AuditEvent.objects.filter(action="cancel", via="bulk")
     assert sorted(events.values_list("site_slug", "service")) == sorted(
         [("main", "Buffer"), ("main", service.key), ("spare", "Transport/Roads")]
@@ -240,9 +244,10 @@ def test_a_bulk_with_a_job_of_an_invisible_site_sends_nothing(simulator, site, s
 # --- runaway jobs ----------------------------------------------------------------------------------
 
 
-def finished(count: int, minutes: float, start: datetime) -> list[arcgis.Job]:
+def finished(count: int, minutes: float, start: datetime) -> list[arcgis_client.Job]:
     return [
-        arcgis.Job(f"j{i}", SUCCEEDED, submitted=start, ended=start + timedelta(minutes=minutes)) for i in range(count)
+        arcgis_client.Job(f"j{i}", SUCCEEDED, submitted=start, ended=start + timedelta(minutes=minutes))
+        for i in range(count)
     ]
 
 
@@ -258,7 +263,10 @@ def test_a_baseline_needs_five_succeeded_jobs(samples, known):
 
 def test_the_baseline_is_the_95th_percentile():
     start = datetime(2026, 11, 2, tzinfo=UTC)
-    jobs = [arcgis.Job(f"j{i}", SUCCEEDED, submitted=start, ended=start + timedelta(minutes=i)) for i in range(1, 101)]
+    jobs = [
+        arcgis_client.Job(f"j{i}", SUCCEEDED, submitted=start, ended=start + timedelta(minutes=i))
+        for i in range(1, 101)
+    ]
     assert runaway.baseline_of(jobs).p95 == timedelta(minutes=95.05)
 
 
@@ -266,8 +274,8 @@ NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 LIMITS = runaway.Thresholds()  # 3× and +10 min, queued 30 min, cancelling 5 min
 
 
-def job(status: str, age: timedelta) -> arcgis.Job:
-    return arcgis.Job("j1", status, submitted=NOW - age)
+def job(status: str, age: timedelta) -> arcgis_client.Job:
+    return arcgis_client.Job("j1", status, submitted=NOW - age)
 
 
 @pytest.mark.parametrize(
@@ -292,7 +300,7 @@ def test_without_a_baseline_nothing_is_flagged_by_duration():
     assert runaway.flag_for(job(EXECUTING, timedelta(days=3)), None, LIMITS, NOW) is None
 
 
-@pytest.mark.parametrize("status", [arcgis.NEW, SUBMITTED, arcgis.WAITING])
+@pytest.mark.parametrize("status", [arcgis_client.NEW, SUBMITTED, arcgis_client.WAITING])
 def test_queued_long_edges(status):
     assert runaway.flag_for(job(status, timedelta(minutes=30)), None, LIMITS, NOW) is None
     flag = runaway.flag_for(job(status, timedelta(minutes=30, seconds=1)), None, LIMITS, NOW)
@@ -300,7 +308,7 @@ def test_queued_long_edges(status):
 
 
 def test_cancel_stuck_edges_count_from_when_it_started_cancelling():
-    old = job(arcgis.CANCELLING, timedelta(hours=2))
+    old = job(arcgis_client.CANCELLING, timedelta(hours=2))
     assert runaway.flag_for(old, None, LIMITS, NOW, NOW - timedelta(minutes=5)) is None
     flag = runaway.flag_for(old, None, LIMITS, NOW, NOW - timedelta(minutes=5, seconds=1))
     assert flag.kind == "cancel-stuck" and flag.text == "Cancel stuck: cancelling for 6 min"
@@ -311,8 +319,8 @@ def test_thresholds_of_a_site_and_of_one_service(site):
     site.save()
     ServiceThresholds.objects.create(site=site, service="Hydrology/Watershed", queued_long_minutes=10)
     table = runaway.Thresholds.for_sites([site])
-    own = runaway.Thresholds.lookup(table, ServiceTarget(site, arcgis.ServiceRef("Hydrology", "Watershed")))
-    other = runaway.Thresholds.lookup(table, ServiceTarget(site, arcgis.ServiceRef("", "Buffer")))
+    own = runaway.Thresholds.lookup(table, ServiceTarget(site, arcgis_client.ServiceRef("Hydrology", "Watershed")))
+    other = runaway.Thresholds.lookup(table, ServiceTarget(site, arcgis_client.ServiceRef("", "Buffer")))
     assert (own.running_long_factor, own.queued_long_minutes) == (5.0, 10)
     assert (other.running_long_factor, other.queued_long_minutes) == (5.0, 60)
 
@@ -412,14 +420,14 @@ def test_service_thresholds_apply_however_the_service_was_written(site, service,
     assert limits.queued_long_minutes == 2
 
 
-def jobs_every_second(count: int, start: datetime) -> list[arcgis.Job]:
+def jobs_every_second(count: int, start: datetime) -> list[arcgis_client.Job]:
     """Newest first, as ArcGIS lists them."""
-    made = [arcgis.Job(f"j{i:04d}", EXECUTING, submitted=start + timedelta(seconds=i)) for i in range(count)]
+    made = [arcgis_client.Job(f"j{i:04d}", EXECUTING, submitted=start + timedelta(seconds=i)) for i in range(count)]
     return made[::-1]
 
 
 def test_a_server_answering_the_same_page_forever_is_read_a_bounded_number_of_times():
-    answer = arcgis.JobPage(jobs_every_second(53, NOW)[:53], total=10_000, start=1, number=53, next_start=54)
+    answer = arcgis_client.QueryPage(jobs_every_second(53, NOW)[:53], total=10_000, start=1, number=53, next_start=54)
     calls = []
 
     def ask(start, number, **window):
@@ -432,9 +440,11 @@ def test_a_server_answering_the_same_page_forever_is_read_a_bounded_number_of_ti
 
 def test_jobs_that_end_between_two_reads_do_not_shift_what_is_read_next():
     """Reading on is by time, not by offset: jobs leaving the list meanwhile hide no other."""
-    distinct = [arcgis.Job(f"a{i:03d}", EXECUTING, submitted=NOW - timedelta(seconds=i)) for i in range(40)]
-    tied = [arcgis.Job(f"b{i:03d}", EXECUTING, submitted=NOW - timedelta(minutes=5)) for i in range(20)]
-    older = [arcgis.Job(f"c{i:03d}", EXECUTING, submitted=NOW - timedelta(hours=1, seconds=i)) for i in range(100)]
+    distinct = [arcgis_client.Job(f"a{i:03d}", EXECUTING, submitted=NOW - timedelta(seconds=i)) for i in range(40)]
+    tied = [arcgis_client.Job(f"b{i:03d}", EXECUTING, submitted=NOW - timedelta(minutes=5)) for i in range(20)]
+    older = [
+        arcgis_client.Job(f"c{i:03d}", EXECUTING, submitted=NOW - timedelta(hours=1, seconds=i)) for i in range(100)
+    ]
     listed = distinct + tied + older  # newest first, as ArcGIS lists them
     reads = []
 
@@ -443,7 +453,7 @@ def test_jobs_that_end_between_two_reads_do_not_shift_what_is_read_next():
         reads.append(before)
         page = window[start - 1 : start - 1 + number]
         del listed[:3]  # three of the newest end, and leave the list of executing jobs, before the next read
-        return arcgis.JobPage(page, total=len(window), start=start, number=number, next_start=None)
+        return arcgis_client.QueryPage(page, total=len(window), start=start, number=number, next_start=None)
 
     found = {job.job_id for job in fleet._unshown_jobs(ask, fleet.FleetQuery(page_size=50))}
     # The first read ended amid the tied jobs: the second read went on from their time.

@@ -10,7 +10,8 @@ import time
 import pytest
 from django.contrib.auth.models import Group
 
-from jobs import arcgis, reads
+import arcgis_client
+from jobs import reads
 from jobs.models import StoredToken
 from tests.helpers import jobs_table_html, row_html, text
 
@@ -342,7 +343,7 @@ def test_ten_thousand_messages_show_the_first_and_last_ones(simulator, service, 
 
     everything = page(olivia, target, job_id, messages="all")
     shown = items(messages_html(everything))
-    assert len(shown) == arcgis.MAX_MESSAGES_HEAD + arcgis.MAX_MESSAGES_TAIL
+    assert len(shown) == arcgis_client.MAX_MESSAGES_HEAD + arcgis_client.MAX_MESSAGES_TAIL
     assert shown[500][1] == "Processing part 5501 of 10000..."
     assert "5,000 messages in the middle are not shown: the portal keeps the first 500 and the last 4,500" in text(
         everything
@@ -356,7 +357,7 @@ def test_a_very_long_message_is_shortened_by_the_client_and_says_so(simulator, s
     html = page(olivia, target, job_id)
     (shown,) = items(messages_html(html))
     assert shown[1].endswith("(shortened by the portal)")
-    assert len(shown[1]) < arcgis.MAX_DESCRIPTION_CHARS + 100
+    assert len(shown[1]) < arcgis_client.MAX_DESCRIPTION_CHARS + 100
 
 
 # --- upstream failures ---------------------------------------------------------------------------------------
@@ -527,7 +528,7 @@ def test_parameter_summaries(data_type, value, summary, disclosed):
     from jobs.job_page import parameter_view
     from jobs.reads import ParameterRead
 
-    read = ParameterRead("inputs", "P", arcgis.JobParameter("inputs", "P", data_type, value))
+    read = ParameterRead("inputs", "P", arcgis_client.JobParameter("inputs", "P", data_type, value))
     view = parameter_view(read, "https://gis.example.com:6443/arcgis/admin")
     assert view.summary == summary
     assert bool(view.json) == disclosed

@@ -144,9 +144,9 @@ def test_counts_of_several_workers_add_up_in_multiprocess_mode(tmp_path, site, m
 
 
 def test_the_client_reports_each_call_to_its_observer_and_stays_free_of_django(simulator, service):
-    from jobs import arcgis
+    import arcgis_client as arcgis
 
-    source = (ROOT / "jobs" / "arcgis.py").read_text()
+    source = "".join(path.read_text() for path in (ROOT / "arcgis_client").glob("*.py"))
     assert "django" not in source and "prometheus" not in source
     calls = []
 

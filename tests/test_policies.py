@@ -11,13 +11,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import arcgis
+import arcgis_client
 from jobs.models import AuditEvent
 from policies.models import Policy, PolicyRun
 from tests.conftest import make_user
 from tests.helpers import messages_text, text
 
-SUBMITTED, EXECUTING = arcgis.SUBMITTED, arcgis.EXECUTING
+SUBMITTED, EXECUTING = arcgis_client.SUBMITTED, arcgis_client.EXECUTING
 
 
 def make_policy(owner, site, **fields) -> Policy:
@@ -105,7 +105,10 @@ def test_deleting_asks_first_and_is_audited(site, olivia, operator):
 @pytest.mark.parametrize(
     ("fields", "error"),
     [
-        ({"statuses": [arcgis.SUCCEEDED]}, "A cancel policy chooses among new, submitted, waiting and executing jobs."),
+        (
+            {"statuses": [arcgis_client.SUCCEEDED]},
+            "A cancel policy chooses among new, submitted, waiting and executing jobs.",
+        ),
         ({"statuses": [EXECUTING]}, "No ticked status can meet the time conditions"),
         ({"services": "Hydrology/Flood/Model"}, "Folder/Name patterns separated by spaces"),
         ({"services": "../admin"}, "Folder/Name patterns separated by spaces"),
@@ -120,7 +123,7 @@ def test_the_form_refuses_what_cannot_work(site, olivia, fields, error):
 
 
 def test_a_delete_policy_may_match_finished_jobs(site, olivia):
-    data = form_data(site, action="delete", statuses=[arcgis.FAILED], queued_minutes="")
+    data = form_data(site, action="delete", statuses=[arcgis_client.FAILED], queued_minutes="")
     assert post(olivia, reverse("policies:new"), data).status_code == 302
 
 
@@ -204,7 +207,11 @@ def test_the_preview_lists_what_matches_right_now_and_why(simulator, site, servi
     # Reading cost: only the services in scope were asked, with the filters pushed down, and nothing acted.
     assert {r.service for r in simulator.requests if r.service} == {service.key}
     asked = [r.query for r in simulator.requests if r.operation == "query"]
-    assert {query["jobStatus"] for query in asked} == {arcgis.NEW, SUBMITTED, arcgis.WAITING}  # queued ones only
+    assert {query["jobStatus"] for query in asked} == {
+        arcgis_client.NEW,
+        SUBMITTED,
+        arcgis_client.WAITING,
+    }  # queued ones only
     assert all(query["userName"] == "svc_batch" and query["endTime"] for query in asked)
     assert not [r for r in simulator.requests if r.operation == "cancel"]
     assert not AuditEvent.objects.filter(action="cancel").exists()
@@ -223,8 +230,8 @@ def test_acting_on_a_preview_confirms_first_then_acts_on_exactly_that_list(simul
 
     # Meanwhile one finished and another went on waiting (it still matches, in another status); a new matching
     # job arrived.
-    simulator.state.set_status(service.key, second, arcgis.SUCCEEDED)
-    simulator.state.set_status(service.key, third, arcgis.WAITING)
+    simulator.state.set_status(service.key, second, arcgis_client.SUCCEEDED)
+    simulator.state.set_status(service.key, third, arcgis_client.WAITING)
     newcomer = queued(simulator, service, 35)
 
     response = post(olivia, reverse("policies:act", args=[policy.pk, run.pk]), {"confirmed": "yes"}, follow=True)
@@ -301,8 +308,8 @@ def test_a_preview_without_a_token_says_to_connect(simulator, site, service, ope
 
 
 def test_a_delete_policy_deletes_the_previewed_jobs(simulator, site, service, olivia, operator):
-    failed = simulator.state.add_job(service.key, status=arcgis.FAILED, username="svc_batch")
-    policy = make_policy(operator, site, action="delete", statuses=[arcgis.FAILED], queued_minutes=None)
+    failed = simulator.state.add_job(service.key, status=arcgis_client.FAILED, username="svc_batch")
+    policy = make_policy(operator, site, action="delete", statuses=[arcgis_client.FAILED], queued_minutes=None)
     run, html = preview(olivia, policy)
     assert planned_ids(html) == [failed] and '<button type="submit" class="danger">Delete this job</button>' in html
     confirm = post(olivia, reverse("policies:act", args=[policy.pk, run.pk])).content.decode()

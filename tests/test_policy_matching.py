@@ -7,18 +7,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobs import arcgis, runaway
+import arcgis_client
+from jobs import runaway
 from jobs.fleet import FleetQuery, matches_pattern
 from jobs.rows import ServiceTarget
 from policies.matching import Criteria, why
 
-EXECUTING, SUBMITTED, NEW, WAITING = arcgis.EXECUTING, arcgis.SUBMITTED, arcgis.NEW, arcgis.WAITING
+EXECUTING, SUBMITTED, NEW, WAITING = (
+    arcgis_client.EXECUTING,
+    arcgis_client.SUBMITTED,
+    arcgis_client.NEW,
+    arcgis_client.WAITING,
+)
 NOW = datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
-ALL = frozenset(arcgis.QUERYABLE_STATUSES)
+ALL = frozenset(arcgis_client.QUERYABLE_STATUSES)
 
 
-def job(status: str, age: timedelta, username: str = "svc_batch", machine: str = "GIS01") -> arcgis.Job:
-    return arcgis.Job("j1", status, submitted=NOW - age, username=username, machine=machine)
+def job(status: str, age: timedelta, username: str = "svc_batch", machine: str = "GIS01") -> arcgis_client.Job:
+    return arcgis_client.Job("j1", status, submitted=NOW - age, username=username, machine=machine)
 
 
 def criteria(**fields) -> Criteria:
@@ -57,7 +63,7 @@ def test_time_conditions_apply_to_their_own_statuses_only():
     long_ago = timedelta(hours=10)
     assert why(criteria(running_minutes=5), job(SUBMITTED, long_ago), None, NOW) is None
     assert why(criteria(queued_minutes=5), job(EXECUTING, long_ago), None, NOW) is None
-    assert why(criteria(queued_minutes=5), job(arcgis.CANCELLING, long_ago), None, NOW) is None
+    assert why(criteria(queued_minutes=5), job(arcgis_client.CANCELLING, long_ago), None, NOW) is None
 
 
 def test_running_long_is_the_services_baseline_flag():
@@ -98,12 +104,13 @@ def test_user_and_machine_match_whole_names_whatever_their_case():
     assert why(mine, job(SUBMITTED, old, username="svc_batch2"), None, NOW) is None
     assert why(mine, job(SUBMITTED, old, machine="GIS02"), None, NOW) is None
     assert (
-        why(mine, arcgis.Job("j2", SUBMITTED, submitted=NOW - old, username=None, machine="GIS01"), None, NOW) is None
+        why(mine, arcgis_client.Job("j2", SUBMITTED, submitted=NOW - old, username=None, machine="GIS01"), None, NOW)
+        is None
     )
 
 
 def test_a_job_without_a_submitted_time_never_meets_a_time_condition():
-    assert why(criteria(queued_minutes=1), arcgis.Job("j1", SUBMITTED), None, NOW) is None
+    assert why(criteria(queued_minutes=1), arcgis_client.Job("j1", SUBMITTED), None, NOW) is None
 
 
 def test_what_is_asked_of_arcgis():
@@ -139,7 +146,7 @@ def test_what_is_asked_of_arcgis():
     ],
 )
 def test_service_patterns(pattern, key, matched):
-    assert matches_pattern(arcgis.ServiceRef.parse(key), pattern) is matched
+    assert matches_pattern(arcgis_client.ServiceRef.parse(key), pattern) is matched
 
 
 def test_the_fleet_asks_only_the_services_any_pattern_names(site):
@@ -147,7 +154,7 @@ def test_the_fleet_asks_only_the_services_any_pattern_names(site):
     wanted = [
         key
         for key in ("Hydrology/A", "Buffer", "Utilities/Buffer", "Other/B")
-        if query.wants(ServiceTarget(site, arcgis.ServiceRef.parse(key)))
+        if query.wants(ServiceTarget(site, arcgis_client.ServiceRef.parse(key)))
     ]
     assert wanted == ["Hydrology/A", "Buffer"]
-    assert FleetQuery().wants(ServiceTarget(site, arcgis.ServiceRef.parse("Other/B")))
+    assert FleetQuery().wants(ServiceTarget(site, arcgis_client.ServiceRef.parse("Other/B")))

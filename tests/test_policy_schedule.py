@@ -13,14 +13,14 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import arcgis
+import arcgis_client
 from jobs.models import AuditEvent
 from policies import runs, tasks
 from policies.models import AlertChannel, Delivery, Policy, PolicyRun
 from tests.conftest import store_token
 from tests.helpers import samples, scrape, value
 
-SUBMITTED = arcgis.SUBMITTED
+SUBMITTED = arcgis_client.SUBMITTED
 
 
 @pytest.fixture
@@ -285,7 +285,10 @@ def test_a_site_that_does_not_answer_fails_the_run_and_says_why(simulator, site,
 
 def test_refusals_are_recorded_job_by_job(simulator, site, service, owner):
     waiting = simulator.state.add_job(
-        service.key, status=arcgis.WAITING, username="svc_batch", submitted=simulator.clock.now() - timedelta(hours=1)
+        service.key,
+        status=arcgis_client.WAITING,
+        username="svc_batch",
+        submitted=simulator.clock.now() - timedelta(hours=1),
     )
     scheduled(owner, site)
     tasks.tick()

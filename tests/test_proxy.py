@@ -6,7 +6,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from jobs.arcgis import ServiceRef
+from arcgis_client import ServiceRef
 from jobs.models import AuditEvent
 from jobs.rows import ServiceTarget
 from tests.helpers import jobs_table_html, row_html, status_text

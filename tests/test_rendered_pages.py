@@ -9,7 +9,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from jobs import arcgis
+import arcgis_client
 from tests.conftest import make_user
 from tests.helpers import jobs_table_html, sse_events
 
@@ -48,7 +48,7 @@ def bodies(client, target, job_id, failed_id) -> dict[str, str]:
         "jobs page inline": get(target.url("job_list"), inline="1"),
         "jobs table": jobs_table_html(client, target),
         "jobs table, bad filters": jobs_table_html(client, target, {"status": "nope", "since": "x"}),
-        "updates": hx(target.url("job_updates"), rows=f"{job_id}:{arcgis.SUBMITTED}", newest="0"),
+        "updates": hx(target.url("job_updates"), rows=f"{job_id}:{arcgis_client.SUBMITTED}", newest="0"),
         "counts": hx(target.url("service_counts")),
         "job page": get(target.url("job", job_id)),
         "failed job page": get(target.url("job", failed_id)),
@@ -88,8 +88,8 @@ def test_no_page_or_fragment_shows_template_source(
 ):
     user = everyone[role]
     connect(user, site)
-    job_id = simulator.state.add_job(service.key, status=arcgis.SUBMITTED)
-    failed = simulator.state.add_job(service.key, status=arcgis.FAILED)
+    job_id = simulator.state.add_job(service.key, status=arcgis_client.SUBMITTED)
+    failed = simulator.state.add_job(service.key, status=arcgis_client.FAILED)
     client = client_as(user)
     jobs_table_html(client, target)  # what the actions answer with comes from the rows the page showed
     rendered = bodies(client, target, job_id, failed)

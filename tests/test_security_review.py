@@ -25,8 +25,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
+import arcgis_client
 from arcgis_simulator.tls import generate_certificate
-from jobs import arcgis, operations, tokens
+from jobs import operations, tokens
 from jobs.audit import csv_cell
 from jobs.models import AuditEvent, Site
 from jobs.rows import ServiceTarget
@@ -249,7 +250,7 @@ def test_finding_1_a_token_obtained_from_the_old_address_is_not_kept(
     simulator, site, operator, site_admin, client_as, monkeypatch, capture
 ):
     """A connect under way while the address changes: the token it brings back is not stored."""
-    real = arcgis.AdminClient.generate_token
+    real = arcgis_client.AdminClient.generate_token
 
     def then_the_address_changes(self, *args, **kwargs):
         token = real(self, *args, **kwargs)
@@ -258,7 +259,7 @@ def test_finding_1_a_token_obtained_from_the_old_address_is_not_kept(
         operations.change_site(site_admin, moved, operations.site_changes(moved))
         return token
 
-    monkeypatch.setattr(arcgis.AdminClient, "generate_token", then_the_address_changes)
+    monkeypatch.setattr(arcgis_client.AdminClient, "generate_token", then_the_address_changes)
     data = {**CREDENTIALS, "password": "siteadmin"}
     response = client_as(operator).action(reverse("jobs:token", args=[site.slug]), data, htmx=False)
     assert response.status_code == 200
@@ -325,7 +326,7 @@ def test_finding_3_an_unexpected_error_in_a_cancel_completes_the_audit_row(
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in the portal")
 
-    monkeypatch.setattr(arcgis.AdminClient, "cancel_job", broken)
+    monkeypatch.setattr(arcgis_client.AdminClient, "cancel_job", broken)
     response = olivia.action(target.url("cancel", job_id))
     assert response.status_code == 200  # the row, with the failure in words
     html = response.content.decode()
@@ -348,14 +349,14 @@ def test_finding_3_an_unexpected_error_for_one_job_of_a_bulk_fails_that_job_only
     simulator, service, target, olivia, monkeypatch
 ):
     job_ids = [simulator.state.add_job(service.key, status=EXECUTING) for _ in range(4)]
-    real = arcgis.AdminClient.cancel_job
+    real = arcgis_client.AdminClient.cancel_job
 
     def flaky(self, service, job_id):
         if job_id == job_ids[1]:
             raise ValueError("a library's surprise")
         return real(self, service, job_id)
 
-    monkeypatch.setattr(arcgis.AdminClient, "cancel_job", flaky)
+    monkeypatch.setattr(arcgis_client.AdminClient, "cancel_job", flaky)
     html = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": job_ids}).content.decode()
     assert "3 cancellation requested, 1 failed" in html
     outcomes = dict(AuditEvent.objects.values_list("job_id", "outcome"))
@@ -394,8 +395,8 @@ def test_finding_3_an_unexpected_error_while_connecting_completes_the_audit_row(
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in the portal")
 
-    monkeypatch.setattr(arcgis.AdminClient, "generate_token", broken)
-    monkeypatch.setattr(arcgis.AdminClient, "list_folders", broken)
+    monkeypatch.setattr(arcgis_client.AdminClient, "generate_token", broken)
+    monkeypatch.setattr(arcgis_client.AdminClient, "list_folders", broken)
     data = {**CREDENTIALS, "intent": intent, "token": "abc.def"}
     response = client_as(operator).action(reverse("jobs:token", args=[site.slug]), data, htmx=False)
     assert response.status_code == 200

@@ -9,12 +9,12 @@ import time
 import pytest
 from django.urls import reverse
 
-from jobs import arcgis
+import arcgis_client
 from jobs.models import AuditEvent
 from jobs.upstream import SiteGuard, connection_for, site_slot
 from tests.helpers import alert_text, jobs_table, jobs_table_html, status_text
 
-EXECUTING = arcgis.EXECUTING
+EXECUTING = arcgis_client.EXECUTING
 STALL = {"seconds": 60}
 
 
@@ -62,10 +62,10 @@ def test_the_breaker_is_shared_by_every_worker(simulator, service, site, stallin
     guard = SiteGuard(site.pk, site.name)
     for _ in range(3):
         guard.record(answered=False)
-    other = arcgis.AdminClient(
-        arcgis.SiteConnection(site.admin_url, timeout=(1, 1), guard=SiteGuard(site.pk, site.name)), "token"
+    other = arcgis_client.AdminClient(
+        arcgis_client.SiteConnection(site.admin_url, timeout=(1, 1), guard=SiteGuard(site.pk, site.name)), "token"
     )
-    with pytest.raises(arcgis.SiteUnavailable, match="is not answering since"):
+    with pytest.raises(arcgis_client.SiteUnavailable, match="is not answering since"):
         other.query_jobs(service)
     assert not simulator.requests
 
@@ -100,11 +100,11 @@ def test_a_failed_trial_opens_the_breaker_again_and_only_one_trial_goes_out(simu
         guard.record(answered=False)
     settings.ARCGIS_BREAKER_COOLDOWN = 0
     guard.admit()  # the one trial
-    with pytest.raises(arcgis.SiteUnavailable):
+    with pytest.raises(arcgis_client.SiteUnavailable):
         guard.admit()  # everyone else waits for its verdict
     guard.record(answered=False)
     settings.ARCGIS_BREAKER_COOLDOWN = 30
-    with pytest.raises(arcgis.SiteUnavailable, match="trying again in"):
+    with pytest.raises(arcgis_client.SiteUnavailable, match="trying again in"):
         guard.admit()
 
 

@@ -14,7 +14,8 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import arcgis, tokens
+import arcgis_client
+from jobs import tokens
 from jobs.crypto import TokenDecryptionError, decrypt_token, encrypt_token
 from jobs.models import AuditEvent, Site, StoredToken
 from jobs.rows import ServiceTarget
@@ -129,7 +130,7 @@ def test_an_undecryptable_token_asks_to_reconnect_and_is_never_sent(simulator, s
     assert ciphertext not in page.content.decode() + row.content.decode()
     # Nothing went upstream: in particular never the ciphertext in place of a token.
     assert list(simulator.requests) == []
-    assert simulator.state.get_job(service.key, job_id)["status"] == arcgis.EXECUTING
+    assert simulator.state.get_job(service.key, job_id)["status"] == arcgis_client.EXECUTING
     event = AuditEvent.objects.get(action=AuditEvent.Action.CANCEL)
     assert event.outcome == AuditEvent.Outcome.FAILED
     assert "cannot be decrypted" in event.message
@@ -353,7 +354,7 @@ def test_a_rejected_token_is_marked_invalid_and_not_used_again(simulator, site, 
     second = status_text(client.action(target.url("cancel", job_id)).content.decode())
     assert "reconnect" in second.lower() and f'href="{token_url(site)}"' in second
     assert list(simulator.requests) == []
-    assert simulator.state.get_job(service.key, job_id)["status"] == arcgis.EXECUTING
+    assert simulator.state.get_job(service.key, job_id)["status"] == arcgis_client.EXECUTING
     latest = AuditEvent.objects.first()
     assert latest.pk != rejected.pk and latest.outcome == AuditEvent.Outcome.FAILED
     assert "rejected your token" in latest.message

@@ -1,6 +1,6 @@
 from django import template
 
-from jobs import arcgis
+import arcgis_client
 from jobs.rows import TONES, ServiceTarget, duration, render_rows, timestamp
 
 register = template.Library()
@@ -13,7 +13,7 @@ def service_url(target, name, job_id=None, **query):
 
 @register.filter
 def status_label(status: str) -> str:
-    return arcgis.status_label(status)
+    return arcgis_client.status_label(status)
 
 
 @register.filter
@@ -37,8 +37,8 @@ def audit_job_url(event) -> str:
     if not event.job_id or event.site_id is None or not event.service:
         return ""
     try:
-        service = arcgis.ServiceRef.parse(event.service)
-    except arcgis.InvalidName:
+        service = arcgis_client.ServiceRef.parse(event.service)
+    except arcgis_client.InvalidName:
         return ""
     return ServiceTarget(event.site, service).job_url(event.job_id)
 

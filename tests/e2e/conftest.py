@@ -21,8 +21,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
+import arcgis_client
 from arcgis_simulator import Simulator
-from jobs import arcgis
 from jobs.rows import ServiceTarget
 
 IN_CI = bool(os.environ.get("CI"))
@@ -151,7 +151,7 @@ def simulator() -> Iterator[Simulator]:
 
 
 @pytest.fixture
-def jobs_url(site, service: arcgis.ServiceRef) -> str:
+def jobs_url(site, service: arcgis_client.ServiceRef) -> str:
     return ServiceTarget(site, service).url("job_list")
 
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Page, expect
 
-from jobs import arcgis
+import arcgis_client
 
 pytestmark = pytest.mark.e2e
 
@@ -41,16 +41,16 @@ def hold_polls(page: Page) -> None:
 
 
 def test_at_1280_the_whole_row_with_its_outcome_is_in_view(operator_page: Page, simulator, jobs_url):
-    job_id = simulator.state.add_job(SERVICE_KEY, arcgis.EXECUTING, machinename="GIS-WORKER-017.EXAMPLE.COM")
+    job_id = simulator.state.add_job(SERVICE_KEY, arcgis_client.EXECUTING, machinename="GIS-WORKER-017.EXAMPLE.COM")
     for _ in range(5):
-        simulator.state.add_job(SERVICE_KEY, arcgis.SUCCEEDED, username="a_rather_long_service_account")
+        simulator.state.add_job(SERVICE_KEY, arcgis_client.SUCCEEDED, username="a_rather_long_service_account")
     page = operator_page
     page.set_viewport_size({"width": 1280, "height": 800})
     hold_polls(page)
     page.goto(jobs_url)
     row = page.locator(f"#job-{job_id}")
     expect(row.get_by_role("button", name="Cancel")).to_be_enabled()
-    simulator.state.set_status(SERVICE_KEY, job_id, arcgis.SUCCEEDED)  # the refusal is the longest outcome
+    simulator.state.set_status(SERVICE_KEY, job_id, arcgis_client.SUCCEEDED)  # the refusal is the longest outcome
 
     row.get_by_role("button", name="Cancel").click()
 
@@ -65,7 +65,7 @@ def test_at_1280_the_whole_row_with_its_outcome_is_in_view(operator_page: Page, 
 @pytest.mark.browser_context_args(timezone_id="Europe/Amsterdam")
 def test_times_are_shown_in_the_browsers_own_time_zone(operator_page: Page, simulator, jobs_url):
     submitted = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-    simulator.state.add_job(SERVICE_KEY, arcgis.SUCCEEDED, submitted=submitted, end_time=submitted)
+    simulator.state.add_job(SERVICE_KEY, arcgis_client.SUCCEEDED, submitted=submitted, end_time=submitted)
     amsterdam = submitted.astimezone(ZoneInfo("Europe/Amsterdam"))
     assert amsterdam.utcoffset() != timedelta(0)
     page = operator_page  # signed in without ever choosing a zone
@@ -76,11 +76,11 @@ def test_times_are_shown_in_the_browsers_own_time_zone(operator_page: Page, simu
 
 
 def test_new_jobs_are_announced_without_moving_the_rows(operator_page: Page, simulator, jobs_url):
-    shown = simulator.state.add_job(SERVICE_KEY, arcgis.SUCCEEDED)
+    shown = simulator.state.add_job(SERVICE_KEY, arcgis_client.SUCCEEDED)
     page = operator_page
     page.goto(jobs_url)
     expect(page.locator("tbody tr").first).to_have_attribute("id", f"job-{shown}")
-    newer = [simulator.state.add_job(SERVICE_KEY, arcgis.SUBMITTED) for _ in range(2)]
+    newer = [simulator.state.add_job(SERVICE_KEY, arcgis_client.SUBMITTED) for _ in range(2)]
 
     announcement = page.get_by_role("link", name="2 new jobs — show them")
     expect(announcement).to_be_visible(timeout=15_000)  # the first page looks every 10 s
@@ -92,7 +92,7 @@ def test_new_jobs_are_announced_without_moving_the_rows(operator_page: Page, sim
 
 
 def test_overview_counts_say_how_fresh_they_are(operator_page: Page, simulator, service):
-    simulator.state.add_job(SERVICE_KEY, arcgis.EXECUTING)
+    simulator.state.add_job(SERVICE_KEY, arcgis_client.EXECUTING)
     page = operator_page
     page.goto("/")
     expect(page.locator("td.counts").first).to_contain_text("1 total")
@@ -101,9 +101,11 @@ def test_overview_counts_say_how_fresh_they_are(operator_page: Page, simulator, 
 
 
 def test_on_a_phone_each_job_is_a_card_with_its_id_and_cancel_in_view(operator_page: Page, simulator, jobs_url):
-    job_id = simulator.state.add_job(SERVICE_KEY, arcgis.EXECUTING)
+    job_id = simulator.state.add_job(SERVICE_KEY, arcgis_client.EXECUTING)
     for _ in range(3):
-        simulator.state.add_job(SERVICE_KEY, arcgis.SUCCEEDED, submitted=datetime.now(UTC) - timedelta(minutes=5))
+        simulator.state.add_job(
+            SERVICE_KEY, arcgis_client.SUCCEEDED, submitted=datetime.now(UTC) - timedelta(minutes=5)
+        )
     page = operator_page
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(jobs_url)
@@ -125,7 +127,7 @@ def test_on_a_phone_each_job_is_a_card_with_its_id_and_cancel_in_view(operator_p
 
 
 def test_the_keyboard_reaches_the_first_cancel_in_a_few_presses(operator_page: Page, simulator, jobs_url):
-    job_id = simulator.state.add_job(SERVICE_KEY, arcgis.EXECUTING)
+    job_id = simulator.state.add_job(SERVICE_KEY, arcgis_client.EXECUTING)
     page = operator_page
     page.goto(jobs_url)
     expect(page.locator(f"#job-{job_id}")).to_be_attached()
@@ -149,7 +151,7 @@ def test_the_keyboard_reaches_the_first_cancel_in_a_few_presses(operator_page: P
 
 
 def test_a_page_of_twenty_running_jobs_makes_one_request_per_interval(operator_page: Page, simulator, jobs_url):
-    running = [simulator.state.add_job(SERVICE_KEY, arcgis.EXECUTING) for _ in range(20)]
+    running = [simulator.state.add_job(SERVICE_KEY, arcgis_client.EXECUTING) for _ in range(20)]
     page = operator_page
     page.goto(jobs_url)
     expect(page.locator('tr[data-status="esriJobExecuting"]')).to_have_count(20)
@@ -172,7 +174,7 @@ def test_a_page_of_twenty_running_jobs_makes_one_request_per_interval(operator_p
     for job_id in running[:2]:
         page.locator(f"#job-{job_id}").get_by_role("button", name="Cancel").click()
     for job_id in running[:2]:
-        expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", arcgis.CANCELLED)
+        expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", arcgis_client.CANCELLED)
         expect(page.locator(f"#job-{job_id}").get_by_role("status")).to_have_text("Cancel requested")
 
 
@@ -190,7 +192,7 @@ def set_hidden(page: Page, hidden: bool) -> None:
 
 
 def test_a_hidden_tab_does_not_poll_until_it_is_shown_again(operator_page: Page, simulator, jobs_url):
-    simulator.state.add_job(SERVICE_KEY, arcgis.EXECUTING)
+    simulator.state.add_job(SERVICE_KEY, arcgis_client.EXECUTING)
     page = operator_page
     page.goto(jobs_url)
     expect(page.locator('tr[data-status="esriJobExecuting"]')).to_have_count(1)

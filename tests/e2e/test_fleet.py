@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from jobs import arcgis
+import arcgis_client
 
 pytestmark = pytest.mark.e2e
 
@@ -21,10 +21,12 @@ def test_the_fleet_fills_in_flags_a_runaway_and_cancels_across_services(service,
     now = datetime.now(UTC)
     for i in range(8):  # Watershed usually takes five minutes
         start = now - timedelta(hours=3, minutes=i)
-        simulator.state.add_job(SERVICE_KEY, arcgis.SUCCEEDED, submitted=start, end_time=start + timedelta(minutes=5))
-    runaway = simulator.state.add_job(SERVICE_KEY, arcgis.EXECUTING, submitted=now - timedelta(hours=1))
-    buffered = simulator.state.add_job("Buffer", arcgis.EXECUTING, submitted=now - timedelta(minutes=2))
-    late = simulator.state.add_job("Hydrology/Slow", arcgis.EXECUTING, submitted=now - timedelta(minutes=1))
+        simulator.state.add_job(
+            SERVICE_KEY, arcgis_client.SUCCEEDED, submitted=start, end_time=start + timedelta(minutes=5)
+        )
+    runaway = simulator.state.add_job(SERVICE_KEY, arcgis_client.EXECUTING, submitted=now - timedelta(hours=1))
+    buffered = simulator.state.add_job("Buffer", arcgis_client.EXECUTING, submitted=now - timedelta(minutes=2))
+    late = simulator.state.add_job("Hydrology/Slow", arcgis_client.EXECUTING, submitted=now - timedelta(minutes=1))
     # One service answers slowly: the others' rows must not wait for it.
     simulator.faults.set("latency", service="Hydrology/Slow", ms=2500)
     page = operator_page
@@ -51,7 +53,7 @@ def test_the_fleet_fills_in_flags_a_runaway_and_cancels_across_services(service,
     expect(page.locator("#bulk-summary")).to_have_text("2 cancellation requested")
     for job_id in (runaway, buffered):
         expect(page.locator(f"#job-{job_id}").get_by_role("status")).to_have_text("Cancel requested")
-        expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", arcgis.CANCELLING)
-    expect(page.locator(f"#job-{late}")).to_have_attribute("data-status", arcgis.EXECUTING)
+        expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", arcgis_client.CANCELLING)
+    expect(page.locator(f"#job-{late}")).to_have_attribute("data-status", arcgis_client.EXECUTING)
     cancels = sorted(r.service for r in simulator.requests if r.operation == "cancel")
     assert cancels == ["Buffer", SERVICE_KEY]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from jobs import arcgis
+import arcgis_client
 
 pytestmark = pytest.mark.e2e
 
@@ -37,19 +37,19 @@ def wait_for_refresh(page: Page, simulator, job_id: str, status: str) -> None:
 
 
 def test_cancel_updates_the_row_in_place_until_the_job_is_cancelled(operator_page: Page, simulator, jobs_url):
-    job_id = add_job(simulator, arcgis.EXECUTING)
+    job_id = add_job(simulator, arcgis_client.EXECUTING)
     page = operator_page
     page.goto(jobs_url)
-    expect(row(page, job_id)).to_have_attribute("data-status", arcgis.EXECUTING)
+    expect(row(page, job_id)).to_have_attribute("data-status", arcgis_client.EXECUTING)
     page.evaluate("window.__marker = 1")
 
     row(page, job_id).get_by_role("button", name="Cancel").click()
 
-    cancelling = in_status(page, job_id, arcgis.CANCELLING)
+    cancelling = in_status(page, job_id, arcgis_client.CANCELLING)
     expect(cancelling.get_by_role("status")).to_have_text("Cancel requested")  # the outcome of the action
     expect(cancelling.locator(".badge")).to_have_text("Cancelling")  # the status, in its own word
     # The page polls: the simulator finishes the cancel 1.5 s later, and the outcome stays.
-    cancelled = in_status(page, job_id, arcgis.CANCELLED)
+    cancelled = in_status(page, job_id, arcgis_client.CANCELLED)
     expect(cancelled).to_be_attached()
     expect(cancelled.get_by_role("status")).to_have_text("Cancel requested")
     expect(cancelled.get_by_role("button", name="Cancel")).to_be_disabled()
@@ -58,7 +58,7 @@ def test_cancel_updates_the_row_in_place_until_the_job_is_cancelled(operator_pag
 
 
 def test_a_refused_cancel_shows_the_servers_message_verbatim(operator_page: Page, simulator, jobs_url):
-    job_id = add_job(simulator, arcgis.EXECUTING)
+    job_id = add_job(simulator, arcgis_client.EXECUTING)
     page = operator_page
     refreshes = []
 
@@ -72,7 +72,7 @@ def test_a_refused_cancel_shows_the_servers_message_verbatim(operator_page: Page
     cancel = row(page, job_id).get_by_role("button", name="Cancel")
     expect(cancel).to_be_enabled()
     # The job finishes on the server between the page's rendering and the operator's click.
-    simulator.state.set_status(SERVICE_KEY, job_id, arcgis.SUCCEEDED)
+    simulator.state.set_status(SERVICE_KEY, job_id, arcgis_client.SUCCEEDED)
 
     cancel.click()
 
@@ -80,15 +80,18 @@ def test_a_refused_cancel_shows_the_servers_message_verbatim(operator_page: Page
     expect(row(page, job_id).get_by_role("status")).to_have_text(
         f"Unable to cancel job :[{job_id}] — it is already Succeeded."
     )
-    expect(row(page, job_id)).to_have_attribute("data-status", arcgis.SUCCEEDED)
+    expect(row(page, job_id)).to_have_attribute("data-status", arcgis_client.SUCCEEDED)
     expect(row(page, job_id).get_by_role("button", name="Cancel")).to_be_disabled()
     assert len(upstream(simulator, "cancel")) == 1
 
 
 def test_bulk_cancel_reports_each_row_and_a_summary(operator_page: Page, simulator, jobs_url):
-    active = [add_job(simulator, status) for status in (arcgis.SUBMITTED, arcgis.EXECUTING, arcgis.SUBMITTED)]
-    done = add_job(simulator, arcgis.SUCCEEDED)
-    changing = add_job(simulator, arcgis.SUBMITTED)
+    active = [
+        add_job(simulator, status)
+        for status in (arcgis_client.SUBMITTED, arcgis_client.EXECUTING, arcgis_client.SUBMITTED)
+    ]
+    done = add_job(simulator, arcgis_client.SUCCEEDED)
+    changing = add_job(simulator, arcgis_client.SUBMITTED)
     # Slow enough cancels that the page's progress indicator can be seen while they run.
     simulator.faults.set("latency", operation="cancel", ms=1000)
     page = operator_page
@@ -99,7 +102,7 @@ def test_bulk_cancel_reports_each_row_and_a_summary(operator_page: Page, simulat
     boxes = page.locator('input[name="job_ids"]')
     expect(boxes).to_have_count(5)
     # A row the page's poll swaps in keeps its ticked box.
-    wait_for_refresh(page, simulator, changing, arcgis.SUCCEEDED)
+    wait_for_refresh(page, simulator, changing, arcgis_client.SUCCEEDED)
     for box in boxes.all():
         expect(box).to_be_checked()
 
@@ -118,12 +121,12 @@ def test_bulk_cancel_reports_each_row_and_a_summary(operator_page: Page, simulat
         expect(row(page, job_id).get_by_role("status")).to_have_text("Cancel requested")
     for job_id in (done, changing):
         expect(row(page, job_id).get_by_role("status")).to_have_text("")
-        expect(row(page, job_id)).to_have_attribute("data-status", arcgis.SUCCEEDED)
+        expect(row(page, job_id)).to_have_attribute("data-status", arcgis_client.SUCCEEDED)
     assert sorted(r.path.split("/")[-2] for r in upstream(simulator, "cancel")) == sorted(active)
 
 
 def test_delete_asks_first_and_sends_nothing_unless_confirmed(operator_page: Page, simulator, jobs_url):
-    kept, deleted = add_job(simulator, arcgis.EXECUTING), add_job(simulator, arcgis.SUCCEEDED)
+    kept, deleted = add_job(simulator, arcgis_client.EXECUTING), add_job(simulator, arcgis_client.SUCCEEDED)
     page = operator_page
     page.goto(jobs_url)
     sent = []
@@ -143,7 +146,7 @@ def test_delete_asks_first_and_sends_nothing_unless_confirmed(operator_page: Pag
     row(page, deleted).get_by_role("button", name="Delete").click()
 
     expect(row(page, deleted).get_by_role("status")).to_have_text("Deleted")
-    expect(row(page, deleted)).to_have_attribute("data-status", arcgis.DELETED)
+    expect(row(page, deleted)).to_have_attribute("data-status", arcgis_client.DELETED)
     expect(row(page, deleted).get_by_role("button", name="Delete")).to_have_count(0)
     assert [kind for kind, _ in questions] == ["confirm", "confirm"]
     assert f"Delete job {kept}?" in questions[0][1]
@@ -152,13 +155,15 @@ def test_delete_asks_first_and_sends_nothing_unless_confirmed(operator_page: Pag
     assert [url for method, url in sent if method == "POST" and "/delete/" in url] == [page.url + f"{deleted}/delete/"]
     assert [r.path.split("/")[-2] for r in upstream(simulator, "delete")] == [deleted]
     assert simulator.state.get_job(SERVICE_KEY, deleted) is None
-    assert simulator.state.get_job(SERVICE_KEY, kept)["status"] == arcgis.EXECUTING
+    assert simulator.state.get_job(SERVICE_KEY, kept)["status"] == arcgis_client.EXECUTING
     expect(row(page, kept).get_by_role("button", name="Delete")).to_be_enabled()
 
 
 def test_purge_cancels_the_queue_and_the_table_reloads_itself(operator_page: Page, simulator, jobs_url):
-    queued = [add_job(simulator, status) for status in (arcgis.NEW, arcgis.SUBMITTED, arcgis.WAITING)]
-    running = add_job(simulator, arcgis.EXECUTING)
+    queued = [
+        add_job(simulator, status) for status in (arcgis_client.NEW, arcgis_client.SUBMITTED, arcgis_client.WAITING)
+    ]
+    running = add_job(simulator, arcgis_client.EXECUTING)
     page = operator_page
     page.goto(jobs_url)
     expect(row(page, running)).to_be_attached()  # the table has loaded: mark that one
@@ -176,17 +181,17 @@ def test_purge_cancels_the_queue_and_the_table_reloads_itself(operator_page: Pag
     # The answer tells the table to reload itself: a fresh #job-table replaces the marked one.
     expect(page.locator("#job-table:not([data-stale])")).to_be_attached()
     for job_id in queued:
-        expect(row(page, job_id)).to_have_attribute("data-status", arcgis.CANCELLED)
-    expect(row(page, running)).to_have_attribute("data-status", arcgis.EXECUTING)
+        expect(row(page, job_id)).to_have_attribute("data-status", arcgis_client.CANCELLED)
+    expect(row(page, running)).to_have_attribute("data-status", arcgis_client.EXECUTING)
     expect(row(page, running).get_by_role("button", name="Cancel")).to_be_enabled()
     assert "Purge the queue of Hydrology/Watershed?" in questions[0]
     assert page.evaluate("window.__marker") == 1, "the page was reloaded"
-    assert simulator.state.get_job(SERVICE_KEY, running)["status"] == arcgis.EXECUTING
+    assert simulator.state.get_job(SERVICE_KEY, running)["status"] == arcgis_client.EXECUTING
     assert len(upstream(simulator, "purgeQueue")) == 1
 
 
 def test_cancel_from_the_keyboard(operator_page: Page, simulator, jobs_url):
-    job_id = add_job(simulator, arcgis.SUBMITTED)
+    job_id = add_job(simulator, arcgis_client.SUBMITTED)
     page = operator_page
     page.goto(jobs_url)
     page.evaluate("window.__marker = 1")
@@ -196,18 +201,18 @@ def test_cancel_from_the_keyboard(operator_page: Page, simulator, jobs_url):
     cancel = row(page, job_id).get_by_role("button", name="Cancel")
     expect(cancel).to_be_focused()
     # The page's poll swaps the row in when its job changes; keyboard focus must survive that.
-    wait_for_refresh(page, simulator, job_id, arcgis.EXECUTING)
+    wait_for_refresh(page, simulator, job_id, arcgis_client.EXECUTING)
     expect(cancel).to_be_focused()
     page.keyboard.press("Enter")
 
-    expect(in_status(page, job_id, arcgis.CANCELLING).get_by_role("status")).to_have_text("Cancel requested")
-    expect(in_status(page, job_id, arcgis.CANCELLED)).to_be_attached()
+    expect(in_status(page, job_id, arcgis_client.CANCELLING).get_by_role("status")).to_have_text("Cancel requested")
+    expect(in_status(page, job_id, arcgis_client.CANCELLED)).to_be_attached()
     assert page.evaluate("window.__marker") == 1, "the page was reloaded"
     assert len(upstream(simulator, "cancel")) == 1
 
 
 def test_a_click_on_a_row_that_just_refreshed_still_cancels_in_place(operator_page: Page, simulator, jobs_url):
-    job_id = add_job(simulator, arcgis.SUBMITTED)
+    job_id = add_job(simulator, arcgis_client.SUBMITTED)
     page = operator_page
     page.goto(jobs_url)
     expect(row(page, job_id)).to_be_attached()  # the table loads after the page
@@ -227,8 +232,8 @@ def test_a_click_on_a_row_that_just_refreshed_still_cancels_in_place(operator_pa
         }""",
         job_id,
     )
-    simulator.state.set_status(SERVICE_KEY, job_id, arcgis.EXECUTING)  # the next poll swaps the row in
+    simulator.state.set_status(SERVICE_KEY, job_id, arcgis_client.EXECUTING)  # the next poll swaps the row in
 
-    expect(in_status(page, job_id, arcgis.CANCELLING).get_by_role("status")).to_have_text("Cancel requested")
+    expect(in_status(page, job_id, arcgis_client.CANCELLING).get_by_role("status")).to_have_text("Cancel requested")
     assert page.evaluate("window.__marker") == 1, "the click posted the form without htmx: the page was reloaded"
     assert len(upstream(simulator, "cancel")) == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from jobs import arcgis
+import arcgis_client
 from jobs.rows import ServiceTarget
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +34,7 @@ def job_url(site, service, job_id: str) -> str:
 
 
 def test_a_failed_jobs_page_shows_its_error(operator_page, simulator, site, service):
-    job_id = simulator.state.add_job(SERVICE_KEY, arcgis.FAILED, messages=LOG)
+    job_id = simulator.state.add_job(SERVICE_KEY, arcgis_client.FAILED, messages=LOG)
     page = operator_page
     page.goto(job_url(site, service, job_id))
 
@@ -54,7 +54,7 @@ def test_a_failed_jobs_page_shows_its_error(operator_page, simulator, site, serv
 
 
 def test_a_failed_rows_details_show_its_last_error(operator_page, simulator, jobs_url):
-    job_id = simulator.state.add_job(SERVICE_KEY, arcgis.FAILED, messages=LOG)
+    job_id = simulator.state.add_job(SERVICE_KEY, arcgis_client.FAILED, messages=LOG)
     page = operator_page
     page.goto(jobs_url)
     row = page.locator(f"#job-{job_id}")
@@ -63,18 +63,18 @@ def test_a_failed_rows_details_show_its_last_error(operator_page, simulator, job
 
 
 def test_a_running_jobs_messages_and_end_arrive_by_themselves(operator_page, simulator, site, service):
-    job_id = simulator.state.add_job(SERVICE_KEY, arcgis.EXECUTING)
+    job_id = simulator.state.add_job(SERVICE_KEY, arcgis_client.EXECUTING)
     page = operator_page
     page.goto(job_url(site, service, job_id))
-    expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", arcgis.EXECUTING)
+    expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", arcgis_client.EXECUTING)
     shown = page.locator("ol.job-messages > li").count()
     assert shown >= 1
     expect(page.locator("#message-poller")).to_have_count(1)
 
-    simulator.state.set_status(SERVICE_KEY, job_id, arcgis.FAILED)
+    simulator.state.set_status(SERVICE_KEY, job_id, arcgis_client.FAILED)
 
     expect(page.locator(f'#job-messages > li[data-type="{ERROR}"]').last).to_contain_text("Failed to execute")
-    expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", arcgis.FAILED)
+    expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", arcgis_client.FAILED)
     expect(page.locator("#job-progress")).to_contain_text("The job has ended: Failed.")
     expect(page.locator("#message-poller[hx-get]")).to_have_count(0)  # polling stopped
     texts = page.locator("ol.job-messages > li").all_inner_texts()
@@ -85,7 +85,7 @@ def test_the_jobs_page_fits_a_phone(connected_operator, portal, simulator, site,
     long_word = "C:\\arcgisserver\\directories\\arcgisjobs\\" + "x" * 600
     log = [*LOG, {"type": ERROR, "description": f"ERROR 999999: {long_word}"}]
     inputs = {"Long_Path": {"dataType": "GPString", "value": long_word * 2}}
-    job_id = simulator.state.add_job(SERVICE_KEY, arcgis.FAILED, messages=log, inputs=inputs)
+    job_id = simulator.state.add_job(SERVICE_KEY, arcgis_client.FAILED, messages=log, inputs=inputs)
     page = portal.open(connected_operator)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(job_url(site, service, job_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from jobs import arcgis
+import arcgis_client
 
 pytestmark = pytest.mark.e2e
 
@@ -17,9 +17,9 @@ def service_row(page: Page, name: str):
 def test_counts_load_per_service_and_a_broken_one_fails_in_place(operator_page: Page, simulator, service):
     simulator.state.add_service("Broken", folder="Hydrology")
     simulator.state.add_service("Buffer")
-    for status in (arcgis.EXECUTING, arcgis.SUBMITTED, arcgis.SUCCEEDED):
+    for status in (arcgis_client.EXECUTING, arcgis_client.SUBMITTED, arcgis_client.SUCCEEDED):
         simulator.state.add_job("Hydrology/Watershed", status)
-    simulator.state.add_job("Buffer", arcgis.FAILED)
+    simulator.state.add_job("Buffer", arcgis_client.FAILED)
     simulator.faults.set("html_502", service="Hydrology/Broken", operation="statistics")
 
     operator_page.goto("/")

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from jobs import arcgis
+import arcgis_client
 from policies.models import Policy
 
 pytestmark = pytest.mark.e2e
@@ -23,10 +23,10 @@ def test_an_operator_creates_a_policy_previews_it_and_cancels_what_it_listed(
 ):
     long_ago = simulator.clock.now() - timedelta(minutes=40)
     stuck = [
-        simulator.state.add_job(SERVICE_KEY, status=arcgis.SUBMITTED, username="svc_batch", submitted=long_ago)
+        simulator.state.add_job(SERVICE_KEY, status=arcgis_client.SUBMITTED, username="svc_batch", submitted=long_ago)
         for _ in range(2)
     ]
-    fresh = simulator.state.add_job(SERVICE_KEY, status=arcgis.SUBMITTED, username="svc_batch")
+    fresh = simulator.state.add_job(SERVICE_KEY, status=arcgis_client.SUBMITTED, username="svc_batch")
     page = operator_page
     page.goto("/")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Policies").click()
@@ -56,10 +56,10 @@ def test_an_operator_creates_a_policy_previews_it_and_cancels_what_it_listed(
         result = page.locator(f'#result-{job_id}[data-outcome="success"]')
         expect(result.get_by_role("status")).to_have_text("Cancel requested")
     assert {simulator.state.get_job(SERVICE_KEY, job_id)["status"] for job_id in stuck} <= {
-        arcgis.CANCELLING,
-        arcgis.CANCELLED,
+        arcgis_client.CANCELLING,
+        arcgis_client.CANCELLED,
     }
-    assert simulator.state.get_job(SERVICE_KEY, fresh)["status"] == arcgis.SUBMITTED
+    assert simulator.state.get_job(SERVICE_KEY, fresh)["status"] == arcgis_client.SUBMITTED
     # The policy's page lists the run; the audit trail names olivia and the policy for each job.
     page.get_by_role("link", name="Batch queue").click()
     expect(page.locator('tr[data-outcome="acted"]')).to_have_count(1)
@@ -80,7 +80,7 @@ def batch_policy(site, operator) -> Policy:
 
 def test_a_preview_fits_a_phone(batch_policy, operator_page: Page, simulator, service):
     long_ago = simulator.clock.now() - timedelta(minutes=40)
-    simulator.state.add_job(SERVICE_KEY, status=arcgis.SUBMITTED, username="svc_batch", submitted=long_ago)
+    simulator.state.add_job(SERVICE_KEY, status=arcgis_client.SUBMITTED, username="svc_batch", submitted=long_ago)
     page = operator_page
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/policies/")

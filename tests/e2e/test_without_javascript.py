@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from jobs import arcgis
+import arcgis_client
 
 pytestmark = pytest.mark.e2e
 
@@ -15,8 +15,8 @@ SERVICE_KEY = "Hydrology/Watershed"  # the GP service of the `service` fixture
 
 
 def test_cancel_and_delete_work_as_plain_forms(connected_operator, portal, simulator, jobs_url):
-    running = simulator.state.add_job(SERVICE_KEY, arcgis.EXECUTING)
-    finished = simulator.state.add_job(SERVICE_KEY, arcgis.SUCCEEDED)
+    running = simulator.state.add_job(SERVICE_KEY, arcgis_client.EXECUTING)
+    finished = simulator.state.add_job(SERVICE_KEY, arcgis_client.SUCCEEDED)
     page = portal.open(connected_operator, javascript=False)
     page.goto(jobs_url)
     # Without JavaScript the page asks for itself rendered in one go (a <noscript> refresh).
@@ -28,7 +28,10 @@ def test_cancel_and_delete_work_as_plain_forms(connected_operator, portal, simul
     expect(page).to_have_url(back_on_the_jobs_page)
     expect(page.locator("#messages")).to_contain_text(f"Job {running}: Cancel requested")
     expect(page.locator(f"#job-{running}").get_by_role("status")).to_have_text("Cancel requested")
-    assert page.locator(f"#job-{running}").get_attribute("data-status") in (arcgis.CANCELLING, arcgis.CANCELLED)
+    assert page.locator(f"#job-{running}").get_attribute("data-status") in (
+        arcgis_client.CANCELLING,
+        arcgis_client.CANCELLED,
+    )
 
     # Delete is destructive: without JavaScript's confirm() the portal asks on a page of its own.
     page.locator(f"#job-{finished}").get_by_role("button", name="Delete").click()

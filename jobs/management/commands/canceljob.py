@@ -1,7 +1,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import arcgis, operations
+import arcgis_client
+from jobs import operations
 from jobs.models import AuditEvent, Site
 
 
@@ -28,9 +29,9 @@ class Command(BaseCommand):
         if not operator.has_perm("jobs.operate_jobs"):
             raise CommandError(f"{user} may not cancel jobs (needs the Operator role).")
         try:
-            target = arcgis.ServiceRef.parse(service)
-            arcgis.validate_job_id(job_id)
-        except arcgis.InvalidName as exc:
+            target = arcgis_client.ServiceRef.parse(service)
+            arcgis_client.validate_job_id(job_id)
+        except arcgis_client.InvalidName as exc:
             raise CommandError(str(exc)) from None
         outcome = operations.cancel_job(operator, site, target, job_id, via=AuditEvent.Via.CLI)
         if not outcome.ok:

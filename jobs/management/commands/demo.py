@@ -10,7 +10,8 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import arcgis, operations
+import arcgis_client
+from jobs import operations
 from jobs.models import AuditEvent, Site
 
 # The demo's portal logins: one per role, password = username.
@@ -95,7 +96,7 @@ class Command(BaseCommand):
             name=EXAMPLE_POLICY,
             site=site,
             services="*/FloodModel",
-            statuses=[arcgis.EXECUTING],
+            statuses=[arcgis_client.EXECUTING],
             running_long=True,
             action=Policy.Action.CANCEL,
             mode=Policy.Mode.SCHEDULED,
