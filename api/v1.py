@@ -20,6 +20,7 @@ import inspect
 import math
 
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, QueryDict
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI, Query
@@ -29,6 +30,8 @@ from ninja.security import HttpBearer
 
 import arcgis_client
 import jobs.urls  # noqa: F401  (registers the arcgisname and jobid path converters used below)
+from accounts import roles
+from accounts.access import require
 from api import schemas, tokens
 from api.schemas import ActionOut, BulkIn, BulkOut, ErrorOut, JobDetailOut, JobFilters, JobPageOut
 from jobs import fleet, operations, reads
@@ -114,6 +117,11 @@ def _rate_limited(request, exc: tokens.RateLimited):
     return response
 
 
+@api.exception_handler(PermissionDenied)
+def _forbidden(request, exc: PermissionDenied):
+    return error_response(request, 403, str(exc) or roles.FORBIDDEN)
+
+
 @api.exception_handler(Http404)
 def _not_found(request, exc):
     return error_response(request, 404, "There is nothing here, or you may not see it.")
@@ -153,19 +161,6 @@ def read_failed(error: reads.ReadError) -> ApiError:
 
 
 # --- access: the pages' rules ----------------------------------------------------------------------
-
-
-def require(request: HttpRequest, permission: str) -> None:
-    if not request.user.has_perm(permission):
-        raise ApiError(403, "Your role does not allow this. Ask a site admin for access.")
-
-
-def can_view(request: HttpRequest) -> None:
-    require(request, "jobs.view_jobs")
-
-
-def can_operate(request: HttpRequest) -> None:
-    require(request, "jobs.operate_jobs")
 
 
 def via_detail(request: HttpRequest) -> str:
@@ -210,7 +205,7 @@ def _in_root_folder(func):
 
 @api.get("/sites/", response={200: list[schemas.SiteOut], **ERRORS}, summary="The sites you may see")
 def list_sites(request: HttpRequest):
-    can_view(request)
+    require(request.user, roles.VIEW_JOBS)
     sites = list(Site.objects.visible_to(request.user))
     tokens_by_site = {t.site_id: t for t in StoredToken.objects.filter(user=request.user, site__in=sites)}
     return [schemas.site_out(site, tokens_by_site.get(site.pk)) for site in sites]
@@ -218,7 +213,7 @@ def list_sites(request: HttpRequest):
 
 @api.get("/sites/{slug}/services/", response={200: schemas.ServicesOut, **ERRORS}, summary="A site's GP services")
 def list_services(request: HttpRequest, slug: str):
-    can_view(request)
+    require(request.user, roles.VIEW_JOBS)
     section = reads.site_section(request.user, visible_site(request, slug))
     if section.error:
         raise read_failed(section.error)
@@ -237,7 +232,7 @@ def list_services(request: HttpRequest, slug: str):
 @service_route("GET", "/jobs/", response={200: JobPageOut, **ERRORS}, summary="A page of a service's jobs")
 def list_jobs(request: HttpRequest, slug: str, folder: str, name: str, filters: Query[JobFilters]):
     """Newest first, 50 a page, with the jobs page's filters (all optional)."""
-    can_view(request)
+    require(request.user, roles.VIEW_JOBS)
     only_known_parameters(request, JobFilters)
     target = target_of(request, slug, name, folder)
     form = JobFilterForm({key: value for key, value in filters.dict().items() if value is not None})
@@ -259,7 +254,7 @@ def list_jobs(request: HttpRequest, slug: str, folder: str, name: str, filters: 
 
 @service_route("GET", "/jobs/{jobid:job_id}/", response={200: JobDetailOut, **ERRORS}, summary="One job")
 def job_detail(request: HttpRequest, slug: str, folder: str, name: str, job_id: str):
-    can_view(request)
+    require(request.user, roles.VIEW_JOBS)
     target = target_of(request, slug, name, folder)
     detail = reads.job_detail(request.user, target, job_id)
     if detail.error:
@@ -273,7 +268,7 @@ def job_detail(request: HttpRequest, slug: str, folder: str, name: str, job_id: 
 def fleet_jobs(request: HttpRequest, filters: Query[schemas.FleetFilters]):
     """The fleet view's query: every GP service of every site you may see, merged newest (or longest running)
     first, 50 at a time; `next_cursor` moves to the next page. Services that did not answer are in `failures`."""
-    can_view(request)
+    require(request.user, roles.VIEW_JOBS)
     only_known_parameters(request, schemas.FleetFilters)
     sites = list(Site.objects.visible_to(request.user))
     data = QueryDict(mutable=True)
@@ -316,20 +311,20 @@ def _job_action(request: HttpRequest, target: ServiceTarget, job_id: str, action
 @service_route("POST", "/jobs/{jobid:job_id}/cancel", response={200: ActionOut, **ACTION_ERRORS}, summary="Cancel")
 def cancel_job(request: HttpRequest, slug: str, folder: str, name: str, job_id: str):
     """Asks ArcGIS to cancel the job: `success` (it is now cancelling), `refused` (ArcGIS's words), `failed`."""
-    can_operate(request)
+    require(request.user, roles.OPERATE_JOBS)
     return _job_action(request, target_of(request, slug, name, folder), job_id, AuditEvent.Action.CANCEL)
 
 
 @service_route("POST", "/jobs/{jobid:job_id}/delete", response={200: ActionOut, **ACTION_ERRORS}, summary="Delete")
 def delete_job(request: HttpRequest, slug: str, folder: str, name: str, job_id: str):
-    can_operate(request)
+    require(request.user, roles.OPERATE_JOBS)
     return _job_action(request, target_of(request, slug, name, folder), job_id, AuditEvent.Action.DELETE)
 
 
 @service_route("POST", "/jobs/purge", response={200: ActionOut, **ACTION_ERRORS}, summary="Purge the queue")
 def purge_queue(request: HttpRequest, slug: str, folder: str, name: str):
     """Cancels every new, submitted and waiting job of the service."""
-    can_operate(request)
+    require(request.user, roles.OPERATE_JOBS)
     target = target_of(request, slug, name, folder)
     result = operations.purge_queue(
         request.user, target.site, target.service, via=AuditEvent.Via.API, via_detail=via_detail(request)
@@ -340,7 +335,7 @@ def purge_queue(request: HttpRequest, slug: str, folder: str, name: str):
 @service_route("POST", "/jobs/bulk", response={200: BulkOut, **ACTION_ERRORS}, summary="Cancel or delete many jobs")
 def bulk_action(request: HttpRequest, slug: str, folder: str, name: str, body: BulkIn):
     """At most 500 jobs at once; a cancel is not sent for a job the portal last saw finished (`skipped`)."""
-    can_operate(request)
+    require(request.user, roles.OPERATE_JOBS)
     target = target_of(request, slug, name, folder)
     form = BulkForm(MultiValueDict({"action": [body.action], "job_ids": body.job_ids}))
     if not form.is_valid():

@@ -2,19 +2,19 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from accounts.access import viewer_required
 from api import tokens
 from api.forms import NewTokenForm
 from api.models import ApiToken
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required("jobs.view_jobs", raise_exception=True)
+@viewer_required
 @never_cache
 def api_tokens(request: HttpRequest) -> HttpResponse:
     form = NewTokenForm()

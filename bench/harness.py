@@ -586,8 +586,10 @@ class Bench:
             from django.contrib.auth import get_user_model
             from django.contrib.auth.models import Group
 
+            from accounts import roles
+
             user = get_user_model().objects.create_user(username)  # no password: signed in by session
-            user.groups.add(Group.objects.get(name="Operator"))
+            user.groups.add(Group.objects.get(name=roles.OPERATOR))
             self._users[username] = user
         return self._users[username]
 
@@ -633,7 +635,7 @@ class Bench:
         if browser.get("/accounts/login/").status_code != 200 or not browser.csrf_token:
             raise RuntimeError("the login page set no CSRF cookie")
         client = Client()
-        client.force_login(self.operator(username), backend="jobs.permissions.CachedPermissionsBackend")
+        client.force_login(self.operator(username), backend="accounts.permission_cache.CachedPermissionsBackend")
         name = settings.SESSION_COOKIE_NAME
         browser.session.cookies.set(name, client.cookies[name].value)
         return browser

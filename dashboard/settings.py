@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.roles import ROLE_NAMES
 from dashboard import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -64,7 +65,7 @@ ALLOWED_HOSTS = env.csv("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1
 CSRF_TRUSTED_ORIGINS = env.csv("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "jobs.apps.PortalAdminConfig",
+    "dashboard.admin_site.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "ninja",  # the API docs (Swagger UI) from static files, never a CDN
+    "accounts",
     "jobs",
     "api",
     "policies",
@@ -88,7 +90,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "jobs.middleware.LoginRequiredMiddleware",
+    "accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -110,7 +112,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "jobs.context_processors.portal",
+                "accounts.context_processors.portal",
             ],
         },
     },
@@ -162,7 +164,7 @@ else:
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "jobs.permissions.CachedPermissionsBackend",  # Django's ModelBackend, its permission checks cached
+    "accounts.permission_cache.CachedPermissionsBackend",  # Django's ModelBackend, its permission checks cached
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -174,7 +176,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "jobs:overview"
 LOGOUT_REDIRECT_URL = "login"
 
-# Single sign-on with OpenID Connect (jobs/sso.py), beside local accounts, when a client ID is set.
+# Single sign-on with OpenID Connect (accounts/sso.py), beside local accounts, when a client ID is set.
 OIDC_RP_CLIENT_ID = env.string("OIDC_RP_CLIENT_ID")
 OIDC_ENABLED = OIDC_RP_CLIENT_ID is not None
 OIDC_RP_CLIENT_SECRET = env.string("OIDC_RP_CLIENT_SECRET")
@@ -191,15 +193,15 @@ OIDC_ROLE_CLAIM = env.string("OIDC_ROLE_CLAIM", "groups")
 OIDC_ROLE_MAP = {}  # the provider's group → the portal's role
 for _item in env.csv("OIDC_ROLE_MAP", []):
     _group, _, _role = _item.rpartition(":")
-    if not _group or _role not in ("Viewer", "Operator", "Site admin"):
+    if not _group or _role not in ROLE_NAMES:
         raise ImproperlyConfigured(
             f"OIDC_ROLE_MAP is group:role,… with the roles Viewer, Operator and Site admin; got {_item!r}."
         )
     OIDC_ROLE_MAP[_group] = _role
 OIDC_USE_PKCE = True
 OIDC_TIMEOUT = env.integer("OIDC_TIMEOUT_SECONDS", 10, minimum=1)
-OIDC_AUTHENTICATE_CLASS = "jobs.sso.SignIn"
-OIDC_CALLBACK_CLASS = "jobs.sso.Callback"
+OIDC_AUTHENTICATE_CLASS = "accounts.sso.SignIn"
+OIDC_CALLBACK_CLASS = "accounts.sso.Callback"
 if OIDC_ENABLED:
     if not OIDC_RP_CLIENT_SECRET:
         raise ImproperlyConfigured(
@@ -213,7 +215,7 @@ if OIDC_ENABLED:
         )
     if not OIDC_ROLE_MAP:
         raise ImproperlyConfigured("OIDC_ROLE_MAP is required with OIDC_RP_CLIENT_ID: nobody could be given a role.")
-    AUTHENTICATION_BACKENDS.append("jobs.sso.PortalOIDCBackend")
+    AUTHENTICATION_BACKENDS.append("accounts.sso.PortalOIDCBackend")
 
 # Failed-login throttling: five failures for one username from one address lock
 # that pair out for fifteen minutes.

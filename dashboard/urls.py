@@ -7,7 +7,8 @@ from django.urls import include, path
 
 from api import v1
 from api.views import api_tokens
-from jobs import errors, sso
+from accounts import sso
+from dashboard import error_pages
 from jobs.metrics import metrics_view
 
 
@@ -42,16 +43,16 @@ def page_not_found(request, exception=None):
     """The API answers in its own JSON shape, even for a path it does not have."""
     if request.path.startswith("/api/"):
         return v1.error_response(request, 404, "There is nothing here, or you may not see it.")
-    return errors.page_not_found(request, exception)
+    return error_pages.page_not_found(request, exception)
 
 
 def bad_request(request, exception=None):
     if request.path.startswith("/api/"):
         return v1.error_response(request, 400, "The request could not be understood (is its body too large?).")
-    return errors.bad_request(request, exception)
+    return error_pages.bad_request(request, exception)
 
 
 handler400 = bad_request
-handler403 = "jobs.errors.permission_denied"
+handler403 = "dashboard.error_pages.permission_denied"
 handler404 = page_not_found
-handler500 = "jobs.errors.server_error"
+handler500 = "dashboard.error_pages.server_error"

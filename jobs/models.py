@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 import arcgis_client
+from accounts.roles import can_view
 from jobs import ca_bundles
 from jobs.crypto import decrypt_token, encrypt_token
 
@@ -52,7 +53,7 @@ def validate_service_key(value: str) -> None:
 class SiteQuerySet(models.QuerySet):
     def visible_to(self, user) -> "SiteQuerySet":
         """Sites the user may see: unrestricted ones, and those shared with one of their groups."""
-        if not user.is_authenticated or not user.has_perm("jobs.view_jobs"):
+        if not user.is_authenticated or not can_view(user):
             return self.none()
         if user.is_superuser:
             return self

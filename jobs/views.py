@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required, permission_required
+from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -31,15 +31,14 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 import arcgis_client
+from accounts.access import audit_viewer_required, operator_required, viewer_required
+from accounts.roles import can_operate
 from jobs import audit, fleet, operations, reads
 from jobs.forms import BulkForm, ConnectForm, FleetBulkForm, FleetFilterForm, JobFilterForm, PasteTokenForm
 from jobs.job_page import JobPage, count_text, message_poll, new_lines
 from jobs.middleware import TIMEZONE_COOKIE, valid_timezone
 from jobs.models import Site, StoredToken
 from jobs.rows import JobRow, RowOutcome, ServiceTarget, poll_interval, render_rows, sort_rows
-
-viewer_required = permission_required("jobs.view_jobs", raise_exception=True)
-operator_required = permission_required("jobs.operate_jobs", raise_exception=True)
 
 NEW_JOBS_SECONDS = 10  # the first page looks for newer jobs this often, when no row is active
 
@@ -152,10 +151,10 @@ def site_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _site_events(request: HttpRequest, events: Iterable) -> Iterator[str]:
     """Each event of reads.overview as an out-of-band fragment."""
-    can_operate = request.user.has_perm("jobs.operate_jobs")
+    operates = can_operate(request.user)
     for event in events:
         if isinstance(event, reads.SiteSection):
-            context = {"section": event, "oob": True, "can_operate": can_operate}
+            context = {"section": event, "oob": True, "can_operate": operates}
             yield render_to_string("jobs/partials/site_section.html", context, request)
         else:
             context = {"counts": event, "oob": True}
@@ -295,7 +294,7 @@ def job_list(request: HttpRequest, slug: str, name: str, folder: str = "") -> Ht
         "form": form,
         "inline": inline,
         "token": None if table_only else StoredToken.objects.filter(user=request.user, site=target.site).first(),
-        "can_operate": request.user.has_perm("jobs.operate_jobs"),
+        "can_operate": can_operate(request.user),
         "page_url": page_path(request),
         "back_url": page_path(request),
         "table_url": without_inline(request),
@@ -356,7 +355,7 @@ def job_updates(request: HttpRequest, slug: str, name: str, folder: str = "") ->
         "poll": poll,
         "poll_changed": not poll.url or _state_of(poll) != sent,
         "show_newer": newest is not None,
-        "can_operate": request.user.has_perm("jobs.operate_jobs"),
+        "can_operate": can_operate(request.user),
         "back_url": page_path(request),
         "page_url": page_path(request),
         "table_url": target.url("job_list") + (f"?{_filters_query(request)}" if _filters_query(request) else ""),
@@ -376,7 +375,7 @@ def job_detail(request: HttpRequest, slug: str, name: str, job_id: str, folder: 
     page = JobPage(detail, show_all=request.GET.get("messages") == "all")
     context = {"target": target, "detail": detail, "page": page, "row": detail.row, "token": detail.token}
     context["row_list"] = [detail.row]
-    context["can_operate"] = request.user.has_perm("jobs.operate_jobs")
+    context["can_operate"] = can_operate(request.user)
     context["back_url"] = request.get_full_path()
     return render(request, "jobs/job_detail.html", context)
 
@@ -403,7 +402,7 @@ def job_messages(request: HttpRequest, slug: str, name: str, job_id: str, folder
         "poll_changed": poll is None or (update.count, failures) != (after, previous_failures),
         "row": update.row,
         "row_list": [update.row] if update.row else [],
-        "can_operate": request.user.has_perm("jobs.operate_jobs"),
+        "can_operate": can_operate(request.user),
         "back_url": target.job_url(job_id),
     }
     response = render(request, "jobs/partials/job_messages_update.html", context)
@@ -583,7 +582,7 @@ def token(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
-@permission_required("jobs.view_auditevent", raise_exception=True)
+@audit_viewer_required
 def audit_trail(request: HttpRequest) -> HttpResponse:
     form = audit.AuditFilterForm(request.GET)
     page = Paginator(form.events(request.user).select_related("site"), 50).get_page(request.GET.get("page"))
@@ -591,7 +590,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@permission_required("jobs.view_auditevent", raise_exception=True)
+@audit_viewer_required
 def audit_csv(request: HttpRequest) -> HttpResponse:
     form = audit.AuditFilterForm(request.GET)
     events = form.events(request.user)
@@ -656,7 +655,7 @@ def _fleet_context(request: HttpRequest, state, form: FleetFilterForm) -> dict:
     return {
         "fleet": state,
         "rows": [item.row for item in state.rows],
-        "can_operate": request.user.has_perm("jobs.operate_jobs"),
+        "can_operate": can_operate(request.user),
         "back_url": page_path(request),
         "first_page": f"{reverse('jobs:fleet')}?{query.urlencode()}",
         "next_page": f"{reverse('jobs:fleet')}?{query.urlencode()}&before={state.next_cursor}" if state.more else "",
@@ -676,7 +675,7 @@ def fleet_view(request: HttpRequest) -> HttpResponse:
         "form": form,
         "inline": inline,
         "stream_url": f"{reverse('jobs:fleet_stream')}?{query.urlencode()}",
-        "can_operate": request.user.has_perm("jobs.operate_jobs"),
+        "can_operate": can_operate(request.user),
     }
     if inline and form.is_valid():
         *_, state = fleet.fleet(request.user, _fleet_sites(form, sites), form.query())

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import arcgis_client
+from accounts.roles import can_operate
 from jobs import audit, fleet, operations, tokens
 from jobs.models import AuditEvent, Site
 from jobs.rows import ServiceTarget
@@ -265,7 +266,7 @@ def owner_problem(policy: Policy) -> str | None:
         return "Its owner's account was deleted."
     if not owner.is_active:
         return f"Its owner {owner.get_username()} is deactivated."
-    if not owner.has_perm("jobs.operate_jobs"):
+    if not can_operate(owner):
         return f"Its owner {owner.get_username()} may no longer cancel or delete jobs."
     if not Site.objects.visible_to(owner).filter(pk=site.pk).exists():
         return f"Its owner {owner.get_username()} may no longer see {site.name}."

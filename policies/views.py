@@ -8,12 +8,13 @@ owner's token acts only on the schedule.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts import roles
+from accounts.access import operator_required, permission_required
 from jobs.models import Site
 from policies import editing, runs
 from policies.forms import PolicyForm
@@ -21,15 +22,14 @@ from policies.models import Policy, PolicyRun
 
 RUNS_SHOWN = 25
 
-policy_viewer = permission_required("policies.view_policy", raise_exception=True)
-policy_changer = permission_required("policies.change_policy", raise_exception=True)
-operator_required = permission_required("jobs.operate_jobs", raise_exception=True)
+policy_viewer = permission_required(roles.VIEW_POLICY)
+policy_changer = permission_required(roles.CHANGE_POLICY)
 
 
 def managed_policies(user) -> QuerySet[Policy]:
     """The policies this user manages: their own, or everyone's for a Site admin; only on sites they may see."""
     policies = Policy.objects.filter(site__in=Site.objects.visible_to(user)).select_related("site", "owner")
-    return policies if user.has_perm("policies.manage_all_policies") else policies.filter(owner=user)
+    return policies if user.has_perm(roles.MANAGE_ALL_POLICIES) else policies.filter(owner=user)
 
 
 def managed_policy(request: HttpRequest, pk: int) -> Policy:
@@ -49,12 +49,12 @@ def policy_list(request: HttpRequest) -> HttpResponse:
     for run in PolicyRun.objects.filter(policy__in=policies).exclude(outcome=PolicyRun.Outcome.PREVIEW):
         last.setdefault(run.policy_id, run)
     rows = [(policy, last.get(policy.pk)) for policy in policies]
-    context = {"rows": rows, "can_add": request.user.has_perm("policies.add_policy")}
+    context = {"rows": rows, "can_add": request.user.has_perm(roles.ADD_POLICY)}
     return render(request, "policies/list.html", context)
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required("policies.add_policy", raise_exception=True)
+@permission_required(roles.ADD_POLICY)
 @operator_required
 def policy_new(request: HttpRequest) -> HttpResponse:
     form = _form(request, None)
@@ -102,7 +102,7 @@ def policy_enable(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@permission_required("policies.delete_policy", raise_exception=True)
+@permission_required(roles.DELETE_POLICY)
 def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
     policy = managed_policy(request, pk)
     if request.method == "POST":
@@ -126,7 +126,7 @@ def policy_preview(request: HttpRequest, pk: int) -> HttpResponse:
 def run_detail(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
     policy = managed_policy(request, pk)
     run = get_object_or_404(policy.runs, pk=run_id)
-    mine = run.user_id == request.user.pk and request.user.has_perm("jobs.operate_jobs")
+    mine = run.user_id == request.user.pk and roles.can_operate(request.user)
     return render(request, "policies/run.html", {"policy": policy, "run": run, "can_act": mine and run.actable})
 
 

@@ -14,7 +14,7 @@ def test_defaults(environ):
     assert settings["API_RATE_LIMIT"] == 120
     assert settings["METRICS_TOKEN"] is None
     assert settings["OIDC_ENABLED"] is False
-    assert "jobs.sso.PortalOIDCBackend" not in settings["AUTHENTICATION_BACKENDS"]
+    assert "accounts.sso.PortalOIDCBackend" not in settings["AUTHENTICATION_BACKENDS"]
 
 
 def test_single_sign_on_from_the_environment(environ, tmp_path):
@@ -29,7 +29,7 @@ def test_single_sign_on_from_the_environment(environ, tmp_path):
     assert settings["OIDC_ROLE_MAP"] == {"gis-ops": "Operator", "gis-viewers": "Viewer", "gis-admins": "Site admin"}
     assert settings["OIDC_PROVIDER_NAME"] == "Contoso" and settings["OIDC_ROLE_CLAIM"] == "groups"
     assert settings["AUTHENTICATION_BACKENDS"][0] == "axes.backends.AxesStandaloneBackend"
-    assert settings["AUTHENTICATION_BACKENDS"][-1] == "jobs.sso.PortalOIDCBackend"
+    assert settings["AUTHENTICATION_BACKENDS"][-1] == "accounts.sso.PortalOIDCBackend"
 
 
 @pytest.mark.parametrize(

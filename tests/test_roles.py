@@ -11,7 +11,7 @@ from django.urls import reverse
 from arcgis_simulator.tls import generate_certificate
 from jobs import operations
 from jobs.models import AuditEvent, Site
-from jobs.permissions import GENERATION_KEY
+from accounts.permission_cache import GENERATION_KEY
 from jobs.rows import ServiceTarget
 from tests.conftest import make_user
 from tests.helpers import jobs_table_html, site_admin_form

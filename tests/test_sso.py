@@ -102,7 +102,7 @@ def sso(provider, settings, db):
     settings.OIDC_OP_DISCOVERY_URL = provider.discovery_url
     settings.OIDC_PROVIDER_NAME = "Example SSO"
     settings.OIDC_ROLE_MAP = ROLE_MAP
-    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, "jobs.sso.PortalOIDCBackend"]
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, "accounts.sso.PortalOIDCBackend"]
     for name, groups in {name: user["groups"] for name, user in USERS.items()}.items():
         provider.set_groups(name, groups)
     return provider

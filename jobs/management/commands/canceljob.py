@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 import arcgis_client
+from accounts.roles import can_operate
 from jobs import operations
 from jobs.models import AuditEvent, Site
 
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         site = Site.objects.visible_to(operator).filter(slug=slug).first()
         if site is None:
             raise CommandError(f"No site {slug!r} that {user} may see.")
-        if not operator.has_perm("jobs.operate_jobs"):
+        if not can_operate(operator):
             raise CommandError(f"{user} may not cancel jobs (needs the Operator role).")
         try:
             target = arcgis_client.ServiceRef.parse(service)

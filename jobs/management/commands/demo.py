@@ -11,11 +11,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 import arcgis_client
+from accounts import roles
 from jobs import operations
 from jobs.models import AuditEvent, Site
 
 # The demo's portal logins: one per role, password = username.
-DEMO_USERS = {"operator": "Operator", "viewer": "Viewer", "siteadmin": "Site admin"}
+DEMO_USERS = {"operator": roles.OPERATOR, "viewer": roles.VIEWER, "siteadmin": roles.SITE_ADMIN}
 # The example cancel policy, created disabled: preview it, or enable it to run every 15 minutes.
 EXAMPLE_POLICY = "Night cleanup: FloodModel running long"
 # Each has an ArcGIS account of the same name on the simulated server, as a team has on a real one:

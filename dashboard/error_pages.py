@@ -4,6 +4,8 @@ from django.http import HttpResponseServerError
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
+from accounts.roles import FORBIDDEN
+
 
 def _error(request, status: int, title: str, text: str):
     template = "partials/error_fragment.html" if getattr(request, "htmx", False) else "error.html"
@@ -15,7 +17,7 @@ def bad_request(request, exception=None):
 
 
 def permission_denied(request, exception=None):
-    return _error(request, 403, "Not allowed", "Your role does not allow this. Ask a site admin for access.")
+    return _error(request, 403, "Not allowed", FORBIDDEN)
 
 
 def page_not_found(request, exception=None):
