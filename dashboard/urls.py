@@ -5,9 +5,9 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from accounts import sso
 from api import v1
 from api.views import api_tokens
-from accounts import sso
 from dashboard import error_pages
 from jobs.metrics import metrics_view
 

@@ -8,10 +8,10 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.urls import reverse
 
+from accounts.permission_cache import GENERATION_KEY
 from arcgis_simulator.tls import generate_certificate
 from jobs import operations
 from jobs.models import AuditEvent, Site
-from accounts.permission_cache import GENERATION_KEY
 from jobs.rows import ServiceTarget
 from tests.conftest import make_user
 from tests.helpers import jobs_table_html, site_admin_form
