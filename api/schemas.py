@@ -11,7 +11,7 @@ from ninja import Schema
 import arcgis_client
 from jobs import operations
 from jobs.models import AuditEvent, Site
-from jobs.rows import JobRow, ServiceTarget
+from jobs.targets import JobEntry, ServiceTarget
 
 
 class ErrorDetail(Schema):
@@ -195,7 +195,7 @@ def api_path(target: ServiceTarget) -> str:
     return f"/api/v1/sites/{target.site.slug}/services/{target.service.key}/jobs/"
 
 
-def job_out(row: JobRow) -> JobOut:
+def job_out(row: JobEntry) -> JobOut:
     job: arcgis_client.Job | None = row.job
     duration = job.duration if job else None
     event: AuditEvent | None = row.last_event
@@ -226,8 +226,8 @@ def job_out(row: JobRow) -> JobOut:
 def action_out(target: ServiceTarget, result: operations.ActionResult, known: arcgis_client.Job | None) -> ActionOut:
     job = None
     if result.job_id and not result.gone:
-        row = JobRow.after(target, result, known)
-        job = job_out(row) if row.job else None
+        found = result.job or known
+        job = job_out(JobEntry(target, result.job_id, found)) if found else None
     return ActionOut(outcome=result.outcome, message=result.message, job_id=result.job_id, found=result.found, job=job)
 
 
@@ -262,7 +262,7 @@ def job_detail_out(target: ServiceTarget, detail) -> JobDetailOut:
     )
 
 
-def fleet_job_out(row: JobRow) -> FleetJobOut:
+def fleet_job_out(row: JobEntry) -> FleetJobOut:
     return FleetJobOut(
         **job_out(row).dict(),
         site=row.target.site.slug,

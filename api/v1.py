@@ -32,13 +32,14 @@ import arcgis_client
 import jobs.urls  # noqa: F401  (registers the arcgisname and jobid path converters used below)
 from accounts import roles
 from accounts.access import require
-from api import schemas, tokens
+from api import personal_tokens, schemas
 from api.schemas import ActionOut, BulkIn, BulkOut, ErrorOut, JobDetailOut, JobFilters, JobPageOut
 from jobs import fleet, operations, reads
-from jobs.forms import BulkForm, FleetFilterForm, JobFilterForm
+from jobs.access import target_of, visible_site
+from jobs.forms import BulkForm, FleetFilterForm, JobFilterForm, problems_in_words
 from jobs.models import AuditEvent, Site, StoredToken
-from jobs.rows import ServiceTarget, sort_rows
-from jobs.views import target_of, visible_site
+from jobs.queries import ActionTarget
+from jobs.targets import ServiceTarget
 
 CODES = {
     400: "bad_request",
@@ -64,8 +65,8 @@ class BearerToken(HttpBearer):
     """A personal API token: the request acts as its owner, with their role, never more."""
 
     def authenticate(self, request: HttpRequest, token: str):
-        row = tokens.authenticate(token)  # raises tokens.Refused
-        tokens.check_rate(row)  # raises tokens.RateLimited
+        row = personal_tokens.authenticate(token)  # raises personal_tokens.Refused
+        personal_tokens.check_rate(row)  # raises personal_tokens.RateLimited
         request.user = row.user
         return row
 
@@ -103,15 +104,15 @@ def _unauthenticated(request, exc):
     return response
 
 
-@api.exception_handler(tokens.Refused)
-def _refused(request, exc: tokens.Refused):
+@api.exception_handler(personal_tokens.Refused)
+def _refused(request, exc: personal_tokens.Refused):
     response = error_response(request, 401, exc.message)
     response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return response
 
 
-@api.exception_handler(tokens.RateLimited)
-def _rate_limited(request, exc: tokens.RateLimited):
+@api.exception_handler(personal_tokens.RateLimited)
+def _rate_limited(request, exc: personal_tokens.RateLimited):
     response = error_response(request, 429, f"Too many requests with this token; try again in {exc.retry_after} s.")
     response["Retry-After"] = str(exc.retry_after)
     return response
@@ -145,10 +146,6 @@ def only_known_parameters(request: HttpRequest, schema) -> None:
     """A misspelt filter must not silently widen what a script reads, and then acts on."""
     if unknown := sorted(set(request.GET) - set(schema.model_fields)):
         raise ApiError(400, f"Unknown parameter: {', '.join(unknown)}. Known: {', '.join(schema.model_fields)}.")
-
-
-def form_problems(form) -> str:
-    return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
 
 
 def read_failed(error: reads.ReadError) -> ApiError:
@@ -237,14 +234,14 @@ def list_jobs(request: HttpRequest, slug: str, folder: str, name: str, filters: 
     target = target_of(request, slug, name, folder)
     form = JobFilterForm({key: value for key, value in filters.dict().items() if value is not None})
     if not form.is_valid():
-        raise ApiError(400, form_problems(form))
+        raise ApiError(400, problems_in_words(form, by_name=True))
     table = reads.job_table(request.user, target, form.query(), job_id=form.cleaned_data["job"])
     if table.error:
         raise read_failed(table.error)
     return JobPageOut(
         site=slug,
         service=target.service.key,
-        jobs=[schemas.job_out(row) for row in sort_rows(table.rows, form.ordering)],
+        jobs=[schemas.job_out(row) for row in reads.sort_entries(table.rows, form.ordering)],
         total=table.page.total,
         page=form.page_number,
         per_page=form.page_size,
@@ -281,7 +278,7 @@ def fleet_jobs(request: HttpRequest, filters: Query[schemas.FleetFilters]):
             data[key] = value
     form = FleetFilterForm(data, sites=sites)
     if not form.is_valid():
-        raise ApiError(400, form_problems(form))
+        raise ApiError(400, problems_in_words(form, by_name=True))
     slug = form.cleaned_data["site"]
     *_, state = fleet.fleet(request.user, [s for s in sites if not slug or s.slug == slug], form.query())
     return schemas.FleetOut(
@@ -339,14 +336,14 @@ def bulk_action(request: HttpRequest, slug: str, folder: str, name: str, body: B
     target = target_of(request, slug, name, folder)
     form = BulkForm(MultiValueDict({"action": [body.action], "job_ids": body.job_ids}))
     if not form.is_valid():
-        raise ApiError(400, " ".join(" ".join(errors) for errors in form.errors.values()))
+        raise ApiError(400, problems_in_words(form, by_name=True))
     job_ids = form.cleaned_data["job_ids"]
     known = target.recall(job_ids)
     report = operations.bulk(
         request.user,
         target.site,
         form.cleaned_data["action"],
-        [operations.Target(target.service, job_id) for job_id in job_ids],
+        [ActionTarget(target.service, job_id) for job_id in job_ids],
         known=known,
         via=AuditEvent.Via.API,
         via_detail=via_detail(request),

@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.access import viewer_required
-from api import tokens
+from api import personal_tokens
 from api.forms import NewTokenForm
 from api.models import ApiToken
 
@@ -24,12 +24,12 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         if intent == "create":
             form = NewTokenForm(request.POST)
             if form.is_valid():
-                created = tokens.issue(request.user, form.cleaned_data["name"], form.cleaned_data["days"])
+                created = personal_tokens.issue(request.user, form.cleaned_data["name"], form.cleaned_data["days"])
                 form = NewTokenForm()
         elif intent == "revoke":
             pk = request.POST.get("token", "")
             row = get_object_or_404(ApiToken, user=request.user, pk=pk if pk.isascii() and pk.isdigit() else None)
-            tokens.revoke(request.user, row)
+            personal_tokens.revoke(request.user, row)
             messages.success(request, f"Revoked the API token {row.name!r}: it no longer works.")
             return redirect("api_tokens")
         else:

@@ -5,7 +5,7 @@ tested on its own. Callers see the small error hierarchy of `errors`, never a re
 error's text can be shown to an operator as is. Neither tokens nor passwords appear in a repr, a log line or an
 exception.
 
-Bottom up: `statuses` and `names` (what may enter a URL), `errors`, `results` (typed answers), `job_page` (a
+Bottom up: `statuses` and `names` (what may enter a URL), `errors`, `results` (typed answers), `rest_job` (a
 job's Services Directory page), `concurrency`, `connection` (one pooled site connection), `admin_api` (the calls).
 Everything public is importable from the package itself.
 """
@@ -32,7 +32,16 @@ from arcgis_client.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from arcgis_client.job_page import (
+from arcgis_client.names import (
+    JOB_ID_PATTERN,
+    NAME_PATTERN,
+    ServiceRef,
+    is_job_id,
+    is_name,
+    validate_job_id,
+    validate_name,
+)
+from arcgis_client.rest_job import (
     ABORT_MESSAGE,
     ERROR_MESSAGE,
     INFORMATIVE_MESSAGE,
@@ -50,15 +59,6 @@ from arcgis_client.job_page import (
     JobParameter,
     JobProgress,
     RestJob,
-)
-from arcgis_client.names import (
-    JOB_ID_PATTERN,
-    NAME_PATTERN,
-    ServiceRef,
-    is_job_id,
-    is_name,
-    validate_job_id,
-    validate_name,
 )
 from arcgis_client.results import Job, JobStatistics, QueryPage, Service, Token
 from arcgis_client.statuses import (

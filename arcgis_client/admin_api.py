@@ -21,7 +21,8 @@ from arcgis_client.errors import (
     UnsafeJobURL,
     UntrustedTokenService,
 )
-from arcgis_client.job_page import (
+from arcgis_client.names import JOB_ID, NAME, ServiceRef, validate_job_id, validate_name
+from arcgis_client.rest_job import (
     MAX_JOB_PAGE_BYTES,
     MAX_JOB_URL_CHARS,
     MAX_PARAMETER_BYTES,
@@ -29,7 +30,6 @@ from arcgis_client.job_page import (
     JobParameter,
     RestJob,
 )
-from arcgis_client.names import JOB_ID, NAME, ServiceRef, validate_job_id, validate_name
 from arcgis_client.results import Job, JobStatistics, QueryPage, Service, Token
 from arcgis_client.statuses import STATUSES
 

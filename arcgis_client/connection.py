@@ -80,7 +80,7 @@ class _AlwaysCall:
         pass
 
 
-# Told of every call: (operation, seconds, the error or None). The portal counts them (jobs/metrics.py);
+# Told of every call: (operation, seconds, the error or None). The portal counts them (jobs/counters.py);
 # the client only reports. An observer must be hashable: it is part of a pooled connection's settings.
 Observer = Callable[[str, float, "ArcGISError | None"], None]
 

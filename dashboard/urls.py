@@ -8,8 +8,8 @@ from django.urls import include, path
 from accounts import sso
 from api import v1
 from api.views import api_tokens
-from dashboard import error_pages
-from jobs.metrics import metrics_view
+from dashboard import error_pages, health
+from dashboard.metrics import metrics_view
 
 
 @login_not_required
@@ -34,6 +34,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),
     path("metrics", metrics_view, name="metrics"),
+    path("healthz", health.healthz, name="healthz"),
     path("policies/", include("policies.urls")),
     path("", include("jobs.urls")),
 ]

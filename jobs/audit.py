@@ -1,16 +1,14 @@
-"""The audit trail: writing it (before and after every action), its filters, its columns and its CSV writer."""
+"""The audit trail: writing it (before and after every action), reading it as each user may, and its CSV export."""
 
-import csv
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django import forms
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from jobs.forms import DateTimeTextInput, FastForm, UtcDateTimeField
+from jobs import csv_export
 from jobs.models import AuditEvent, Site
 
 log = logging.getLogger(__name__)
@@ -34,81 +32,38 @@ CSV_COLUMNS = [
 ]
 
 
-class AuditFilterForm(FastForm):
-    user = forms.CharField(required=False, max_length=150)
-    site = forms.SlugField(required=False)
-    service = forms.CharField(required=False, max_length=250)
-    job = forms.CharField(required=False, max_length=64, label="Job ID")
-    action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditEvent.Action.choices])
-    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *AuditEvent.Outcome.choices])
-    since = UtcDateTimeField(required=False, widget=DateTimeTextInput(), label="From")
-    until = UtcDateTimeField(required=False, widget=DateTimeTextInput(), label="To")
-
-    def problems(self) -> str:
-        """What needs a correction, in words: "From: Enter a date between the years 1 and 9999." """
-        labels = {name: f"{field.label}: " for name, field in self.fields.items()}
-        return " ".join(f"{labels.get(name, '')}{' '.join(errors)}" for name, errors in self.errors.items())
-
-    def events(self, user) -> QuerySet[AuditEvent]:
-        """The events this user may see (those of sites visible to them), filtered as asked."""
-        events = AuditEvent.objects.all()
-        if not user.is_superuser:
-            # By the site itself, not its slug: a new site that reuses a slug reveals nothing of the old
-            # one's history, and rows of deleted sites (no site any more) are for superusers only.
-            events = events.filter(site__in=Site.objects.visible_to(user))
-        if not self.is_valid():
-            return events.none()
-        data = self.cleaned_data
-        exact = {
-            "username": data["user"],
-            "site_slug": data["site"],
-            "job_id": data["job"],
-            "action": data["action"],
-            "outcome": data["outcome"],
-        }
-        events = events.filter(**{field: value for field, value in exact.items() if value})
-        if data["service"]:
-            events = events.filter(service__icontains=data["service"])
-        if data["since"]:
-            events = events.filter(created__gte=data["since"])
-        if data["until"]:
-            events = events.filter(created__lte=data["until"])
-        return events
+def events_for(
+    user,
+    *,
+    username: str = "",
+    site_slug: str = "",
+    service: str = "",
+    job_id: str = "",
+    action: str = "",
+    outcome: str = "",
+    since=None,
+    until=None,
+) -> QuerySet[AuditEvent]:
+    """The events this user may see (those of sites visible to them), filtered as asked (empty: any)."""
+    events = AuditEvent.objects.all()
+    if not user.is_superuser:
+        # By the site itself, not its slug: a new site that reuses a slug reveals nothing of the old
+        # one's history, and rows of deleted sites (no site any more) are for superusers only.
+        events = events.filter(site__in=Site.objects.visible_to(user))
+    exact = {"username": username, "site_slug": site_slug, "job_id": job_id, "action": action, "outcome": outcome}
+    events = events.filter(**{field: value for field, value in exact.items() if value})
+    if service:
+        events = events.filter(service__icontains=service)
+    if since:
+        events = events.filter(created__gte=since)
+    if until:
+        events = events.filter(created__lte=until)
+    return events
 
 
-# OWASP's rule against CSV (formula) injection: a cell that starts with one of these, or whose first
-# non-whitespace character is one of the first four, is shown by spreadsheets as text only if it starts
-# with a single quote.
-FORMULA_STARTS = ("=", "+", "-", "@")
-CONTROL_STARTS = ("\t", "\r")
-
-
-def csv_cell(value):
-    """One cell of the export: dates in ISO 8601, text that could run as a formula neutralised."""
-    if isinstance(value, str) and (value[:1] in CONTROL_STARTS or value.lstrip()[:1] in FORMULA_STARTS):
-        return "'" + value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-class _Echo:
-    """A file that hands back what is written, so csv.writer can feed a streaming response."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_lines(events: QuerySet[AuditEvent]) -> Iterable[str]:
-    """The export, line by line (the csv module quotes and doubles embedded quotes)."""
-    writer = csv.writer(_Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(CSV_COLUMNS)
-        for row in events.values_list(*CSV_COLUMNS).iterator(chunk_size=2000):
-            yield writer.writerow([csv_cell(value) for value in row])
-
-    return lines()
+def csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
+    """The export, line by line."""
+    return csv_export.lines(CSV_COLUMNS, events.values_list(*CSV_COLUMNS).iterator(chunk_size=2000))
 
 
 # --- writing: every action is recorded before ArcGIS is called, and completed after ---------

@@ -6,12 +6,11 @@ merges the answers newest first (or longest running first), and moves through pa
 since offsets cannot be merged across services. It yields what it has as services answer, so the
 page fills in progressively and one slow site holds nobody.
 
-Rows are flagged as jobs/runaway.py says: running long, queued long, cancel stuck.
+Rows are flagged as jobs/running_long.py says: running long, queued long, cancel stuck.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import queue
 import threading
@@ -24,96 +23,20 @@ from django.conf import settings
 from django.utils import timezone
 
 import arcgis_client
-from jobs import tokens
+from jobs import stored_tokens
 from jobs.models import Site
+from jobs.queries import FleetQuery, submitted_ms
 from jobs.reads import SiteReader, services_of
-from jobs.rows import JobRow, ServiceTarget
-from jobs.runaway import Thresholds, baseline, cancelling_since, flag_for, notice_running_long, running_long_after
+from jobs.running_long import Thresholds, baseline, cancelling_since, flag_for, notice_running_long, running_long_after
+from jobs.targets import JobEntry, ServiceTarget
 from jobs.upstream import shared_read, site_slot
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class FleetQuery:
-    statuses: tuple[str, ...] = arcgis_client.ACTIVE_STATUSES  # () means any
-    sites: tuple[str, ...] = ()  # slugs; () means all the user may see
-    folder: str = ""
-    service: str = ""
-    services: tuple[str, ...] = ()  # Folder/Name glob patterns, any of which may match ("Hydrology/*"); () means all
-    username: str | None = None
-    machine: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    running_long_only: bool = False
-    longest_first: bool = False
-    cursor: tuple[int, str] | None = None  # (submitted ms, job ID) of the last row of the previous page
-    page_size: int = 50
-
-    def wants(self, target: ServiceTarget) -> bool:
-        service = target.service
-        return (
-            (not self.folder or service.folder == self.folder)
-            and (not self.service or service.name == self.service)
-            and (not self.services or any(matches_pattern(service, pattern) for pattern in self.services))
-        )
-
-    @property
-    def asked_statuses(self) -> tuple[str | None, ...]:
-        if self.running_long_only:
-            return (arcgis_client.EXECUTING,)
-        return self.statuses or (None,)
-
-    def window(self) -> tuple[datetime | None, datetime | None]:
-        """startTime/endTime for ArcGIS: the filters, narrowed by the cursor (inclusive: ties are sorted out here)."""
-        since, until = self.since, self.until
-        if self.cursor is not None:
-            at = datetime.fromtimestamp(self.cursor[0] / 1000, tz=UTC)
-            if self.longest_first:
-                since = max(since, at) if since else at
-            else:
-                until = min(until, at) if until else at
-        return since, until
-
-    def key(self, row: FleetRow) -> tuple:
-        """Sort key: newest first, or (longest first) oldest first; the job ID breaks ties."""
-        ms = row.submitted_ms
-        return (ms, row.row.job_id) if self.longest_first else (-ms, _reverse(row.row.job_id))
-
-    def beyond_cursor(self, submitted_ms: int, job_id: str) -> bool:
-        """Not shown yet: past the previous page's last row in this page's order."""
-        if self.cursor is None:
-            return True
-        if self.longest_first:
-            return (submitted_ms, job_id) > self.cursor
-        return (submitted_ms, job_id) < self.cursor
-
-    def not_shown(self, jobs: list[arcgis_client.Job]) -> list[arcgis_client.Job]:
-        """Of jobs with a submitted time, those not shown yet."""
-        return [job for job in jobs if self.beyond_cursor(submitted_ms(job), job.job_id)]
-
-
-def submitted_ms(job: arcgis_client.Job) -> int:
-    return int(job.submitted.timestamp() * 1000)
-
-
-def matches_pattern(service: arcgis_client.ServiceRef, pattern: str) -> bool:
-    """A Folder/Name glob, case-insensitive as ArcGIS's names are: "Hydrology/*" is every service of that folder,
-    "*/FloodModel" FloodModel in any folder, "Buffer" the service Buffer in the root folder, "*" every service.
-    Otherwise a wildcard stays within the folder or the name: "*Model" is a root-folder service."""
-    if pattern == "*":
-        return True
-    names, patterns = service.key.lower().split("/"), pattern.lower().split("/")
-    return len(names) == len(patterns) and all(map(fnmatch.fnmatchcase, names, patterns))
-
-
-def _reverse(text: str) -> tuple:
-    return tuple(-ord(c) for c in text)
-
-
-@dataclass(frozen=True)
 class FleetRow:
-    row: JobRow
+    row: JobEntry
     submitted_ms: int
 
 
@@ -144,13 +67,13 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
         try:
             with site_slot(site):
                 services = reader.call(lambda client: services_of(site, client))
-                targets = [t for s in services if query.wants(t := ServiceTarget(site, s.ref, s.description))]
+                targets = [ServiceTarget(site, s.ref, s.description) for s in services if query.wants(s.ref)]
                 events.put(("asked", len(targets)))
                 for (target, status), result in _service_calls(reader, targets, query, overall, limits, now):
                     if status != _STATISTICS:
                         events.put(("jobs", target, result))
                 events.put(("answered", len(targets)))
-        except tokens.READ_ERRORS as exc:
+        except stored_tokens.READ_ERRORS as exc:
             events.put(("site failed", site, exc))
         except Exception:  # named as failed like any other, never a table silently short of a site
             log.exception("reading the jobs of %s failed", site.slug)
@@ -316,9 +239,9 @@ def _merge(collected, target, jobs, base, query: FleetQuery, limits, now) -> lis
             running_long[job.job_id] = flag.text
         if query.running_long_only and (flag is None or flag.kind != "running-long"):
             continue
-        rows.append(FleetRow(JobRow(target, job.job_id, job, flag=flag), submitted_ms(job)))
+        rows.append(FleetRow(JobEntry(target, job.job_id, job, flag=flag), submitted_ms(job)))
     notice_running_long(target.site, target.service.key, running_long)
-    rows.sort(key=query.key)
+    rows.sort(key=lambda item: query.order_key(item.submitted_ms, item.row.job_id))
     return rows[: query.page_size + 1]  # one more than a page says whether there is a next one
 
 

@@ -1,12 +1,17 @@
 from datetime import UTC, datetime, timedelta
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.validators import RegexValidator
+from django.db.models import QuerySet
 from django.forms.renderers import Jinja2 as Jinja2Renderer
 from django.utils import timezone
 
 import arcgis_client
-from jobs.models import job_id_validator
+from jobs import audit
+from jobs.models import AuditEvent
+from jobs.queries import ActionTarget, FleetQuery, JobQuery
+from jobs.validators import JOB_ID_PATTERN, job_id_validator, machine_validator, name_validator, username_validator
 
 PAGE_SIZES = (25, 50, 100, 200)
 SORTS = {
@@ -17,12 +22,6 @@ SORTS = {
     "machine": "Machine",
     "-duration": "Longest running",
 }
-
-# ArcGIS user names may be domain accounts (DOMAIN\user) or e-mail-like; machines are host names.
-# \A…\Z, not ^…$: "$" also matches before a trailing newline.
-name_validator = RegexValidator(rf"\A{arcgis_client.NAME_PATTERN}\Z", "Letters, digits and underscores only.")
-username_validator = RegexValidator(r"\A[\w.@\\-]{1,150}\Z", "Letters, digits and . _ - @ \\ only.")
-machine_validator = RegexValidator(r"\A[A-Za-z0-9._-]{1,255}\Z", "A host name: letters, digits, dots and hyphens.")
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -72,14 +71,18 @@ class UtcDateTimeField(forms.DateTimeField):
 EXACT_NAME = forms.TextInput(attrs={"placeholder": "exact name", "title": "The exact ArcGIS user name"})
 
 
-class FastForm(forms.Form):
+class Jinja2Form(forms.Form):
     """A form whose widgets render with Jinja2: Django's engine takes several milliseconds for a page's filters.
     (The Django admin keeps its own renderer: its widgets have templates for Django's engine only.)"""
 
     default_renderer = Jinja2Renderer()  # one, whose compiled templates every form shares
 
+    def problems(self) -> str:
+        """What needs a correction, in words, for a message on the page."""
+        return problems_in_words(self)
 
-class TimeRangeForm(FastForm):
+
+class TimeRangeForm(Jinja2Form):
     """Filters on when jobs were submitted: a recent span, or from and to."""
 
     within = forms.ChoiceField(
@@ -158,10 +161,8 @@ class JobFilterForm(TimeRangeForm):
         data = self.cleaned_data
         return self.page_number == 1 and self.ordering == "-submitted" and not data.get("until") and not data.get("job")
 
-    def query(self):
-        """What ArcGIS's jobs/query is asked (jobs.reads.JobQuery)."""
-        from jobs.reads import JobQuery
-
+    def query(self) -> JobQuery:
+        """What ArcGIS's jobs/query is asked."""
         data = self.cleaned_data
         return JobQuery(
             status=data["status"] or None,
@@ -248,9 +249,7 @@ class FleetFilterForm(TimeRangeForm):
     order = forms.ChoiceField(
         required=False, choices=[("newest", "Newest first"), ("longest", "Longest running first")], label="Order"
     )
-    before = forms.RegexField(
-        required=False, regex=rf"\A[0-9]{{1,16}}:{arcgis_client.JOB_ID_PATTERN}\Z", widget=forms.HiddenInput
-    )
+    before = forms.RegexField(required=False, regex=rf"\A[0-9]{{1,16}}:{JOB_ID_PATTERN}\Z", widget=forms.HiddenInput)
 
     def clean_before(self):
         value = self.cleaned_data["before"]
@@ -267,10 +266,8 @@ class FleetFilterForm(TimeRangeForm):
         """The fields shown as a label over an input (status, the range and the check box have their own)."""
         return [self[name] for name in ("site", "folder", "service", "user", "machine", "within", "order")]
 
-    def query(self):
-        """What every GP service is asked (jobs.fleet.FleetQuery)."""
-        from jobs.fleet import FleetQuery
-
+    def query(self) -> FleetQuery:
+        """What every GP service is asked."""
         data = self.cleaned_data
         cursor = None
         if data["before"]:
@@ -299,8 +296,6 @@ class FleetBulkForm(BulkForm):
         self.sites = {site.slug: site for site in sites}
 
     def clean(self):
-        from jobs.operations import Target
-
         data = forms.Form.clean(self)
         by_site: dict = {}
         for value in self.selected():
@@ -313,6 +308,47 @@ class FleetBulkForm(BulkForm):
                 site = None
             if site is None:
                 raise forms.ValidationError("A selected job is not one of a site you may see.")
-            by_site.setdefault(site, []).append(Target(ref, job_id))
+            by_site.setdefault(site, []).append(ActionTarget(ref, job_id))
         data["by_site"] = by_site
         return data
+
+
+class AuditFilterForm(Jinja2Form):
+    user = forms.CharField(required=False, max_length=150)
+    site = forms.SlugField(required=False)
+    service = forms.CharField(required=False, max_length=250)
+    job = forms.CharField(required=False, max_length=64, label="Job ID")
+    action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditEvent.Action.choices])
+    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *AuditEvent.Outcome.choices])
+    since = UtcDateTimeField(required=False, widget=DateTimeTextInput(), label="From")
+    until = UtcDateTimeField(required=False, widget=DateTimeTextInput(), label="To")
+
+    def events(self, user) -> QuerySet[AuditEvent]:
+        """The events this user may see, filtered as asked; none while the filters need a correction."""
+        if not self.is_valid():
+            return audit.events_for(user).none()
+        data = self.cleaned_data
+        return audit.events_for(
+            user,
+            username=data["user"],
+            site_slug=data["site"],
+            service=data["service"],
+            job_id=data["job"],
+            action=data["action"],
+            outcome=data["outcome"],
+            since=data["since"],
+            until=data["until"],
+        )
+
+
+def problems_in_words(form: forms.Form, *, by_name: bool = False) -> str:
+    """What a form needs corrected, as one text: "From: Enter a valid date." on a page, or with `by_name` the
+    parameter names a script sent ("since: Enter a valid date.")."""
+
+    def where(name: str) -> str:
+        if name == NON_FIELD_ERRORS:
+            return ""
+        field = form.fields.get(name)
+        return f"{name if by_name or field is None else (field.label or name)}: "
+
+    return " ".join(f"{where(name)}{' '.join(errors)}" for name, errors in form.errors.items())

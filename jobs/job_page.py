@@ -18,7 +18,8 @@ from urllib.parse import urlencode, urlsplit
 
 import arcgis_client
 from jobs.reads import JobDetail, ParameterRead, ReadError
-from jobs.rows import ServiceTarget, timestamp
+from jobs.rows import timestamp
+from jobs.targets import ServiceTarget
 
 SHOWN_FIRST = 50  # of a long list of messages, the page shows these first ones…
 SHOWN_LAST = 200  # …and these last ones, unless asked for all (?messages=all)

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -14,6 +14,7 @@ import arcgis_client
 from accounts.roles import can_view
 from jobs import ca_bundles
 from jobs.crypto import decrypt_token, encrypt_token
+from jobs.validators import validate_service_key
 
 
 def validate_admin_url(value: str) -> None:
@@ -40,13 +41,6 @@ def validate_ca_bundle(value: str) -> None:
     try:
         ca_bundles.certificates(value)
     except ValueError as exc:
-        raise ValidationError(str(exc)) from None
-
-
-def validate_service_key(value: str) -> None:
-    try:
-        arcgis_client.ServiceRef.parse(value)
-    except arcgis_client.InvalidName as exc:
         raise ValidationError(str(exc)) from None
 
 
@@ -294,10 +288,6 @@ class StoredToken(models.Model):
     @property
     def expires_soon(self) -> bool:
         return self.expires is not None and self.expires - timezone.now() < timedelta(hours=1)
-
-
-# The client's own definition, matched against the whole value (RegexValidator searches).
-job_id_validator = RegexValidator(rf"\A{arcgis_client.JOB_ID_PATTERN}\Z", "Job IDs are letters and digits.")
 
 
 class AuditEvent(models.Model):

@@ -18,8 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 
 import arcgis_client
-from jobs import audit, ca_bundles, tokens
+from jobs import audit, ca_bundles, stored_tokens
 from jobs.models import AuditEvent, Site, StoredToken
+from jobs.queries import ActionTarget
 from jobs.upstream import connection_for, site_slot
 
 log = logging.getLogger(__name__)
@@ -45,21 +46,13 @@ _CALLS: dict[str, Callable[[arcgis_client.AdminClient, arcgis_client.ServiceRef,
 
 
 @dataclass(frozen=True)
-class Target:
-    """What an action is aimed at: a job of a service (job_id "" for the service itself)."""
-
-    service: arcgis_client.ServiceRef
-    job_id: str = ""
-
-
-@dataclass(frozen=True)
 class ActionResult:
     """What happened to one action, ready to show in a row or a message."""
 
     action: str
     outcome: str  # an AuditEvent.Outcome value
     message: str  # ArcGIS's words verbatim, or the portal's explanation
-    target: Target | None = None
+    target: ActionTarget | None = None
     job: arcgis_client.Job | None = None  # the job's state as best known after the action
     found: str = ""  # what re-reading the job showed, e.g. "it is already Cancelled"
     reconnect: bool = False  # the operator's token is missing or was rejected
@@ -239,20 +232,20 @@ def describe_change(name: str, old, new, created: bool) -> str:
 def cancel_job(
     user, site, service, job_id, *, via=Via.WEB, via_detail: str = "", known: arcgis_client.Job | None = None
 ) -> ActionResult:
-    targets = [Target(service, job_id)]
+    targets = [ActionTarget(service, job_id)]
     return act(user, site, Action.CANCEL, targets, via=via, via_detail=via_detail, known={job_id: known})[0]
 
 
 def delete_job(user, site, service, job_id, *, via=Via.WEB, via_detail: str = "") -> ActionResult:
-    return act(user, site, Action.DELETE, [Target(service, job_id)], via=via, via_detail=via_detail)[0]
+    return act(user, site, Action.DELETE, [ActionTarget(service, job_id)], via=via, via_detail=via_detail)[0]
 
 
 def purge_queue(user, site, service, *, via=Via.WEB, via_detail: str = "") -> ActionResult:
-    return act(user, site, Action.PURGE, [Target(service)], via=via, via_detail=via_detail)[0]
+    return act(user, site, Action.PURGE, [ActionTarget(service)], via=via, via_detail=via_detail)[0]
 
 
 def bulk(
-    user, site, action: str, targets: Iterable[Target], *, known=None, via=Via.BULK, via_detail: str = ""
+    user, site, action: str, targets: Iterable[ActionTarget], *, known=None, via=Via.BULK, via_detail: str = ""
 ) -> BulkReport:
     """Cancel or delete many jobs of a site (of one service or several). A cancel is not sent for a
     job the portal last saw finished: a finished job never becomes cancellable again."""
@@ -270,7 +263,7 @@ def bulk(
 
 
 def act(
-    user, site: Site, action: str, targets: list[Target], *, via, via_detail: str = "", known=None
+    user, site: Site, action: str, targets: list[ActionTarget], *, via, via_detail: str = "", known=None
 ) -> list[ActionResult]:
     """Act on jobs of one site: audit rows first, upstream calls concurrently, rows completed.
 
@@ -290,38 +283,38 @@ def act(
     return [result for result, _ in results]
 
 
-def _attempt_all(user, site: Site, action: str, targets: list[Target], known) -> list[tuple[ActionResult, float]]:
-    token_used_since = timezone.now()
+def _attempt_all(user, site: Site, action: str, targets: list[ActionTarget], known) -> list[tuple[ActionResult, float]]:
+    rejections = stored_tokens.RejectionWatch(user, site)
     try:
-        client = tokens.client_for(user, site)
+        client = stored_tokens.client_for(user, site)
         with site_slot(site):
 
-            def attempt(target: Target) -> tuple[ActionResult, float]:
+            def attempt(target: ActionTarget) -> tuple[ActionResult, float]:
                 started = time.monotonic()
                 try:
-                    result = _attempt(client, action, target, known.get(target.job_id))
+                    result = _attempt(client, action, target, known.get(target.job_id), rejections)
                 except Exception as exc:  # one job's surprise is that job's failure, not the whole bulk's
                     result = _unexpected(action, target, exc)
                 return result, time.monotonic() - started
 
             # attempt() catches everything, so each result is a (result, seconds) pair.
             results = arcgis_client.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY)
-    except (tokens.NotConnected, arcgis_client.SiteUnavailable) as exc:
+    except (stored_tokens.NotConnected, arcgis_client.SiteUnavailable) as exc:
         return [(ActionResult(action, Outcome.FAILED, exc.message, t, reconnect=exc.reconnect), 0.0) for t in targets]
-    if any(result.reconnect and result.code for result, _ in results):
-        tokens.mark_rejected(user, site, token_used_since)
+    rejections.settle()
     return results
 
 
-def _attempt(client, action: str, target: Target, known: arcgis_client.Job | None) -> ActionResult:
+def _attempt(client, action: str, target: ActionTarget, known: arcgis_client.Job | None, rejections) -> ActionResult:
     try:
         _CALLS[action](client, target.service, target.job_id)
     except arcgis_client.ArcGISError as exc:
+        rejections.saw(exc)
         return _with_real_state(client, _failure(action, target, exc), exc)
     return _success(action, target, known)
 
 
-def _unexpected(action: str, target: Target | None, exc: Exception) -> ActionResult:
+def _unexpected(action: str, target: ActionTarget | None, exc: Exception) -> ActionResult:
     """An error no layer expected (a bug, a library's surprise): logged with its traceback for the
     administrators, and a failure in words for the operator and the audit row."""
     log.error("unexpected %s during %s %s", type(exc).__name__, action, target, exc_info=exc)
@@ -335,7 +328,7 @@ def _completion(result: ActionResult, seconds: float) -> audit.Completion:
     return audit.Completion(result.outcome, result.message, result.code, seconds)
 
 
-def _success(action: str, target: Target, known: arcgis_client.Job | None) -> ActionResult:
+def _success(action: str, target: ActionTarget, known: arcgis_client.Job | None) -> ActionResult:
     if action == Action.DELETE:
         return ActionResult(action, Outcome.SUCCESS, SUCCESS_MESSAGES[action], target, gone=True)
     if action == Action.PURGE:
@@ -349,7 +342,7 @@ def _success(action: str, target: Target, known: arcgis_client.Job | None) -> Ac
 
 
 def _failure(
-    action: str, target: Target | None, exc: arcgis_client.ArcGISError, *, reconnect_hint=True
+    action: str, target: ActionTarget | None, exc: arcgis_client.ArcGISError, *, reconnect_hint=True
 ) -> ActionResult:
     if isinstance(exc, arcgis_client.OperationRefused):
         return ActionResult(action, Outcome.REFUSED, exc.message, target, code=exc.code)

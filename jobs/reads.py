@@ -1,6 +1,6 @@
 """Read-side use cases: what the pages show, read through the operator's own token.
 
-Every read here checks the token rules (jobs/tokens.py), holds one of the site's request
+Every read here checks the token rules (jobs/stored_tokens.py), holds one of the site's request
 slots while it waits for ArcGIS, and shares identical reads between operators for about a
 second (jobs/upstream.py). A failed read is returned, not raised: every error a page shows
 has `.message` and `.reconnect`. Views only translate HTTP.
@@ -13,19 +13,19 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.utils import timezone
 
 import arcgis_client
-from jobs import audit, metrics, runaway, tokens
+from jobs import audit, counters, running_long, stored_tokens
 from jobs.models import Site, StoredToken
-from jobs.rows import JobRow, ServiceTarget, poll_interval
+from jobs.queries import JobQuery
+from jobs.targets import JobEntry, ServiceTarget
 from jobs.upstream import shared_read, site_slot
 
-ReadError = tokens.NotConnected | arcgis_client.ArcGISError
+ReadError = stored_tokens.NotConnected | arcgis_client.ArcGISError
 
 
 # --- the services of a site -----------------------------------------------------------------
@@ -60,22 +60,22 @@ class ServiceCounts:
 def _running_long(site: Site, client: arcgis_client.AdminClient, target: ServiceTarget, limits) -> int:
     """How many of the service's executing jobs run long (its baseline is read at most every ten minutes). Only
     jobs submitted long enough ago can, and they are the oldest: ArcGIS is asked for those alone, and counts them."""
-    base = runaway.baseline(site, client, target.service)
+    base = running_long.baseline(site, client, target.service)
     count, flagged = 0, {}
-    if (limit := runaway.running_long_after(base, limits)) is not None:
+    if (limit := running_long.running_long_after(base, limits)) is not None:
         now = timezone.now()
         executing = shared_read(
             ("running long", site.pk, target.service.key),
             lambda: client.query_jobs(target.service, status=arcgis_client.EXECUTING, end_time=now - limit, number=100),
         )
         for job in executing.jobs:
-            flag = runaway.flag_for(job, base, limits, now)
+            flag = running_long.flag_for(job, base, limits, now)
             if flag is not None and flag.kind == "running-long":
                 flagged[job.job_id] = flag.text
         # Past the first hundred ArcGIS only counts them: submitted before the limit, they all run long.
         count = len(flagged) + max(executing.total - len(executing.jobs), 0)
-    runaway.notice_running_long(site, target.service.key, flagged)
-    metrics.record_running_long(site, target.service.key, count)
+    running_long.notice_running_long(site, target.service.key, flagged)
+    counters.record_running_long(site, target.service.key, count)
     return count
 
 
@@ -97,7 +97,7 @@ def _section(site: Site, token: StoredToken | None, services: list[arcgis_client
 
 def _counts(site: Site, client: arcgis_client.AdminClient, target: ServiceTarget) -> arcgis_client.JobStatistics:
     stats = shared_read(("stats", site.pk, target.service.key), lambda: client.job_statistics(target.service))
-    metrics.record_job_counts(site, target.service.key, stats)  # /metrics shows what was read, never reads itself
+    counters.record_job_counts(site, target.service.key, stats)  # /metrics shows what was read, never reads itself
     return stats
 
 
@@ -107,29 +107,27 @@ class SiteReader:
 
     def __init__(self, user, site: Site, token: StoredToken | None = None, *, token_known: bool = False):
         self.user, self.site = user, site
-        self.token = token if token_known else tokens.stored_token(user, site)
-        self.rejected_at: datetime | None = None
+        self.token = token if token_known else stored_tokens.stored_token(user, site)
+        self.rejections = stored_tokens.RejectionWatch(user, site)
         try:
-            self.client = tokens.client_with(site, self.token)
-            self.refusal: tokens.NotConnected | None = None
-        except tokens.NotConnected as exc:
+            self.client = stored_tokens.client_with(site, self.token)
+            self.refusal: stored_tokens.NotConnected | None = None
+        except stored_tokens.NotConnected as exc:
             self.client, self.refusal = None, exc
 
     def call(self, func):
-        """func(client), or raises the reason it cannot be called; remembers a token rejection."""
+        """func(client), or raises the reason it cannot be called; a rejected token is noted."""
         if self.refusal is not None:
             raise self.refusal
-        started = timezone.now()
         try:
             return func(self.client)
-        except arcgis_client.TokenRejected:
-            self.rejected_at = self.rejected_at or started
+        except arcgis_client.ArcGISError as exc:
+            self.rejections.saw(exc)
             raise
 
     def settle(self) -> None:
         """On the request's thread, after the calls: a rejected token is marked, once."""
-        if self.rejected_at is not None:
-            tokens.mark_rejected(self.user, self.site, self.rejected_at)
+        self.rejections.settle()
 
 
 def site_section(user, site: Site) -> SiteSection:
@@ -138,7 +136,7 @@ def site_section(user, site: Site) -> SiteSection:
     try:
         with site_slot(site):
             services = reader.call(lambda client: services_of(site, client))
-    except tokens.READ_ERRORS as exc:
+    except stored_tokens.READ_ERRORS as exc:
         section = SiteSection(site, reader.token, error=exc)
     else:
         section = _section(site, reader.token, services)
@@ -151,7 +149,7 @@ def service_counts(user, target: ServiceTarget) -> ServiceCounts:
     try:
         with site_slot(target.site):
             stats = reader.call(lambda client: _counts(target.site, client, target))
-    except tokens.READ_ERRORS as exc:
+    except stored_tokens.READ_ERRORS as exc:
         result = ServiceCounts(target, error=exc)
     else:
         result = ServiceCounts(target, stats)
@@ -175,7 +173,7 @@ def overview(user, sites: list[Site]) -> Iterator[SiteSection | ServiceCounts]:
 
 def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> Iterator[SiteSection | ServiceCounts]:
     readers = {site.pk: SiteReader(user, site) for site in sites}  # database work here, on this thread
-    thresholds = runaway.Thresholds.for_sites(sites)
+    thresholds = running_long.Thresholds.for_sites(sites)
     events: queue.Queue = queue.Queue()
     done = object()
 
@@ -187,7 +185,7 @@ def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> It
                 if section is None:
                     try:
                         services = reader.call(lambda client: services_of(site, client))
-                    except tokens.READ_ERRORS as exc:
+                    except stored_tokens.READ_ERRORS as exc:
                         events.put(SiteSection(site, reader.token, error=exc))
                         return
                     section = _section(site, reader.token, services)
@@ -197,19 +195,19 @@ def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> It
                     stats = reader.call(lambda client: _counts(site, client, target))
                     if not stats.other:  # nothing runs: nothing can run long
                         return ServiceCounts(target, stats)
-                    limits = runaway.Thresholds.lookup(thresholds, target)
+                    limits = running_long.Thresholds.lookup(thresholds, target)
                     try:
-                        running_long = reader.call(lambda client: _running_long(site, client, target, limits))
+                        long_count = reader.call(lambda client: _running_long(site, client, target, limits))
                     except arcgis_client.ArcGISError:
-                        running_long = 0  # the counts stand on their own
-                    return ServiceCounts(target, stats, running_long=running_long)
+                        long_count = 0  # the counts stand on their own
+                    return ServiceCounts(target, stats, running_long=long_count)
 
                 for target, result in arcgis_client.as_completed(
                     counts, section.targets, settings.ARCGIS_MAX_CONCURRENCY
                 ):
                     failed = isinstance(result, arcgis_client.ArcGISError)
                     events.put(ServiceCounts(target, error=result) if failed else result)
-        except tokens.READ_ERRORS as exc:  # no slot free, or no token
+        except stored_tokens.READ_ERRORS as exc:  # no slot free, or no token
             events.put(listed.get(site.pk) or SiteSection(site, reader.token, error=exc))
         finally:
             events.put(done)
@@ -231,48 +229,14 @@ def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> It
 # --- the jobs of a service --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class JobQuery:
-    """The jobs page's filters, as ArcGIS's jobs/query takes them."""
-
-    status: str | None = None
-    username: str | None = None
-    machine: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    start: int = 1
-    number: int = 50
-
-    def key(self) -> tuple:
-        since = self.since.timestamp() if self.since else None
-        until = self.until.timestamp() if self.until else None
-        return (self.status, self.username, self.machine, since, until, self.start, self.number)
-
-    def run(self, client: arcgis_client.AdminClient, service: arcgis_client.ServiceRef) -> arcgis_client.QueryPage:
-        return client.query_jobs(
-            service,
-            status=self.status,
-            username=self.username,
-            machine=self.machine,
-            start_time=self.since,
-            end_time=self.until,
-            start=self.start,
-            number=self.number,
-        )
-
-
 @dataclass
 class JobTable:
     target: ServiceTarget
     token: StoredToken | None
-    rows: list[JobRow] = field(default_factory=list)
+    rows: list[JobEntry] = field(default_factory=list)
     page: arcgis_client.QueryPage | None = None
     error: ReadError | None = None
     seconds: float = 0.0  # how long ArcGIS took
-
-    @property
-    def poll_seconds(self) -> int:
-        return poll_interval(self.seconds)
 
 
 def _page(reader: SiteReader, target: ServiceTarget, query: JobQuery) -> arcgis_client.QueryPage:
@@ -309,14 +273,14 @@ def job_table(user, target: ServiceTarget, query: JobQuery, *, job_id: str | Non
                 page = arcgis_client.QueryPage(jobs=jobs, total=len(jobs), start=1, number=1, next_start=None)
             else:
                 page = _page(reader, target, query)
-    except tokens.READ_ERRORS as exc:
+    except stored_tokens.READ_ERRORS as exc:
         table.error = _explained(reader, target, exc)
     else:
         table.page = page
         target.remember(page.jobs)
         latest = audit.latest_events(target.site, target.service.key, [job.job_id for job in page.jobs])
-        rows = [JobRow(target, job.job_id, job, last_event=latest.get(job.job_id)) for job in page.jobs]
-        table.rows = runaway.flag_rows(rows)
+        rows = [JobEntry(target, job.job_id, job, last_event=latest.get(job.job_id)) for job in page.jobs]
+        table.rows = running_long.flag_entries(rows)
     table.seconds = time.monotonic() - started
     reader.settle()
     return table
@@ -328,11 +292,25 @@ def _explained(reader: SiteReader, target: ServiceTarget, exc: ReadError) -> Rea
         return exc
     try:
         services = reader.call(lambda client: services_of(target.site, client))
-    except tokens.READ_ERRORS:
+    except stored_tokens.READ_ERRORS:
         return exc
     if target.service not in {service.ref for service in services}:
         return arcgis_client.NotFound(f"{target.service.key} is not a GP service on {target.site.name}.", code=404)
     return exc
+
+
+_SORT_KEYS = {
+    "submitted": lambda row: row.job.submitted.timestamp() if row.job and row.job.submitted else 0,
+    "status": lambda row: row.label,
+    "user": lambda row: ((row.job and row.job.username) or "").lower(),
+    "machine": lambda row: ((row.job and row.job.machine) or "").lower(),
+    "duration": lambda row: row.job.duration.total_seconds() if row.job and row.job.duration else 0,
+}
+
+
+def sort_entries(entries: list[JobEntry], sort: str) -> list[JobEntry]:
+    """Orders the page the server returned (ArcGIS itself only lists newest first)."""
+    return sorted(entries, key=_SORT_KEYS[sort.lstrip("-")], reverse=sort.startswith("-"))
 
 
 # --- what changed on a page ---------------------------------------------------------------------
@@ -342,7 +320,7 @@ def _explained(reader: SiteReader, target: ServiceTarget, exc: ReadError) -> Rea
 class Changes:
     """What the page's one poll learns: rows whose status changed, and how many newer jobs exist."""
 
-    rows: list[JobRow] = field(default_factory=list)
+    rows: list[JobEntry] = field(default_factory=list)
     still_active: dict[str, str] = field(default_factory=dict)  # job ID -> status, for the next poll
     newer: int = 0  # jobs newer than the page's newest (first page, newest first)
     newer_capped: bool = False
@@ -368,7 +346,7 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
             for job_id, job in arcgis_client.as_completed(lambda j: _single(reader, target, j), missing):
                 if not isinstance(job, arcgis_client.ArcGISError):  # else: asked again next time
                     seen[job_id] = job
-    except tokens.READ_ERRORS as exc:
+    except stored_tokens.READ_ERRORS as exc:
         result.error = exc
         result.still_active = dict(watched)
     else:
@@ -378,14 +356,14 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
             if job is False:  # not read this time (over the one-by-one limit): ask again next time
                 result.still_active[job_id] = status
                 continue
-            row = JobRow(target, job_id, job, gone=job is None)
+            row = JobEntry(target, job_id, job, gone=job is None)
             if row.status != status:
                 changed.append(row)
             if row.active:
                 result.still_active[job_id] = row.status
         target.remember([row.job for row in changed if row.job])
         latest = audit.latest_events(target.site, target.service.key, [row.job_id for row in changed])
-        result.rows = [JobRow(r.target, r.job_id, r.job, gone=r.gone, last_event=latest.get(r.job_id)) for r in changed]
+        result.rows = [replace(r, last_event=latest.get(r.job_id)) for r in changed]
         if newest_ms is not None:
             newer = [job for job in page.jobs if job.submitted and job.submitted.timestamp() * 1000 > newest_ms]
             result.newer = len(newer)
@@ -422,7 +400,7 @@ class JobDetail:
 
     target: ServiceTarget
     token: StoredToken | None
-    row: JobRow
+    row: JobEntry
     error: ReadError | None = None
     page: arcgis_client.RestJob | None = None
     page_error: ReadError | None = None
@@ -472,25 +450,25 @@ def job_detail(user, target: ServiceTarget, job_id: str) -> JobDetail:
     """The job (one admin read), then its Services Directory page and the values of its inputs and
     results, all with the operator's own token while one of the site's slots is held."""
     reader = SiteReader(user, target.site)
-    detail = JobDetail(target, reader.token, JobRow(target, job_id, None))
+    detail = JobDetail(target, reader.token, JobEntry(target, job_id, None))
     try:
         with site_slot(target.site):
             job = _single(reader, target, job_id)
-            detail.row = JobRow(target, job_id, job, gone=job is None)
+            detail.row = JobEntry(target, job_id, job, gone=job is None)
             if job is not None:
                 target.remember([job])
                 try:
                     detail.page = _job_page(reader, target, job)
-                except tokens.READ_ERRORS as exc:
+                except stored_tokens.READ_ERRORS as exc:
                     detail.page_error = exc
                 else:
                     detail.inputs, detail.results = _parameters(reader, target, job, detail.page)
-    except tokens.READ_ERRORS as exc:
+    except stored_tokens.READ_ERRORS as exc:
         detail.error = exc
-        detail.row = JobRow(target, job_id, target.recall([job_id]).get(job_id))
+        detail.row = JobEntry(target, job_id, target.recall([job_id]).get(job_id))
     if detail.error is None:
         latest = audit.latest_events(target.site, target.service.key, [job_id])
-        detail.row = JobRow(target, job_id, detail.row.job, gone=detail.row.gone, last_event=latest.get(job_id))
+        detail.row = replace(detail.row, last_event=latest.get(job_id))
     reader.settle()
     return detail
 
@@ -505,7 +483,7 @@ class NewMessages:
     count: int  # messages the job has logged in all: the next poll asks for those after these
     messages: list[arcgis_client.JobMessage] = field(default_factory=list)
     page: arcgis_client.RestJob | None = None
-    row: JobRow | None = None
+    row: JobEntry | None = None
     error: ReadError | None = None
     seconds: float = 0.0
 
@@ -533,13 +511,13 @@ def new_messages(user, target: ServiceTarget, job_id: str, after: int) -> NewMes
             if job is None or not job.url:
                 job = _single(reader, target, job_id)
             if job is None:
-                result.row = JobRow(target, job_id, None, gone=True)
+                result.row = JobEntry(target, job_id, None, gone=True)
             else:
                 try:
                     page = _job_page(reader, target, job)
                 except arcgis_client.OperationRefused:  # e.g. "Invalid URL": has the job gone?
                     if _single(reader, target, job_id) is None:
-                        result.row = JobRow(target, job_id, None, gone=True)
+                        result.row = JobEntry(target, job_id, None, gone=True)
                     else:
                         raise
                 else:
@@ -548,14 +526,14 @@ def new_messages(user, target: ServiceTarget, job_id: str, after: int) -> NewMes
                     result.count = max(page.message_count, after)
                     if page.is_terminal:
                         ended = _single(reader, target, job_id)
-                        result.row = JobRow(target, job_id, ended, gone=ended is None)
+                        result.row = JobEntry(target, job_id, ended, gone=ended is None)
                         if ended is not None:
                             target.remember([ended])
-    except tokens.READ_ERRORS as exc:
+    except stored_tokens.READ_ERRORS as exc:
         result.error = exc
     if result.row is not None and not result.row.gone:
         latest = audit.latest_events(target.site, target.service.key, [job_id])
-        result.row = JobRow(target, job_id, result.row.job, last_event=latest.get(job_id))
+        result.row = replace(result.row, last_event=latest.get(job_id))
     result.seconds = time.monotonic() - started
     reader.settle()
     return result
@@ -581,7 +559,7 @@ def last_error(user, target: ServiceTarget, job: arcgis_client.Job) -> LastError
     try:
         with site_slot(target.site):
             page = _job_page(reader, target, job)
-    except tokens.READ_ERRORS as exc:
+    except stored_tokens.READ_ERRORS as exc:
         result = LastError(error=exc)
     else:
         result = LastError(page.last_error)
@@ -589,13 +567,13 @@ def last_error(user, target: ServiceTarget, job: arcgis_client.Job) -> LastError
     return result
 
 
-def service_baseline(user, target: ServiceTarget) -> runaway.Baseline | ReadError:
+def service_baseline(user, target: ServiceTarget) -> running_long.Baseline | ReadError:
     """What the service usually takes (read at most every ten minutes, shared)."""
     reader = SiteReader(user, target.site)
     try:
         with site_slot(target.site):
-            result = reader.call(lambda client: runaway.baseline(target.site, client, target.service))
-    except tokens.READ_ERRORS as exc:
+            result = reader.call(lambda client: running_long.baseline(target.site, client, target.service))
+    except stored_tokens.READ_ERRORS as exc:
         result = exc
     reader.settle()
     return result

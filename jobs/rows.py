@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import re
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cached_property
 from html import escape
-from urllib.parse import urlencode
 
-from django.core.cache import cache
 from django.middleware.csrf import get_token
 from django.template import engines
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 import arcgis_client
-from jobs.models import AuditEvent, Site
-
-ROW_CACHE_SECONDS = 600
+from jobs.targets import JobEntry, ServiceTarget
 
 TONES = {
     arcgis_client.NEW: "queued",
@@ -43,57 +38,6 @@ TONES = {
     arcgis_client.DELETING: "stopping",
     arcgis_client.DELETED: "stopped",
 }
-
-
-@dataclass(frozen=True)
-class ServiceTarget:
-    """A GP service of a site, as the portal's URLs name it."""
-
-    site: Site
-    service: arcgis_client.ServiceRef
-    description: str = field(default="", compare=False)  # as the site's listing says
-
-    def url(self, name: str, job_id: str | None = None, **query) -> str:
-        kwargs = {"slug": self.site.slug, "name": self.service.name}
-        if self.service.folder:
-            kwargs["folder"] = self.service.folder
-        if job_id:
-            kwargs["job_id"] = job_id
-        url = reverse(f"jobs:{name}", kwargs=kwargs)
-        return f"{url}?{urlencode(query)}" if query else url
-
-    @cached_property
-    def dom_id(self) -> str:
-        """An HTML id for things about this service (names hold no "-", so this is unambiguous)."""
-        return f"svc-{self.site.pk}-{self.service.folder}-{self.service.name}"
-
-    @cached_property
-    def jobs_url(self) -> str:
-        """…/jobs/: a job's own URLs are this plus its ID (reversing one per row costs more than the row)."""
-        return self.url("job_list")
-
-    @cached_property
-    def token_url(self) -> str:
-        return reverse("jobs:token", args=[self.site.slug])
-
-    @cached_property
-    def counts_url(self) -> str:
-        return self.url("service_counts")
-
-    def job_url(self, job_id: str) -> str:
-        return f"{self.jobs_url}{job_id}/"
-
-    def _cache_key(self, job_id: str) -> str:
-        return f"job:{self.site.pk}:{self.service.key}:{job_id}"
-
-    def remember(self, jobs: list[arcgis_client.Job]) -> None:
-        """Keep the jobs just read, so an action's answer can show the whole row without reading again."""
-        if jobs:
-            cache.set_many({self._cache_key(job.job_id): job for job in jobs}, ROW_CACHE_SECONDS)
-
-    def recall(self, job_ids: list[str]) -> dict[str, arcgis_client.Job]:
-        found = cache.get_many([self._cache_key(job_id) for job_id in job_ids])
-        return {job.job_id: job for job in found.values()}
 
 
 @dataclass(frozen=True)
@@ -112,43 +56,26 @@ class RowOutcome:
 
 
 @dataclass(frozen=True)
-class JobRow:
-    target: ServiceTarget
-    job_id: str
-    job: arcgis_client.Job | None  # None when the job's details are not known right now
+class JobRow(JobEntry):
+    """A job entry as a table row shows it: its display values, and the outcome of the action just taken on it."""
+
     outcome: RowOutcome | None = None
-    gone: bool = False  # the job no longer exists on the server
-    last_event: AuditEvent | None = None  # the last portal action on this job, by anyone
-    flag: object = None  # why the fleet view flags it (running long…), set by reads
+
+    @classmethod
+    def of(cls, entry: JobEntry, outcome: RowOutcome | None = None) -> JobRow:
+        if isinstance(entry, JobRow) and outcome is None:
+            return entry
+        return cls(entry.target, entry.job_id, entry.job, entry.gone, entry.last_event, entry.flag, outcome)
 
     @classmethod
     def after(cls, target: ServiceTarget, result, known: arcgis_client.Job | None) -> JobRow:
         """The row after an action (an operations.ActionResult): the server's answer in its status element."""
         job = None if result.gone else (result.job or known)
-        return cls(target, result.job_id, job, RowOutcome.of(result), result.gone)
-
-    @property
-    def active(self) -> bool:
-        """Still changing: the page keeps asking about it until it reaches a terminal status."""
-        return not self.gone and (self.job is None or not self.job.is_terminal)
-
-    @cached_property
-    def status(self) -> str:
-        if self.gone:
-            return arcgis_client.DELETED
-        return self.job.status if self.job else ""
-
-    @cached_property
-    def label(self) -> str:
-        return "Gone" if self.gone else arcgis_client.status_label(self.status)
+        return cls(target, result.job_id, job, gone=result.gone, outcome=RowOutcome.of(result))
 
     @cached_property
     def tone(self) -> str:
         return TONES.get(self.status, "unknown")
-
-    @cached_property
-    def url(self) -> str:
-        return self.target.job_url(self.job_id)
 
     @cached_property
     def submitted(self) -> str:
@@ -173,24 +100,6 @@ class JobRow:
         if not name or "." not in name.strip("."):
             return breakable(name)
         return SafeString(f'<span title="{escape(name)}">{escape(name.split(".", 1)[0])}</span>')
-
-    @property
-    def can_cancel(self) -> bool:
-        return self.job is not None and self.job.can_cancel
-
-
-_SORT_KEYS = {
-    "submitted": lambda row: row.job.submitted.timestamp() if row.job and row.job.submitted else 0,
-    "status": lambda row: row.label,
-    "user": lambda row: ((row.job and row.job.username) or "").lower(),
-    "machine": lambda row: ((row.job and row.job.machine) or "").lower(),
-    "duration": lambda row: row.job.duration.total_seconds() if row.job and row.job.duration else 0,
-}
-
-
-def sort_rows(rows: list[JobRow], sort: str) -> list[JobRow]:
-    """Orders the page the server returned (ArcGIS itself only lists newest first)."""
-    return sorted(rows, key=_SORT_KEYS[sort.lstrip("-")], reverse=sort.startswith("-"))
 
 
 _BREAK_AFTER = re.compile(r"([._@\\-])")
@@ -230,10 +139,11 @@ def duration(value: timedelta | None) -> str:
     return f"{seconds} s"
 
 
-def render_rows(request, rows: list[JobRow], **flags) -> str:
-    """Job rows as HTML, for any page, fragment or answer: flags are can_operate, back_url, fleet,
-    refresh, oob, single and wrap (see templates/jinja2/jobs/rows.html). Jinja2 renders a page of rows
-    several times faster than Django's engine, and this is the portal's hottest render."""
+def render_rows(request, entries: list[JobEntry], **flags) -> str:
+    """Job entries as HTML rows (a JobRow keeps the outcome it carries), for any page, fragment or answer: flags
+    are can_operate, back_url, fleet, refresh, oob, single and wrap (see templates/jinja2/jobs/rows.html). Jinja2
+    renders a page of rows several times faster than Django's engine, and this is the portal's hottest render."""
+    rows = [JobRow.of(entry) for entry in entries]
     template = engines["jinja2"].get_template("jobs/rows.html")
     # One CSRF field for all the rows (the engine's own would mask a new token for each row).
     csrf_input = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request))
@@ -244,10 +154,3 @@ def render_rows(request, rows: list[JobRow], **flags) -> str:
         return mark_safe(template.render(context))  # noqa: S308 - the template escapes what it is given
     finally:
         _render_zone.reset(zone)
-
-
-def poll_interval(elapsed: float, failures: int = 0) -> int:
-    """Seconds until the page asks again: once a second, slower when ArcGIS is slow or failing."""
-    if failures:
-        return min(2**failures, 60)
-    return min(max(1, round(elapsed * 5)), 30)

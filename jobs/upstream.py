@@ -7,7 +7,6 @@ The client (arcgis_client) knows nothing of Django; this is where it meets the c
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import threading
 import time
@@ -17,28 +16,13 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from django.conf import settings
-from django.core.cache import caches
 from django.utils import timezone
 
 import arcgis_client
-from jobs.metrics import UpstreamObserver
+from jobs.counters import UpstreamObserver
+from jobs.shared_cache import cache
 
 _T = TypeVar("_T")
-
-
-@functools.cache
-def _shared_cache():
-    """One cache client per process, shared by every thread: upstream calls run in pool threads,
-    and Django's per-thread `cache` would open a new Redis connection in each of them."""
-    return caches.create_connection("default")
-
-
-class _Cache:
-    def __getattr__(self, name):
-        return getattr(_shared_cache(), name)
-
-
-cache = _Cache()
 
 
 # --- the circuit breaker ----------------------------------------------------------------

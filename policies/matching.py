@@ -1,7 +1,7 @@
 """What a policy matches, and why, for one job: pure functions of the job, its flag and the time.
 
-The jobs come from jobs.fleet (filters pushed down to ArcGIS) with their runaway flags from jobs.runaway;
-this decides the rest. The edges are those of jobs.runaway: a job matches only once strictly past them.
+The jobs come from jobs.fleet (filters pushed down to ArcGIS) with their runaway flags from jobs.running_long;
+this decides the rest. The edges are those of jobs.running_long: a job matches only once strictly past them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import arcgis_client
-from jobs.runaway import Flag, minutes_text
+from jobs.running_long import Flag, minutes_text
 
 
 @dataclass(frozen=True)

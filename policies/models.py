@@ -1,7 +1,6 @@
 """Cancel policies, their runs, alert channels and the alerts delivered on them."""
 
 import hashlib
-import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -12,8 +11,8 @@ from django.db import models
 from django.utils import timezone
 
 import arcgis_client
-from jobs.forms import machine_validator, username_validator
 from jobs.models import Site
+from jobs.validators import machine_validator, username_validator, validate_service_patterns
 
 # What a policy may ask for: every status ArcGIS can be queried for; none chosen means DEFAULT_STATUSES.
 STATUS_CHOICES = [(status, arcgis_client.status_label(status)) for status in arcgis_client.QUERYABLE_STATUSES]
@@ -24,17 +23,6 @@ DEFAULT_STATUSES = (
     arcgis_client.EXECUTING,
 )  # queued or executing
 MINUTES = [MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
-
-# "Folder/Name" globs with * and ?, separated by spaces: "Hydrology/*", "*/FloodModel", "Buffer", "*".
-PATTERN = r"[A-Za-z0-9_*?]{1,120}(?:/[A-Za-z0-9_*?]{1,120})?"
-_SERVICES = re.compile(rf"\A{PATTERN}(?: +{PATTERN})*\Z")
-
-
-def validate_services(value: str) -> None:
-    if not _SERVICES.match(value):
-        raise ValidationError(
-            "Folder/Name patterns separated by spaces, with * and ? as wildcards, e.g. Hydrology/* */FloodModel."
-        )
 
 
 def validate_statuses(value) -> None:
@@ -79,7 +67,7 @@ class Policy(models.Model):
         "GP services",
         max_length=500,
         default="*",
-        validators=[validate_services],
+        validators=[validate_service_patterns],
         help_text="Folder/Name patterns, separated by spaces: Hydrology/* (a folder), */FloodModel (a name in any "
         "folder), Buffer (a service of the root folder), * (every GP service).",
     )

@@ -19,9 +19,10 @@ from django.utils import timezone
 
 import arcgis_client
 from accounts.roles import can_operate
-from jobs import audit, fleet, operations, tokens
+from jobs import audit, fleet, operations, stored_tokens
 from jobs.models import AuditEvent, Site
-from jobs.rows import ServiceTarget
+from jobs.queries import ActionTarget, FleetQuery
+from jobs.targets import ServiceTarget
 from policies import alerts
 from policies.matching import Criteria, why
 from policies.models import AlertChannel, Policy, PolicyRun
@@ -75,7 +76,7 @@ def find(policy: Policy, user, *, limit: int, services: tuple[str, ...] | None =
     if not statuses:  # e.g. "queued longer than" with only Executing ticked: nothing can match
         return Found()
     now = timezone.now()
-    query = fleet.FleetQuery(
+    query = FleetQuery(
         statuses=statuses,
         sites=(policy.site.slug,),
         services=services or policy.patterns,
@@ -275,8 +276,8 @@ def owner_problem(policy: Policy) -> str | None:
 
 def _token_problem(policy: Policy) -> str | None:
     try:
-        tokens.client_for(policy.owner, policy.site)
-    except tokens.NotConnected as exc:
+        stored_tokens.client_for(policy.owner, policy.site)
+    except stored_tokens.NotConnected as exc:
         return f"The ArcGIS token of its owner {policy.owner.get_username()} cannot act: {exc.message}"
     return None
 
@@ -319,7 +320,7 @@ def _pause(policy: Policy, problem: str) -> None:
 
 def _act(run: PolicyRun, user, matches: list[Match], skipped: list[dict], found: Found) -> None:
     policy = run.policy
-    targets = [operations.Target(m.target.service, m.job.job_id) for m in matches]
+    targets = [ActionTarget(m.target.service, m.job.job_id) for m in matches]
     known = {m.job.job_id: m.job for m in matches}
     if targets:
         report = operations.bulk(

@@ -1,5 +1,6 @@
 """The worker's tasks (`celery -A dashboard worker`): the tick beat sends every POLICY_TICK_SECONDS, and each
-alert delivery. Both are plain functions underneath (policies.runs, policies.alerts), so tests call them."""
+alert delivery (policies.alerts.delivery.deliver). Both are plain functions underneath (policies.runs,
+policies.alerts), so tests call them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from policies import alerts, runs
+from policies import runs
+from policies.alerts import delivery, watch
+from policies.alerts.delivery import deliver  # noqa: F401  (the worker finds the delivery task through here)
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +33,9 @@ def tick() -> dict:
             done["runs"] += 1
     except Exception:
         log.exception("the tick could not run the due policies")
-    for step in (alerts.watch, alerts.requeue):
+    for step in (watch.watch, delivery.requeue):
         try:
             step(now)
         except Exception:
             log.exception("the tick's %s failed", step.__name__)
     return done
-
-
-@shared_task(bind=True, ignore_result=True, max_retries=None)
-def deliver(self, delivery_id: int) -> None:
-    """One attempt at an alert delivery; a failed one is retried with backoff, as many times as
-    ALERT_DELIVERY_ATTEMPTS allows (counted on the delivery's row, so a re-queued one counts too)."""
-    wait = alerts.attempt(delivery_id)
-    if wait is not None:
-        raise self.retry(countdown=wait)

@@ -19,7 +19,7 @@ from django.utils.crypto import get_random_string
 
 import arcgis_client
 from jobs.models import Site, StoredToken
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 from tests.helpers import METRICS_TOKEN, SETTINGS_VARIABLES
 
 pytest_plugins = ["arcgis_simulator.pytest_plugin"]

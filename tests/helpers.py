@@ -15,7 +15,7 @@ from pathlib import Path
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 
 
 def text(fragment: str) -> str:

@@ -16,8 +16,9 @@ from kombu.exceptions import OperationalError
 
 import arcgis_client
 from jobs.models import AuditEvent
-from jobs.upstream import cache
+from jobs.shared_cache import cache
 from policies import alerts, tasks
+from policies.alerts import delivery as deliveries
 from policies.models import AlertChannel, AlertedJob, Delivery, SiteOutage
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +100,7 @@ def test_a_failed_delivery_is_retried_with_backoff_and_recorded(
     assert (delivery.status, delivery.attempts) == ("sent", 2)
     assert delivery.last_error == "HTTP 500 Internal Server Error: receiver says no (details)"
     assert len(receiver.received) == 2
-    assert [alerts.backoff(n) for n in (1, 2, 3, 4, 10)] == [30, 60, 120, 240, 900]
+    assert [deliveries.backoff(n) for n in (1, 2, 3, 4, 10)] == [30, 60, 120, 240, 900]
 
 
 def test_a_delivery_that_keeps_failing_stops_after_its_attempts(
@@ -119,14 +120,14 @@ def test_one_attempt_leaves_the_delivery_pending_until_its_backoff_is_over(recei
     delivery = Delivery.objects.create(channel=webhook, event=POLICY_ACTED, title="t", text="x")
     receiver.answers((500, {}, 0))
     started = timezone.now()
-    assert alerts.attempt(delivery.pk) == 30
+    assert deliveries.attempt(delivery.pk) == 30
     delivery.refresh_from_db()
     assert delivery.status == "pending" and delivery.due_at >= started + timedelta(seconds=30)
     assert delivery.last_error.startswith("HTTP 500")
-    assert alerts.attempt(delivery.pk) is None  # the retry
+    assert deliveries.attempt(delivery.pk) is None  # the retry
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("sent", 2)
-    assert alerts.attempt(delivery.pk) is None and len(receiver.received) == 2  # sent: never again
+    assert deliveries.attempt(delivery.pk) is None and len(receiver.received) == 2  # sent: never again
 
 
 def test_redirects_are_never_followed(receiver, http_allowed, settings, django_capture_on_commit_callbacks):
@@ -163,7 +164,7 @@ def test_webhook_urls_must_be_https_unless_allowed_for_testing(receiver, setting
     settings.ALERT_WEBHOOKS_ALLOW_HTTP = False
     settings.ALERT_DELIVERY_ATTEMPTS = 1
     delivery = Delivery.objects.create(channel=webhook, event=POLICY_ACTED, title="t", text="x")
-    alerts.attempt(delivery.pk)
+    deliveries.attempt(delivery.pk)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.last_error) == ("failed", "The webhook URL is not https: nothing was sent.")
     assert receiver.received == []
@@ -222,13 +223,13 @@ def test_when_the_broker_is_down_the_delivery_stays_pending_and_the_tick_queues_
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     with monkeypatch.context() as patched:
-        patched.setattr(tasks.deliver, "apply_async", broker_down)
+        patched.setattr(deliveries.deliver, "apply_async", broker_down)
         [delivery] = raise_alert(django_capture_on_commit_callbacks)
     assert delivery.status == "pending" and receiver.received == []
     assert f"alert delivery {delivery.pk} stays pending: the task broker did not take it" in caplog.text
-    alerts.requeue(timezone.now())  # not yet: a queued task may still be on its way
+    deliveries.requeue(timezone.now())  # not yet: a queued task may still be on its way
     assert receiver.received == []
-    alerts.requeue(timezone.now() + timedelta(minutes=2))
+    deliveries.requeue(timezone.now() + timedelta(minutes=2))
     delivery.refresh_from_db()
     assert delivery.status == "sent" and len(receiver.received) == 1
 
@@ -245,7 +246,7 @@ def test_a_delivery_whose_worker_died_while_sending_is_sent_again(receiver, http
         claimed_at=timezone.now() - timedelta(minutes=11),
         due_at=timezone.now() - timedelta(minutes=11),
     )
-    alerts.requeue(timezone.now() + timedelta(minutes=2))
+    deliveries.requeue(timezone.now() + timedelta(minutes=2))
     stuck.refresh_from_db()
     assert (stuck.status, stuck.attempts) == ("sent", 2)
 

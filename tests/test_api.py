@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
-from api import tokens
+from api import personal_tokens
 from jobs.models import AuditEvent, Site
 from tests.conftest import make_user
 
@@ -43,7 +43,7 @@ class ApiClient:
 @pytest.fixture
 def api_as():
     def _api(user, name="deploy-script", days=30) -> ApiClient:
-        _, token = tokens.issue(user, name, days)
+        _, token = personal_tokens.issue(user, name, days)
         return ApiClient(token)
 
     return _api

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from api import tokens
+from api import personal_tokens
 from api.models import ApiToken
 from jobs.models import AuditEvent
 from tests.conftest import make_user
@@ -95,7 +95,7 @@ def test_the_page_needs_a_role_and_csrf(outsider, operator, client_as):
 
 def test_a_revoked_token_stops_working_and_both_are_audited(operator, client_as):
     client = client_as(operator)
-    row, token = tokens.issue(operator, "nightly", 30)
+    row, token = personal_tokens.issue(operator, "nightly", 30)
     assert api_get(token).status_code == 200
     response = client.action(PAGE, {"intent": "revoke", "token": row.pk}, htmx=False, follow=True)
     assert "Revoked the API token 'nightly': it no longer works." in messages_text(response.content.decode())
@@ -119,7 +119,7 @@ def test_a_revoked_token_stops_working_and_both_are_audited(operator, client_as)
 
 
 def test_only_the_owner_revokes_a_token(operator, client_as):
-    row, token = tokens.issue(make_user("oscar", "Operator"), "oscars-script", 30)
+    row, token = personal_tokens.issue(make_user("oscar", "Operator"), "oscars-script", 30)
     response = client_as(operator).action(PAGE, {"intent": "revoke", "token": row.pk}, htmx=False)
     assert response.status_code == 404
     assert api_get(token).status_code == 200 and not token_events("api_token_revoked").exists()
@@ -127,7 +127,7 @@ def test_only_the_owner_revokes_a_token(operator, client_as):
 
 
 def test_an_expired_token_is_refused_and_audited(operator):
-    row, token = tokens.issue(operator, "old", 7)
+    row, token = personal_tokens.issue(operator, "old", 7)
     ApiToken.objects.filter(pk=row.pk).update(expires=timezone.now() - timedelta(seconds=1))
     response = api_get(token)
     assert response.status_code == 401 and "This API token was expired" in response.json()["error"]["message"]
@@ -135,7 +135,7 @@ def test_an_expired_token_is_refused_and_audited(operator):
 
 
 def test_a_wrong_secret_with_a_real_prefix_is_refused_and_not_attributed(operator):
-    _, token = tokens.issue(operator, "real", 7)
+    _, token = personal_tokens.issue(operator, "real", 7)
     forged = token[:13] + ("A" if token[13] != "A" else "B") + token[14:]
     response = api_get(forged)
     assert response.status_code == 401 and response.json()["error"]["message"] == "Unknown API token."
@@ -143,7 +143,7 @@ def test_a_wrong_secret_with_a_real_prefix_is_refused_and_not_attributed(operato
 
 
 def test_use_is_remembered_at_most_once_a_minute(operator):
-    row, token = tokens.issue(operator, "used", 7)
+    row, token = personal_tokens.issue(operator, "used", 7)
     assert row.last_used is None
     api_get(token)
     row.refresh_from_db()
@@ -160,9 +160,9 @@ def test_use_is_remembered_at_most_once_a_minute(operator):
 def test_each_token_is_limited_per_minute_with_retry_after(operator, settings, monkeypatch):
     settings.API_RATE_LIMIT = 3
     now = [1_800_000_010.0]  # 10 s into a minute
-    monkeypatch.setattr(tokens.time, "time", lambda: now[0])
-    _, token = tokens.issue(operator, "busy", 7)
-    _, other = tokens.issue(operator, "other", 7)
+    monkeypatch.setattr(personal_tokens.time, "time", lambda: now[0])
+    _, token = personal_tokens.issue(operator, "busy", 7)
+    _, other = personal_tokens.issue(operator, "other", 7)
     assert [api_get(token).status_code for _ in range(3)] == [200, 200, 200]
     limited = api_get(token)
     assert limited.status_code == 429 and limited["Retry-After"] == "50"
@@ -179,9 +179,9 @@ def test_the_limit_is_counted_in_the_shared_cache(operator, settings):
     from django.core.cache import cache
 
     settings.API_RATE_LIMIT = 2
-    row, token = tokens.issue(operator, "shared", 7)
+    row, token = personal_tokens.issue(operator, "shared", 7)
     api_get(token)
-    window = int(tokens.time.time() // 60)
+    window = int(personal_tokens.time.time() // 60)
     assert cache.get(f"api:rate:{row.pk}:{window}") == 1
     cache.set(f"api:rate:{row.pk}:{window}", 2, 90)  # another worker's requests
     assert api_get(token).status_code == 429

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from jobs import operations
 from jobs.models import AuditEvent, Site
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 from tests.conftest import make_user
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

@@ -23,7 +23,7 @@ from arcgis_client import ServiceRef
 from arcgis_simulator import ManualClock, Simulator
 from arcgis_simulator.tls import generate_certificate
 from jobs.models import AuditEvent, Site, StoredToken
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 from tests.conftest import store_token
 from tests.helpers import alert_text, jobs_table, jobs_table_html, messages_text, status_text, text
 

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 import arcgis_client
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 from tests.helpers import jobs_table_html, row_html, status_text
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,9 @@ from django.urls import reverse
 
 import arcgis_client
 from arcgis_simulator import ManualClock, Simulator
-from jobs import fleet, runaway
+from jobs import fleet, running_long
 from jobs.models import AuditEvent, ServiceThresholds, Site
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 from tests.conftest import store_token
 from tests.helpers import row_html, row_ids, sse_events, text
 
@@ -253,7 +253,7 @@ def finished(count: int, minutes: float, start: datetime) -> list[arcgis_client.
 
 @pytest.mark.parametrize(("samples", "known"), [(0, False), (4, False), (5, True), (80, True)])
 def test_a_baseline_needs_five_succeeded_jobs(samples, known):
-    base = runaway.baseline_of(finished(samples, 12, datetime(2026, 11, 2, tzinfo=UTC)))
+    base = running_long.baseline_of(finished(samples, 12, datetime(2026, 11, 2, tzinfo=UTC)))
     assert base.known is known and base.samples == samples
     if known:
         assert base.p95 == timedelta(minutes=12) and base.text.startswith("Usually ≤ 12 min")
@@ -267,11 +267,11 @@ def test_the_baseline_is_the_95th_percentile():
         arcgis_client.Job(f"j{i}", SUCCEEDED, submitted=start, ended=start + timedelta(minutes=i))
         for i in range(1, 101)
     ]
-    assert runaway.baseline_of(jobs).p95 == timedelta(minutes=95.05)
+    assert running_long.baseline_of(jobs).p95 == timedelta(minutes=95.05)
 
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-LIMITS = runaway.Thresholds()  # 3× and +10 min, queued 30 min, cancelling 5 min
+LIMITS = running_long.Thresholds()  # 3× and +10 min, queued 30 min, cancelling 5 min
 
 
 def job(status: str, age: timedelta) -> arcgis_client.Job:
@@ -288,29 +288,29 @@ def job(status: str, age: timedelta) -> arcgis_client.Job:
     ],
 )
 def test_running_long_needs_both_three_times_and_ten_minutes_over(usual, age, flagged):
-    base = runaway.Baseline(20, usual)
-    flag = runaway.flag_for(job(EXECUTING, age), base, LIMITS, NOW)
+    base = running_long.Baseline(20, usual)
+    flag = running_long.flag_for(job(EXECUTING, age), base, LIMITS, NOW)
     assert (flag is not None and flag.kind == "running-long") is flagged
     if flagged:
-        assert flag.text == f"Running long: {age / usual:.1f}× its usual {runaway.minutes_text(usual)}"
+        assert flag.text == f"Running long: {age / usual:.1f}× its usual {running_long.minutes_text(usual)}"
 
 
 def test_without_a_baseline_nothing_is_flagged_by_duration():
-    assert runaway.flag_for(job(EXECUTING, timedelta(days=3)), runaway.Baseline(4, None), LIMITS, NOW) is None
-    assert runaway.flag_for(job(EXECUTING, timedelta(days=3)), None, LIMITS, NOW) is None
+    assert running_long.flag_for(job(EXECUTING, timedelta(days=3)), running_long.Baseline(4, None), LIMITS, NOW) is None
+    assert running_long.flag_for(job(EXECUTING, timedelta(days=3)), None, LIMITS, NOW) is None
 
 
 @pytest.mark.parametrize("status", [arcgis_client.NEW, SUBMITTED, arcgis_client.WAITING])
 def test_queued_long_edges(status):
-    assert runaway.flag_for(job(status, timedelta(minutes=30)), None, LIMITS, NOW) is None
-    flag = runaway.flag_for(job(status, timedelta(minutes=30, seconds=1)), None, LIMITS, NOW)
+    assert running_long.flag_for(job(status, timedelta(minutes=30)), None, LIMITS, NOW) is None
+    flag = running_long.flag_for(job(status, timedelta(minutes=30, seconds=1)), None, LIMITS, NOW)
     assert flag.kind == "queued-long" and flag.attribute == "data-queued-long"
 
 
 def test_cancel_stuck_edges_count_from_when_it_started_cancelling():
     old = job(arcgis_client.CANCELLING, timedelta(hours=2))
-    assert runaway.flag_for(old, None, LIMITS, NOW, NOW - timedelta(minutes=5)) is None
-    flag = runaway.flag_for(old, None, LIMITS, NOW, NOW - timedelta(minutes=5, seconds=1))
+    assert running_long.flag_for(old, None, LIMITS, NOW, NOW - timedelta(minutes=5)) is None
+    flag = running_long.flag_for(old, None, LIMITS, NOW, NOW - timedelta(minutes=5, seconds=1))
     assert flag.kind == "cancel-stuck" and flag.text == "Cancel stuck: cancelling for 6 min"
 
 
@@ -318,9 +318,9 @@ def test_thresholds_of_a_site_and_of_one_service(site):
     site.running_long_factor, site.queued_long_minutes = 5.0, 60
     site.save()
     ServiceThresholds.objects.create(site=site, service="Hydrology/Watershed", queued_long_minutes=10)
-    table = runaway.Thresholds.for_sites([site])
-    own = runaway.Thresholds.lookup(table, ServiceTarget(site, arcgis_client.ServiceRef("Hydrology", "Watershed")))
-    other = runaway.Thresholds.lookup(table, ServiceTarget(site, arcgis_client.ServiceRef("", "Buffer")))
+    table = running_long.Thresholds.for_sites([site])
+    own = running_long.Thresholds.lookup(table, ServiceTarget(site, arcgis_client.ServiceRef("Hydrology", "Watershed")))
+    other = running_long.Thresholds.lookup(table, ServiceTarget(site, arcgis_client.ServiceRef("", "Buffer")))
     assert (own.running_long_factor, own.queued_long_minutes) == (5.0, 10)
     assert (other.running_long_factor, other.queued_long_minutes) == (5.0, 60)
 
@@ -416,7 +416,7 @@ def test_service_thresholds_apply_however_the_service_was_written(site, service,
     own = ServiceThresholds(site=site, service=entered, queued_long_minutes=2)
     own.full_clean()
     own.save()
-    limits = runaway.Thresholds.lookup(runaway.Thresholds.for_sites([site]), ServiceTarget(site, service))
+    limits = running_long.Thresholds.lookup(running_long.Thresholds.for_sites([site]), ServiceTarget(site, service))
     assert limits.queued_long_minutes == 2
 
 

@@ -12,7 +12,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from jobs import metrics
+from jobs import counters
+from jobs.shared_cache import cache
 from jobs.upstream import SiteGuard, connection_for
 from policies.models import AlertChannel, Delivery, Policy, PolicyRun
 from tests.helpers import METRICS_TOKEN as TOKEN
@@ -84,7 +85,7 @@ def test_the_circuit_breaker_state_per_site(site, metrics_token, settings):
 
 
 def test_the_fleet_views_hook(site, metrics_token):
-    metrics.record_running_long(site, "Hydrology/Watershed", 4)
+    counters.record_running_long(site, "Hydrology/Watershed", 4)
     found = samples(scrape().content.decode())
     assert value(found, "gpjobs_jobs_running_long", site="main", service="Hydrology/Watershed") == 4
 
@@ -107,24 +108,24 @@ def test_policy_runs_and_alerts_are_counted_from_what_the_workers_recorded(site,
 
 
 def test_services_not_read_for_an_hour_drop_out(site, metrics_token, monkeypatch):
-    metrics.record_running_long(site, "Old", 1)
-    metrics.upstream.cache.delete(f"{metrics.RUNNING_LONG}:{site.pk}:Old")  # as if expired
+    counters.record_running_long(site, "Old", 1)
+    cache.delete(f"{counters.RUNNING_LONG}:{site.pk}:Old")  # as if expired
     found = samples(scrape().content.decode())
     assert value(found, "gpjobs_jobs_running_long", site="main", service="Old") is None
-    assert metrics.upstream.cache.get(metrics.RUNNING_LONG) == set()
+    assert cache.get(counters.RUNNING_LONG) == set()
 
 
 def test_observing_keeps_one_pooled_connection_per_site(site):
     assert connection_for(site) is connection_for(site)
-    assert connection_for(site).observer == metrics.UpstreamObserver("main")
+    assert connection_for(site).observer == counters.UpstreamObserver("main")
 
 
 WORKER = """
 import django
 django.setup()
-from jobs import metrics
+from jobs import counters
 for _ in range({runs}):
-    metrics.UpstreamObserver("main")("cancel", 0.2, None)
+    counters.UpstreamObserver("main")("cancel", 0.2, None)
 """
 
 

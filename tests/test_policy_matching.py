@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import arcgis_client
-from jobs import runaway
-from jobs.fleet import FleetQuery, matches_pattern
-from jobs.rows import ServiceTarget
+from jobs import running_long
+from jobs.queries import FleetQuery, matches_pattern
 from policies.matching import Criteria, why
 
 EXECUTING, SUBMITTED, NEW, WAITING = (
@@ -45,7 +44,7 @@ def test_queued_longer_than_n_minutes_edges(status, age, matched):
     reason = why(criteria(queued_minutes=30), job(status, age), None, NOW)
     assert (reason is not None) is matched
     if matched:
-        assert reason.startswith(f"Queued {runaway.minutes_text(age)}, over 30 min")
+        assert reason.startswith(f"Queued {running_long.minutes_text(age)}, over 30 min")
 
 
 @pytest.mark.parametrize(
@@ -67,15 +66,15 @@ def test_time_conditions_apply_to_their_own_statuses_only():
 
 
 def test_running_long_is_the_services_baseline_flag():
-    base = runaway.Baseline(20, timedelta(minutes=5))
-    limits = runaway.Thresholds()  # 3× and +10 min: 15 min for a 5-minute service
+    base = running_long.Baseline(20, timedelta(minutes=5))
+    limits = running_long.Thresholds()  # 3× and +10 min: 15 min for a 5-minute service
     at_edge, past = job(EXECUTING, timedelta(minutes=15)), job(EXECUTING, timedelta(minutes=15, seconds=1))
-    assert runaway.flag_for(at_edge, base, limits, NOW) is None
-    flag = runaway.flag_for(past, base, limits, NOW)
+    assert running_long.flag_for(at_edge, base, limits, NOW) is None
+    flag = running_long.flag_for(past, base, limits, NOW)
     assert why(criteria(running_long=True), past, flag, NOW) == flag.text == "Running long: 3.0× its usual 5 min"
     assert why(criteria(running_long=True), at_edge, None, NOW) is None
     # Another flag is not "running long".
-    queued = runaway.Flag("queued-long", "Queued long: waiting 2 h")
+    queued = running_long.Flag("queued-long", "Queued long: waiting 2 h")
     assert why(criteria(running_long=True), job(EXECUTING, timedelta(hours=2)), queued, NOW) is None
 
 
@@ -85,7 +84,7 @@ def test_the_time_conditions_are_alternatives():
     assert why(both, job(SUBMITTED, timedelta(minutes=31)), None, NOW).startswith("Queued 31 min")
     assert why(both, job(EXECUTING, timedelta(minutes=45)), None, NOW) is None
     # A job running 2 h, flagged running long by its baseline, and past the minutes too: one reason, the minutes.
-    flag = runaway.Flag("running-long", "Running long: 8.0× its usual 15 min")
+    flag = running_long.Flag("running-long", "Running long: 8.0× its usual 15 min")
     either = criteria(running_minutes=60, running_long=True)
     assert why(either, job(EXECUTING, timedelta(hours=2)), flag, NOW) == "Running 2.0 h, over 60 min"
     assert why(either, job(EXECUTING, timedelta(minutes=30)), flag, NOW) == flag.text
@@ -149,12 +148,12 @@ def test_service_patterns(pattern, key, matched):
     assert matches_pattern(arcgis_client.ServiceRef.parse(key), pattern) is matched
 
 
-def test_the_fleet_asks_only_the_services_any_pattern_names(site):
+def test_the_fleet_asks_only_the_services_any_pattern_names():
     query = FleetQuery(services=("Hydrology/*", "Buffer"))
     wanted = [
         key
         for key in ("Hydrology/A", "Buffer", "Utilities/Buffer", "Other/B")
-        if query.wants(ServiceTarget(site, arcgis_client.ServiceRef.parse(key)))
+        if query.wants(arcgis_client.ServiceRef.parse(key))
     ]
     assert wanted == ["Hydrology/A", "Buffer"]
-    assert FleetQuery().wants(ServiceTarget(site, arcgis_client.ServiceRef.parse("Other/B")))
+    assert FleetQuery().wants(arcgis_client.ServiceRef.parse("Other/B"))

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from arcgis_client import ServiceRef
 from jobs.models import AuditEvent
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 from tests.helpers import jobs_table_html, row_html, status_text
 
 EXECUTING, SUCCEEDED, SUBMITTED = "esriJobExecuting", "esriJobSucceeded", "esriJobSubmitted"

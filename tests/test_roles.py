@@ -12,7 +12,7 @@ from accounts.permission_cache import GENERATION_KEY
 from arcgis_simulator.tls import generate_certificate
 from jobs import operations
 from jobs.models import AuditEvent, Site
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 from tests.conftest import make_user
 from tests.helpers import jobs_table_html, site_admin_form
 

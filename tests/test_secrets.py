@@ -14,7 +14,7 @@ from django.urls import reverse
 from arcgis_simulator import ManualClock, Simulator
 from arcgis_simulator.tokens import User
 from jobs.models import AuditEvent, StoredToken
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 from tests.conftest import make_user
 
 PASSWORD = "Correct-Horse-Battery-Staple-42"

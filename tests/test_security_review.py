@@ -27,10 +27,10 @@ from django.urls import reverse
 
 import arcgis_client
 from arcgis_simulator.tls import generate_certificate
-from jobs import operations, tokens
-from jobs.audit import csv_cell
+from jobs import operations, stored_tokens
+from jobs.csv_export import cell as csv_cell
 from jobs.models import AuditEvent, Site
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 from tests.conftest import make_user
 from tests.helpers import jobs_table, jobs_table_html, site_admin_form, streamed_html
 
@@ -372,7 +372,7 @@ def test_finding_3_an_unexpected_error_before_any_call_completes_every_row(
     def overflow(site):
         raise OverflowError("timeout value is too large")
 
-    monkeypatch.setattr(tokens, "connection_for", overflow)
+    monkeypatch.setattr(stored_tokens, "connection_for", overflow)
     simulator.requests.clear()
     for url, data in (
         (target.url("cancel", job_ids[0]), {}),

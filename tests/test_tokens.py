@@ -15,10 +15,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 import arcgis_client
-from jobs import tokens
+from jobs import stored_tokens
 from jobs.crypto import TokenDecryptionError, decrypt_token, encrypt_token
 from jobs.models import AuditEvent, Site, StoredToken
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 from tests.conftest import store_token
 from tests.helpers import jobs_table, jobs_table_html
 
@@ -400,10 +400,10 @@ def test_a_token_connected_while_a_rejected_call_ran_is_not_marked(site, operato
 
     call_started = timezone.now() - timedelta(seconds=5)
     fresh = connect(operator, site)  # reconnected after the call that ArcGIS rejected had begun
-    tokens.mark_rejected(operator, site, call_started)
+    stored_tokens.mark_rejected(operator, site, call_started)
     fresh.refresh_from_db()
     assert fresh.invalid_since is None
-    tokens.mark_rejected(operator, site, timezone.now())
+    stored_tokens.mark_rejected(operator, site, timezone.now())
     fresh.refresh_from_db()
     assert fresh.invalid_since is not None
 

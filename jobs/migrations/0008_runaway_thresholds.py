@@ -4,7 +4,7 @@ import django.core.validators
 import django.db.models.deletion
 from django.db import migrations, models
 
-import jobs.models
+import jobs.validators
 
 
 class Migration(migrations.Migration):
@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
                     models.CharField(
                         help_text="Folder/Name, or Name for a service in the root folder.",
                         max_length=241,
-                        validators=[jobs.models.validate_service_key],
+                        validators=[jobs.validators.validate_service_key],
                     ),
                 ),
                 (

@@ -1,7 +1,8 @@
 from django import template
 
 import arcgis_client
-from jobs.rows import TONES, ServiceTarget, duration, render_rows, timestamp
+from jobs.rows import TONES, duration, render_rows, timestamp
+from jobs.targets import ServiceTarget
 
 register = template.Library()
 

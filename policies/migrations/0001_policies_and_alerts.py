@@ -6,6 +6,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+import jobs.validators
 import policies.models
 
 
@@ -83,7 +84,7 @@ class Migration(migrations.Migration):
                         "*/FloodModel (a name in any folder), Buffer (a service of the root folder), "
                         "* (every GP service).",
                         max_length=500,
-                        validators=[policies.models.validate_services],
+                        validators=[jobs.validators.validate_service_patterns],
                         verbose_name="GP services",
                     ),
                 ),

@@ -23,7 +23,7 @@ from pytest_django.live_server_helper import LiveServer
 
 import arcgis_client
 from arcgis_simulator import Simulator
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 
 IN_CI = bool(os.environ.get("CI"))
 

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 import arcgis_client
-from jobs.rows import ServiceTarget
+from jobs.targets import ServiceTarget
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 import arcgis_client
 from jobs.models import THRESHOLDS, AuditEvent, ServiceThresholds, Site
-from jobs.rows import ServiceTarget
-from jobs.upstream import cache, shared_read, shared_value
+from jobs.shared_cache import cache
+from jobs.targets import JobEntry, ServiceTarget
+from jobs.upstream import shared_read, shared_value
 
 BASELINE_SAMPLES = 100  # the most recent succeeded jobs a baseline is taken from
 BASELINE_MINIMUM = 5  # fewer than this: no baseline, nothing flagged by duration
@@ -201,8 +202,8 @@ def cancelling_since(site: Site, service: str, job_ids: list[str]) -> dict[str, 
     return seen
 
 
-def flag_rows(rows: list, now: datetime | None = None) -> list:
-    """Rows of one service's page with their flags, from what the portal knows without asking ArcGIS:
+def flag_entries(rows: list[JobEntry], now: datetime | None = None) -> list[JobEntry]:
+    """Entries of one service's page with their flags, from what the portal knows without asking ArcGIS:
     the service's baseline if read lately, the thresholds, and since when cancelling jobs cancel."""
     if not rows:
         return rows

@@ -1,10 +1,8 @@
-"""The token rules, in one place: every upstream call acts with the operator's own stored token,
-only while it is usable, and a 498/499 answer marks it rejected until they reconnect."""
+"""The rules of operators' stored ArcGIS tokens, in one place: every upstream call acts with the operator's own
+token, only while it is usable, and an answer that rejects it (rejects_token) marks it until they reconnect."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from datetime import datetime
 
 from django.utils import timezone
@@ -56,20 +54,34 @@ def client_for(user, site: Site) -> arcgis_client.AdminClient:
     return client_with(site, stored_token(user, site))
 
 
+def rejects_token(error: Exception) -> bool:
+    """Whether ArcGIS's answer says the stored token is no good (498 invalid or expired, 499 required): the one
+    rule for "the operator must reconnect before anything can work"."""
+    return isinstance(error, arcgis_client.TokenRejected)
+
+
 def mark_rejected(user, site: Site, used_since: datetime) -> None:
-    """ArcGIS answered 498/499 to a call made since `used_since`: that token must not be used
-    again until the operator reconnects (a token connected after the call began is spared)."""
+    """That token must not be used again until the operator reconnects (a token connected after `used_since`,
+    when the calls began, is spared)."""
     StoredToken.objects.filter(user=user, site=site, invalid_since__isnull=True, connected_at__lte=used_since).update(
         invalid_since=timezone.now()
     )
 
 
-@contextlib.contextmanager
-def rejection_marked(user, site: Site) -> Iterator[None]:
-    """Calls made inside act with the user's token: a TokenRejected marks it."""
-    started = timezone.now()
-    try:
-        yield
-    except arcgis_client.TokenRejected:
-        mark_rejected(user, site, started)
-        raise
+class RejectionWatch:
+    """Watches the calls made with one user's token for a site, on any thread; `settle()`, back on the request's
+    thread (it writes to the database), marks the token rejected once if any answer rejected it."""
+
+    def __init__(self, user, site: Site):
+        self.user, self.site = user, site
+        self.started = timezone.now()  # the token was read by now: one connected later is another
+        self.rejected = False
+
+    def saw(self, error: Exception) -> None:
+        if rejects_token(error):
+            self.rejected = True
+
+    def settle(self) -> None:
+        if self.rejected:
+            mark_rejected(self.user, self.site, self.started)
+            self.rejected = False

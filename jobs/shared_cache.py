@@ -1,0 +1,22 @@
+"""The shared cache (Redis with several workers), as one client per process."""
+
+from __future__ import annotations
+
+import functools
+
+from django.core.cache import caches
+
+
+@functools.cache
+def _shared_cache():
+    """One cache client per process, shared by every thread: upstream calls run in pool threads,
+    and Django's per-thread `cache` would open a new Redis connection in each of them."""
+    return caches.create_connection("default")
+
+
+class _Cache:
+    def __getattr__(self, name):
+        return getattr(_shared_cache(), name)
+
+
+cache = _Cache()

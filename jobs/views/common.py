@@ -1,0 +1,84 @@
+"""What every view section shares: going back to the page a form was on, messages and row outcomes without
+JavaScript, and server-sent event streams."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from jobs import operations
+from jobs.rows import RowOutcome
+
+
+def redirect_back(request: HttpRequest, default: str) -> HttpResponse:
+    """Back to the page the form was on, never to another host."""
+    target = request.POST.get("next") or request.GET.get("next")
+    if not target or not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = default
+    return redirect(target)
+
+
+def page_path(request: HttpRequest) -> str:
+    """The path and query of the page the operator is on (for a fragment: the page that loaded it)."""
+    if request.htmx and request.htmx.current_url_abs_path:
+        return request.htmx.current_url_abs_path
+    return request.get_full_path()
+
+
+def without_inline(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("inline", None)
+    return f"{request.path}?{query.urlencode()}" if query else request.path
+
+
+def flash(request: HttpRequest, result: operations.ActionResult) -> None:
+    level = messages.SUCCESS if result.ok else messages.ERROR
+    subject = f"Job {result.job_id}: " if result.job_id else ""
+    found = f" — {result.found}." if result.found else ""
+    messages.add_message(request, level, f"{subject}{result.message}{found}")
+
+
+# Without JavaScript the outcome of an action reaches its row once, on the page it redirects back to.
+_STASH = "row_outcomes"
+
+
+def stash_outcomes(request: HttpRequest, results: Iterable[operations.ActionResult]) -> None:
+    stash = request.session.get(_STASH, {})
+    for result in results:
+        if result.job_id:
+            outcome = RowOutcome.of(result)
+            stash[result.job_id] = [outcome.kind, outcome.message, outcome.found, outcome.reconnect]
+    request.session[_STASH] = stash
+
+
+def pop_outcomes(request: HttpRequest) -> dict[str, RowOutcome]:
+    if _STASH not in request.session:
+        return {}
+    return {job_id: RowOutcome(*values) for job_id, values in request.session.pop(_STASH).items()}
+
+
+def event_stream(fragments: Iterable[str]) -> StreamingHttpResponse:
+    """Server-sent events for htmx's sse extension: each fragment as it is ready, then "done"."""
+
+    def stream() -> Iterator[str]:
+        for html in fragments:
+            yield "event: fragment\n" + "".join(f"data: {line}\n" for line in html.splitlines()) + "\n"
+        yield "event: done\ndata: done\n\n"
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx must pass each event on at once
+    return response
+
+
+def small_int(value, maximum: int) -> int | None:
+    try:
+        return min(max(int(value), 0), maximum)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,93 @@
+"""The fleet view: the jobs of every GP service of every site the user may see, filling in as services answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseStopPolling
+
+from accounts.access import viewer_required
+from accounts.roles import can_operate
+from jobs import fleet
+from jobs.forms import (
+    FleetFilterForm,
+)
+from jobs.models import Site
+from jobs.views.common import event_stream, page_path
+
+
+def _fleet_form(request: HttpRequest) -> tuple[FleetFilterForm, list[Site]]:
+    sites = list(Site.objects.visible_to(request.user))
+    return FleetFilterForm(request.GET, sites=sites), sites
+
+
+def _fleet_sites(form: FleetFilterForm, sites: list[Site]) -> list[Site]:
+    """Only the sites asked for; a restricted site the user may not see is never even asked."""
+    slug = form.cleaned_data["site"]
+    return [site for site in sites if site.slug == slug] if slug else sites
+
+
+def _fleet_context(request: HttpRequest, state, form: FleetFilterForm) -> dict:
+    query = request.GET.copy()
+    query.pop("before", None)
+    query.pop("inline", None)
+    return {
+        "fleet": state,
+        "rows": [item.row for item in state.rows],
+        "can_operate": can_operate(request.user),
+        "back_url": page_path(request),
+        "first_page": f"{reverse('jobs:fleet')}?{query.urlencode()}",
+        "next_page": f"{reverse('jobs:fleet')}?{query.urlencode()}&before={state.next_cursor}" if state.more else "",
+        "refresh_url": f"{reverse('jobs:fleet_refresh')}?{request.GET.urlencode()}",
+    }
+
+
+@require_GET
+@viewer_required
+def fleet_view(request: HttpRequest) -> HttpResponse:
+    """The jobs of every GP service of every site the user may see; the table fills in as services answer."""
+    form, sites = _fleet_form(request)
+    inline = request.GET.get("inline") == "1"
+    query = request.GET.copy()
+    query.pop("inline", None)
+    context = {
+        "form": form,
+        "inline": inline,
+        "stream_url": f"{reverse('jobs:fleet_stream')}?{query.urlencode()}",
+        "can_operate": can_operate(request.user),
+    }
+    if inline and form.is_valid():
+        *_, state = fleet.fleet(request.user, _fleet_sites(form, sites), form.query())
+        context |= _fleet_context(request, state, form)
+    return render(request, "jobs/fleet.html", context)
+
+
+@require_GET
+@viewer_required
+def fleet_stream(request: HttpRequest) -> StreamingHttpResponse:
+    form, sites = _fleet_form(request)
+    if not form.is_valid():
+        return event_stream([])
+
+    def fragments() -> Iterator[str]:
+        for state in fleet.fleet(request.user, _fleet_sites(form, sites), form.query()):
+            context = _fleet_context(request, state, form)
+            yield render_to_string("jobs/partials/fleet_update.html", context, request)
+
+    return event_stream(fragments())
+
+
+@require_GET
+@viewer_required
+def fleet_refresh(request: HttpRequest) -> HttpResponse:
+    """The whole fleet table again, in one answer (the page refreshes itself every 30 s)."""
+    form, sites = _fleet_form(request)
+    if not form.is_valid():
+        return HttpResponseStopPolling()
+    *_, state = fleet.fleet(request.user, _fleet_sites(form, sites), form.query())
+    return render(request, "jobs/partials/fleet_update.html", _fleet_context(request, state, form))

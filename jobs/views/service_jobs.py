@@ -1,0 +1,99 @@
+"""The jobs of a service (its table loads on its own after the page), one job's page, and a row's details."""
+
+from __future__ import annotations
+
+import math
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from accounts.access import viewer_required
+from accounts.roles import can_operate
+from jobs import audit, reads
+from jobs.access import target_of
+from jobs.forms import (
+    JobFilterForm,
+)
+from jobs.job_page import JobPage
+from jobs.models import StoredToken
+from jobs.rows import JobRow
+from jobs.targets import ServiceTarget
+from jobs.views.common import page_path, pop_outcomes, without_inline
+from jobs.views.polling import filters_query, newest_shown_ms, poll_for
+
+
+def _table_context(request: HttpRequest, target: ServiceTarget, form: JobFilterForm) -> dict:
+    if not form.is_valid():
+        return {}
+    table = reads.job_table(request.user, target, form.query(), job_id=form.cleaned_data["job"])
+    if table.error:
+        return {"table": table}
+    outcomes = pop_outcomes(request)
+    table.rows = [
+        JobRow.of(entry, outcomes.get(entry.job_id)) for entry in reads.sort_entries(table.rows, form.ordering)
+    ]
+    page = table.page
+    newest = newest_shown_ms(form, table.rows)
+    return {
+        "table": table,
+        "page_number": form.page_number,
+        "last_shown": page.start + len(table.rows) - 1,
+        "page_count": max(math.ceil(page.total / form.page_size), 1),
+        "sort": form.ordering,
+        "sort_label": form.sort_label,
+        "poll": poll_for(target, filters_query(request), table.rows, newest, 0, table.seconds),
+    }
+
+
+@require_GET
+@viewer_required
+@vary_on_headers("HX-Request", "HX-Target")  # the page's shell, or just its table, from one URL
+def job_list(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
+    target = target_of(request, slug, name, folder)
+    form = JobFilterForm(request.GET)
+    table_only = bool(request.htmx) and request.htmx.target == "job-table"
+    inline = request.GET.get("inline") == "1"
+    context = {
+        "target": target,
+        "form": form,
+        "inline": inline,
+        "token": None if table_only else StoredToken.objects.filter(user=request.user, site=target.site).first(),
+        "can_operate": can_operate(request.user),
+        "page_url": page_path(request),
+        "back_url": page_path(request),
+        "table_url": without_inline(request),
+    }
+    if table_only or inline:
+        context |= _table_context(request, target, form)
+    if table_only:
+        return render(request, "jobs/partials/job_table.html", context)
+    return render(request, "jobs/job_list.html", context)
+
+
+@require_GET
+@viewer_required
+def job_detail(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
+    """One job: its row, and from its Services Directory page its messages, inputs and results."""
+    target = target_of(request, slug, name, folder)
+    detail = reads.job_detail(request.user, target, job_id)
+    page = JobPage(detail, show_all=request.GET.get("messages") == "all")
+    context = {"target": target, "detail": detail, "page": page, "row": detail.row, "token": detail.token}
+    context["row_list"] = [detail.row]
+    context["can_operate"] = can_operate(request.user)
+    context["back_url"] = request.get_full_path()
+    return render(request, "jobs/job_detail.html", context)
+
+
+@require_GET
+@viewer_required
+def job_facts(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
+    """What a row's details show when opened: its fields as last read, the last portal action, and for a failed
+    job its last error message (the one upstream read here, made only when the operator opens the details)."""
+    target = target_of(request, slug, name, folder)
+    job = target.recall([job_id]).get(job_id)
+    latest = audit.latest_events(target.site, target.service.key, [job_id]).get(job_id)
+    row = JobRow(target, job_id, job, last_event=latest)
+    last_error = reads.last_error(request.user, target, job) if job else None
+    return render(request, "jobs/partials/job_facts.html", {"row": row, "last_error": last_error})

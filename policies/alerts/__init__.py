@@ -1,0 +1,48 @@
+"""Alerts: telling people when something needs them, on the channels Site admins configured.
+
+`alert()` records one delivery per channel that wants the event and queues it for the worker once the
+transaction commits: a web request never waits for a webhook or a mail server, and a broker that is down
+leaves the delivery pending for the next tick (`delivery.requeue()`). The worker makes each attempt
+(`delivery.attempt()`) through the channel kind's transport (`transports`), retrying with backoff; every
+delivery is recorded: sent, or failed and why. `watch` turns what the portal noticed into alerts.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from django.conf import settings
+from django.db import transaction
+
+from jobs.models import Site
+from policies.models import AlertChannel, Delivery
+
+log = logging.getLogger(__name__)
+
+
+def alert(event: str, site: Site | None, title: str, text: str, *, link: str = "") -> list[Delivery]:
+    """One delivery per enabled channel that wants this event (for this site), queued after the commit."""
+    channels = [channel for channel in AlertChannel.objects.filter(enabled=True) if channel.wants(event, site)]
+    deliveries = [
+        Delivery.objects.create(channel=channel, event=event, site=site, title=title[:300], text=text, link=link)
+        for channel in channels
+    ]
+    for delivery in deliveries:
+        transaction.on_commit(functools.partial(queue, delivery.pk))
+    return deliveries
+
+
+def queue(delivery_id: int) -> None:
+    """Hand a delivery to the worker; if the broker does not take it, it stays pending for the next tick."""
+    from policies.alerts.delivery import deliver  # the worker's side; imported when first needed
+
+    try:
+        deliver.apply_async((delivery_id,), retry=False)
+    except Exception as exc:  # any broker trouble: never the caller's (a web request's) failure
+        log.warning("alert delivery %s stays pending: the task broker did not take it (%s)", delivery_id, exc)
+
+
+def portal_link(path: str) -> str:
+    """An absolute link to a portal page, when PORTAL_URL says where the portal is."""
+    return f"{settings.PORTAL_URL}{path}" if settings.PORTAL_URL else ""

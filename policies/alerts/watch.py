@@ -1,0 +1,98 @@
+"""Watching (every tick): what the portal noticed becomes alerts: jobs found running long (once per job), and
+sites whose circuit breaker has been open for ALERT_SITE_DOWN_MINUTES (and their coming back)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+import arcgis_client
+from jobs.models import Site
+from jobs.running_long import minutes_text, noticed_running_long
+from jobs.targets import ServiceTarget
+from jobs.upstream import SiteGuard
+from policies.alerts import alert, portal_link
+from policies.models import AlertChannel, AlertedJob, SiteOutage
+
+Event = AlertChannel.Event
+
+ALERTED_JOBS_KEPT = timedelta(days=7)
+
+
+def watch(now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    jobs_running_long(now)
+    site_outages(now)
+
+
+def jobs_running_long(now: datetime) -> int:
+    """An alert for each job the portal noticed running long that was not alerted before (once per job)."""
+    AlertedJob.objects.filter(created__lt=now - ALERTED_JOBS_KEPT).delete()
+    noticed = noticed_running_long()
+    if not noticed:
+        return 0
+    sites = Site.objects.in_bulk({entry["site"] for entry in noticed})
+    raised = 0
+    for entry in noticed:
+        site, service = sites.get(entry["site"]), entry["service"]
+        if site is None:
+            continue
+        known = set(
+            AlertedJob.objects.filter(site=site, service=service, job_id__in=list(entry["jobs"])).values_list(
+                "job_id", flat=True
+            )
+        )
+        for job_id, why in entry["jobs"].items():
+            if job_id in known:
+                continue
+            try:
+                with transaction.atomic():
+                    AlertedJob.objects.create(site=site, service=service, job_id=job_id, created=now)
+            except IntegrityError:
+                continue  # another worker alerted it just now
+            target = ServiceTarget(site, arcgis_client.ServiceRef.parse(service))
+            alert(
+                Event.RUNNING_LONG,
+                site,
+                f"Job running long: {service} on {site.name}",
+                f"Job {job_id} of {service} on {site.name}: {why}.",
+                link=portal_link(target.job_url(job_id)),
+            )
+            raised += 1
+    return raised
+
+
+def site_outages(now: datetime) -> None:
+    """A site whose circuit breaker has been open past ALERT_SITE_DOWN_MINUTES since its first failure is down,
+    alerted once; its breaker closing again (a call answered) ends the outage, alerted once too."""
+    threshold = timedelta(minutes=settings.ALERT_SITE_DOWN_MINUTES)
+    ongoing = {outage.site_id: outage for outage in SiteOutage.objects.filter(ended__isnull=True)}
+    for site in Site.objects.all():
+        state = SiteGuard(site.pk, site.name).state()
+        outage = ongoing.get(site.pk)
+        if state.get("opened") is not None:
+            since = datetime.fromtimestamp(state["since"], tz=UTC)
+            if outage is not None or now - since <= threshold:
+                continue
+            try:
+                with transaction.atomic():
+                    SiteOutage.objects.create(site=site, since=since, alerted=now)
+            except IntegrityError:
+                continue
+            alert(
+                Event.SITE_DOWN,
+                site,
+                f"{site.name} is not answering",
+                f"{site.name} has not answered since {since:%Y-%m-%d %H:%M} UTC ({minutes_text(now - since)}). "
+                "The portal calls it less often until it answers again; its jobs cannot be seen or stopped meanwhile.",
+            )
+        elif outage is not None and SiteOutage.objects.filter(pk=outage.pk, ended__isnull=True).update(ended=now):
+            alert(
+                Event.SITE_DOWN,
+                site,
+                f"{site.name} answers again",
+                f"{site.name} answers again after {minutes_text(now - outage.since)} without answering.",
+            )
