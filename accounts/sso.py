@@ -33,8 +33,8 @@ from django.utils.decorators import method_decorator
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from accounts.models import ProviderAccount
 from accounts.roles import ROLE_NAMES
-from jobs.models import ProviderAccount
 
 log = logging.getLogger(__name__)
 

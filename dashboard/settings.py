@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "jobs",
     "api",
     "policies",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -117,10 +118,12 @@ TEMPLATES = [
         },
     },
     {
-        # Only the job rows (templates/jinja2/): a page of fifty of them is the portal's hottest render.
+        # Only the job rows (jinja2/): a page of fifty of them is the portal's hottest render.
         "BACKEND": "django.template.backends.jinja2.Jinja2",
-        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "DIRS": [BASE_DIR / "jinja2"],
         "APP_DIRS": False,
+        # Block tags on lines of their own leave no blank lines behind, so a template can put one element a line.
+        "OPTIONS": {"trim_blocks": True, "lstrip_blocks": True},
     },
 ]
 

@@ -1,7 +1,7 @@
 """What a job row shows: the job, the outcome of the action just taken on it, and its display values.
 
 Shared by the jobs page, the fleet view, the refresh and the action proxy, which all render
-templates/jinja2/jobs/rows.html from JobRows. Display values are computed once here, in Python,
+jinja2/jobs/rows.html from JobRows. Display values are computed once here, in Python,
 so the template holds few tags per row: a page of rows is the portal's hottest render. (Hence
 SafeString and html.escape here: Django's mark_safe and escape first look for lazy strings, which
 costs more than the rest of a row's display value.)
@@ -141,7 +141,7 @@ def duration(value: timedelta | None) -> str:
 
 def render_rows(request, entries: list[JobEntry], **flags) -> str:
     """Job entries as HTML rows (a JobRow keeps the outcome it carries), for any page, fragment or answer: flags
-    are can_operate, back_url, fleet, refresh, oob, single and wrap (see templates/jinja2/jobs/rows.html). Jinja2
+    are can_operate, back_url, fleet, refresh, oob, single and wrap (see jinja2/jobs/rows.html). Jinja2
     renders a page of rows several times faster than Django's engine, and this is the portal's hottest render."""
     rows = [JobRow.of(entry) for entry in entries]
     template = engines["jinja2"].get_template("jobs/rows.html")

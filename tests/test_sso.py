@@ -206,7 +206,7 @@ def test_a_local_account_without_a_password_is_not_taken_over_either(sso):
 def test_an_account_an_administrator_marked_is_bound_at_its_next_sign_in(sso):
     from django.core.management import CommandError, call_command
 
-    from jobs.models import ProviderAccount
+    from accounts.models import ProviderAccount
 
     make_user("olivia", "Viewer")  # e.g. made before sign-ins linked accounts to identities
     with pytest.raises(CommandError, match="No account named nobody"):

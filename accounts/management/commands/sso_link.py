@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from jobs.models import ProviderAccount
+from accounts.models import ProviderAccount
 
 
 class Command(BaseCommand):

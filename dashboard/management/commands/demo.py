@@ -14,6 +14,8 @@ import arcgis_client
 from accounts import roles
 from jobs import operations
 from jobs.models import AuditEvent, Site
+from policies import editing
+from policies.models import Policy
 
 # The demo's portal logins: one per role, password = username.
 DEMO_USERS = {"operator": roles.OPERATOR, "viewer": roles.VIEWER, "siteadmin": roles.SITE_ADMIN}
@@ -88,9 +90,6 @@ class Command(BaseCommand):
                 worker.wait()
 
     def _example_policy(self, site: Site, owner) -> None:
-        from policies import editing
-        from policies.models import Policy
-
         if Policy.objects.filter(name=EXAMPLE_POLICY).exists():
             return
         policy = Policy(
