@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from chromium import CHROMIUM_ARGS, chromium_path  # scripts/chromium.py, beside this script
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
@@ -47,17 +47,6 @@ SIZES = {
     },
 }
 
-# As in tests/e2e/conftest.py: Playwright cannot download browsers here, and Chromium must not call home.
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 # The service the jobs screens show, and the demo's logins (password = username).
 SERVICE = "Hydrology/FloodModel"
@@ -555,8 +544,8 @@ class Shooter:
 
 
 def chromium() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.access(path, os.X_OK):
+    path = chromium_path()
+    if path is None:
         raise ScreenshotError("Chromium is not installed: run scripts/ensure-chromium (or apt-get install chromium)")
     return path
 

@@ -8,7 +8,6 @@ Content-Security-Policy violations fail the test at teardown.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,20 +23,10 @@ from pytest_django.live_server_helper import LiveServer
 import arcgis_client
 from arcgis_simulator import Simulator
 from jobs.targets import ServiceTarget
+from scripts.chromium import CHROMIUM_ARGS, chromium_path
 
 IN_CI = bool(os.environ.get("CI"))
 
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    # Without these Chromium keeps calling home, which this closed network answers slowly or not at all.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 # Generous, for the asynchronous transitions (polling, the simulator's cancel delay) on a busy machine.
 TIMEOUT_MS = 10_000
@@ -53,13 +42,6 @@ document.addEventListener("securitypolicyviolation", function (event) {
   if (window.__reportCspViolation) { window.__reportCspViolation(text); }
 });
 """
-
-
-def chromium_path() -> str | None:
-    found = shutil.which("chromium")
-    if found:
-        return found
-    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
 
 
 # --- the browser: Debian's Chromium, started for each test ------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -17,9 +16,7 @@ from jobs.shared_cache import cache
 from jobs.upstream import SiteGuard, connection_for
 from policies.models import AlertChannel, Delivery, Policy, PolicyRun
 from tests.helpers import METRICS_TOKEN as TOKEN
-from tests.helpers import samples, scrape, streamed_html, value
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT, samples, scrape, streamed_html, value
 
 
 def test_without_a_configured_token_there_is_nothing_here(settings, db):

@@ -8,14 +8,11 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.helpers import listen_to_ctrl_c
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT, listen_to_ctrl_c
 
 
 def free_port() -> int:

@@ -14,8 +14,8 @@ import requests
 
 import arcgis_client
 from arcgis_client import AdminClient, ServiceRef, SiteConnection
+from tests.arcgis_client.conftest import REFERER
 
-REFERER = "https://portal.example.com/"
 BUFFER = ServiceRef("", "Buffer")
 JOBS = "/arcgis/admin/services/Buffer.GPServer/jobs"
 MS = 1523033824000  # an epoch-milliseconds timestamp, as in Esri's examples

@@ -17,8 +17,8 @@ from django.core.management.base import CommandError
 from arcgis_simulator.tls import generate_certificate
 from jobs.models import AuditEvent, Site, StoredToken
 from tests.conftest import make_user
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = "https://north.example.com:6443/arcgis/admin"
 
 pytestmark = pytest.mark.django_db

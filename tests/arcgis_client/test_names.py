@@ -12,34 +12,13 @@ import pytest
 import arcgis_client
 from arcgis_client import AdminClient, ServiceRef, SiteConnection
 from arcgis_simulator import ManualClock, Simulator
-
-REFERER = "https://portal.example.com/"
-GP = "Hydrology/Watershed"
-WATERSHED = ServiceRef("Hydrology", "Watershed")
+from tests.arcgis_client.conftest import GP, REFERER, WATERSHED
 
 # Values that must never become part of a request path.
 UNSAFE = ["../x", "..", ".", "a/b", "a%2Fb", "j1?x=1", "j1#f", "j 1", "j\n1", "j\t1", "j1\x00", "a\\b", "ü", "x" * 200]
 UNSAFE_JOB_IDS = [*UNSAFE, "", "j_1", "j-1", "j1.GPServer"]
 UNSAFE_SERVICE_NAMES = [*UNSAFE, ""]
 UNSAFE_FOLDER_NAMES = UNSAFE  # an empty folder is the root
-
-
-@pytest.fixture
-def gis(simulator):
-    simulator.state.add_service("Watershed", folder="Hydrology")
-    return simulator
-
-
-@pytest.fixture
-def token(gis) -> str:
-    return gis.issue_token("siteadmin", referer=REFERER)
-
-
-@pytest.fixture
-def admin(gis, token):
-    connection = SiteConnection(gis.admin_url, referer=REFERER)
-    yield AdminClient(connection, token)
-    connection.close()
 
 
 # --- names ------------------------------------------------------------------------------------------------

@@ -10,9 +10,8 @@ import arcgis_client
 import arcgis_client.admin_api
 from arcgis_client import AdminClient, ServiceRef, SiteConnection
 from arcgis_simulator import ManualClock, Simulator
+from tests.arcgis_client.conftest import GP, WATERSHED
 
-GP = "Hydrology/Watershed"
-WATERSHED = ServiceRef("Hydrology", "Watershed")
 REST_OPERATIONS = ("restJob", "restJobParam", "restJobCancel")
 ERROR = "esriJobMessageTypeError"
 INFO = "esriJobMessageTypeInformative"
@@ -27,15 +26,9 @@ def gis(simulator):
 
 
 @pytest.fixture
-def token(gis) -> str:
-    return gis.issue_token("siteadmin")
-
-
-@pytest.fixture
-def admin(gis, token):
-    connection = SiteConnection(gis.admin_url, timeout=(1.0, 1.0))
-    yield AdminClient(connection, token)
-    connection.close()
+def admin(gis, token, open_connection):
+    """Short budgets: a read the portal must never make would otherwise hold the test."""
+    return AdminClient(open_connection(gis, timeout=(1.0, 1.0)), token)
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """The ArcGIS client's operations over real HTTP and HTTPS against the simulator: what it sends,
 what it makes of the answers, one pooled session per site, and bounded concurrency.
 
-Errors and faults: test_arcgis_client_errors.py. Names, tokens and secrets: test_arcgis_client_safety.py.
-Answers the simulator never gives (cookies, redirects, odd JSON): test_arcgis_client_odd_answers.py.
+Errors and faults: test_errors.py. Names, tokens and secrets: test_names.py. A job's page: test_rest_job.py.
+Answers the simulator never gives (cookies, redirects, odd JSON): test_odd_answers.py.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ import pytest
 
 import arcgis_client
 from arcgis_client import AdminClient, ServiceRef, SiteConnection
+from tests.arcgis_client.conftest import GP, REFERER, WATERSHED
 
-REFERER = "https://portal.example.com/"
-GP = "Hydrology/Watershed"
-WATERSHED = ServiceRef("Hydrology", "Watershed")
 JOBS_PATH = "/arcgis/admin/services/Hydrology/Watershed.GPServer/jobs"
 
 
@@ -34,27 +32,6 @@ def gis(request):
     sim.state.add_service("Parcels", type="MapServer")
     sim.state.add_folder("Empty")
     return sim
-
-
-@pytest.fixture
-def open_connection():
-    """Fresh SiteConnections (closed after the test) to a simulator, trusting its certificate when it has one."""
-    opened = []
-
-    def _open(sim, **settings) -> SiteConnection:
-        settings = {"referer": REFERER, "verify": str(sim.cert_path) if sim.tls else True, **settings}
-        connection = SiteConnection(sim.admin_url, **settings)
-        opened.append(connection)
-        return connection
-
-    yield _open
-    for connection in opened:
-        connection.close()
-
-
-@pytest.fixture
-def admin(gis, open_connection) -> AdminClient:
-    return AdminClient(open_connection(gis), gis.issue_token("siteadmin", referer=REFERER))
 
 
 def sent(sim) -> list[tuple[str, str]]:

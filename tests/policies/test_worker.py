@@ -20,8 +20,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from arcgis_simulator import Simulator
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
 SERVICE_KEY = "Hydrology/Watershed"
 WORKER = [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--beat"]  # as the README runs it

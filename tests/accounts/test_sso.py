@@ -22,9 +22,8 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.conftest import make_user
-from tests.helpers import messages_text
+from tests.helpers import ROOT, messages_text
 
-ROOT = Path(__file__).resolve().parent.parent
 CLIENT_ID = "gp-jobs-portal"
 CLIENT_SECRET = secrets.token_urlsafe(24)
 ROLE_MAP = {"gis-ops": "Operator", "gis-viewers": "Viewer", "gis-admins": "Site admin"}

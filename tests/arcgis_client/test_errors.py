@@ -13,21 +13,13 @@ import arcgis_client
 from arcgis_client import AdminClient, ServiceRef, SiteConnection
 from arcgis_simulator import ManualClock, Simulator
 from arcgis_simulator.tls import generate_certificate
+from tests.arcgis_client.conftest import GP, REFERER, WATERSHED
 
-REFERER = "https://portal.example.com/"
-GP = "Hydrology/Watershed"
-WATERSHED = ServiceRef("Hydrology", "Watershed")
 TOKEN_REQUIRED = {
     "admin": "Unauthorized access.Token not found. You can generate a token using the 'generateToken' operation.",
     "rest": "Token Required",
 }
 FORBIDDEN = "You do not have permissions to access this resource or perform this operation."
-
-
-@pytest.fixture
-def gis(simulator):
-    simulator.state.add_service("Watershed", folder="Hydrology")
-    return simulator
 
 
 @pytest.fixture(params=["admin", "rest"])
@@ -36,23 +28,6 @@ def styled(request):
     with Simulator("empty", clock=ManualClock(), error_style=request.param) as sim:
         sim.state.add_service("Watershed", folder="Hydrology")
         yield sim
-
-
-@pytest.fixture
-def connect_to():
-    """An AdminClient on a fresh SiteConnection (closed after the test); by default with a siteadmin token."""
-    opened = []
-
-    def _connect(sim, user="siteadmin", *, token=None, referer=REFERER, **settings) -> AdminClient:
-        connection = SiteConnection(sim.admin_url, referer=referer, **settings)
-        opened.append(connection)
-        if token is None and user is not None:
-            token = sim.issue_token(user, referer=referer)
-        return AdminClient(connection, token)
-
-    yield _connect
-    for connection in opened:
-        connection.close()
 
 
 def assert_fit_for_an_operator(error: arcgis_client.ArcGISError) -> None:

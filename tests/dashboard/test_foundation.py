@@ -3,7 +3,6 @@
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -11,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.conftest import make_user
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SERVICE = {"slug": "main", "folder": "Hydrology", "name": "Watershed"}
 JOB = {**SERVICE, "job_id": "j0123456789abcdef0123456789abcdef"}
 

@@ -32,11 +32,10 @@ from jobs.csv_export import cell as csv_cell
 from jobs.models import AuditEvent, Site
 from jobs.targets import ServiceTarget
 from tests.conftest import make_user
-from tests.helpers import jobs_table, jobs_table_html, site_admin_form, streamed_html
+from tests.helpers import ROOT, jobs_table, jobs_table_html, site_admin_form, streamed_html
 
 EXECUTING = "esriJobExecuting"
 JOB = "j" + "0" * 32
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class CaptureServer:
