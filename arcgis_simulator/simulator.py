@@ -1,14 +1,20 @@
-"""The Simulator: one fake ArcGIS Server site, started in a background thread."""
+"""The Simulator: one fake ArcGIS Server site, started in a background thread.
+
+The top of the package: it builds the state, tokens, faults and request log, and wires them into the
+HTTP server and the control API, which know only the pieces they use (their `Site` and `Controlled`).
+"""
 
 from __future__ import annotations
 
 import tempfile
 import threading
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from . import control
 from .api import ADMIN, REST, Api
 from .clock import Clock, ManualClock, SystemClock
 from .faults import Faults
@@ -114,7 +120,9 @@ class Simulator:
                 self._make_certificate()
             assert self.cert_path is not None and self.key_path is not None
             context = server_context(self.cert_path, self.key_path)
-        self._server = SimulatorHTTPServer((self.host, self.port), self, context, self.verbose)
+        self._server = SimulatorHTTPServer(
+            (self.host, self.port), self, partial(control.handle, self), context, self.verbose
+        )
         self.port = self._server.server_address[1]
         self.state.base_url = self.base_url
         # A short poll interval makes stop() quick: tests start a simulator per test.
