@@ -39,6 +39,7 @@ ENDPOINTS = (
     "POST services",
     "POST jobs",
     "POST jobs/status",
+    "POST jobs/cleanup",
     "GET requests",
     "DELETE requests",
     "POST tokens",
@@ -84,6 +85,8 @@ def _handle(sim: Controlled, endpoint: str, query: dict[str, str], data: dict) -
         service, job_id = _field(data, "service"), _field(data, "job_id")
         sim.state.set_status(service, job_id, _field(data, "status"))
         return 200, {"job": sim.state.get_job(service, job_id)}
+    if endpoint == "POST jobs/cleanup":
+        return 200, {"forgotten": sim.state.forget_finished(_seconds(data, "max_age_seconds"))}
     if endpoint == "GET requests":
         return 200, {"requests": [record.to_json() for record in sim.requests]}
     if endpoint == "DELETE requests":
@@ -101,3 +104,10 @@ def _field(data: dict, name: str) -> object:
     if name not in data:
         raise ValueError(f"missing field {name!r}")
     return data[name]
+
+
+def _seconds(data: dict, name: str) -> float:
+    value = _field(data, name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"{name!r} must be a number of seconds, 0 or more")
+    return float(value)

@@ -361,6 +361,23 @@ class SiteState:
                 self._finish(job, now)
             return len(purged)
 
+    def forget_finished(self, older_than_seconds: float) -> int:
+        """Remove every finished job that ended at least `older_than_seconds` ago, as ArcGIS's cleanup of
+        the jobs directory does once its maximum file age has passed; returns how many were removed."""
+        if older_than_seconds < 0:
+            raise ValueError("older_than_seconds cannot be negative")
+        with self._lock:
+            cutoff = self._now() - int(older_than_seconds * 1000)
+            forgotten = 0
+            for key, jobs in self._catch_up().items():
+                old = [job_id for job_id, job in jobs.items() if _ended_by(job, cutoff)]
+                for job_id in old:
+                    del jobs[job_id]
+                if old:
+                    self._newest_first.pop(key, None)
+                forgotten += len(old)
+            return forgotten
+
     def start_trickle(
         self, every_seconds: float, since: datetime, usernames: Iterable[str | None], machines: Iterable[str], seed: int
     ) -> None:
@@ -475,6 +492,10 @@ class SiteState:
             ends_at = executes_at + int(rng.uniform(*self.lifecycle.run_seconds) * 1000)
             self._plan(job, executes_at, ends_at, FAILED if rng.random() < self.lifecycle.failure_rate else SUCCEEDED)
             trickle.next_at += trickle.every_ms
+
+
+def _ended_by(job: Job, cutoff: int) -> bool:
+    return job.status in TERMINAL and job.end is not None and job.end <= cutoff
 
 
 def _ms(value: datetime | int) -> int:
