@@ -44,7 +44,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="makes generated jobs reproducible")
     parser.add_argument("--cancel-delay", type=float, default=2.0, help="seconds from CANCELLING to CANCELLED")
-    parser.add_argument("--max-file-age", type=float, default=6 * 3600, help="seconds finished jobs are kept")
+    parser.add_argument(
+        "--max-file-age",
+        type=float,
+        help="seconds finished jobs are kept (default: the scenario's; 6 hours, the demo 8 days)",
+    )
     parser.add_argument("--error-style", choices=("auto", ADMIN, REST), default="auto", help="shape of error bodies")
     parser.add_argument("--site", default="arcgis", help="site name in the URL (default: %(default)s)")
     parser.add_argument(

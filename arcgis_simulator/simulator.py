@@ -52,7 +52,7 @@ class Simulator:
         cancel_delay: float = 2.0,
         error_style: str = "auto",
         site: str = "arcgis",
-        max_file_age: float = 6 * 3600,
+        max_file_age: float | None = None,
         max_token_minutes: int = 1440,
         lifecycle: Lifecycle | None = None,
         verbose: bool = False,
@@ -74,8 +74,11 @@ class Simulator:
         self.clock: Clock = clock or SystemClock()
         self.users = tuple(u if isinstance(u, User) else User.parse(u) for u in (users or DEFAULT_USERS))
         self.tokens = TokenStore(self.users, self.clock, max_token_minutes)
+        chosen = SCENARIOS[scenario]
+        # The scenario's own file age unless told otherwise: the demo keeps its past week readable.
+        self.max_file_age = chosen.max_file_age if max_file_age is None else max_file_age
         self.state = SiteState(
-            self.clock, seed=seed, cancel_delay=cancel_delay, max_file_age=max_file_age, lifecycle=lifecycle
+            self.clock, seed=seed, cancel_delay=cancel_delay, max_file_age=self.max_file_age, lifecycle=lifecycle
         )
         self.faults = Faults()
         self.requests = RequestLog()
@@ -86,7 +89,7 @@ class Simulator:
         self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        SCENARIOS[scenario](self.state, seed)
+        chosen.build(self.state, seed)
 
     # -- addresses ------------------------------------------------------------------------------------
 
@@ -184,6 +187,7 @@ class Simulator:
             "jobs": self.state.summary(),
             "faults": [fault.to_json() for fault in self.faults.active()],
             "latencyMs": self.latency_ms,
+            "maxFileAgeSeconds": self.max_file_age,
             "requests": len(self.requests),
         }
 

@@ -38,6 +38,7 @@ _RAN = frozenset({EXECUTING, CANCELLING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED
 _TASK_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 _REMOVE = "remove"
+DEFAULT_MAX_FILE_AGE = 6 * 3600.0  # seconds: ArcGIS's jobs directory keeps finished jobs this long by default
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class SiteState:
         *,
         seed: int = 0,
         cancel_delay: float = 2.0,
-        max_file_age: float = 6 * 3600,
+        max_file_age: float = DEFAULT_MAX_FILE_AGE,
         lifecycle: Lifecycle | None = None,
     ) -> None:
         self.clock = clock

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
 import requests
 
 from arcgis_simulator import ManualClock, Simulator
+from arcgis_simulator.clock import epoch_ms
+from arcgis_simulator.scenarios import MACHINES, USERNAMES
 from arcgis_simulator.state import JobFilter
 
 from .conftest import AdminClient
@@ -92,6 +96,144 @@ class TestDemo:
     def test_runs_on_the_system_clock(self) -> None:
         sim = Simulator("demo")
         assert statuses(sim)["esriJobSucceeded"] > 100
+
+
+WEDNESDAY = datetime(2025, 3, 5, 14, 30, tzinfo=UTC)
+DAY_MS = 86_400_000
+FLOOD = "Hydrology/FloodModel"
+
+
+def past(sim: Simulator, service: str) -> list[dict]:
+    """The jobs of the demo's past week: submitted before its trickle of new jobs began, two hours ago
+    (apart from the FloodModel job fixed to be executing for three hours)."""
+    trickle_began = epoch_ms(sim.clock.now()) - 2 * 3600_000
+    running_long = epoch_ms(sim.clock.now()) - 180 * 60_000
+    return [job for job in sim.state.jobs(service) if running_long != job["submittedTime"] < trickle_began]
+
+
+def seconds(job: dict) -> float:
+    return (job["endTime"] - job["submittedTime"]) / 1000
+
+
+def hour(job: dict) -> int:
+    return datetime.fromtimestamp(job["submittedTime"] / 1000, UTC).hour
+
+
+@pytest.fixture(scope="module")
+def demo() -> Simulator:
+    """A demo site started on a Wednesday afternoon; tests that move its clock build their own."""
+    return Simulator("demo", clock=ManualClock(WEDNESDAY))
+
+
+class TestDemoPast:
+    """The demo's believable past: a week of finished jobs, so a job history has full charts at once."""
+
+    def test_a_week_of_finished_jobs_in_every_gp_service(self, demo: Simulator) -> None:
+        now = epoch_ms(demo.clock.now())
+        for service in demo.state.gp_services():
+            jobs = past(demo, service.key)
+            assert {job["status"] for job in jobs} <= {"esriJobSucceeded", "esriJobFailed", "esriJobCancelled"}
+            assert all(job["submittedTime"] < job["endTime"] <= now for job in jobs)
+            assert {(now - job["submittedTime"]) // DAY_MS for job in jobs} == set(range(7)), service.key
+            assert min(job["submittedTime"] for job in jobs) >= now - 7 * DAY_MS
+
+    def test_busy_services_run_150_to_250_jobs_a_weekday_and_quiet_ones_far_fewer(self, demo: Simulator) -> None:
+        def per_day(service: str, weekend: bool) -> list[int]:
+            days = Counter(
+                datetime.fromtimestamp(job["submittedTime"] / 1000, UTC).date() for job in past(demo, service)
+            )
+            whole_days = range(WEDNESDAY.toordinal() - 6, WEDNESDAY.toordinal())  # the first and last are partial
+            return [n for day, n in days.items() if (day.weekday() >= 5) == weekend and day.toordinal() in whole_days]
+
+        for busy in ("Buffer", "Utilities/PrintingTools"):
+            assert all(140 <= n <= 300 for n in per_day(busy, weekend=False)), (busy, per_day(busy, weekend=False))
+        assert all(n < 20 for n in per_day("System/ReportingTools", weekend=False))
+        assert len(per_day("Buffer", weekend=True)) == 2
+        assert max(per_day("Buffer", weekend=True)) < min(per_day("Buffer", weekend=False)) / 2
+
+    def test_durations_follow_each_service(self, demo: Simulator) -> None:
+        def median(service: str, user: str | None = None) -> float:
+            jobs = [job for job in past(demo, service) if job["status"] == "esriJobSucceeded"]
+            return statistics.median(seconds(job) for job in jobs if user is None or job["username"] != user)
+
+        assert 3 <= median("Buffer") <= 60
+        assert 60 <= median("Geocode_Batch", user="svc_batch") <= 6 * 60  # without the nightly batch's queue
+        flood = [seconds(job) for job in past(demo, FLOOD) if job["status"] == "esriJobSucceeded"]
+        assert 6 * 60 <= statistics.median(flood) <= 12 * 60
+        assert any(s > 20 * 60 for s in flood)  # a tail of long runs
+
+    def test_some_jobs_queued_before_they_ran(self, demo: Simulator) -> None:
+        def queued(service: str, job: dict) -> float:
+            record = demo.state.job_record(service, job["jobId"])
+            assert record is not None and record[0].started is not None
+            return (record[0].started - job["submittedTime"]) / 1000
+
+        batch = [job for job in past(demo, "Geocode_Batch") if job["username"] == "svc_batch"]
+        waits = [queued("Geocode_Batch", job) for job in batch]
+        assert max(waits) > 5 * 60 and statistics.median(waits) > 30
+        assert statistics.median(queued("Buffer", job) for job in past(demo, "Buffer")) < 5
+
+    def test_a_nightly_batch_between_one_and_four(self, demo: Simulator) -> None:
+        for service in ("Geocode_Batch", "Utilities/PrintingTools"):
+            batch = [job for job in past(demo, service) if job["username"] == "svc_batch"]
+            assert {hour(job) for job in batch} == {1, 2, 3}
+            assert len(batch) >= 6 * 50  # six nights or more, dozens a night
+        night = [job for s in demo.state.gp_services() for job in past(demo, s.key) if hour(job) in (1, 2, 3)]
+        assert {job["username"] for job in night} == {"svc_batch"}
+
+    def test_floodmodel_fails_more_on_gis02(self, demo: Simulator) -> None:
+        def failure_rate(on: bool) -> float:
+            jobs = [job for job in past(demo, FLOOD) if (job["machinename"] == "GIS02.EXAMPLE.COM") == on]
+            return sum(job["status"] == "esriJobFailed" for job in jobs) / len(jobs)
+
+        assert 0.12 <= failure_rate(True) <= 0.3
+        assert failure_rate(False) <= 0.06
+
+    def test_users_machines_and_a_few_cancelled(self, demo: Simulator) -> None:
+        jobs = [job for s in demo.state.gp_services() for job in past(demo, s.key)]
+        assert {job["username"] for job in jobs} == set(USERNAMES)
+        assert {job["machinename"] for job in jobs} == set(MACHINES)
+        assert 5 <= sum(job["status"] == "esriJobCancelled" for job in jobs) <= len(jobs) // 50
+
+    def test_the_demo_features_still_hold(self, demo: Simulator) -> None:
+        now = epoch_ms(demo.clock.now())
+        running_long = [job for job in demo.state.jobs(FLOOD) if job["submittedTime"] == now - 180 * 60_000]
+        assert [job["status"] for job in running_long] == ["esriJobExecuting"]
+        older = {job["jobId"] for s in demo.state.gp_services() for job in past(demo, s.key)}
+        recent = [job for s in demo.state.gp_services() for job in demo.state.jobs(s.key) if job["jobId"] not in older]
+        assert len(recent) >= 2 * 3600 / 15  # one every 15 seconds since the trickle began
+
+    def test_same_seed_same_past(self) -> None:
+        one, two = (Simulator("demo", clock=ManualClock(WEDNESDAY), seed=5) for _ in range(2))
+        other = Simulator("demo", clock=ManualClock(WEDNESDAY), seed=6)
+        assert past(one, FLOOD) == past(two, FLOOD) != past(other, FLOOD)
+
+    def test_the_past_is_kept_for_eight_days(self) -> None:
+        sim = Simulator("demo", clock=ManualClock(WEDNESDAY))
+        assert sim.max_file_age == 8 * 24 * 3600
+        oldest = min(job["submittedTime"] for job in past(sim, "Buffer"))
+        sim.clock.advance(20 * 3600)
+        assert min(job["submittedTime"] for job in sim.state.jobs("Buffer")) == oldest
+        sim.clock.advance(2 * DAY_MS / 1000)
+        assert min(job["submittedTime"] for job in sim.state.jobs("Buffer")) > oldest
+
+    def test_an_explicit_max_file_age_wins(self) -> None:
+        sim = Simulator("demo", clock=ManualClock(WEDNESDAY), max_file_age=6 * 3600)
+        now = epoch_ms(sim.clock.now())
+        assert all(job["endTime"] > now - 6 * 3600_000 for job in past(sim, "Buffer"))
+        assert Simulator("empty").max_file_age == 6 * 3600
+
+    def test_queries_and_statistics_stay_fast(self, demo: Simulator) -> None:
+        key = "Utilities/PrintingTools"  # the busiest
+        demo.state.query(key, JobFilter())  # the first call sorts
+        timings = []
+        for start in (1, 101, 1001):
+            started = time.perf_counter()
+            total, page = demo.state.query(key, JobFilter(), start=start, number=100)
+            demo.state.statistics(key)
+            timings.append(time.perf_counter() - started)
+            assert len(page) == 100 and total > 1200
+        assert sorted(timings)[1] < 0.05
 
 
 class TestLarge:
