@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -47,13 +48,55 @@ DEMO_BATCHES = (
     Batch("Utilities/PrintingTools", "svc_batch", "Export_Web_Map_Task", at_hours=(1.5, 2.5, 3.5), per_burst=(30, 40)),
 )
 
+# A benchmark's site keeps finished jobs an hour: 200 services at 10 jobs a minute then hold about 130,000
+# (some 140 MB), where ArcGIS's default 6 hours would hold 730,000 (some 570 MB).
+FLEET_MAX_FILE_AGE = timedelta(hours=1)
+
 
 @dataclass(frozen=True)
 class Scenario:
-    """A ready-made site: `build(state, seed)` adds its services and jobs."""
+    """A ready-made site: `build(state, seed, **options)` adds its services and jobs. Its options are
+    build's keyword-only parameters, each an int or a float with a default."""
 
-    build: Callable[[s.SiteState, int], None]
+    build: Callable[..., None]
     max_file_age: float = s.DEFAULT_MAX_FILE_AGE  # seconds finished jobs are kept, unless the simulator is told
+
+    def options(self) -> dict[str, int | float]:
+        """Each option's name and default."""
+        parameters = inspect.signature(self.build).parameters.values()
+        return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+    def check(self, options: Mapping[str, object]) -> dict[str, int | float]:
+        """The options, refused unless each is one of this scenario's and of its default's type."""
+        known = self.options()
+        checked: dict[str, int | float] = {}
+        for name, value in options.items():
+            if name not in known:
+                raise ValueError(f"no scenario option {name!r}; {self._accepted()}")
+            kind = type(known[name])
+            accepted = (int, float) if kind is float else (kind,)
+            if isinstance(value, bool) or not isinstance(value, accepted):
+                raise ValueError(f"scenario option {name!r} must be {kind.__name__}, not {value!r}")
+            checked[name] = kind(value)
+        return checked
+
+    def parse(self, spec: str) -> tuple[str, int | float]:
+        """NAME=VALUE from the command line, VALUE read as its option's type."""
+        name, sep, raw = spec.partition("=")
+        known = self.options()
+        if not sep or name not in known:
+            raise ValueError(f"expected NAME=VALUE with a scenario option for NAME, got {spec!r}; {self._accepted()}")
+        try:
+            return name, type(known[name])(raw)
+        except ValueError:
+            raise ValueError(f"scenario option {name!r} must be {type(known[name]).__name__}, not {raw!r}") from None
+
+    def describe_options(self) -> str:
+        """NAME=DEFAULT, …; empty when it has none."""
+        return ", ".join(f"{name}={default}" for name, default in self.options().items())
+
+    def _accepted(self) -> str:
+        return f"its options: {self.describe_options() or 'none'}"
 
 
 def empty(state: s.SiteState, seed: int) -> None:
@@ -140,8 +183,29 @@ def large(state: s.SiteState, seed: int) -> None:
         )
 
 
+def fleet(
+    state: s.SiteState, seed: int, *, services: int = 50, jobs_per_minute: float = 10.0, folders: int = 5
+) -> None:
+    """For benchmarks: `services` GP services spread over `folders` folders, each getting `jobs_per_minute`
+    new jobs a minute on average, which queue, run and succeed or fail as the site's lifecycle says. The
+    traffic began as long before the start as a job may take, so the site starts in its steady state."""
+    if services < 1 or folders < 1 or jobs_per_minute < 0:
+        raise ValueError("a fleet needs services >= 1, folders >= 1 and jobs_per_minute >= 0")
+    if services * jobs_per_minute > 60_000:
+        raise ValueError("a fleet takes at most 60,000 new jobs a minute (one a millisecond)")
+    width = max(3, len(str(services - 1)))
+    for i in range(services):
+        state.add_service(f"Tool{i:0{width}d}", folder=f"Fleet{i % folders + 1:02d}")
+    if jobs_per_minute:
+        longest = state.lifecycle.queue_seconds[1] + state.lifecycle.run_seconds[1]
+        since = state.clock.now() - timedelta(seconds=longest)
+        every = 60 / (services * jobs_per_minute)
+        state.start_trickle(every, since=since, usernames=USERNAMES, machines=MACHINES, seed=seed)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "empty": Scenario(empty),
     "demo": Scenario(demo, max_file_age=DEMO_MAX_FILE_AGE.total_seconds()),
     "large": Scenario(large),
+    "fleet": Scenario(fleet, max_file_age=FLEET_MAX_FILE_AGE.total_seconds()),
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +39,7 @@ class Simulator:
         self,
         scenario: str = "empty",
         *,
+        scenario_options: Mapping[str, object] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         tls: bool = False,
@@ -75,6 +76,7 @@ class Simulator:
         self.users = tuple(u if isinstance(u, User) else User.parse(u) for u in (users or DEFAULT_USERS))
         self.tokens = TokenStore(self.users, self.clock, max_token_minutes)
         chosen = SCENARIOS[scenario]
+        self.scenario_options = chosen.check(scenario_options or {})
         # The scenario's own file age unless told otherwise: the demo keeps its past week readable.
         self.max_file_age = chosen.max_file_age if max_file_age is None else max_file_age
         self.state = SiteState(
@@ -89,7 +91,7 @@ class Simulator:
         self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        chosen.build(self.state, seed)
+        chosen.build(self.state, seed, **self.scenario_options)
 
     # -- addresses ------------------------------------------------------------------------------------
 
@@ -171,6 +173,7 @@ class Simulator:
         """A summary of the site, for people and for the control API."""
         return {
             "scenario": self.scenario,
+            "scenarioOptions": self.scenario_options,
             "baseUrl": self.base_url,
             "adminUrl": self.admin_url,
             "tokenUrl": self.token_url,

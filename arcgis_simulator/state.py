@@ -382,10 +382,13 @@ class SiteState:
     def start_trickle(
         self, every_seconds: float, since: datetime, usernames: Iterable[str | None], machines: Iterable[str], seed: int
     ) -> None:
-        """Submit a new job to a random GP service every `every_seconds`, from `since` on, forever."""
+        """Submit a new job to a random GP service every `every_seconds` (a millisecond or more), from `since`
+        on, forever."""
+        if every_seconds < 0.001:
+            raise ValueError("a trickle submits at most one job a millisecond")
         with self._lock:
             self._trickle = _Trickle(
-                every_ms=int(every_seconds * 1000),
+                every_ms=round(every_seconds * 1000),
                 next_at=epoch_ms(since),
                 usernames=tuple(usernames),
                 machines=tuple(machines),
@@ -485,7 +488,8 @@ class SiteState:
             at = trickle.next_at
             service = rng.choice(services)
             job_id = "j" + format(self._ids.getrandbits(128), "032x")
-            task = random.Random(job_id).choice(service.tasks)  # its own draw: the trickle's sequence stays as it was
+            # Its own draw, so the trickle's sequence stays as it was; none is needed for one task (a fleet's).
+            task = service.tasks[0] if len(service.tasks) == 1 else random.Random(job_id).choice(service.tasks)
             job = self._insert(
                 service.key, job_id, at, SUBMITTED, rng.choice(trickle.usernames), rng.choice(trickle.machines), task
             )

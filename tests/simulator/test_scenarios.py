@@ -1,7 +1,8 @@
-"""The ready-made sites: empty, demo (lively) and large (10,000 jobs)."""
+"""The ready-made sites: empty, demo (lively, with a week behind it), large (10,000 jobs) and fleet (many services)."""
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections import Counter
@@ -10,9 +11,9 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from arcgis_simulator import ManualClock, Simulator
+from arcgis_simulator import Lifecycle, ManualClock, Simulator
 from arcgis_simulator.clock import epoch_ms
-from arcgis_simulator.scenarios import MACHINES, USERNAMES
+from arcgis_simulator.scenarios import MACHINES, SCENARIOS, USERNAMES
 from arcgis_simulator.state import JobFilter
 
 from .conftest import AdminClient
@@ -263,3 +264,116 @@ class TestLarge:
             answer = admin.get("/services/Bulk/Tool000.GPServer/jobs/query", number=100, start=9901)
             assert (answer["total"], answer["num"], answer["nextStart"]) == (10_000, 100, -1)
             assert len(admin.get("/services/Bulk")["services"]) == 100
+
+
+def new_jobs(sim: Simulator, since_ms: int) -> dict[str, list[dict]]:
+    """Each GP service's jobs submitted at or after `since_ms`."""
+    return {
+        s.key: [job for job in sim.state.jobs(s.key) if job["submittedTime"] >= since_ms]
+        for s in sim.state.gp_services()
+    }
+
+
+class TestFleet:
+    """Many GP services with steady traffic, for benchmarks."""
+
+    def test_options_and_their_defaults(self) -> None:
+        assert SCENARIOS["fleet"].options() == {"services": 50, "jobs_per_minute": 10.0, "folders": 5}
+        assert SCENARIOS["demo"].options() == {}
+        sim = Simulator("fleet", clock=ManualClock())
+        assert len(sim.state.gp_services()) == 50
+        assert (sim.max_file_age, sim.describe()["scenarioOptions"]) == (3600, {})
+
+    def test_services_spread_over_folders(self) -> None:
+        sim = Simulator("fleet", clock=ManualClock(), scenario_options={"services": 12, "folders": 3})
+        assert sim.state.folders() == ["Fleet01", "Fleet02", "Fleet03"]
+        assert [s.name for s in sim.state.services("Fleet02")] == ["Tool001", "Tool004", "Tool007", "Tool010"]
+        assert sim.state.services() == []
+
+    def test_each_service_gets_its_rate_of_new_jobs(self) -> None:
+        sim = Simulator("fleet", clock=ManualClock(), scenario_options={"services": 20, "jobs_per_minute": 6})
+        start = epoch_ms(sim.clock.now())
+        sim.clock.advance(30 * 60)
+        counts = [len(jobs) for jobs in new_jobs(sim, start + 1).values()]
+        assert sum(counts) == 20 * 6 * 30
+        assert all(120 <= n <= 240 for n in counts), counts  # 180 each on average
+
+    def test_jobs_queue_run_and_finish_over_realistic_times(self) -> None:
+        sim = Simulator("fleet", clock=ManualClock(), scenario_options={"services": 4, "jobs_per_minute": 10})
+        start = epoch_ms(sim.clock.now())
+        sim.clock.advance(20 * 60)
+        jobs = [(key, job) for key, found in new_jobs(sim, start + 1).items() for job in found]
+        finished = [(key, job) for key, job in jobs if job["endTime"] is not None]
+        assert {job["status"] for _, job in finished} == {"esriJobSucceeded", "esriJobFailed"}
+        for key, job in finished:
+            record = sim.state.job_record(key, job["jobId"])
+            assert record is not None and record[0].started is not None
+            queued, ran = record[0].started - job["submittedTime"], job["endTime"] - record[0].started
+            assert 5_000 <= queued <= 90_000 and 30_000 <= ran <= 600_000  # the site's lifecycle
+        assert {"esriJobSubmitted", "esriJobExecuting"} <= {job["status"] for _, job in jobs}
+
+    def test_starts_in_its_steady_state(self) -> None:
+        sim = Simulator("fleet", clock=ManualClock(), scenario_options={"services": 5})
+        counts = statuses(sim)
+        assert counts["esriJobExecuting"] > 100 and counts["esriJobSucceeded"] > 10 and counts["esriJobSubmitted"]
+
+    def test_no_traffic(self) -> None:
+        sim = Simulator("fleet", clock=ManualClock(), scenario_options={"services": 3, "jobs_per_minute": 0})
+        sim.clock.advance(3600)
+        assert statuses(sim) == {}
+
+    def test_same_seed_same_traffic(self) -> None:
+        one, two = (Simulator("fleet", clock=ManualClock(WEDNESDAY), seed=2) for _ in range(2))
+        one.clock.advance(120)
+        two.clock.advance(120)
+        assert one.state.jobs("Fleet03/Tool002") == two.state.jobs("Fleet03/Tool002")
+
+    @pytest.mark.parametrize(
+        ("options", "message"),
+        [
+            ({"colour": "red"}, "no scenario option 'colour'; its options: services=50, jobs_per_minute=10.0"),
+            ({"services": "200"}, "'services' must be int"),
+            ({"services": 2.5}, "'services' must be int"),
+            ({"services": True}, "'services' must be int"),
+            ({"services": 0}, "services >= 1"),
+            ({"jobs_per_minute": -1}, "jobs_per_minute >= 0"),
+            ({"services": 10_000, "jobs_per_minute": 7}, "at most 60,000 new jobs a minute"),
+        ],
+    )
+    def test_refusals(self, options: dict, message: str) -> None:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            Simulator("fleet", clock=ManualClock(), scenario_options=options)
+
+    def test_a_trickle_submits_at_most_one_job_a_millisecond(self) -> None:
+        quick = Lifecycle(queue_seconds=(0, 0.5), run_seconds=(0, 0.5))  # the traffic began a second before
+        options = {"services": 1, "jobs_per_minute": 60_000}
+        sim = Simulator("fleet", clock=ManualClock(), scenario_options=options, lifecycle=quick)
+        sim.clock.advance(1)
+        assert len(sim.state.jobs("Fleet01/Tool000")) == 2001  # 2 s at one a millisecond, both ends counted
+        with pytest.raises(ValueError, match="at most one job a millisecond"):
+            sim.state.start_trickle(0.0009, since=sim.clock.now(), usernames=["a"], machines=["m"], seed=0)
+
+    def test_other_scenarios_have_no_options(self) -> None:
+        with pytest.raises(ValueError, match="no scenario option 'services'; its options: none"):
+            Simulator("demo", scenario_options={"services": 3})
+
+    def test_200_services_at_10_jobs_a_minute_keep_up(self) -> None:
+        started = time.perf_counter()
+        sim = Simulator("fleet", clock=ManualClock(), scenario_options={"services": 200})
+        statuses(sim)  # the first catch-up: the 11.5 minutes of traffic before the start
+        assert time.perf_counter() - started < 5
+        catch_up = []
+        for _ in range(5):
+            sim.clock.advance(60)  # 2,000 new jobs, and as many moving on
+            started = time.perf_counter()
+            sim.state.statistics("Fleet01/Tool000")
+            catch_up.append(time.perf_counter() - started)
+        assert sorted(catch_up)[2] < 1  # a minute's traffic takes a small part of a second
+        timings = []
+        for key in ("Fleet01/Tool000", "Fleet05/Tool199", "Fleet03/Tool102"):
+            started = time.perf_counter()
+            total, page = sim.state.query(key, JobFilter(), number=100)
+            sim.state.statistics(key)
+            timings.append(time.perf_counter() - started)
+            assert total > 100 and len(page) == 100
+        assert sorted(timings)[1] < 0.05
