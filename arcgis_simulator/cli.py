@@ -22,14 +22,23 @@ def _user(spec: str) -> User:
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    options = "; ".join(f"{name}: {s.describe_options()}" for name, s in sorted(SCENARIOS.items()) if s.options())
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Run a fake ArcGIS Server site (Administrator API, tokens, GP jobs) with fault injection.",
-        epilog=f"Fault kinds for the control API (POST /_simulator/faults): {', '.join(faults.KINDS)}.",
+        epilog=f"Scenario options (--scenario-option NAME=VALUE), with their defaults: {options}. "
+        f"Fault kinds for the control API (POST /_simulator/faults): {', '.join(faults.KINDS)}.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=6443, help="port, 0 for any free one (default: %(default)s)")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="demo", help="default: %(default)s")
+    parser.add_argument(
+        "--scenario-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an option of the scenario (repeatable), e.g. --scenario fleet --scenario-option services=200",
+    )
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a generated self-signed certificate")
     parser.add_argument("--cert", help="serve HTTPS with this PEM certificate (needs --key)")
     parser.add_argument("--key", help="PEM private key for --cert")
@@ -44,7 +53,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="makes generated jobs reproducible")
     parser.add_argument("--cancel-delay", type=float, default=2.0, help="seconds from CANCELLING to CANCELLED")
-    parser.add_argument("--max-file-age", type=float, default=6 * 3600, help="seconds finished jobs are kept")
+    parser.add_argument(
+        "--max-file-age",
+        type=float,
+        help="seconds finished jobs are kept (default: the scenario's: 6 hours, demo 8 days, fleet 1 hour)",
+    )
     parser.add_argument("--error-style", choices=("auto", ADMIN, REST), default="auto", help="shape of error bodies")
     parser.add_argument("--site", default="arcgis", help="site name in the URL (default: %(default)s)")
     parser.add_argument(
@@ -59,24 +72,32 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.cert is None) != (args.key is None):
         parser.error("--cert and --key go together")
-    sim = Simulator(
-        args.scenario,
-        host=args.host,
-        port=args.port,
-        tls=args.tls,
-        cert=args.cert,
-        key=args.key,
-        cert_dir=args.cert_dir,
-        latency_ms=args.latency_ms,
-        users=args.user,
-        clock=ManualClock() if args.manual_clock else None,
-        seed=args.seed,
-        cancel_delay=args.cancel_delay,
-        error_style=args.error_style,
-        site=args.site,
-        max_file_age=args.max_file_age,
-        verbose=args.verbose,
-    )
+    try:
+        options = dict(SCENARIOS[args.scenario].parse(spec) for spec in args.scenario_option)
+    except ValueError as error:
+        parser.error(f"--scenario-option: {error}")
+    try:
+        sim = Simulator(
+            args.scenario,
+            scenario_options=options,
+            host=args.host,
+            port=args.port,
+            tls=args.tls,
+            cert=args.cert,
+            key=args.key,
+            cert_dir=args.cert_dir,
+            latency_ms=args.latency_ms,
+            users=args.user,
+            clock=ManualClock() if args.manual_clock else None,
+            seed=args.seed,
+            cancel_delay=args.cancel_delay,
+            error_style=args.error_style,
+            site=args.site,
+            max_file_age=args.max_file_age,
+            verbose=args.verbose,
+        )
+    except ValueError as error:  # e.g. a scenario option out of range
+        parser.error(str(error))
     try:
         sim.start()
     except OSError as error:
@@ -84,7 +105,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     stopped = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    print(f"ArcGIS Server simulator, scenario {args.scenario!r}, at {sim.base_url}")
+    chosen = ", ".join(f"{name}={value}" for name, value in options.items())
+    print(f"ArcGIS Server simulator, scenario {args.scenario!r}{f' ({chosen})' if chosen else ''}, at {sim.base_url}")
     print(f"  admin:       {sim.admin_url}")
     print(f"  tokens:      {sim.token_url}")
     print(f"  control:     {sim.control_url}/state")

@@ -1,17 +1,34 @@
 """A small JSON API under /_simulator/ to drive a simulator running in another process.
 
 Not part of ArcGIS: plain JSON, real HTTP status codes, no token, never logged as a request.
+It drives a `Controlled` site (the pieces it changes), not the Simulator class, which is the layer above.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from .clock import ManualClock
+from .clock import Clock, ManualClock
+from .faults import Faults
+from .requestlog import RequestLog
+from .state import SiteState
+from .tokens import TokenStore
 
-if TYPE_CHECKING:
-    from .simulator import Simulator
+
+class Controlled(Protocol):
+    """What the control API reads and changes."""
+
+    clock: Clock
+    state: SiteState
+    faults: Faults
+    requests: RequestLog
+    tokens: TokenStore
+
+    def describe(self) -> dict: ...
+
+    def issue_token(self, username: str = ..., referer: str | None = None, expiration_minutes: int = 60) -> str: ...
+
 
 ENDPOINTS = (
     "GET state",
@@ -22,6 +39,7 @@ ENDPOINTS = (
     "POST services",
     "POST jobs",
     "POST jobs/status",
+    "POST jobs/cleanup",
     "GET requests",
     "DELETE requests",
     "POST tokens",
@@ -29,7 +47,7 @@ ENDPOINTS = (
 )
 
 
-def handle(sim: Simulator, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, dict]:
+def handle(sim: Controlled, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, dict]:
     endpoint = f"{method} {'/'.join(part for part in path.split('/') if part)[len('_simulator/') :]}"
     try:
         data = json.loads(body) if body.strip() else {}
@@ -42,7 +60,7 @@ def handle(sim: Simulator, method: str, path: str, query: dict[str, str], body: 
         return 400, {"error": str(error)}
 
 
-def _handle(sim: Simulator, endpoint: str, query: dict[str, str], data: dict) -> tuple[int, dict]:
+def _handle(sim: Controlled, endpoint: str, query: dict[str, str], data: dict) -> tuple[int, dict]:
     if endpoint == "GET state":
         return 200, sim.describe()
     if endpoint == "GET faults":
@@ -67,6 +85,8 @@ def _handle(sim: Simulator, endpoint: str, query: dict[str, str], data: dict) ->
         service, job_id = _field(data, "service"), _field(data, "job_id")
         sim.state.set_status(service, job_id, _field(data, "status"))
         return 200, {"job": sim.state.get_job(service, job_id)}
+    if endpoint == "POST jobs/cleanup":
+        return 200, {"forgotten": sim.state.forget_finished(_seconds(data, "max_age_seconds"))}
     if endpoint == "GET requests":
         return 200, {"requests": [record.to_json() for record in sim.requests]}
     if endpoint == "DELETE requests":
@@ -84,3 +104,10 @@ def _field(data: dict, name: str) -> object:
     if name not in data:
         raise ValueError(f"missing field {name!r}")
     return data[name]
+
+
+def _seconds(data: dict, name: str) -> float:
+    value = _field(data, name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"{name!r} must be a number of seconds, 0 or more")
+    return float(value)

@@ -1,5 +1,8 @@
 """HTTP(S) plumbing: a threading keep-alive server that logs requests, applies faults, and
-hands ArcGIS requests to `api.py` and control requests to `control.py`."""
+hands ArcGIS requests to `api.py` and control requests to the handler it is given.
+
+It serves a `Site` (the pieces it reads per request), not the Simulator class, which is the layer above.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +14,16 @@ import struct
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import parse_qsl, unquote
 
-from . import control, faults
-from .api import ADMIN, ArcGISError, Call, resolve
-from .requestlog import Headers, RecordedRequest
-
-if TYPE_CHECKING:
-    from .simulator import Simulator
+from . import faults
+from .api import ADMIN, Api, ArcGISError, Call, resolve
+from .clock import Clock
+from .requestlog import Headers, RecordedRequest, RequestLog
+from .state import SiteState
 
 JSON_TYPE = "application/json;charset=UTF-8"
 BAD_GATEWAY = (
@@ -29,6 +32,26 @@ BAD_GATEWAY = (
 )
 _QUIET_ERRORS = (ConnectionError, TimeoutError, ssl.SSLError, BrokenPipeError)
 
+# (method, percent-decoded path, query, body) -> (HTTP status, JSON answer), for paths under /_simulator/
+ControlHandler = Callable[[str, str, dict[str, str], bytes], tuple[int, dict]]
+
+
+class Site(Protocol):
+    """What the server reads for every request. Read live, so a changed latency applies at once."""
+
+    site: str
+    tls: bool
+    latency_ms: float
+    error_style: str
+    clock: Clock
+    state: SiteState
+    faults: faults.Faults
+    requests: RequestLog
+    api: Api
+
+    @property
+    def base_url(self) -> str: ...
+
 
 class SimulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -36,10 +59,16 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     request_queue_size = 1024
 
     def __init__(
-        self, address: tuple[str, int], simulator: Simulator, ssl_context: ssl.SSLContext | None, verbose: bool
+        self,
+        address: tuple[str, int],
+        site: Site,
+        control: ControlHandler,
+        ssl_context: ssl.SSLContext | None,
+        verbose: bool,
     ) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.simulator = simulator
+        self.site = site
+        self.control = control
         self.ssl_context = ssl_context
         self.verbose = verbose
         self.stopping = threading.Event()
@@ -115,23 +144,22 @@ class Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def _dispatch(self) -> None:
-        sim = self.server.simulator
         raw_path, _, raw_query = self.path.partition("?")
         path = unquote(raw_path)
         query = dict(parse_qsl(raw_query, keep_blank_values=True))
         body = self._read_body()
         try:
             if path == "/_simulator" or path.startswith("/_simulator/"):
-                status, answer = control.handle(sim, self.command, path, query, body)
+                status, answer = self.server.control(self.command, path, query, body)
                 self._send(status, json.dumps(answer).encode(), JSON_TYPE)
             else:
-                self._arcgis(sim, raw_path, path, query, body)
+                self._arcgis(self.server.site, raw_path, path, query, body)
         except Exception:  # a bug in the simulator: say so rather than drop the connection
             traceback.print_exc()
             error = ArcGISError(500, "Internal simulator error; see its console.")
             self._send(500, json.dumps(error.to_json(ADMIN)).encode(), JSON_TYPE)
 
-    def _arcgis(self, sim: Simulator, raw_path: str, path: str, query: dict[str, str], body: bytes) -> None:
+    def _arcgis(self, sim: Site, raw_path: str, path: str, query: dict[str, str], body: bytes) -> None:
         form = self._parse_form(body)
         route = resolve(path, sim.site, sim.state)
         headers = Headers(list(self.headers.items()))
@@ -188,7 +216,7 @@ class Handler(BaseHTTPRequestHandler):
             data = data[: len(data) // 2]
         self._send(200, data, JSON_TYPE)
 
-    def _base_url(self, sim: Simulator) -> str:
+    def _base_url(self, sim: Site) -> str:
         """The site's URL as this client addressed it, so answers point back where it came from."""
         host = self.headers.get("Host")
         if not host:

@@ -1,14 +1,20 @@
-"""The Simulator: one fake ArcGIS Server site, started in a background thread."""
+"""The Simulator: one fake ArcGIS Server site, started in a background thread.
+
+The top of the package: it builds the state, tokens, faults and request log, and wires them into the
+HTTP server and the control API, which know only the pieces they use (their `Site` and `Controlled`).
+"""
 
 from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from . import control
 from .api import ADMIN, REST, Api
 from .clock import Clock, ManualClock, SystemClock
 from .faults import Faults
@@ -33,6 +39,7 @@ class Simulator:
         self,
         scenario: str = "empty",
         *,
+        scenario_options: Mapping[str, object] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         tls: bool = False,
@@ -46,7 +53,7 @@ class Simulator:
         cancel_delay: float = 2.0,
         error_style: str = "auto",
         site: str = "arcgis",
-        max_file_age: float = 6 * 3600,
+        max_file_age: float | None = None,
         max_token_minutes: int = 1440,
         lifecycle: Lifecycle | None = None,
         verbose: bool = False,
@@ -68,8 +75,12 @@ class Simulator:
         self.clock: Clock = clock or SystemClock()
         self.users = tuple(u if isinstance(u, User) else User.parse(u) for u in (users or DEFAULT_USERS))
         self.tokens = TokenStore(self.users, self.clock, max_token_minutes)
+        chosen = SCENARIOS[scenario]
+        self.scenario_options = chosen.check(scenario_options or {})
+        # The scenario's own file age unless told otherwise: the demo keeps its past week readable.
+        self.max_file_age = chosen.max_file_age if max_file_age is None else max_file_age
         self.state = SiteState(
-            self.clock, seed=seed, cancel_delay=cancel_delay, max_file_age=max_file_age, lifecycle=lifecycle
+            self.clock, seed=seed, cancel_delay=cancel_delay, max_file_age=self.max_file_age, lifecycle=lifecycle
         )
         self.faults = Faults()
         self.requests = RequestLog()
@@ -80,7 +91,7 @@ class Simulator:
         self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        SCENARIOS[scenario](self.state, seed)
+        chosen.build(self.state, seed, **self.scenario_options)
 
     # -- addresses ------------------------------------------------------------------------------------
 
@@ -114,7 +125,9 @@ class Simulator:
                 self._make_certificate()
             assert self.cert_path is not None and self.key_path is not None
             context = server_context(self.cert_path, self.key_path)
-        self._server = SimulatorHTTPServer((self.host, self.port), self, context, self.verbose)
+        self._server = SimulatorHTTPServer(
+            (self.host, self.port), self, partial(control.handle, self), context, self.verbose
+        )
         self.port = self._server.server_address[1]
         self.state.base_url = self.base_url
         # A short poll interval makes stop() quick: tests start a simulator per test.
@@ -160,6 +173,7 @@ class Simulator:
         """A summary of the site, for people and for the control API."""
         return {
             "scenario": self.scenario,
+            "scenarioOptions": self.scenario_options,
             "baseUrl": self.base_url,
             "adminUrl": self.admin_url,
             "tokenUrl": self.token_url,
@@ -176,6 +190,7 @@ class Simulator:
             "jobs": self.state.summary(),
             "faults": [fault.to_json() for fault in self.faults.active()],
             "latencyMs": self.latency_ms,
+            "maxFileAgeSeconds": self.max_file_age,
             "requests": len(self.requests),
         }
 

@@ -38,6 +38,7 @@ _RAN = frozenset({EXECUTING, CANCELLING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED
 _TASK_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 _REMOVE = "remove"
+DEFAULT_MAX_FILE_AGE = 6 * 3600.0  # seconds: ArcGIS's jobs directory keeps finished jobs this long by default
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class SiteState:
         *,
         seed: int = 0,
         cancel_delay: float = 2.0,
-        max_file_age: float = 6 * 3600,
+        max_file_age: float = DEFAULT_MAX_FILE_AGE,
         lifecycle: Lifecycle | None = None,
     ) -> None:
         self.clock = clock
@@ -361,13 +362,33 @@ class SiteState:
                 self._finish(job, now)
             return len(purged)
 
+    def forget_finished(self, older_than_seconds: float) -> int:
+        """Remove every finished job that ended at least `older_than_seconds` ago, as ArcGIS's cleanup of
+        the jobs directory does once its maximum file age has passed; returns how many were removed."""
+        if older_than_seconds < 0:
+            raise ValueError("older_than_seconds cannot be negative")
+        with self._lock:
+            cutoff = self._now() - int(older_than_seconds * 1000)
+            forgotten = 0
+            for key, jobs in self._catch_up().items():
+                old = [job_id for job_id, job in jobs.items() if _ended_by(job, cutoff)]
+                for job_id in old:
+                    del jobs[job_id]
+                if old:
+                    self._newest_first.pop(key, None)
+                forgotten += len(old)
+            return forgotten
+
     def start_trickle(
         self, every_seconds: float, since: datetime, usernames: Iterable[str | None], machines: Iterable[str], seed: int
     ) -> None:
-        """Submit a new job to a random GP service every `every_seconds`, from `since` on, forever."""
+        """Submit a new job to a random GP service every `every_seconds` (a millisecond or more), from `since`
+        on, forever."""
+        if every_seconds < 0.001:
+            raise ValueError("a trickle submits at most one job a millisecond")
         with self._lock:
             self._trickle = _Trickle(
-                every_ms=int(every_seconds * 1000),
+                every_ms=round(every_seconds * 1000),
                 next_at=epoch_ms(since),
                 usernames=tuple(usernames),
                 machines=tuple(machines),
@@ -467,7 +488,8 @@ class SiteState:
             at = trickle.next_at
             service = rng.choice(services)
             job_id = "j" + format(self._ids.getrandbits(128), "032x")
-            task = random.Random(job_id).choice(service.tasks)  # its own draw: the trickle's sequence stays as it was
+            # Its own draw, so the trickle's sequence stays as it was; none is needed for one task (a fleet's).
+            task = service.tasks[0] if len(service.tasks) == 1 else random.Random(job_id).choice(service.tasks)
             job = self._insert(
                 service.key, job_id, at, SUBMITTED, rng.choice(trickle.usernames), rng.choice(trickle.machines), task
             )
@@ -475,6 +497,10 @@ class SiteState:
             ends_at = executes_at + int(rng.uniform(*self.lifecycle.run_seconds) * 1000)
             self._plan(job, executes_at, ends_at, FAILED if rng.random() < self.lifecycle.failure_rate else SUCCEEDED)
             trickle.next_at += trickle.every_ms
+
+
+def _ended_by(job: Job, cutoff: int) -> bool:
+    return job.status in TERMINAL and job.end is not None and job.end <= cutoff
 
 
 def _ms(value: datetime | int) -> int:

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from arcgis_simulator.cli import build_parser
+from arcgis_simulator.scenarios import SCENARIOS
 from arcgis_simulator.tokens import User
 from tests.helpers import listen_to_ctrl_c
 
@@ -54,7 +55,25 @@ def test_parser() -> None:
     assert (args.tls, args.latency_ms, args.port, args.scenario, args.host) == (True, 20, 6443, "demo", "127.0.0.1")
 
 
-@pytest.mark.parametrize("argv", [["--user", "nopassword"], ["--user", "a:b:root"], ["--cert", "c.pem"]])
+def test_scenario_options() -> None:
+    args = build_parser().parse_args(["--scenario", "fleet", "--scenario-option", "services=200"])
+    assert (args.scenario, args.scenario_option, args.max_file_age) == ("fleet", ["services=200"], None)
+    assert SCENARIOS["fleet"].parse("jobs_per_minute=2.5") == ("jobs_per_minute", 2.5)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--user", "nopassword"],
+        ["--user", "a:b:root"],
+        ["--cert", "c.pem"],
+        ["--scenario", "fleet", "--scenario-option", "colour=red"],
+        ["--scenario", "fleet", "--scenario-option", "services=many"],
+        ["--scenario", "fleet", "--scenario-option", "services"],
+        ["--scenario", "fleet", "--scenario-option", "services=0"],
+        ["--scenario", "demo", "--scenario-option", "services=3"],
+    ],
+)
 def test_parser_refusals(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     from arcgis_simulator.cli import main
 
@@ -85,6 +104,18 @@ def test_python_m(tmp_path: Path) -> None:
             session.post(control + "/clock/advance", json={"seconds": 2})
             state = session.get(control + "/state").json()
             assert state["jobs"] == {"Buffer": {"esriJobCancelled": 1}}
+
+
+def test_python_m_with_scenario_options() -> None:
+    command = [sys.executable, "-m", "arcgis_simulator", "--port", "0", "--scenario", "fleet", "--manual-clock"]
+    command += ["--scenario-option", "services=3", "--scenario-option", "jobs_per_minute=2"]
+    with running(*command) as (base_url, banner):
+        assert banner[0].startswith("ArcGIS Server simulator, scenario 'fleet' (services=3, jobs_per_minute=2.0), at ")
+        state = requests.get(base_url.rsplit("/", 1)[0] + "/_simulator/state", timeout=5).json()
+        assert state["scenarioOptions"] == {"services": 3, "jobs_per_minute": 2.0}
+        assert [s["name"] for s in state["services"]] == ["Tool000", "Tool001", "Tool002"]
+        # one every 10 seconds, from 11.5 minutes before the start (as long as a job may take) to the start itself
+        assert sum(sum(counts.values()) for counts in state["jobs"].values()) == 70
 
 
 def test_manage_py() -> None:

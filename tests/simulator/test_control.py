@@ -62,6 +62,26 @@ def test_planned_jobs_and_status_changes(admin: AdminClient) -> None:
     assert changed.json()["job"]["status"] == "esriJobWaiting"
 
 
+def test_cleanup_forgets_finished_jobs(admin: AdminClient) -> None:
+    state = admin.sim.state
+    done = state.add_job(GP, status="esriJobSucceeded")
+    running = state.add_job(GP, status="esriJobExecuting")
+    control(admin, "POST", "clock/advance", {"seconds": 60})
+    later = state.add_job(GP, status="esriJobFailed")
+    answer = control(admin, "POST", "jobs/cleanup", {"max_age_seconds": 30})
+    assert (answer.status_code, answer.json()) == (200, {"forgotten": 1})
+    assert [job["jobId"] for job in state.jobs(GP)] == [later, running]
+    assert admin.get(f"{JOBS}/{done}")["code"] == 404
+    assert control(admin, "POST", "jobs/cleanup", {"max_age_seconds": 0}).json() == {"forgotten": 1}
+
+
+def test_cleanup_needs_an_age(admin: AdminClient) -> None:
+    for body in ({}, {"max_age_seconds": -1}, {"max_age_seconds": "60"}, {"max_age_seconds": True}):
+        response = control(admin, "POST", "jobs/cleanup", body)
+        assert response.status_code == 400, body
+        assert "max_age_seconds" in response.json()["error"]
+
+
 def test_services(admin: AdminClient) -> None:
     response = control(admin, "POST", "services", {"name": "Clip", "folder": "Tools"})
     assert response.json() == {"service": "Tools/Clip"}

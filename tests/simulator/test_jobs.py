@@ -426,6 +426,51 @@ class TestLifecycle:
             assert sim.state.get_job("G", job) is None
 
 
+class TestForgetFinished:
+    """ArcGIS's cleanup of the jobs directory, on demand."""
+
+    def test_forgets_finished_jobs_that_ended_long_enough_ago(self, admin: AdminClient) -> None:
+        state, now = admin.sim.state, admin.sim.clock.now()
+        old = {
+            status: state.add_job(
+                GP, status=status, submitted=now - timedelta(hours=2), end_time=now - timedelta(hours=1)
+            )
+            for status in ("esriJobSucceeded", "esriJobFailed", "esriJobCancelled", "esriJobTimedOut")
+        }
+        recent = state.add_job(GP, status="esriJobSucceeded", end_time=now - timedelta(minutes=59))
+        state.add_service("Clip")  # every GP service is cleaned
+        elsewhere = state.add_job("Clip", status="esriJobFailed", end_time=now - timedelta(hours=3))
+        unfinished = [state.add_job(GP, status=status) for status in [*STATUSES[:4], "esriJobCancelling"]]
+        assert state.forget_finished(3600) == len(old) + 1
+        assert all(state.get_job(GP, job) is None for job in old.values())
+        assert state.get_job("Clip", elsewhere) is None
+        assert {job["jobId"] for job in state.jobs(GP)} == {recent, *unfinished}
+        assert admin.get(f"{JOBS}/{old['esriJobSucceeded']}")["code"] == 404
+        assert query(admin)["total"] == 1 + len(unfinished)
+        assert admin.post(JOBS + "/statistics")["total"] == 1 + len(unfinished)
+
+    def test_the_boundary_is_inclusive_and_zero_forgets_every_finished_job(self, admin: AdminClient) -> None:
+        state = admin.sim.state
+        job = state.add_job(GP, status="esriJobSucceeded")
+        admin.sim.clock.advance(10)
+        assert state.forget_finished(10.001) == 0
+        assert state.forget_finished(10) == 1
+        state.add_job(GP, status="esriJobFailed")
+        assert state.forget_finished(0) == 1
+        assert state.get_job(GP, job) is None and state.jobs(GP) == []
+
+    def test_jobs_finish_by_the_clock_before_the_cleanup(self, admin: AdminClient) -> None:
+        state = admin.sim.state
+        job = state.add_job(GP, status="esriJobSubmitted", durations=(1, 1), outcome="esriJobSucceeded")
+        admin.sim.clock.advance(5)
+        assert state.forget_finished(3) == 1
+        assert state.get_job(GP, job) is None
+
+    def test_refuses_a_negative_age(self, admin: AdminClient) -> None:
+        with pytest.raises(ValueError, match="negative"):
+            admin.sim.state.forget_finished(-1)
+
+
 class TestStateApi:
     def test_job_ids(self, admin: AdminClient) -> None:
         ids = add(admin, 50)
