@@ -28,7 +28,8 @@ run: $(VENV)/.runtime-installed
 
 test: lint
 	scripts/ensure-chromium
-	$(BIN)/pytest
+	$(BIN)/coverage run -m pytest
+	$(BIN)/python scripts/coverage_summary.py
 
 screenshots: $(VENV)/.dev-installed
 	scripts/ensure-chromium
@@ -53,4 +54,4 @@ format: $(VENV)/.dev-installed
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) staticfiles
+	rm -rf $(VENV) staticfiles .coverage
