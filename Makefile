@@ -42,6 +42,8 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/python scripts/check_locks.py
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Both lock files from their inputs, keeping every version already locked that the inputs still allow;
 # `make lock UPGRADE=1` takes the newest releases of the packages not pinned in an input.
@@ -54,4 +56,4 @@ format: $(VENV)/.dev-installed
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) staticfiles .coverage
+	rm -rf $(VENV) staticfiles .coverage .mypy_cache .import_linter_cache
