@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: run test screenshots bench lint lock format clean
+.PHONY: run test screenshots bench lint audit lock format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv --upgrade-deps $(VENV)
@@ -44,6 +44,10 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# Known vulnerabilities in the locked packages (CI runs it)
+audit: $(VENV)/.dev-installed
+	$(BIN)/python scripts/audit.py
 
 # Both lock files from their inputs, keeping every version already locked that the inputs still allow;
 # `make lock UPGRADE=1` takes the newest releases of the packages not pinned in an input.
