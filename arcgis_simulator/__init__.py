@@ -10,7 +10,7 @@ from .requestlog import RecordedRequest
 from .simulator import Simulator
 from .state import Lifecycle
 from .tls import generate_certificate
-from .tokens import User
+from .token_store import User
 
 __all__ = [
     "FAULT_KINDS",

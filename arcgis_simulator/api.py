@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from . import gp
 from . import state as s
 from .requestlog import Headers
-from .tokens import Token, TokenRejected, TokenStore
+from .token_store import Token, TokenRejected, TokenStore
 
 log = logging.getLogger("arcgis_simulator")
 

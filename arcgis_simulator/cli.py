@@ -11,7 +11,7 @@ from .api import ADMIN, REST
 from .clock import ManualClock
 from .scenarios import SCENARIOS
 from .simulator import Simulator
-from .tokens import User
+from .token_store import User
 
 
 def _user(spec: str) -> User:

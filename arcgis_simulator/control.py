@@ -13,7 +13,7 @@ from .clock import Clock, ManualClock
 from .faults import Faults
 from .requestlog import RequestLog
 from .state import SiteState
-from .tokens import TokenStore
+from .token_store import TokenStore
 
 
 class Controlled(Protocol):

@@ -23,7 +23,7 @@ from .scenarios import SCENARIOS
 from .server import SimulatorHTTPServer
 from .state import Lifecycle, SiteState
 from .tls import DEFAULT_HOSTS, generate_certificate, server_context
-from .tokens import DEFAULT_USERS, TokenStore, User
+from .token_store import DEFAULT_USERS, TokenStore, User
 
 _WILDCARDS = {"", "0.0.0.0", "::"}  # noqa: S104 - recognised, not bound to
 

@@ -12,7 +12,7 @@ from django.db import connection
 from django.urls import reverse
 
 from arcgis_simulator import ManualClock, Simulator
-from arcgis_simulator.tokens import User
+from arcgis_simulator.token_store import User
 from jobs.models import AuditEvent, StoredToken
 from jobs.targets import ServiceTarget
 from tests.conftest import make_user

@@ -16,7 +16,7 @@ GP = "Hydrology/Watershed"  # the GP service most tests use
 JOBS = "/services/Hydrology/Watershed.GPServer/jobs"
 
 
-class AdminClient:
+class RawAdminApi:
     """Calls the Administrator API like the portal: f=json always, the token in the POST body,
     and in the X-Esri-Authorization header on GETs."""
 
@@ -55,15 +55,15 @@ def site(simulator: Simulator) -> Simulator:
 
 
 @pytest.fixture
-def admin(site: Simulator, http: requests.Session) -> AdminClient:
-    return AdminClient(site, site.issue_token("siteadmin"), http)
+def admin(site: Simulator, http: requests.Session) -> RawAdminApi:
+    return RawAdminApi(site, site.issue_token("siteadmin"), http)
 
 
 @pytest.fixture
-def publisher(site: Simulator, http: requests.Session) -> AdminClient:
-    return AdminClient(site, site.issue_token("publisher"), http)
+def publisher(site: Simulator, http: requests.Session) -> RawAdminApi:
+    return RawAdminApi(site, site.issue_token("publisher"), http)
 
 
 @pytest.fixture
-def anonymous(site: Simulator, http: requests.Session) -> AdminClient:
-    return AdminClient(site, None, http)
+def anonymous(site: Simulator, http: requests.Session) -> RawAdminApi:
+    return RawAdminApi(site, None, http)

@@ -14,7 +14,7 @@ import requests
 
 from arcgis_simulator.cli import build_parser
 from arcgis_simulator.scenarios import SCENARIOS
-from arcgis_simulator.tokens import User
+from arcgis_simulator.token_store import User
 from tests.helpers import listen_to_ctrl_c
 
 ROOT = Path(__file__).resolve().parents[2]

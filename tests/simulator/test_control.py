@@ -6,14 +6,14 @@ import requests
 
 from arcgis_simulator import Simulator
 
-from .conftest import GP, JOBS, AdminClient
+from .conftest import GP, JOBS, RawAdminApi
 
 
-def control(admin: AdminClient, method: str, path: str, body: dict | None = None) -> requests.Response:
+def control(admin: RawAdminApi, method: str, path: str, body: dict | None = None) -> requests.Response:
     return admin.session.request(method, f"{admin.sim.control_url}/{path}", json=body)
 
 
-def test_state(admin: AdminClient) -> None:
+def test_state(admin: RawAdminApi) -> None:
     admin.sim.state.add_job(GP, status="esriJobFailed")
     state = control(admin, "GET", "state").json()
     assert state["adminUrl"] == admin.sim.admin_url
@@ -25,7 +25,7 @@ def test_state(admin: AdminClient) -> None:
     assert state["users"] == [{"name": "siteadmin", "admin": True}, {"name": "publisher", "admin": False}]
 
 
-def test_faults(admin: AdminClient) -> None:
+def test_faults(admin: RawAdminApi) -> None:
     created = control(admin, "POST", "faults", {"kind": "html_502", "operation": "services", "count": 1})
     assert created.status_code == 201
     assert created.json()["fault"]["kind"] == "html_502"
@@ -37,13 +37,13 @@ def test_faults(admin: AdminClient) -> None:
     assert admin.sim.faults.active() == []
 
 
-def test_bad_fault_is_a_400(admin: AdminClient) -> None:
+def test_bad_fault_is_a_400(admin: RawAdminApi) -> None:
     response = control(admin, "POST", "faults", {"kind": "meltdown"})
     assert response.status_code == 400
     assert "unknown fault" in response.json()["error"]
 
 
-def test_clock_and_jobs(admin: AdminClient) -> None:
+def test_clock_and_jobs(admin: RawAdminApi) -> None:
     added = control(admin, "POST", "jobs", {"service": GP, "status": "esriJobExecuting", "username": "remote"})
     assert added.status_code == 201
     job = added.json()["jobId"]
@@ -53,7 +53,7 @@ def test_clock_and_jobs(admin: AdminClient) -> None:
     assert admin.get(f"{JOBS}/{job}")["status"] == "esriJobCancelled"
 
 
-def test_planned_jobs_and_status_changes(admin: AdminClient) -> None:
+def test_planned_jobs_and_status_changes(admin: RawAdminApi) -> None:
     body = {"service": GP, "status": "esriJobSubmitted", "durations": [1, 1], "outcome": "esriJobFailed"}
     job = control(admin, "POST", "jobs", body).json()["jobId"]
     control(admin, "POST", "clock/advance", {"seconds": 5})
@@ -62,7 +62,7 @@ def test_planned_jobs_and_status_changes(admin: AdminClient) -> None:
     assert changed.json()["job"]["status"] == "esriJobWaiting"
 
 
-def test_cleanup_forgets_finished_jobs(admin: AdminClient) -> None:
+def test_cleanup_forgets_finished_jobs(admin: RawAdminApi) -> None:
     state = admin.sim.state
     done = state.add_job(GP, status="esriJobSucceeded")
     running = state.add_job(GP, status="esriJobExecuting")
@@ -75,20 +75,20 @@ def test_cleanup_forgets_finished_jobs(admin: AdminClient) -> None:
     assert control(admin, "POST", "jobs/cleanup", {"max_age_seconds": 0}).json() == {"forgotten": 1}
 
 
-def test_cleanup_needs_an_age(admin: AdminClient) -> None:
+def test_cleanup_needs_an_age(admin: RawAdminApi) -> None:
     for body in ({}, {"max_age_seconds": -1}, {"max_age_seconds": "60"}, {"max_age_seconds": True}):
         response = control(admin, "POST", "jobs/cleanup", body)
         assert response.status_code == 400, body
         assert "max_age_seconds" in response.json()["error"]
 
 
-def test_services(admin: AdminClient) -> None:
+def test_services(admin: RawAdminApi) -> None:
     response = control(admin, "POST", "services", {"name": "Clip", "folder": "Tools"})
     assert response.json() == {"service": "Tools/Clip"}
     assert admin.get("/services/Tools")["services"][0]["serviceName"] == "Clip"
 
 
-def test_requests_and_tokens(admin: AdminClient) -> None:
+def test_requests_and_tokens(admin: RawAdminApi) -> None:
     admin.get("/services")
     logged = control(admin, "GET", "requests").json()["requests"]
     assert [(r["method"], r["path"], r["operation"]) for r in logged] == [("GET", "/arcgis/admin/services", "services")]
@@ -100,7 +100,7 @@ def test_requests_and_tokens(admin: AdminClient) -> None:
     assert admin.get("/services")["code"] == 498
 
 
-def test_errors(admin: AdminClient) -> None:
+def test_errors(admin: RawAdminApi) -> None:
     assert control(admin, "POST", "jobs", {"service": "Nope"}).status_code == 404
     assert control(admin, "POST", "jobs", {"service": GP, "colour": "red"}).status_code == 400
     assert control(admin, "POST", "clock/advance", {}).status_code == 400

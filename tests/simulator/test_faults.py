@@ -11,18 +11,18 @@ import requests
 
 from arcgis_simulator import ManualClock, Simulator
 
-from .conftest import GP, JOBS, AdminClient
+from .conftest import GP, JOBS, RawAdminApi
 
 
-def cancel(admin: AdminClient, job: str) -> requests.Response:
+def cancel(admin: RawAdminApi, job: str) -> requests.Response:
     return admin.session.post(f"{admin.sim.admin_url}{JOBS}/{job}/cancel", data={"f": "json", "token": admin.token})
 
 
-def services(admin: AdminClient) -> requests.Response:
+def services(admin: RawAdminApi) -> requests.Response:
     return admin.session.get(admin.sim.admin_url + "/services", params={"f": "json", "token": admin.token})
 
 
-def test_latency(admin: AdminClient) -> None:
+def test_latency(admin: RawAdminApi) -> None:
     admin.sim.faults.set("latency", ms=150, count=1)
     started = time.perf_counter()
     assert services(admin).json()["folderName"] == "/"
@@ -37,7 +37,7 @@ def test_global_latency(http: requests.Session) -> None:
         assert time.perf_counter() - started >= 0.1
 
 
-def test_html_502(admin: AdminClient) -> None:
+def test_html_502(admin: RawAdminApi) -> None:
     job = admin.sim.state.add_job(GP, status="esriJobExecuting")
     admin.sim.faults.set("html_502")
     response = cancel(admin, job)
@@ -51,7 +51,7 @@ def test_html_502(admin: AdminClient) -> None:
     assert services(admin).status_code == 200
 
 
-def test_reset_before_processing(admin: AdminClient) -> None:
+def test_reset_before_processing(admin: RawAdminApi) -> None:
     job = admin.sim.state.add_job(GP, status="esriJobExecuting")
     admin.sim.faults.set("reset", operation="cancel", count=1)
     with pytest.raises(requests.ConnectionError, match="reset by peer"):
@@ -61,7 +61,7 @@ def test_reset_before_processing(admin: AdminClient) -> None:
     assert cancel(admin, job).json() == {"status": "success"}
 
 
-def test_reset_after_processing_is_ambiguous(admin: AdminClient) -> None:
+def test_reset_after_processing_is_ambiguous(admin: RawAdminApi) -> None:
     job = admin.sim.state.add_job(GP, status="esriJobExecuting")
     admin.sim.faults.set("reset_after", operation="cancel")
     with pytest.raises(requests.ConnectionError, match="reset by peer"):
@@ -75,14 +75,14 @@ def test_reset_over_tls(tls_simulator: Simulator, http: requests.Session) -> Non
         http.get(tls_simulator.base_url + "/rest/info", params={"f": "json"}, verify=str(tls_simulator.cert_path))
 
 
-def test_stall_outlasts_the_client_timeout(admin: AdminClient) -> None:
+def test_stall_outlasts_the_client_timeout(admin: RawAdminApi) -> None:
     admin.sim.faults.set("stall", seconds=1, count=1)
     with pytest.raises(requests.ReadTimeout):
         admin.session.get(admin.sim.admin_url, params={"f": "json", "token": admin.token}, timeout=0.2)
     assert services(admin).status_code == 200
 
 
-def test_stall_answers_once_it_is_over(admin: AdminClient) -> None:
+def test_stall_answers_once_it_is_over(admin: RawAdminApi) -> None:
     admin.sim.faults.set("stall", seconds=0.2)
     started = time.perf_counter()
     assert services(admin).json()["folderName"] == "/"
@@ -112,7 +112,7 @@ def test_stop_ends_a_stall_at_once() -> None:
     assert isinstance(outcome[0], requests.ConnectionError)
 
 
-def test_malformed_json(admin: AdminClient) -> None:
+def test_malformed_json(admin: RawAdminApi) -> None:
     job = admin.sim.state.add_job(GP, status="esriJobExecuting")
     admin.sim.faults.set("malformed_json", operation="cancel")
     response = cancel(admin, job)
@@ -125,7 +125,7 @@ def test_malformed_json(admin: AdminClient) -> None:
     assert admin.sim.state.get_job(GP, job)["status"] == "esriJobCancelling"  # it was done
 
 
-def test_expire_tokens(admin: AdminClient) -> None:
+def test_expire_tokens(admin: RawAdminApi) -> None:
     admin.sim.faults.set("expire_tokens")
     assert services(admin).json() == {"status": "error", "messages": ["Invalid token."], "code": 498}
     fresh = admin.session.post(
@@ -140,21 +140,21 @@ def test_expire_tokens(admin: AdminClient) -> None:
 
 
 class TestFilters:
-    def test_after_lets_the_first_requests_through(self, admin: AdminClient) -> None:
+    def test_after_lets_the_first_requests_through(self, admin: RawAdminApi) -> None:
         admin.sim.faults.set("html_502", after=2)
         assert [services(admin).status_code for _ in range(4)] == [200, 200, 502, 502]
 
-    def test_count_clears_the_fault(self, admin: AdminClient) -> None:
+    def test_count_clears_the_fault(self, admin: RawAdminApi) -> None:
         fault = admin.sim.faults.set("html_502", count=2)
         assert [services(admin).status_code for _ in range(4)] == [502, 502, 200, 200]
         assert (fault.seen, fault.applied) == (2, 2)
         assert admin.sim.faults.active() == []
 
-    def test_after_and_count_together(self, admin: AdminClient) -> None:
+    def test_after_and_count_together(self, admin: RawAdminApi) -> None:
         admin.sim.faults.set("html_502", after=1, count=1)
         assert [services(admin).status_code for _ in range(3)] == [200, 502, 200]
 
-    def test_by_service(self, admin: AdminClient) -> None:
+    def test_by_service(self, admin: RawAdminApi) -> None:
         admin.sim.faults.set("html_502", service=GP)
         watershed = admin.session.get(admin.sim.admin_url + JOBS, params={"f": "json", "token": admin.token})
         buffer = admin.session.get(
@@ -162,14 +162,14 @@ class TestFilters:
         )
         assert (watershed.status_code, buffer.status_code, services(admin).status_code) == (502, 200, 200)
 
-    def test_root_services_by_plain_name(self, admin: AdminClient) -> None:
+    def test_root_services_by_plain_name(self, admin: RawAdminApi) -> None:
         admin.sim.faults.set("html_502", service="Buffer")
         buffer = admin.session.get(
             admin.sim.admin_url + "/services/Buffer.GPServer/jobs/query", params={"f": "json", "token": admin.token}
         )
         assert buffer.status_code == 502
 
-    def test_by_operation(self, admin: AdminClient) -> None:
+    def test_by_operation(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobExecuting")
         admin.sim.faults.set("html_502", operation="cancel")
         assert admin.get(f"{JOBS}/{job}")["status"] == "esriJobExecuting"
@@ -189,13 +189,13 @@ class TestFilters:
             ("job", JOBS + "/j0123456789abcdef0123456789abcdef"),
         ],
     )
-    def test_operation_names(self, admin: AdminClient, operation: str, path: str) -> None:
+    def test_operation_names(self, admin: RawAdminApi, operation: str, path: str) -> None:
         admin.sim.faults.set("html_502", operation=operation)
         response = admin.session.get(admin.sim.admin_url + path, params={"f": "json", "token": admin.token})
         assert response.status_code == 502
         assert services(admin).status_code == (502 if operation == "services" else 200)
 
-    def test_token_and_info_operations(self, admin: AdminClient) -> None:
+    def test_token_and_info_operations(self, admin: RawAdminApi) -> None:
         admin.sim.faults.set("html_502", operation="generateToken")
         admin.sim.faults.set("latency", operation="info", ms=1)
         login = {"username": "siteadmin", "password": "siteadmin", "f": "json"}
@@ -204,20 +204,20 @@ class TestFilters:
         assert admin.session.get(admin.sim.base_url + "/rest/info", params={"f": "json"}).status_code == 200
         assert [f.applied for f in admin.sim.faults.active()] == [2, 1]
 
-    def test_latency_combines_with_another_fault(self, admin: AdminClient) -> None:
+    def test_latency_combines_with_another_fault(self, admin: RawAdminApi) -> None:
         admin.sim.faults.set("latency", ms=100)
         admin.sim.faults.set("html_502")
         started = time.perf_counter()
         assert services(admin).status_code == 502
         assert time.perf_counter() - started >= 0.1
 
-    def test_setting_the_same_fault_again_replaces_it(self, admin: AdminClient) -> None:
+    def test_setting_the_same_fault_again_replaces_it(self, admin: RawAdminApi) -> None:
         admin.sim.faults.set("latency", ms=500)
         admin.sim.faults.set("latency", ms=1)
         admin.sim.faults.set("latency", ms=2, operation="root")
         assert [(f.params["ms"], f.operation) for f in admin.sim.faults.active()] == [(1, None), (2, "root")]
 
-    def test_clear_one_kind(self, admin: AdminClient) -> None:
+    def test_clear_one_kind(self, admin: RawAdminApi) -> None:
         admin.sim.faults.set("latency", ms=1)
         admin.sim.faults.set("html_502")
         admin.sim.faults.clear("html_502")

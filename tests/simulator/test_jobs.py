@@ -10,7 +10,7 @@ import pytest
 from arcgis_simulator import Lifecycle, ManualClock, Simulator
 from arcgis_simulator.clock import epoch_ms
 
-from .conftest import GP, JOBS, AdminClient
+from .conftest import GP, JOBS, RawAdminApi
 
 STATUSES = [
     "esriJobNew",
@@ -25,17 +25,17 @@ STATUSES = [
 T0 = 1_700_000_000_000  # epoch ms
 
 
-def add(admin: AdminClient, n: int, **fields: object) -> list[str]:
+def add(admin: RawAdminApi, n: int, **fields: object) -> list[str]:
     """n jobs submitted one second apart, oldest first."""
     return [admin.sim.state.add_job(GP, submitted=T0 + i * 1000, **fields) for i in range(n)]
 
 
-def query(admin: AdminClient, **params: object) -> dict:
+def query(admin: RawAdminApi, **params: object) -> dict:
     return admin.get(JOBS + "/query", **params)
 
 
 class TestQuery:
-    def test_shape(self, admin: AdminClient) -> None:
+    def test_shape(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(
             GP, status="esriJobExecuting", username="analyst1", machinename="GIS01.EXAMPLE.COM", submitted=T0
         )
@@ -65,18 +65,18 @@ class TestQuery:
             },
         }
 
-    def test_root_service_urls(self, admin: AdminClient) -> None:
+    def test_root_service_urls(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job("Buffer")
         answer = admin.get("/services/Buffer.GPServer/jobs/query")
         assert answer["results"][job]["url"] == f"{admin.sim.base_url}/rest/services/Buffer/GPServer/Buffer/jobs/{job}"
         assert answer["query"]["serviceName"] == "Buffer"
 
-    def test_newest_first(self, admin: AdminClient) -> None:
+    def test_newest_first(self, admin: RawAdminApi) -> None:
         jobs = add(admin, 5)
         same_time = admin.sim.state.add_job(GP, submitted=T0 + 4000)
         assert list(query(admin)["results"]) == [same_time, *reversed(jobs)]
 
-    def test_echoes_the_query(self, admin: AdminClient) -> None:
+    def test_echoes_the_query(self, admin: RawAdminApi) -> None:
         answer = query(
             admin,
             jobStatus="esriJobFailed",
@@ -94,7 +94,7 @@ class TestQuery:
             "endTime": str(T0 + 1),
         }
 
-    def test_status_filter_accepts_jobstatus_and_status(self, admin: AdminClient) -> None:
+    def test_status_filter_accepts_jobstatus_and_status(self, admin: RawAdminApi) -> None:
         executing = admin.sim.state.add_job(GP, status="esriJobExecuting")
         admin.sim.state.add_job(GP, status="esriJobSucceeded")
         assert list(query(admin, jobStatus="esriJobExecuting")["results"]) == [executing]
@@ -103,7 +103,7 @@ class TestQuery:
         assert query(admin, status="esriJobExecuting")["query"]["jobStatus"] == "esriJobExecuting"
         assert query(admin, jobStatus="esriJobWaiting")["total"] == 0
 
-    def test_user_and_machine_filters(self, admin: AdminClient) -> None:
+    def test_user_and_machine_filters(self, admin: RawAdminApi) -> None:
         mine = admin.sim.state.add_job(GP, username="analyst1", machinename="GIS01.EXAMPLE.COM")
         admin.sim.state.add_job(GP, username="analyst2", machinename="GIS01.EXAMPLE.COM")
         theirs = admin.sim.state.add_job(GP, username="analyst2", machinename="GIS02.EXAMPLE.COM")
@@ -112,12 +112,12 @@ class TestQuery:
         assert list(query(admin, userName="analyst2", machineName="GIS02.EXAMPLE.COM")["results"]) == [theirs]
         assert query(admin, userName="", machineName="")["total"] == 3
 
-    def test_anonymous_jobs_have_no_username(self, admin: AdminClient) -> None:
+    def test_anonymous_jobs_have_no_username(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, username=None)
         assert query(admin)["results"][job]["username"] is None
         assert query(admin, userName="analyst1")["total"] == 0
 
-    def test_time_filters_are_inclusive_and_empty_means_unbounded(self, admin: AdminClient) -> None:
+    def test_time_filters_are_inclusive_and_empty_means_unbounded(self, admin: RawAdminApi) -> None:
         jobs = add(admin, 5)  # submitted at T0, T0+1s, ... T0+4s
         assert list(query(admin, startTime=T0 + 1000, endTime=T0 + 3000)["results"]) == jobs[3:0:-1]
         assert list(query(admin, startTime=T0 + 3000, endTime="")["results"]) == jobs[:2:-1]
@@ -125,14 +125,14 @@ class TestQuery:
         assert query(admin, startTime="", endTime="")["total"] == 5
         assert query(admin, startTime=T0 + 5000)["total"] == 0
 
-    def test_filters_combine(self, admin: AdminClient) -> None:
+    def test_filters_combine(self, admin: RawAdminApi) -> None:
         add(admin, 3, status="esriJobSucceeded", username="a")
         wanted = add(admin, 3, status="esriJobFailed", username="a")
         add(admin, 3, status="esriJobFailed", username="b")
         answer = query(admin, status="esriJobFailed", userName="a", startTime=T0 + 1000)
         assert sorted(answer["results"]) == sorted(wanted[1:])
 
-    def test_empty(self, admin: AdminClient) -> None:
+    def test_empty(self, admin: RawAdminApi) -> None:
         answer = query(admin)
         assert (answer["total"], answer["num"], answer["start"], answer["nextStart"], answer["results"]) == (
             0,
@@ -142,12 +142,12 @@ class TestQuery:
             {},
         )
 
-    def test_default_page_size_is_10(self, admin: AdminClient) -> None:
+    def test_default_page_size_is_10(self, admin: RawAdminApi) -> None:
         add(admin, 11)
         answer = query(admin)
         assert (answer["num"], answer["nextStart"], len(answer["results"])) == (10, 11, 10)
 
-    def test_exact_multiple_of_the_page_size(self, admin: AdminClient) -> None:
+    def test_exact_multiple_of_the_page_size(self, admin: RawAdminApi) -> None:
         jobs = add(admin, 20)
         first = query(admin, number=10, start=1)
         second = query(admin, number=10, start=11)
@@ -155,12 +155,12 @@ class TestQuery:
         assert (second["total"], second["num"], second["start"], second["nextStart"]) == (20, 10, 11, -1)
         assert list(first["results"]) + list(second["results"]) == list(reversed(jobs))
 
-    def test_last_partial_page(self, admin: AdminClient) -> None:
+    def test_last_partial_page(self, admin: RawAdminApi) -> None:
         jobs = add(admin, 7)
         answer = query(admin, number=3, start=7)
         assert (answer["num"], answer["nextStart"], list(answer["results"])) == (1, -1, [jobs[0]])
 
-    def test_start_past_the_end(self, admin: AdminClient) -> None:
+    def test_start_past_the_end(self, admin: RawAdminApi) -> None:
         add(admin, 5)
         answer = query(admin, number=10, start=6)
         assert (answer["total"], answer["num"], answer["start"], answer["nextStart"], answer["results"]) == (
@@ -171,7 +171,7 @@ class TestQuery:
             {},
         )
 
-    def test_paging_by_next_start_visits_every_job_once(self, admin: AdminClient) -> None:
+    def test_paging_by_next_start_visits_every_job_once(self, admin: RawAdminApi) -> None:
         jobs = add(admin, 23)
         seen: list[str] = []
         start = 1
@@ -182,7 +182,7 @@ class TestQuery:
         assert seen == list(reversed(jobs))
 
     @pytest.mark.parametrize(("name", "value"), [("number", "0"), ("number", "ten"), ("start", "0"), ("start", "-3")])
-    def test_invalid_paging(self, admin: AdminClient, name: str, value: str) -> None:
+    def test_invalid_paging(self, admin: RawAdminApi, name: str, value: str) -> None:
         answer = query(admin, **{name: value})
         assert answer == {
             "status": "error",
@@ -190,24 +190,24 @@ class TestQuery:
             "code": 400,
         }
 
-    def test_query_by_post(self, admin: AdminClient) -> None:
+    def test_query_by_post(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobFailed")
         admin.sim.state.add_job(GP, status="esriJobSucceeded")
         assert list(admin.post(JOBS + "/query", jobStatus="esriJobFailed")["results"]) == [job]
 
 
 class TestStatisticsAndOneJob:
-    def test_statistics(self, admin: AdminClient) -> None:
+    def test_statistics(self, admin: RawAdminApi) -> None:
         for status, n in (("esriJobSucceeded", 3), ("esriJobFailed", 2), ("esriJobCancelled", 1), ("esriJobNew", 1)):
             add(admin, n, status=status)
         expected = {"total": 7, "cancelled": 1, "failed": 2, "succeeded": 3}
         assert admin.post(JOBS + "/statistics") == expected
         assert admin.get(JOBS + "/statistics") == expected
 
-    def test_statistics_of_an_empty_service(self, admin: AdminClient) -> None:
+    def test_statistics_of_an_empty_service(self, admin: RawAdminApi) -> None:
         assert admin.post(JOBS + "/statistics") == {"total": 0, "cancelled": 0, "failed": 0, "succeeded": 0}
 
-    def test_one_job(self, admin: AdminClient) -> None:
+    def test_one_job(self, admin: RawAdminApi) -> None:
         now = epoch_ms(admin.sim.clock.now())
         job = admin.sim.state.add_job(
             GP, status="esriJobFailed", username="u", machinename="M", submitted=now - 5000, end_time=now - 1000
@@ -223,7 +223,7 @@ class TestStatisticsAndOneJob:
         }
         assert admin.sim.state.get_job(GP, job) == admin.get(f"{JOBS}/{job}")
 
-    def test_unknown_job(self, admin: AdminClient) -> None:
+    def test_unknown_job(self, admin: RawAdminApi) -> None:
         missing = "j0123456789abcdef0123456789abcdef"
         assert admin.get(f"{JOBS}/{missing}") == {
             "status": "error",
@@ -232,7 +232,7 @@ class TestStatisticsAndOneJob:
         }
         assert admin.sim.state.get_job(GP, missing) is None
 
-    def test_job_url_leads_back_to_the_job(self, admin: AdminClient) -> None:
+    def test_job_url_leads_back_to_the_job(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP)
         url = admin.get(f"{JOBS}/{job}")["url"]
         answer = admin.session.get(url, params={"f": "json", "token": admin.token}).json()
@@ -241,14 +241,14 @@ class TestStatisticsAndOneJob:
 
 class TestCancel:
     @pytest.mark.parametrize("status", ["esriJobSubmitted", "esriJobExecuting"])
-    def test_cancels_submitted_and_executing_jobs(self, admin: AdminClient, status: str) -> None:
+    def test_cancels_submitted_and_executing_jobs(self, admin: RawAdminApi, status: str) -> None:
         job = admin.sim.state.add_job(GP, status=status)
         assert admin.post(f"{JOBS}/{job}/cancel") == {"status": "success"}
         assert admin.get(f"{JOBS}/{job}")["status"] == "esriJobCancelling"
         assert admin.get(f"{JOBS}/{job}")["endTime"] is None
 
     @pytest.mark.parametrize("status", [s for s in STATUSES if s not in ("esriJobSubmitted", "esriJobExecuting")])
-    def test_refuses_every_other_status(self, admin: AdminClient, status: str) -> None:
+    def test_refuses_every_other_status(self, admin: RawAdminApi, status: str) -> None:
         job = admin.sim.state.add_job(GP, status=status)
         assert admin.post(f"{JOBS}/{job}/cancel") == {
             "status": "error",
@@ -257,11 +257,11 @@ class TestCancel:
         }
         assert admin.get(f"{JOBS}/{job}")["status"] == status
 
-    def test_refuses_an_unknown_job(self, admin: AdminClient) -> None:
+    def test_refuses_an_unknown_job(self, admin: RawAdminApi) -> None:
         missing = "j0123456789abcdef0123456789abcdef"
         assert admin.post(f"{JOBS}/{missing}/cancel")["messages"] == [f"Unable to cancel job :[{missing}]"]
 
-    def test_cancelling_becomes_cancelled_after_the_delay(self, admin: AdminClient) -> None:
+    def test_cancelling_becomes_cancelled_after_the_delay(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobExecuting")
         admin.post(f"{JOBS}/{job}/cancel")
         cancelled_at = epoch_ms(admin.sim.clock.now()) + 2000
@@ -280,7 +280,7 @@ class TestCancel:
             assert sim.state.cancel("G", job)
             assert sim.state.get_job("G", job)["status"] == "esriJobCancelled"
 
-    def test_cancel_needs_post(self, admin: AdminClient) -> None:
+    def test_cancel_needs_post(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobExecuting")
         assert admin.get(f"{JOBS}/{job}/cancel") == {
             "status": "error",
@@ -292,7 +292,7 @@ class TestCancel:
 
 class TestDelete:
     @pytest.mark.parametrize("status", STATUSES)
-    def test_deletes_whatever_the_status(self, admin: AdminClient, status: str) -> None:
+    def test_deletes_whatever_the_status(self, admin: RawAdminApi, status: str) -> None:
         job = admin.sim.state.add_job(GP, status=status)
         other = admin.sim.state.add_job(GP, status=status)
         assert admin.post(f"{JOBS}/{job}/delete") == {"status": "success"}
@@ -300,7 +300,7 @@ class TestDelete:
         assert list(query(admin)["results"]) == [other]
         assert admin.sim.state.get_job(GP, job) is None
 
-    def test_refuses_an_unknown_job(self, admin: AdminClient) -> None:
+    def test_refuses_an_unknown_job(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP)
         assert admin.post(f"{JOBS}/{job}/delete") == {"status": "success"}
         assert admin.post(f"{JOBS}/{job}/delete") == {
@@ -311,7 +311,7 @@ class TestDelete:
 
 
 class TestPurgeQueue:
-    def test_cancels_queued_jobs_only(self, admin: AdminClient) -> None:
+    def test_cancels_queued_jobs_only(self, admin: RawAdminApi) -> None:
         jobs = {status: admin.sim.state.add_job(GP, status=status) for status in STATUSES}
         other_service = admin.sim.state.add_job("Buffer", status="esriJobSubmitted")
         assert admin.post(JOBS + "/purgeQueue") == {"status": "success"}
@@ -329,17 +329,17 @@ class TestPurgeQueue:
         assert admin.sim.state.get_job(GP, jobs["esriJobNew"])["endTime"] == epoch_ms(admin.sim.clock.now())
         assert admin.sim.state.get_job("Buffer", other_service)["status"] == "esriJobSubmitted"
 
-    def test_on_an_empty_queue(self, admin: AdminClient) -> None:
+    def test_on_an_empty_queue(self, admin: RawAdminApi) -> None:
         assert admin.post(JOBS + "/purgeQueue") == {"status": "success"}
 
 
 class TestLifecycle:
-    def test_explicit_statuses_stay(self, admin: AdminClient) -> None:
+    def test_explicit_statuses_stay(self, admin: RawAdminApi) -> None:
         jobs = {status: admin.sim.state.add_job(GP, status=status) for status in [*STATUSES[:4], "esriJobCancelling"]}
         admin.sim.clock.advance(30 * 24 * 3600)
         assert {s: admin.sim.state.get_job(GP, j)["status"] for s, j in jobs.items()} == {s: s for s in jobs}
 
-    def test_durations_drive_a_job_through_its_life(self, admin: AdminClient) -> None:
+    def test_durations_drive_a_job_through_its_life(self, admin: RawAdminApi) -> None:
         state, clock = admin.sim.state, admin.sim.clock
         job = state.add_job(GP, status="esriJobSubmitted", durations=(10, 20), outcome="esriJobSucceeded")
         start = epoch_ms(clock.now())
@@ -351,7 +351,7 @@ class TestLifecycle:
         answer = state.get_job(GP, job)
         assert (answer["status"], answer["endTime"]) == ("esriJobSucceeded", start + 30_000)
 
-    def test_jobs_in_the_past_have_already_finished(self, admin: AdminClient) -> None:
+    def test_jobs_in_the_past_have_already_finished(self, admin: RawAdminApi) -> None:
         submitted = admin.sim.clock.now() - timedelta(minutes=5)
         job = admin.sim.state.add_job(
             GP, status="esriJobSubmitted", submitted=submitted, durations=(1, 2), outcome="esriJobFailed"
@@ -359,14 +359,14 @@ class TestLifecycle:
         answer = admin.get(f"{JOBS}/{job}")
         assert (answer["status"], answer["endTime"]) == ("esriJobFailed", epoch_ms(submitted) + 3000)
 
-    def test_cancel_interrupts_the_plan(self, admin: AdminClient) -> None:
+    def test_cancel_interrupts_the_plan(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobSubmitted", durations=(1, 5), outcome="esriJobSucceeded")
         admin.sim.clock.advance(2)
         assert admin.post(f"{JOBS}/{job}/cancel") == {"status": "success"}
         admin.sim.clock.advance(10)
         assert admin.sim.state.get_job(GP, job)["status"] == "esriJobCancelled"
 
-    def test_set_status_takes_over(self, admin: AdminClient) -> None:
+    def test_set_status_takes_over(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobSubmitted", durations=(1, 5))
         admin.sim.state.set_status(GP, job, "esriJobWaiting")
         admin.sim.clock.advance(10)
@@ -394,7 +394,7 @@ class TestLifecycle:
         assert outcomes(7) != outcomes(8)
         assert "esriJobFailed" in "".join(outcomes(7))
 
-    def test_finished_jobs_disappear_after_the_max_file_age(self, admin: AdminClient) -> None:
+    def test_finished_jobs_disappear_after_the_max_file_age(self, admin: RawAdminApi) -> None:
         state, clock = admin.sim.state, admin.sim.clock
         done = state.add_job(GP, status="esriJobSucceeded")
         running = state.add_job(GP, status="esriJobExecuting")
@@ -411,7 +411,7 @@ class TestLifecycle:
         assert state.get_job(GP, cancelled) is None
         assert [job["jobId"] for job in state.jobs(GP)] == [running]
 
-    def test_old_end_times_expire_at_once(self, admin: AdminClient) -> None:
+    def test_old_end_times_expire_at_once(self, admin: RawAdminApi) -> None:
         long_ago = admin.sim.clock.now() - timedelta(hours=7)
         job = admin.sim.state.add_job(GP, status="esriJobFailed", submitted=long_ago, end_time=long_ago)
         assert admin.sim.state.get_job(GP, job) is None
@@ -429,7 +429,7 @@ class TestLifecycle:
 class TestForgetFinished:
     """ArcGIS's cleanup of the jobs directory, on demand."""
 
-    def test_forgets_finished_jobs_that_ended_long_enough_ago(self, admin: AdminClient) -> None:
+    def test_forgets_finished_jobs_that_ended_long_enough_ago(self, admin: RawAdminApi) -> None:
         state, now = admin.sim.state, admin.sim.clock.now()
         old = {
             status: state.add_job(
@@ -449,7 +449,7 @@ class TestForgetFinished:
         assert query(admin)["total"] == 1 + len(unfinished)
         assert admin.post(JOBS + "/statistics")["total"] == 1 + len(unfinished)
 
-    def test_the_boundary_is_inclusive_and_zero_forgets_every_finished_job(self, admin: AdminClient) -> None:
+    def test_the_boundary_is_inclusive_and_zero_forgets_every_finished_job(self, admin: RawAdminApi) -> None:
         state = admin.sim.state
         job = state.add_job(GP, status="esriJobSucceeded")
         admin.sim.clock.advance(10)
@@ -459,32 +459,32 @@ class TestForgetFinished:
         assert state.forget_finished(0) == 1
         assert state.get_job(GP, job) is None and state.jobs(GP) == []
 
-    def test_jobs_finish_by_the_clock_before_the_cleanup(self, admin: AdminClient) -> None:
+    def test_jobs_finish_by_the_clock_before_the_cleanup(self, admin: RawAdminApi) -> None:
         state = admin.sim.state
         job = state.add_job(GP, status="esriJobSubmitted", durations=(1, 1), outcome="esriJobSucceeded")
         admin.sim.clock.advance(5)
         assert state.forget_finished(3) == 1
         assert state.get_job(GP, job) is None
 
-    def test_refuses_a_negative_age(self, admin: AdminClient) -> None:
+    def test_refuses_a_negative_age(self, admin: RawAdminApi) -> None:
         with pytest.raises(ValueError, match="negative"):
             admin.sim.state.forget_finished(-1)
 
 
 class TestStateApi:
-    def test_job_ids(self, admin: AdminClient) -> None:
+    def test_job_ids(self, admin: RawAdminApi) -> None:
         ids = add(admin, 50)
         assert all(re.fullmatch(r"j[0-9a-f]{32}", job) for job in ids)
         assert len(set(ids)) == 50
 
-    def test_explicit_job_id_and_submitted_datetime(self, admin: AdminClient) -> None:
+    def test_explicit_job_id_and_submitted_datetime(self, admin: RawAdminApi) -> None:
         when = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
         job = admin.sim.state.add_job(GP, job_id="jfixed", submitted=when)
         assert admin.sim.state.get_job(GP, job)["submittedTime"] == epoch_ms(when)
         with pytest.raises(ValueError, match="already exists"):
             admin.sim.state.add_job(GP, job_id="jfixed")
 
-    def test_default_fields(self, admin: AdminClient) -> None:
+    def test_default_fields(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.get_job(GP, admin.sim.state.add_job(GP))
         assert (job["status"], job["username"], job["machinename"]) == (
             "esriJobExecuting",
@@ -493,12 +493,12 @@ class TestStateApi:
         )
         assert job["submittedTime"] == epoch_ms(admin.sim.clock.now())
 
-    def test_jobs_lists_newest_first(self, admin: AdminClient) -> None:
+    def test_jobs_lists_newest_first(self, admin: RawAdminApi) -> None:
         jobs = add(admin, 3)
         assert [job["jobId"] for job in admin.sim.state.jobs(GP)] == list(reversed(jobs))
         assert admin.sim.state.jobs("Buffer") == []
 
-    def test_refusals(self, admin: AdminClient) -> None:
+    def test_refusals(self, admin: RawAdminApi) -> None:
         with pytest.raises(KeyError):
             admin.sim.state.add_job("Nope")
         with pytest.raises(KeyError):

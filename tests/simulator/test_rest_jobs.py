@@ -15,7 +15,7 @@ from arcgis_simulator import OPERATIONS, ManualClock, Simulator
 from arcgis_simulator.clock import epoch_ms
 from arcgis_simulator.gp import MESSAGE_TYPES
 
-from .conftest import GP, JOBS, AdminClient
+from .conftest import GP, JOBS, RawAdminApi
 
 INFO = "esriJobMessageTypeInformative"
 INVALID_URL = {"error": {"code": 400, "message": "Unable to complete operation.", "details": ["Invalid URL"]}}
@@ -31,11 +31,11 @@ def rest_jobs(sim: Simulator, service: str = "Hydrology/Watershed", task: str = 
     return f"{sim.base_url}/rest/services/{service}/GPServer/{task}/jobs"
 
 
-def url_of(admin: AdminClient, job: str, service: str = GP) -> str:
+def url_of(admin: RawAdminApi, job: str, service: str = GP) -> str:
     return admin.get(f"/services/{service}.GPServer/jobs/{job}")["url"]
 
 
-def page(admin: AdminClient, url: str, **params: object) -> dict:
+def page(admin: RawAdminApi, url: str, **params: object) -> dict:
     """GET a REST page as the portal does: f=json, the token in X-Esri-Authorization."""
     headers = {"X-Esri-Authorization": f"Bearer {admin.token}"}
     response = admin.session.get(url, params={"f": "json", **params}, headers=headers)
@@ -48,23 +48,23 @@ def descriptions(answer: dict) -> list[str]:
 
 
 @pytest.fixture
-def april(http: requests.Session) -> Iterator[AdminClient]:
+def april(http: requests.Session) -> Iterator[RawAdminApi]:
     """A site whose clock stands at the contract's example time."""
     with Simulator(clock=ManualClock(APRIL_2)) as sim:
         sim.state.add_service("Watershed", folder="Hydrology")
         sim.state.add_service("Buffer")
-        yield AdminClient(sim, sim.issue_token(), http)
+        yield RawAdminApi(sim, sim.issue_token(), http)
 
 
 class TestUrl:
-    def test_query_and_job_give_the_rest_page(self, admin: AdminClient) -> None:
+    def test_query_and_job_give_the_rest_page(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP)
         expected = f"{rest_jobs(admin.sim)}/{job}"
         assert admin.get(JOBS + "/query")["results"][job]["url"] == expected
         assert admin.get(f"{JOBS}/{job}")["url"] == expected
         assert admin.sim.state.get_job(GP, job)["url"] == expected
 
-    def test_names_the_task_that_ran(self, admin: AdminClient) -> None:
+    def test_names_the_task_that_ran(self, admin: RawAdminApi) -> None:
         admin.sim.state.add_service("FloodModel", folder="Hydrology", tasks=("RunFloodModel", "PrepareInputs"))
         default = admin.sim.state.add_job("Hydrology/FloodModel")
         chosen = admin.sim.state.add_job("Hydrology/FloodModel", task="PrepareInputs")
@@ -72,7 +72,7 @@ class TestUrl:
         assert url_of(admin, default, "Hydrology/FloodModel") == f"{base}/RunFloodModel/jobs/{default}"
         assert url_of(admin, chosen, "Hydrology/FloodModel") == f"{base}/PrepareInputs/jobs/{chosen}"
 
-    def test_follows_the_host_the_client_used(self, admin: AdminClient) -> None:
+    def test_follows_the_host_the_client_used(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job("Buffer")
         response = admin.session.get(
             f"{admin.sim.admin_url}/services/Buffer.GPServer/jobs/{job}",
@@ -86,7 +86,7 @@ class TestUrl:
 
 
 class TestResource:
-    def test_failed_job(self, april: AdminClient) -> None:
+    def test_failed_job(self, april: RawAdminApi) -> None:
         job = april.sim.state.add_job(GP, status="esriJobFailed", submitted=APRIL_2_MS, end_time=APRIL_2_MS + 2030)
         answer = page(april, url_of(april, job))
         assert list(answer) == ["jobId", "jobStatus", "messages", "inputs", "results"]
@@ -108,7 +108,7 @@ class TestResource:
         assert answer["inputs"]["Distance"] == {"paramUrl": "inputs/Distance"}
         assert all(value == {"paramUrl": f"inputs/{name}"} for name, value in answer["inputs"].items())
 
-    def test_succeeded_job_lists_results(self, april: AdminClient) -> None:
+    def test_succeeded_job_lists_results(self, april: RawAdminApi) -> None:
         submitted = APRIL_2_MS - 65_000
         job = april.sim.state.add_job(GP, status="esriJobSucceeded", submitted=submitted, end_time=APRIL_2_MS)
         answer = page(april, url_of(april, job))
@@ -127,13 +127,13 @@ class TestResource:
         ("status", "expected"),
         [("esriJobNew", []), ("esriJobSubmitted", ["Submitted."]), ("esriJobWaiting", ["Submitted."])],
     )
-    def test_queued_jobs_have_few_messages(self, admin: AdminClient, status: str, expected: list[str]) -> None:
+    def test_queued_jobs_have_few_messages(self, admin: RawAdminApi, status: str, expected: list[str]) -> None:
         answer = page(admin, url_of(admin, admin.sim.state.add_job(GP, status=status)))
         assert (answer["jobStatus"], descriptions(answer), answer["results"]) == (status, expected, {})
         assert "Input_Features" in answer["inputs"]  # inputs exist for every job
         assert "progress" not in answer
 
-    def test_messages_grow_while_executing(self, admin: AdminClient) -> None:
+    def test_messages_grow_while_executing(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobExecuting")
         url = url_of(admin, job)
         first = page(admin, url)
@@ -155,7 +155,7 @@ class TestResource:
         assert all(b > a for a, b in itertools.pairwise(counts) if a < len(last["messages"]))
         assert {m["type"] for m in last["messages"]} <= {INFO, "esriJobMessageTypeWarning"}
 
-    def test_planned_lifecycle(self, april: AdminClient) -> None:
+    def test_planned_lifecycle(self, april: RawAdminApi) -> None:
         job = april.sim.state.add_job(
             GP, status="esriJobSubmitted", durations=(5, 60), outcome="esriJobSucceeded", submitted=APRIL_2_MS
         )
@@ -173,7 +173,7 @@ class TestResource:
         )
         assert done["messages"][: len(running["messages"])] == running["messages"]
 
-    def test_cancelled_while_executing(self, admin: AdminClient) -> None:
+    def test_cancelled_while_executing(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobExecuting")
         url = url_of(admin, job)
         admin.sim.clock.advance(30)
@@ -188,7 +188,7 @@ class TestResource:
         assert "Running script Watershed..." in descriptions(cancelled)
         assert cancelled["results"] == {}
 
-    def test_cancelled_before_it_ran(self, admin: AdminClient) -> None:
+    def test_cancelled_before_it_ran(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobWaiting")
         assert admin.post(JOBS + "/purgeQueue") == {"status": "success"}
         assert page(admin, url_of(admin, job))["messages"] == [
@@ -196,7 +196,7 @@ class TestResource:
             {"type": "esriJobMessageTypeAbort", "description": "Cancelled by user."},
         ]
 
-    def test_timed_out(self, admin: AdminClient) -> None:
+    def test_timed_out(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobTimedOut")
         answer = page(admin, url_of(admin, job))
         assert answer["jobStatus"] == "esriJobTimedOut"
@@ -205,14 +205,14 @@ class TestResource:
             "description": "Failed to execute (Watershed).",
         }
 
-    def test_deleted_job_is_unknown(self, admin: AdminClient) -> None:
+    def test_deleted_job_is_unknown(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobSucceeded")
         url = url_of(admin, job)
         assert admin.post(f"{JOBS}/{job}/delete") == {"status": "success"}
         assert page(admin, url) == INVALID_URL
         assert page(admin, url + "/inputs/Distance") == INVALID_URL
 
-    def test_return_messages_is_accepted(self, admin: AdminClient) -> None:
+    def test_return_messages_is_accepted(self, admin: RawAdminApi) -> None:
         url = url_of(admin, admin.sim.state.add_job(GP, status="esriJobFailed"))
         assert page(admin, url, returnMessages="true") == page(admin, url)
 
@@ -224,14 +224,14 @@ class TestResource:
                 jobs = [
                     sim.state.add_job(GP, status=s) for s in ("esriJobFailed", "esriJobSucceeded", "esriJobCancelled")
                 ]
-                admin = AdminClient(sim, sim.issue_token(), http)
+                admin = RawAdminApi(sim, sim.issue_token(), http)
                 answers.append([page(admin, url_of(admin, job)) for job in jobs])
         assert answers[0] == answers[1]
 
     def test_generated_messages_use_known_types(self) -> None:
         with Simulator("demo", clock=ManualClock(APRIL_2)) as sim, requests.Session() as http:
             http.trust_env = False
-            admin = AdminClient(sim, sim.issue_token(), http)
+            admin = RawAdminApi(sim, sim.issue_token(), http)
             types = set()
             recent = epoch_ms(sim.clock.now()) - 3 * 3600_000
             for service in sim.state.gp_services():
@@ -262,7 +262,7 @@ class TestParameters:
             ("results", "Feature_Count", "GPLong"),
         ],
     )
-    def test_data_types(self, admin: AdminClient, kind: str, name: str, data_type: str) -> None:
+    def test_data_types(self, admin: RawAdminApi, kind: str, name: str, data_type: str) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobSucceeded")
         url = url_of(admin, job)
         answer = page(admin, f"{url}/{kind}/{name}")
@@ -281,7 +281,7 @@ class TestParameters:
         else:  # files and rasters live in the job's scratch folder, on the same host
             assert value["url"].startswith(url + "/scratch/")
 
-    def test_results_only_once_succeeded(self, admin: AdminClient) -> None:
+    def test_results_only_once_succeeded(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobExecuting")
         url = url_of(admin, job)
         assert page(admin, url + "/results/Output_File") == INVALID_URL
@@ -289,7 +289,7 @@ class TestParameters:
         admin.sim.state.set_status(GP, job, "esriJobSucceeded")
         assert page(admin, url + "/results/Output_File")["dataType"] == "GPDataFile"
 
-    def test_unknown_parameter(self, admin: AdminClient) -> None:
+    def test_unknown_parameter(self, admin: RawAdminApi) -> None:
         url = url_of(admin, admin.sim.state.add_job(GP, status="esriJobSucceeded"))
         assert page(admin, url + "/inputs/Nope") == INVALID_URL
         assert page(admin, url + "/results/Distance") == INVALID_URL  # an input is not a result
@@ -310,20 +310,20 @@ class TestErrors:
             "Hydrology/Watershed/GPServer/Watershed/jobs/{job}/results/Output_File",
         ],
     )
-    def test_unknown_is_invalid_url(self, admin: AdminClient, path: str) -> None:
+    def test_unknown_is_invalid_url(self, admin: RawAdminApi, path: str) -> None:
         job = admin.sim.state.add_job(GP)
         url = f"{admin.sim.base_url}/rest/services/{path.format(job=job)}"
         assert page(admin, url) == INVALID_URL
         assert page(admin, url, f="pjson") == INVALID_URL
 
-    def test_a_job_is_only_found_under_its_own_task(self, admin: AdminClient) -> None:
+    def test_a_job_is_only_found_under_its_own_task(self, admin: RawAdminApi) -> None:
         admin.sim.state.add_service("FloodModel", folder="Hydrology", tasks=("RunFloodModel", "PrepareInputs"))
         job = admin.sim.state.add_job("Hydrology/FloodModel", task="PrepareInputs")
         base = f"{admin.sim.base_url}/rest/services/Hydrology/FloodModel/GPServer"
         assert page(admin, f"{base}/PrepareInputs/jobs/{job}")["jobId"] == job
         assert page(admin, f"{base}/RunFloodModel/jobs/{job}") == INVALID_URL
 
-    def test_other_rest_paths_are_not_found(self, admin: AdminClient) -> None:
+    def test_other_rest_paths_are_not_found(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP)
         answer = page(admin, f"{rest_jobs(admin.sim)}/{job}/scratch/out.zip")
         assert answer == {
@@ -336,20 +336,20 @@ class TestErrors:
 
 
 class TestTokens:
-    def test_header_and_get_query(self, admin: AdminClient) -> None:
+    def test_header_and_get_query(self, admin: RawAdminApi) -> None:
         url = url_of(admin, admin.sim.state.add_job(GP))
         assert page(admin, url)["jobStatus"] == "esriJobExecuting"
         by_query = admin.session.get(url, params={"f": "json", "token": admin.token}).json()
         assert by_query["jobStatus"] == "esriJobExecuting"
 
-    def test_missing_token(self, admin: AdminClient) -> None:
+    def test_missing_token(self, admin: RawAdminApi) -> None:
         url = url_of(admin, admin.sim.state.add_job(GP))
         assert admin.session.get(url, params={"f": "json"}).json() == TOKEN_REQUIRED
         assert admin.session.get(url + "/inputs/Distance", params={"f": "json"}).json() == TOKEN_REQUIRED
         # before anything is looked up: an unknown job needs a token too
         assert admin.session.get(f"{rest_jobs(admin.sim)}/{MISSING_JOB}", params={"f": "json"}).json() == TOKEN_REQUIRED
 
-    def test_referer_binding(self, admin: AdminClient) -> None:
+    def test_referer_binding(self, admin: RawAdminApi) -> None:
         url = url_of(admin, admin.sim.state.add_job(GP))
         token = admin.sim.issue_token(referer="https://portal.example.com")
         header = {"X-Esri-Authorization": f"Bearer {token}"}
@@ -359,22 +359,22 @@ class TestTokens:
         evil = admin.session.get(url, params={"f": "json"}, headers={**header, "Referer": "https://evil.example.com"})
         assert evil.json() == MISMATCH
 
-    def test_expiry(self, admin: AdminClient) -> None:
+    def test_expiry(self, admin: RawAdminApi) -> None:
         url = url_of(admin, admin.sim.state.add_job(GP))
         admin.sim.clock.advance(3600)
         assert page(admin, url) == {"error": {"code": 498, "message": "Invalid token.", "details": []}}
 
-    def test_a_reader_may_read(self, publisher: AdminClient) -> None:
+    def test_a_reader_may_read(self, publisher: RawAdminApi) -> None:
         url = url_of(publisher, publisher.sim.state.add_job(GP))
         assert page(publisher, url)["jobStatus"] == "esriJobExecuting"
 
 
 class TestRestCancel:
-    def cancel(self, client: AdminClient, url: str, **form: str) -> dict:
+    def cancel(self, client: RawAdminApi, url: str, **form: str) -> dict:
         return client.session.post(url + "/cancel", data={"f": "json", "token": client.token, **form}).json()
 
     @pytest.mark.parametrize("status", ["esriJobWaiting", "esriJobExecuting"])
-    def test_cancels_waiting_and_executing(self, admin: AdminClient, status: str) -> None:
+    def test_cancels_waiting_and_executing(self, admin: RawAdminApi, status: str) -> None:
         job = admin.sim.state.add_job(GP, status=status)
         assert self.cancel(admin, url_of(admin, job)) == {"jobId": job, "jobStatus": "esriJobCancelling"}
         admin.sim.clock.advance(2)
@@ -382,24 +382,24 @@ class TestRestCancel:
         assert admin.sim.requests[-1].operation == "restJobCancel"
 
     @pytest.mark.parametrize("status", ["esriJobSubmitted", "esriJobSucceeded", "esriJobCancelled", "esriJobNew"])
-    def test_refuses_other_statuses(self, admin: AdminClient, status: str) -> None:
+    def test_refuses_other_statuses(self, admin: RawAdminApi, status: str) -> None:
         job = admin.sim.state.add_job(GP, status=status)
         answer = self.cancel(admin, url_of(admin, job))
         assert answer == {"error": {"code": 400, "message": "Invalid or missing input parameters.", "details": []}}
         assert admin.sim.state.get_job(GP, job)["status"] == status  # it goes on
 
-    def test_owner_or_administrator(self, publisher: AdminClient) -> None:
+    def test_owner_or_administrator(self, publisher: RawAdminApi) -> None:
         theirs = publisher.sim.state.add_job(GP, username="analyst1")
         mine = publisher.sim.state.add_job(GP, username="publisher")
         assert self.cancel(publisher, url_of(publisher, theirs))["error"]["code"] == 403
         assert self.cancel(publisher, url_of(publisher, mine))["jobStatus"] == "esriJobCancelling"
 
-    def test_unknown_job(self, admin: AdminClient) -> None:
+    def test_unknown_job(self, admin: RawAdminApi) -> None:
         assert self.cancel(admin, f"{rest_jobs(admin.sim)}/{MISSING_JOB}") == INVALID_URL
 
 
 class TestOverrides:
-    def test_ten_thousand_hostile_messages(self, admin: AdminClient) -> None:
+    def test_ten_thousand_hostile_messages(self, admin: RawAdminApi) -> None:
         fixed = [
             {"type": "esriJobMessageTypeWarning", "description": f"<script>alert({i})</script> & \u202e{i}"}
             for i in range(10_000)
@@ -408,14 +408,14 @@ class TestOverrides:
         answer = page(admin, url_of(admin, job))
         assert answer["messages"] == fixed
 
-    def test_messages_of_an_executing_job_stay_fixed(self, admin: AdminClient) -> None:
+    def test_messages_of_an_executing_job_stay_fixed(self, admin: RawAdminApi) -> None:
         fixed = [{"type": INFO, "description": "Step one"}, {"type": "esriJobMessageTypeEmpty", "description": ""}]
         url = url_of(admin, admin.sim.state.add_job(GP, messages=fixed))
         admin.sim.clock.advance(600)
         answer = page(admin, url)
         assert (answer["messages"], answer["progress"]["message"]) == (fixed, "Step one")
 
-    def test_inputs_and_results(self, admin: AdminClient) -> None:
+    def test_inputs_and_results(self, admin: RawAdminApi) -> None:
         inputs = {"Query": {"dataType": "GPString", "value": "<img src=x onerror=alert(1)>"}}
         results = {"Report": {"dataType": "GPDataFile", "value": {"url": "javascript:alert(1)"}}}
         job = admin.sim.state.add_job(GP, status="esriJobExecuting", inputs=inputs, results=results)
@@ -427,7 +427,7 @@ class TestOverrides:
         assert page(admin, url)["results"] == {"Report": {"paramUrl": "results/Report"}}
         assert page(admin, url + "/results/Report")["value"] == {"url": "javascript:alert(1)"}
 
-    def test_no_inputs(self, admin: AdminClient) -> None:
+    def test_no_inputs(self, admin: RawAdminApi) -> None:
         assert page(admin, url_of(admin, admin.sim.state.add_job(GP, inputs={})))["inputs"] == {}
 
     @pytest.mark.parametrize(
@@ -440,7 +440,7 @@ class TestOverrides:
             {"results": ["Output"]},
         ],
     )
-    def test_mistakes_are_refused(self, admin: AdminClient, arguments: dict) -> None:
+    def test_mistakes_are_refused(self, admin: RawAdminApi, arguments: dict) -> None:
         with pytest.raises(ValueError):
             admin.sim.state.add_job(GP, **arguments)
 
@@ -481,10 +481,10 @@ class TestTasks:
 
 
 class TestControlApi:
-    def control(self, admin: AdminClient, path: str, body: dict) -> requests.Response:
+    def control(self, admin: RawAdminApi, path: str, body: dict) -> requests.Response:
         return admin.session.post(f"{admin.sim.control_url}/{path}", json=body)
 
-    def test_services_with_tasks(self, admin: AdminClient) -> None:
+    def test_services_with_tasks(self, admin: RawAdminApi) -> None:
         created = self.control(
             admin, "services", {"name": "Clip", "folder": "Tools", "tasks": ["ClipFeatures", "Prep"]}
         )
@@ -492,7 +492,7 @@ class TestControlApi:
         assert admin.sim.state.find_service("Tools", "Clip", "GPServer").tasks == ("ClipFeatures", "Prep")
         assert self.control(admin, "services", {"name": "Bad", "tasks": ["no spaces"]}).status_code == 400
 
-    def test_jobs_with_task_and_overrides(self, admin: AdminClient) -> None:
+    def test_jobs_with_task_and_overrides(self, admin: RawAdminApi) -> None:
         self.control(admin, "services", {"name": "Clip", "tasks": ["ClipFeatures", "Prep"]})
         body = {
             "service": "Clip",
@@ -510,7 +510,7 @@ class TestControlApi:
         assert answer["messages"] == body["messages"]
         assert (list(answer["inputs"]), list(answer["results"])) == (["In"], ["Out"])
 
-    def test_bad_overrides_are_a_400(self, admin: AdminClient) -> None:
+    def test_bad_overrides_are_a_400(self, admin: RawAdminApi) -> None:
         assert self.control(admin, "jobs", {"service": GP, "task": "Nope"}).status_code == 400
         assert self.control(admin, "jobs", {"service": GP, "messages": [1, 2]}).status_code == 400
 
@@ -523,7 +523,7 @@ class TestFaultsAndLog:
         ("operation", "suffix", "method"),
         [("restJob", "", "GET"), ("restJobParam", "/inputs/Distance", "GET"), ("restJobCancel", "/cancel", "POST")],
     )
-    def test_aimed_by_operation(self, admin: AdminClient, operation: str, suffix: str, method: str) -> None:
+    def test_aimed_by_operation(self, admin: RawAdminApi, operation: str, suffix: str, method: str) -> None:
         job = admin.sim.state.add_job(GP, status="esriJobExecuting")
         url = url_of(admin, job)
         admin.sim.faults.set("html_502", operation=operation)
@@ -535,7 +535,7 @@ class TestFaultsAndLog:
         other = url + "/inputs/Distance" if operation == "restJob" else url
         assert "error" not in page(admin, other)  # other operations still answer
 
-    def test_aimed_by_service(self, admin: AdminClient) -> None:
+    def test_aimed_by_service(self, admin: RawAdminApi) -> None:
         watershed = url_of(admin, admin.sim.state.add_job(GP))
         buffer = url_of(admin, admin.sim.state.add_job("Buffer"), "Buffer")
         admin.sim.faults.set("html_502", service=GP, operation="restJob")
@@ -543,13 +543,13 @@ class TestFaultsAndLog:
         assert admin.session.get(watershed, params={"f": "json"}, headers=headers).status_code == 502
         assert page(admin, buffer)["jobStatus"] == "esriJobExecuting"
 
-    def test_hostile_answer(self, admin: AdminClient) -> None:
+    def test_hostile_answer(self, admin: RawAdminApi) -> None:
         url = url_of(admin, admin.sim.state.add_job(GP))
         hostile = {"jobId": "../../admin", "jobStatus": "<script>", "messages": "not a list", "results": None}
         admin.sim.faults.set("answer", operation="restJob", body=hostile)
         assert page(admin, url) == hostile
 
-    def test_stall_and_reset(self, admin: AdminClient) -> None:
+    def test_stall_and_reset(self, admin: RawAdminApi) -> None:
         url = url_of(admin, admin.sim.state.add_job(GP))
         admin.sim.faults.set("stall", operation="restJob", seconds=1, count=1)
         with pytest.raises(requests.ReadTimeout):
@@ -559,7 +559,7 @@ class TestFaultsAndLog:
             admin.session.get(url + "/inputs/Distance", params={"f": "json", "token": admin.token})
         assert page(admin, url)["jobStatus"] == "esriJobExecuting"
 
-    def test_request_log(self, admin: AdminClient) -> None:
+    def test_request_log(self, admin: RawAdminApi) -> None:
         job = admin.sim.state.add_job(GP)
         url = url_of(admin, job)
         admin.sim.requests.clear()

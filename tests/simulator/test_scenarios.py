@@ -16,7 +16,7 @@ from arcgis_simulator.clock import epoch_ms
 from arcgis_simulator.scenarios import MACHINES, SCENARIOS, USERNAMES
 from arcgis_simulator.state import JobFilter
 
-from .conftest import AdminClient
+from .conftest import RawAdminApi
 
 ADMIN_STATUSES = {
     "esriJobNew",
@@ -73,7 +73,7 @@ class TestDemo:
 
     def test_an_operator_can_cancel_a_running_job(self, http: requests.Session) -> None:
         with Simulator("demo", clock=ManualClock()) as sim:
-            admin = AdminClient(sim, sim.issue_token(), http)
+            admin = RawAdminApi(sim, sim.issue_token(), http)
             key, job = next(
                 (s.key, j["jobId"])
                 for s in sim.state.gp_services()
@@ -260,7 +260,7 @@ class TestLarge:
 
     def test_over_http(self, http: requests.Session) -> None:
         with Simulator("large", clock=ManualClock()) as sim:
-            admin = AdminClient(sim, sim.issue_token(), http)
+            admin = RawAdminApi(sim, sim.issue_token(), http)
             answer = admin.get("/services/Bulk/Tool000.GPServer/jobs/query", number=100, start=9901)
             assert (answer["total"], answer["num"], answer["nextStart"]) == (10_000, 100, -1)
             assert len(admin.get("/services/Bulk")["services"]) == 100

@@ -8,7 +8,7 @@ import requests
 
 from arcgis_simulator import Simulator
 
-from .conftest import GP, JOBS, AdminClient
+from .conftest import GP, JOBS, RawAdminApi
 
 
 def not_found(name: str) -> dict:
@@ -19,7 +19,7 @@ def not_found(name: str) -> dict:
     }
 
 
-def test_admin_root(admin: AdminClient) -> None:
+def test_admin_root(admin: RawAdminApi) -> None:
     assert admin.get("") == {
         "resources": [
             "machines",
@@ -38,11 +38,11 @@ def test_admin_root(admin: AdminClient) -> None:
     }
 
 
-def test_admin_root_with_trailing_slash(admin: AdminClient) -> None:
+def test_admin_root_with_trailing_slash(admin: RawAdminApi) -> None:
     assert "services" in admin.get("/")["resources"]
 
 
-def test_root_folder(admin: AdminClient) -> None:
+def test_root_folder(admin: RawAdminApi) -> None:
     assert admin.get("/services") == {
         "folderName": "/",
         "description": "Root folder",
@@ -54,7 +54,7 @@ def test_root_folder(admin: AdminClient) -> None:
     }
 
 
-def test_one_folder(admin: AdminClient) -> None:
+def test_one_folder(admin: RawAdminApi) -> None:
     assert admin.get("/services/Hydrology") == {
         "folderName": "Hydrology",
         "description": "",
@@ -69,42 +69,42 @@ def test_one_folder(admin: AdminClient) -> None:
     }
 
 
-def test_empty_folder_is_listed(admin: AdminClient) -> None:
+def test_empty_folder_is_listed(admin: RawAdminApi) -> None:
     admin.sim.state.add_folder("Archive")
     assert admin.get("/services")["folders"] == ["Hydrology", "Archive"]
     assert admin.get("/services/Archive") == {"folderName": "Archive", "description": "", "services": []}
 
 
 def test_empty_site(simulator: Simulator, http: requests.Session) -> None:
-    client = AdminClient(simulator, simulator.issue_token(), http)
+    client = RawAdminApi(simulator, simulator.issue_token(), http)
     assert client.get("/services") == {"folderName": "/", "description": "Root folder", "folders": [], "services": []}
 
 
-def test_unknown_folder(admin: AdminClient) -> None:
+def test_unknown_folder(admin: RawAdminApi) -> None:
     assert admin.get("/services/Nowhere") == not_found("Nowhere")
 
 
-def test_service_resource(admin: AdminClient) -> None:
+def test_service_resource(admin: RawAdminApi) -> None:
     gp = admin.get("/services/Hydrology/Watershed.GPServer")
     assert (gp["serviceName"], gp["type"], gp["description"]) == ("Watershed", "GPServer", "Delineates watersheds")
     assert gp["properties"]["executionType"] == "Asynchronous"
     assert admin.get("/services/Parcels.MapServer")["type"] == "MapServer"
 
 
-def test_unknown_services(admin: AdminClient) -> None:
+def test_unknown_services(admin: RawAdminApi) -> None:
     assert admin.get("/services/Nope.GPServer") == not_found("Nope.GPServer")
     assert admin.get("/services/Hydrology/Buffer.GPServer/jobs/query") == not_found("Buffer.GPServer")
     assert admin.get("/services/Buffer.MapServer") == not_found("Buffer.MapServer")
     assert admin.get("/services/Nowhere/Watershed.GPServer/jobs") == not_found("Watershed.GPServer")
 
 
-def test_jobs_resource_lists_no_jobs(admin: AdminClient) -> None:
+def test_jobs_resource_lists_no_jobs(admin: RawAdminApi) -> None:
     admin.sim.state.add_job(GP)
     assert admin.get(JOBS) == {"resources": ["statistics"]}
     assert admin.get("/services/Buffer.GPServer/jobs") == {"resources": ["statistics"]}
 
 
-def test_jobs_of_a_service_that_is_not_gp(admin: AdminClient) -> None:
+def test_jobs_of_a_service_that_is_not_gp(admin: RawAdminApi) -> None:
     jobs = "/services/Parcels.MapServer/jobs"
     assert admin.get(jobs) == not_found("jobs")
     assert admin.get(jobs + "/query") == not_found("jobs")
@@ -113,13 +113,13 @@ def test_jobs_of_a_service_that_is_not_gp(admin: AdminClient) -> None:
     assert admin.post(jobs + "/j0123456789abcdef0123456789abcdef/cancel") == not_found("jobs")
 
 
-def test_unknown_operations(admin: AdminClient) -> None:
+def test_unknown_operations(admin: RawAdminApi) -> None:
     assert admin.get("/services/Buffer.GPServer/start") == not_found("start")
     assert admin.get(JOBS + "/j1/cancel/now") == not_found("now")
     assert admin.get("/machines") == not_found("machines")
 
 
-def test_paths_are_percent_decoded(admin: AdminClient) -> None:
+def test_paths_are_percent_decoded(admin: RawAdminApi) -> None:
     assert admin.get("/services/Hydrology%2FWatershed.GPServer/jobs") == {"resources": ["statistics"]}
     record = admin.sim.requests[-1]
     assert record.raw_path.endswith("/Hydrology%2FWatershed.GPServer/jobs")
@@ -127,7 +127,7 @@ def test_paths_are_percent_decoded(admin: AdminClient) -> None:
     assert (record.operation, record.service) == ("jobs", GP)
 
 
-def test_escaping_paths_are_not_found_and_logged(admin: AdminClient) -> None:
+def test_escaping_paths_are_not_found_and_logged(admin: RawAdminApi) -> None:
     job = admin.sim.state.add_job(GP)
     assert admin.post(f"{JOBS}/{job}%2F..%2F..%2Fcancel") == not_found("cancel")
     assert admin.sim.state.get_job(GP, job)["status"] == "esriJobExecuting"
@@ -143,13 +143,13 @@ def test_paths_outside_the_site(site: Simulator, http: requests.Session) -> None
     assert site.requests[0].operation is None
 
 
-def test_pjson_is_pretty_json(admin: AdminClient) -> None:
+def test_pjson_is_pretty_json(admin: RawAdminApi) -> None:
     response = admin.session.get(admin.sim.admin_url, params={"f": "pjson", "token": admin.token})
     assert "\n" in response.text
     assert json.loads(response.text)["currentVersion"] == 11.3
 
 
-def test_answers_are_keep_alive_json_with_length(admin: AdminClient) -> None:
+def test_answers_are_keep_alive_json_with_length(admin: RawAdminApi) -> None:
     response = admin.session.get(admin.sim.admin_url, params={"f": "json", "token": admin.token})
     assert response.headers["Content-Type"] == "application/json;charset=UTF-8"
     assert int(response.headers["Content-Length"]) == len(response.content)
@@ -157,7 +157,7 @@ def test_answers_are_keep_alive_json_with_length(admin: AdminClient) -> None:
     assert "close" not in response.headers.get("Connection", "")
 
 
-def test_request_log_records_what_was_sent(admin: AdminClient) -> None:
+def test_request_log_records_what_was_sent(admin: RawAdminApi) -> None:
     admin.sim.requests.clear()
     admin.session.post(
         admin.sim.admin_url + JOBS + "/statistics",
@@ -179,7 +179,7 @@ def test_request_log_records_what_was_sent(admin: AdminClient) -> None:
     assert admin.sim.requests[-1:] == [record]
 
 
-def test_control_requests_are_not_logged(admin: AdminClient) -> None:
+def test_control_requests_are_not_logged(admin: RawAdminApi) -> None:
     admin.sim.requests.clear()
     assert admin.session.get(admin.sim.control_url + "/state").status_code == 200
     assert len(admin.sim.requests) == 0

@@ -8,7 +8,7 @@ import requests
 from arcgis_simulator import ManualClock, Simulator
 from arcgis_simulator.clock import epoch_ms
 
-from .conftest import GP, JOBS, AdminClient
+from .conftest import GP, JOBS, RawAdminApi
 
 INVALID = {"status": "error", "messages": ["Invalid token."], "code": 498}
 MISMATCH = {"status": "error", "messages": ["Invalid token, ClientID does not match."], "code": 498}
@@ -111,7 +111,7 @@ def test_generate_token_failures(simulator: Simulator, http: requests.Session, d
     assert admin == {"status": "error", "messages": ["Unable to generate token.", detail], "code": 400}
 
 
-def test_token_expires_with_the_clock(admin: AdminClient) -> None:
+def test_token_expires_with_the_clock(admin: RawAdminApi) -> None:
     assert admin.get("/services")["folderName"] == "/"
     admin.sim.clock.advance(59 * 60)
     assert admin.get("/services")["folderName"] == "/"
@@ -120,10 +120,10 @@ def test_token_expires_with_the_clock(admin: AdminClient) -> None:
 
 
 def test_unknown_token_is_invalid(site: Simulator, http: requests.Session) -> None:
-    assert AdminClient(site, "not-a-token", http).get("/services") == INVALID
+    assert RawAdminApi(site, "not-a-token", http).get("/services") == INVALID
 
 
-def test_missing_token_is_499(anonymous: AdminClient) -> None:
+def test_missing_token_is_499(anonymous: RawAdminApi) -> None:
     assert anonymous.get("") == REQUIRED
     assert anonymous.get("/services") == REQUIRED
     assert anonymous.post(JOBS + "/purgeQueue") == REQUIRED
@@ -193,12 +193,12 @@ def test_ip_bound_tokens(site: Simulator, http: requests.Session, client: dict, 
         assert answer == MISMATCH
 
 
-def test_revoked_tokens_are_invalid(admin: AdminClient) -> None:
+def test_revoked_tokens_are_invalid(admin: RawAdminApi) -> None:
     admin.sim.tokens.revoke_all()
     assert admin.get("/services") == INVALID
 
 
-def test_publisher_reads_but_may_not_act(site: Simulator, publisher: AdminClient) -> None:
+def test_publisher_reads_but_may_not_act(site: Simulator, publisher: RawAdminApi) -> None:
     job = site.state.add_job(GP, status="esriJobExecuting")
     queued = site.state.add_job(GP, status="esriJobSubmitted")
     assert publisher.get("")["resources"]
