@@ -18,15 +18,22 @@ from urllib.parse import quote
 
 from .clock import Clock, epoch_ms
 
-NEW = "esriJobNew"
-SUBMITTED = "esriJobSubmitted"
-WAITING = "esriJobWaiting"
-EXECUTING = "esriJobExecuting"
-SUCCEEDED = "esriJobSucceeded"
-FAILED = "esriJobFailed"
-CANCELLING = "esriJobCancelling"
-CANCELLED = "esriJobCancelled"
-TIMED_OUT = "esriJobTimedOut"
+# Job statuses, in lifecycle order, as the Administrator API names them (the REST API adds TimedOut). Spelt out here
+# rather than shared with the portal's client: the simulator is the contract's other side, written on its own.
+NEW, SUBMITTED, WAITING, EXECUTING, SUCCEEDED, FAILED, CANCELLING, CANCELLED, TIMED_OUT = (
+    f"esriJob{name}"
+    for name in (
+        "New",
+        "Submitted",
+        "Waiting",
+        "Executing",
+        "Succeeded",
+        "Failed",
+        "Cancelling",
+        "Cancelled",
+        "TimedOut",
+    )
+)
 
 ADMIN_STATUSES = (NEW, SUBMITTED, WAITING, EXECUTING, SUCCEEDED, FAILED, CANCELLING, CANCELLED)
 STATUSES = (*ADMIN_STATUSES, TIMED_OUT)

@@ -14,6 +14,17 @@ from arcgis_simulator import Simulator
 
 GP = "Hydrology/Watershed"  # the GP service most tests use
 JOBS = "/services/Hydrology/Watershed.GPServer/jobs"
+# The statuses the Administrator API answers with, as the contract lists them.
+ADMIN_STATUSES = (
+    "esriJobNew",
+    "esriJobSubmitted",
+    "esriJobWaiting",
+    "esriJobExecuting",
+    "esriJobSucceeded",
+    "esriJobFailed",
+    "esriJobCancelling",
+    "esriJobCancelled",
+)
 
 
 class RawAdminApi:

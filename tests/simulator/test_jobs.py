@@ -10,18 +10,8 @@ import pytest
 from arcgis_simulator import Lifecycle, ManualClock, Simulator
 from arcgis_simulator.clock import epoch_ms
 
-from .conftest import GP, JOBS, RawAdminApi
+from .conftest import ADMIN_STATUSES, GP, JOBS, RawAdminApi
 
-STATUSES = [
-    "esriJobNew",
-    "esriJobSubmitted",
-    "esriJobWaiting",
-    "esriJobExecuting",
-    "esriJobSucceeded",
-    "esriJobFailed",
-    "esriJobCancelling",
-    "esriJobCancelled",
-]
 T0 = 1_700_000_000_000  # epoch ms
 
 
@@ -247,7 +237,7 @@ class TestCancel:
         assert admin.get(f"{JOBS}/{job}")["status"] == "esriJobCancelling"
         assert admin.get(f"{JOBS}/{job}")["endTime"] is None
 
-    @pytest.mark.parametrize("status", [s for s in STATUSES if s not in ("esriJobSubmitted", "esriJobExecuting")])
+    @pytest.mark.parametrize("status", [s for s in ADMIN_STATUSES if s not in ("esriJobSubmitted", "esriJobExecuting")])
     def test_refuses_every_other_status(self, admin: RawAdminApi, status: str) -> None:
         job = admin.sim.state.add_job(GP, status=status)
         assert admin.post(f"{JOBS}/{job}/cancel") == {
@@ -291,7 +281,7 @@ class TestCancel:
 
 
 class TestDelete:
-    @pytest.mark.parametrize("status", STATUSES)
+    @pytest.mark.parametrize("status", ADMIN_STATUSES)
     def test_deletes_whatever_the_status(self, admin: RawAdminApi, status: str) -> None:
         job = admin.sim.state.add_job(GP, status=status)
         other = admin.sim.state.add_job(GP, status=status)
@@ -312,7 +302,7 @@ class TestDelete:
 
 class TestPurgeQueue:
     def test_cancels_queued_jobs_only(self, admin: RawAdminApi) -> None:
-        jobs = {status: admin.sim.state.add_job(GP, status=status) for status in STATUSES}
+        jobs = {status: admin.sim.state.add_job(GP, status=status) for status in ADMIN_STATUSES}
         other_service = admin.sim.state.add_job("Buffer", status="esriJobSubmitted")
         assert admin.post(JOBS + "/purgeQueue") == {"status": "success"}
         after = {status: admin.sim.state.get_job(GP, job)["status"] for status, job in jobs.items()}
@@ -335,7 +325,9 @@ class TestPurgeQueue:
 
 class TestLifecycle:
     def test_explicit_statuses_stay(self, admin: RawAdminApi) -> None:
-        jobs = {status: admin.sim.state.add_job(GP, status=status) for status in [*STATUSES[:4], "esriJobCancelling"]}
+        jobs = {
+            status: admin.sim.state.add_job(GP, status=status) for status in [*ADMIN_STATUSES[:4], "esriJobCancelling"]
+        }
         admin.sim.clock.advance(30 * 24 * 3600)
         assert {s: admin.sim.state.get_job(GP, j)["status"] for s, j in jobs.items()} == {s: s for s in jobs}
 
@@ -440,7 +432,7 @@ class TestForgetFinished:
         recent = state.add_job(GP, status="esriJobSucceeded", end_time=now - timedelta(minutes=59))
         state.add_service("Clip")  # every GP service is cleaned
         elsewhere = state.add_job("Clip", status="esriJobFailed", end_time=now - timedelta(hours=3))
-        unfinished = [state.add_job(GP, status=status) for status in [*STATUSES[:4], "esriJobCancelling"]]
+        unfinished = [state.add_job(GP, status=status) for status in [*ADMIN_STATUSES[:4], "esriJobCancelling"]]
         assert state.forget_finished(3600) == len(old) + 1
         assert all(state.get_job(GP, job) is None for job in old.values())
         assert state.get_job("Clip", elsewhere) is None
