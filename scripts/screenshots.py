@@ -31,11 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from chromium import CHROMIUM_ARGS, chromium_path  # scripts/chromium.py, beside this script
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script, it still finds the project's modules
+
+from scripts.chromium import CHROMIUM_ARGS, chromium_path  # noqa: E402 (needs ROOT on the path)
 
 SIZES = {
     "desktop": {"viewport": {"width": 1440, "height": 900}},
