@@ -9,9 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 
 from accounts import roles
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """A request a view gets only signed in: LoginRequiredMiddleware sees to it for the pages, the API's
+    bearer token for the API (Django types `user` as possibly anonymous)."""
+
+    user: User
 
 
 def require(user, permission: str) -> None:

@@ -57,8 +57,8 @@ def enabled() -> bool:
 
 def provider() -> dict[str, str]:
     """The provider's endpoints and issuer: set ones win over the discovery document's."""
-    explicit = {key: getattr(settings, name, None) for key, name in ENDPOINTS.items()}
-    explicit = {key: value for key, value in explicit.items() if value}
+    configured = {key: getattr(settings, name, None) for key, name in ENDPOINTS.items()}
+    explicit = {key: value for key, value in configured.items() if value}
     url = settings.OIDC_OP_DISCOVERY_URL
     if not url:
         return explicit

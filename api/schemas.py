@@ -4,7 +4,7 @@ jobs.operations results (never from ArcGIS's own JSON)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ninja import Schema
 
@@ -143,8 +143,11 @@ class FleetOut(Schema):
     next_cursor: str | None = None  # pass as `before` for the next page
 
 
+ActionOutcome = Literal["success", "refused", "failed"]
+
+
 class ActionOut(Schema):
-    outcome: Literal["success", "refused", "failed"]
+    outcome: ActionOutcome
     message: str  # ArcGIS's words verbatim, or the portal's explanation
     job_id: str  # "" for a purge
     found: str  # what re-reading the job showed after a refusal, e.g. "it is already Cancelled"
@@ -228,7 +231,9 @@ def action_out(target: ServiceTarget, result: operations.ActionResult, known: ar
     if result.job_id and not result.gone:
         found = result.job or known
         job = job_out(JobEntry(target, result.job_id, found)) if found else None
-    return ActionOut(outcome=result.outcome, message=result.message, job_id=result.job_id, found=result.found, job=job)
+    # An action's outcome is never "pending": one of these three (pydantic checks it).
+    outcome = cast(ActionOutcome, result.outcome)
+    return ActionOut(outcome=outcome, message=result.message, job_id=result.job_id, found=result.found, job=job)
 
 
 def job_detail_out(target: ServiceTarget, detail) -> JobDetailOut:

@@ -31,8 +31,9 @@ from ninja.security import HttpBearer
 import arcgis_client
 import jobs.urls  # noqa: F401  (registers the arcgisname and jobid path converters used below)
 from accounts import roles
-from accounts.access import require
+from accounts.access import AuthenticatedHttpRequest, require
 from api import personal_tokens, schemas
+from api.models import ApiToken
 from api.schemas import ActionOut, BulkIn, BulkOut, ErrorOut, JobDetailOut, JobFilters, JobPageOut
 from jobs import fleet, operations, reads
 from jobs.access import target_of, visible_site
@@ -59,6 +60,13 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str, code: str | None = None):
         self.status, self.message, self.code = status, message, code or CODES[status]
         super().__init__(message)
+
+
+class ApiRequest(AuthenticatedHttpRequest):
+    """A request its token let in: BearerToken makes the token's owner its user, and ninja keeps the token's
+    row as `auth`."""
+
+    auth: ApiToken
 
 
 class BearerToken(HttpBearer):
@@ -160,7 +168,7 @@ def read_failed(error: reads.ReadError) -> ApiError:
 # --- access: the pages' rules ----------------------------------------------------------------------
 
 
-def via_detail(request: HttpRequest) -> str:
+def via_detail(request: ApiRequest) -> str:
     return request.auth.label
 
 
@@ -201,7 +209,7 @@ def _in_root_folder(func):
 
 
 @api.get("/sites/", response={200: list[schemas.SiteOut], **ERRORS}, summary="The sites you may see")
-def list_sites(request: HttpRequest):
+def list_sites(request: ApiRequest):
     require(request.user, roles.VIEW_JOBS)
     sites = list(Site.objects.visible_to(request.user))
     tokens_by_site = {t.site_id: t for t in StoredToken.objects.filter(user=request.user, site__in=sites)}
@@ -209,7 +217,7 @@ def list_sites(request: HttpRequest):
 
 
 @api.get("/sites/{slug}/services/", response={200: schemas.ServicesOut, **ERRORS}, summary="A site's GP services")
-def list_services(request: HttpRequest, slug: str):
+def list_services(request: ApiRequest, slug: str):
     require(request.user, roles.VIEW_JOBS)
     section = reads.site_section(request.user, visible_site(request, slug))
     if section.error:
@@ -227,7 +235,7 @@ def list_services(request: HttpRequest, slug: str):
 
 
 @service_route("GET", "/jobs/", response={200: JobPageOut, **ERRORS}, summary="A page of a service's jobs")
-def list_jobs(request: HttpRequest, slug: str, folder: str, name: str, filters: Query[JobFilters]):
+def list_jobs(request: ApiRequest, slug: str, folder: str, name: str, filters: Query[JobFilters]):
     """Newest first, 50 a page, with the jobs page's filters (all optional)."""
     require(request.user, roles.VIEW_JOBS)
     only_known_parameters(request, JobFilters)
@@ -238,6 +246,7 @@ def list_jobs(request: HttpRequest, slug: str, folder: str, name: str, filters: 
     table = reads.job_table(request.user, target, form.query(), job_id=form.cleaned_data["job"])
     if table.error:
         raise read_failed(table.error)
+    assert table.page is not None  # no error: the page was read
     return JobPageOut(
         site=slug,
         service=target.service.key,
@@ -250,7 +259,7 @@ def list_jobs(request: HttpRequest, slug: str, folder: str, name: str, filters: 
 
 
 @service_route("GET", "/jobs/{jobid:job_id}/", response={200: JobDetailOut, **ERRORS}, summary="One job")
-def job_detail(request: HttpRequest, slug: str, folder: str, name: str, job_id: str):
+def job_detail(request: ApiRequest, slug: str, folder: str, name: str, job_id: str):
     require(request.user, roles.VIEW_JOBS)
     target = target_of(request, slug, name, folder)
     detail = reads.job_detail(request.user, target, job_id)
@@ -262,7 +271,7 @@ def job_detail(request: HttpRequest, slug: str, folder: str, name: str, job_id: 
 
 
 @api.get("/jobs/", response={200: schemas.FleetOut, **ERRORS}, summary="Jobs of every service of every site")
-def fleet_jobs(request: HttpRequest, filters: Query[schemas.FleetFilters]):
+def fleet_jobs(request: ApiRequest, filters: Query[schemas.FleetFilters]):
     """The fleet view's query: every GP service of every site you may see, merged newest (or longest running)
     first, 50 at a time; `next_cursor` moves to the next page. Services that did not answer are in `failures`."""
     require(request.user, roles.VIEW_JOBS)
@@ -291,7 +300,7 @@ def fleet_jobs(request: HttpRequest, filters: Query[schemas.FleetFilters]):
 # --- actions: the audited operations, via api ------------------------------------------------------
 
 
-def _job_action(request: HttpRequest, target: ServiceTarget, job_id: str, action: str) -> ActionOut:
+def _job_action(request: ApiRequest, target: ServiceTarget, job_id: str, action: str) -> ActionOut:
     known = target.recall([job_id]).get(job_id)
     detail = via_detail(request)
     if action == AuditEvent.Action.CANCEL:
@@ -306,20 +315,20 @@ def _job_action(request: HttpRequest, target: ServiceTarget, job_id: str, action
 
 
 @service_route("POST", "/jobs/{jobid:job_id}/cancel", response={200: ActionOut, **ACTION_ERRORS}, summary="Cancel")
-def cancel_job(request: HttpRequest, slug: str, folder: str, name: str, job_id: str):
+def cancel_job(request: ApiRequest, slug: str, folder: str, name: str, job_id: str):
     """Asks ArcGIS to cancel the job: `success` (it is now cancelling), `refused` (ArcGIS's words), `failed`."""
     require(request.user, roles.OPERATE_JOBS)
     return _job_action(request, target_of(request, slug, name, folder), job_id, AuditEvent.Action.CANCEL)
 
 
 @service_route("POST", "/jobs/{jobid:job_id}/delete", response={200: ActionOut, **ACTION_ERRORS}, summary="Delete")
-def delete_job(request: HttpRequest, slug: str, folder: str, name: str, job_id: str):
+def delete_job(request: ApiRequest, slug: str, folder: str, name: str, job_id: str):
     require(request.user, roles.OPERATE_JOBS)
     return _job_action(request, target_of(request, slug, name, folder), job_id, AuditEvent.Action.DELETE)
 
 
 @service_route("POST", "/jobs/purge", response={200: ActionOut, **ACTION_ERRORS}, summary="Purge the queue")
-def purge_queue(request: HttpRequest, slug: str, folder: str, name: str):
+def purge_queue(request: ApiRequest, slug: str, folder: str, name: str):
     """Cancels every new, submitted and waiting job of the service."""
     require(request.user, roles.OPERATE_JOBS)
     target = target_of(request, slug, name, folder)
@@ -330,7 +339,7 @@ def purge_queue(request: HttpRequest, slug: str, folder: str, name: str):
 
 
 @service_route("POST", "/jobs/bulk", response={200: BulkOut, **ACTION_ERRORS}, summary="Cancel or delete many jobs")
-def bulk_action(request: HttpRequest, slug: str, folder: str, name: str, body: BulkIn):
+def bulk_action(request: ApiRequest, slug: str, folder: str, name: str, body: BulkIn):
     """At most 500 jobs at once; a cancel is not sent for a job the portal last saw finished (`skipped`)."""
     require(request.user, roles.OPERATE_JOBS)
     target = target_of(request, slug, name, folder)

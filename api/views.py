@@ -2,12 +2,12 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from accounts.access import viewer_required
+from accounts.access import AuthenticatedHttpRequest, viewer_required
 from api import personal_tokens
 from api.forms import NewTokenForm
 from api.models import ApiToken
@@ -16,7 +16,7 @@ from api.models import ApiToken
 @require_http_methods(["GET", "POST"])
 @viewer_required
 @never_cache
-def api_tokens(request: HttpRequest) -> HttpResponse:
+def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = NewTokenForm()
     created = None  # (row, token): the one time the token itself is shown
     if request.method == "POST":

@@ -15,8 +15,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Protocol
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import urlsplit
+from urllib.request import Request
 
 import requests
 import urllib3
@@ -36,6 +38,10 @@ from arcgis_client.errors import (
     error_from_body,
 )
 
+if TYPE_CHECKING:
+    from urllib3.connectionpool import ConnectionPool
+    from urllib3.response import BaseHTTPResponse
+
 log = logging.getLogger(__name__)
 
 # Skipping TLS verification is a site's explicit, visible setting; urllib3 would otherwise
@@ -46,7 +52,7 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 class _RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
     """A session is shared by every operator: a cookie set for one must never ride along for another."""
 
-    def set_ok(self, cookie, request):
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Request) -> bool:
         return False
 
 
@@ -54,7 +60,15 @@ class _GetRetry(Retry):
     """Retries GETs on connection errors and 502/503/504, never on a read timeout:
     a stalled server must cost one timeout, not three."""
 
-    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
         if isinstance(error, ReadTimeoutError):
             raise error
         return super().increment(method, url, response, error, _pool, _stacktrace)
@@ -198,13 +212,15 @@ class SiteConnection:
         headers = {"Accept": "application/json"}
         if self.referer:
             headers["Referer"] = self.referer
+        query: dict[str, Any] | None = None  # GET: in the URL
+        form: dict[str, Any] | None = None  # POST: in the body
         if method == "GET":
             if token:
                 headers["X-Esri-Authorization"] = f"Bearer {token}"
-            send = {"params": params}
+            query = params
             timeout = self.timeout
         else:
-            send = {"data": {**params, "token": token} if token else params}
+            form = {**params, "token": token} if token else params
             timeout = (self.timeout[0], self.action_timeout)
         if isinstance(self.verify, str) and not os.path.exists(self.verify):
             # requests would raise a bare OSError for it.
@@ -221,7 +237,8 @@ class SiteConnection:
                 # A redirect could hand the token header to another host; ArcGIS never needs one.
                 allow_redirects=False,
                 stream=bool(max_bytes),
-                **send,
+                params=query,
+                data=form,
             )
             if max_bytes:
                 content = self._read_capped(response, max_bytes, timeout[1])
@@ -311,7 +328,7 @@ class SiteConnection:
 
 def _caused_by(exc: BaseException, *kinds: type[BaseException]) -> bool:
     seen = set()
-    stack = [exc]
+    stack: list[BaseException | None] = [exc]
     while stack:
         current = stack.pop()
         if id(current) in seen or current is None:

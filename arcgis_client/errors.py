@@ -17,7 +17,9 @@ class ArcGISError(Exception):
     code: int | None = None
     reconnect = False
 
-    def __init__(self, message: str, *, code: int | None = None, messages: Iterable[str] = (), ambiguous=False):
+    def __init__(
+        self, message: str, *, code: int | None = None, messages: Iterable[str] = (), ambiguous: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code if code is not None else self.code
@@ -118,7 +120,7 @@ def error_from_body(body: Any) -> ArcGISError | None:
         messages += texts(error.get("details"))
     else:
         return None
-    kind = _ERRORS_BY_CODE.get(code, OperationRefused)
+    kind = _ERRORS_BY_CODE.get(code, OperationRefused) if code is not None else OperationRefused
     return kind(_sentences(messages), code=code, messages=messages)
 
 

@@ -46,7 +46,7 @@ class ServiceRef:
     folder: str
     name: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.folder:
             validate_name(self.folder, "folder name")
         validate_name(self.name, "service name")

@@ -148,13 +148,16 @@ def _resolve_rest_job(parts: list[str], state: s.SiteState) -> Route:
     task, job_id, extra = tail[0], tail[2], tail[3:]
     # The job itself is looked up by the operation; an unknown service or task is known now.
     missing = None if service is not None and task in service.tasks else parts[at - 1]
-    found = {"job_id": job_id, "missing": missing, "task": task}
+
+    def found(operation: str, param: tuple[str, str] | None = None) -> Route:
+        return Route(operation, REST, folder, service, key, job_id=job_id, missing=missing, task=task, param=param)
+
     if not extra:
-        return Route(REST_JOB, REST, folder, service, key, **found)
+        return found(REST_JOB)
     if len(extra) == 2 and extra[0] in ("inputs", "results"):
-        return Route(REST_JOB_PARAM, REST, folder, service, key, **found, param=(extra[0], extra[1]))
+        return found(REST_JOB_PARAM, param=(extra[0], extra[1]))
     if extra == ["cancel"]:
-        return Route(REST_JOB_CANCEL, REST, folder, service, key, **found)
+        return found(REST_JOB_CANCEL)
     return Route(None, REST, folder, service, key, missing=parts[-1])
 
 

@@ -7,7 +7,7 @@ It drives a `Controlled` site (the pieces it changes), not the Simulator class, 
 from __future__ import annotations
 
 import json
-from typing import Protocol
+from typing import Any, Protocol
 
 from .clock import Clock, ManualClock
 from .faults import Faults
@@ -100,7 +100,8 @@ def _handle(sim: Controlled, endpoint: str, query: dict[str, str], data: dict) -
     return 404, {"error": f"no control endpoint {endpoint!r}; try one of: {', '.join(ENDPOINTS)}"}
 
 
-def _field(data: dict, name: str) -> object:
+def _field(data: dict, name: str) -> Any:
+    """The JSON value as sent: the simulator's method it goes to checks it."""
     if name not in data:
         raise ValueError(f"missing field {name!r}")
     return data[name]

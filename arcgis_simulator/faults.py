@@ -16,7 +16,11 @@ ANSWER = "answer"  # params: body (a JSON value), status (default 200); sent ins
 
 KINDS = (LATENCY, HTML_502, RESET, RESET_AFTER, STALL, MALFORMED_JSON, EXPIRE_TOKENS, ANSWER)
 _PARAMS = {LATENCY: {"ms"}, HTML_502: {"status"}, STALL: {"seconds"}, ANSWER: {"body", "status"}}
-_DEFAULTS = {HTML_502: {"status": 502}, STALL: {"seconds": 600.0}, ANSWER: {"status": 200}}
+_DEFAULTS: dict[str, dict[str, object]] = {
+    HTML_502: {"status": 502},
+    STALL: {"seconds": 600.0},
+    ANSWER: {"status": 200},
+}
 
 OPERATIONS = (
     "root",

@@ -197,12 +197,12 @@ def _feature_set(rng: random.Random, count: int, geometry_type: str) -> dict:
         if geometry_type == "esriGeometryPolygon":
             d = 0.005
             geometry: dict = {"rings": [[[x, y], [x, y + d], [x + d, y + d], [x + d, y], [x, y]]]}
-            attributes = {"OBJECTID": oid, "Depth_m": round(rng.uniform(0.1, 3.0), 2)}
+            attributes: dict[str, object] = {"OBJECTID": oid, "Depth_m": round(rng.uniform(0.1, 3.0), 2)}
         else:
             geometry = {"x": x, "y": y}
             attributes = {"OBJECTID": oid, "Name": f"Site {oid}"}
         features.append({"attributes": attributes, "geometry": geometry})
-    extra_field = (
+    extra_field: dict[str, object] = (
         {"name": "Depth_m", "type": "esriFieldTypeDouble", "alias": "Depth (m)"}
         if geometry_type == "esriGeometryPolygon"
         else {"name": "Name", "type": "esriFieldTypeString", "alias": "Name", "length": 50}

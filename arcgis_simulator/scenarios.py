@@ -74,8 +74,12 @@ class Scenario:
             if name not in known:
                 raise ValueError(f"no scenario option {name!r}; {self._accepted()}")
             kind = type(known[name])
-            accepted = (int, float) if kind is float else (kind,)
-            if isinstance(value, bool) or not isinstance(value, accepted):
+            # a bool is no number here, and an int option takes no float (a float one takes an int)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (kind is int and isinstance(value, float))
+            ):
                 raise ValueError(f"scenario option {name!r} must be {kind.__name__}, not {value!r}")
             checked[name] = kind(value)
         return checked

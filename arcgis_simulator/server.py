@@ -92,11 +92,11 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         except (OSError, ssl.SSLError):
             return
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            super().finish_request(tls, client_address)  # hands the TLS socket to the request handler
         finally:
             self.shutdown_request(tls)
 
-    def handle_error(self, request: object, client_address: tuple) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: tuple) -> None:
         if not isinstance(sys.exc_info()[1], _QUIET_ERRORS):
             super().handle_error(request, client_address)
 

@@ -117,7 +117,7 @@ class Job:
 class _Trickle:
     every_ms: int
     next_at: int
-    usernames: tuple[str, ...]
+    usernames: tuple[str | None, ...]  # None: a job with no owner
     machines: tuple[str, ...]
     rng: random.Random
 

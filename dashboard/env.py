@@ -6,6 +6,7 @@ path of a file holding the value (Docker/Kubernetes secrets).
 """
 
 import os
+from typing import overload
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -28,6 +29,10 @@ def raw(name: str) -> str | None:
     return value
 
 
+@overload
+def string(name: str, default: str) -> str: ...
+@overload
+def string(name: str, default: None = None) -> str | None: ...
 def string(name: str, default: str | None = None) -> str | None:
     value = raw(name)
     return default if value is None or value.strip() == "" else value.strip()

@@ -316,7 +316,7 @@ CELERY_BROKER_URL = env.string("CELERY_BROKER_URL", REDIS_URL or "filesystem://l
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue = VAR_DIR / "celery-queue"
     _queue.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, str | int] = {
         "data_folder_in": str(_queue),
         "data_folder_out": str(_queue),
         "control_folder": str(_queue / "control"),  # kombu's default is ./control, wherever the worker runs

@@ -152,7 +152,7 @@ def latest_events(site: Site, service: str, job_ids: list[str]) -> dict[str, Aud
     events = AuditEvent.objects.filter(site=site, service=service, job_id__in=job_ids).exclude(
         outcome=AuditEvent.Outcome.PENDING
     )
-    latest = {}
+    latest: dict[str, AuditEvent] = {}
     for event in events.order_by("-created", "-id")[: len(job_ids) * 5]:
         latest.setdefault(event.job_id, event)
     return latest

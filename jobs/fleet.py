@@ -149,6 +149,7 @@ def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: Flee
         busy = status == _STATISTICS and (isinstance(result, arcgis_client.ArcGISError) or result.other > 0)
         return [(target, status) for status in statuses] if busy else []
 
+    tasks: list[tuple[ServiceTarget, str | None]]
     if statistics_first:
         tasks = [(target, _STATISTICS) for target in targets]
     else:
@@ -260,7 +261,7 @@ def _with_cancel_times(rows: list[FleetRow], limits, now: datetime) -> list[Flee
     result = []
     for item in rows:
         row = item.row
-        if (row.target, row.job_id) in since:
+        if row.job is not None and (row.target, row.job_id) in since:  # a cancelling row always has its job
             flag = flag_for(row.job, None, Thresholds.lookup(limits, row.target), now, since[(row.target, row.job_id)])
             item = FleetRow(replace(row, flag=flag), item.submitted_ms)
         result.append(item)

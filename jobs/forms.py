@@ -6,6 +6,7 @@ from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from django.forms.renderers import Jinja2 as Jinja2Renderer
 from django.utils import timezone
+from django.utils.datastructures import MultiValueDict
 
 import arcgis_client
 from jobs import audit
@@ -128,7 +129,12 @@ class JobFilterForm(TimeRangeForm):
     job = forms.CharField(required=False, max_length=64, validators=[job_id_validator], label="Job ID")
     sort = forms.ChoiceField(required=False, choices=list(SORTS.items()), widget=forms.HiddenInput)
     per_page = forms.TypedChoiceField(
-        required=False, choices=[(n, n) for n in PAGE_SIZES], coerce=int, empty_value=50, initial=50, label="Per page"
+        required=False,
+        choices=[(n, n) for n in PAGE_SIZES],
+        coerce=int,
+        empty_value=50,  # type: ignore[arg-type]  # django-stubs wants a str; Django takes any value
+        initial=50,
+        label="Per page",
     )
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000, widget=forms.HiddenInput)
 
@@ -208,6 +214,7 @@ class BulkForm(forms.Form):
     """Cancel or delete the selected jobs (checkboxes named job_ids)."""
 
     action = forms.ChoiceField(choices=[("cancel", "Cancel"), ("delete", "Delete")])
+    data: MultiValueDict[str, str]  # request.POST, or the API's: the ticked boxes share one name
 
     def selected(self) -> list[str]:
         """The ticked values, each once, as many as a bulk may hold."""
@@ -351,4 +358,5 @@ def problems_in_words(form: forms.Form, *, by_name: bool = False) -> str:
         field = form.fields.get(name)
         return f"{name if by_name or field is None else (field.label or name)}: "
 
-    return " ".join(f"{where(name)}{' '.join(errors)}" for name, errors in form.errors.items())
+    # An ErrorList yields its messages as str (django-stubs says it may yield the ValidationErrors themselves).
+    return " ".join(f"{where(name)}{' '.join(map(str, errors))}" for name, errors in form.errors.items())

@@ -266,8 +266,11 @@ class JobPage:
         self.inputs = [parameter_view(read, site_url) for read in detail.inputs]
         self.results = [parameter_view(read, site_url) for read in detail.results]
         self.services_directory_url = page.url if page else ""
-        running = page is not None and not page.is_terminal and detail.row.active
-        self.poll = message_poll(detail.target, detail.row.job_id, page.message_count) if running else None
+        self.poll = (
+            message_poll(detail.target, detail.row.job_id, page.message_count)
+            if page is not None and not page.is_terminal and detail.row.active  # the job still runs
+            else None
+        )
 
     @property
     def no_results(self) -> str:

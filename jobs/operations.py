@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
@@ -29,7 +30,7 @@ Action = AuditEvent.Action
 Outcome = AuditEvent.Outcome
 Via = AuditEvent.Via
 
-SUCCESS_MESSAGES = {
+SUCCESS_MESSAGES: dict[str, str] = {
     Action.CANCEL: "Cancel requested",
     Action.DELETE: "Deleted",
     Action.PURGE: "Queue purged: every new, submitted and waiting job was cancelled",
@@ -297,8 +298,11 @@ def _attempt_all(user, site: Site, action: str, targets: list[ActionTarget], kno
                     result = _unexpected(action, target, exc)
                 return result, time.monotonic() - started
 
-            # attempt() catches everything, so each result is a (result, seconds) pair.
-            results = arcgis_client.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY)
+            # attempt() catches everything, so each result is a (result, seconds) pair, never an ArcGISError.
+            results = cast(
+                list[tuple[ActionResult, float]],
+                arcgis_client.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY),
+            )
     except (stored_tokens.NotConnected, arcgis_client.SiteUnavailable) as exc:
         return [(ActionResult(action, Outcome.FAILED, exc.message, t, reconnect=exc.reconnect), 0.0) for t in targets]
     rejections.settle()
@@ -357,10 +361,11 @@ def _with_real_state(client, result: ActionResult, exc: arcgis_client.ArcGISErro
         return result
     # When the request may have been carried out and there is no job to re-read, say so.
     unknown = replace(result, message=f"{result.message} {MAYBE_DONE}") if exc.ambiguous else result
-    if not result.job_id:
+    target = result.target
+    if target is None or not target.job_id:
         return unknown
     try:
-        job = client.get_job(result.target.service, result.job_id)
+        job = client.get_job(target.service, target.job_id)
     except arcgis_client.NotFound:
         job = None
     except arcgis_client.ArcGISError:

@@ -98,6 +98,8 @@ class FleetQuery:
 
 
 def submitted_ms(job: arcgis_client.Job) -> int:
+    """Only for a job with a submitted time: those without one are left out before jobs are ordered."""
+    assert job.submitted is not None
     return int(job.submitted.timestamp() * 1000)
 
 

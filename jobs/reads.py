@@ -109,11 +109,12 @@ class SiteReader:
         self.user, self.site = user, site
         self.token = token if token_known else stored_tokens.stored_token(user, site)
         self.rejections = stored_tokens.RejectionWatch(user, site)
+        self.client: arcgis_client.AdminClient | None = None
+        self.refusal: stored_tokens.NotConnected | None = None  # why there is no client
         try:
             self.client = stored_tokens.client_with(site, self.token)
-            self.refusal: stored_tokens.NotConnected | None = None
         except stored_tokens.NotConnected as exc:
-            self.client, self.refusal = None, exc
+            self.refusal = exc
 
     def call(self, func):
         """func(client), or raises the reason it cannot be called; a rejected token is noted."""
@@ -205,8 +206,9 @@ def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> It
                 for target, result in arcgis_client.as_completed(
                     counts, section.targets, settings.ARCGIS_MAX_CONCURRENCY
                 ):
-                    failed = isinstance(result, arcgis_client.ArcGISError)
-                    events.put(ServiceCounts(target, error=result) if failed else result)
+                    if isinstance(result, arcgis_client.ArcGISError):
+                        result = ServiceCounts(target, error=result)
+                    events.put(result)
         except stored_tokens.READ_ERRORS as exc:  # no slot free, or no token
             events.put(listed.get(site.pk) or SiteSection(site, reader.token, error=exc))
         finally:
@@ -341,7 +343,7 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
     try:
         with site_slot(target.site):
             page = _page(reader, target, query)
-            seen = {job.job_id: job for job in page.jobs}
+            seen: dict[str, arcgis_client.Job | None] = {job.job_id: job for job in page.jobs}  # None: gone
             missing = [job_id for job_id in watched if job_id not in seen][:MAX_SINGLE_READS]
             for job_id, job in arcgis_client.as_completed(lambda j: _single(reader, target, j), missing):
                 if not isinstance(job, arcgis_client.ArcGISError):  # else: asked again next time
@@ -352,10 +354,10 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
     else:
         changed = []
         for job_id, status in watched.items():
-            job = seen.get(job_id, False)
-            if job is False:  # not read this time (over the one-by-one limit): ask again next time
+            if job_id not in seen:  # not read this time (over the one-by-one limit): ask again next time
                 result.still_active[job_id] = status
                 continue
+            job = seen[job_id]
             row = JobEntry(target, job_id, job, gone=job is None)
             if row.status != status:
                 changed.append(row)
@@ -437,7 +439,7 @@ def _parameters(reader: SiteReader, target: ServiceTarget, job: arcgis_client.Jo
         if left > each:
             for i, answer in zip(large, read([wanted[i] for i in large], left), strict=True):
                 answers[i] = answer
-    reads = {"inputs": [], "results": []}
+    reads: dict[str, list[ParameterRead]] = {"inputs": [], "results": []}
     for (kind, name), answer in zip(wanted, answers, strict=True):
         if isinstance(answer, arcgis_client.ArcGISError):
             reads[kind].append(ParameterRead(kind, name, error=answer))

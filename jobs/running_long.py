@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import arcgis_client
 from jobs.models import THRESHOLDS, AuditEvent, ServiceThresholds, Site
 from jobs.shared_cache import cache
-from jobs.targets import JobEntry, ServiceTarget
+from jobs.targets import Flag, JobEntry, ServiceTarget
 from jobs.upstream import shared_read, shared_value
 
 BASELINE_SAMPLES = 100  # the most recent succeeded jobs a baseline is taken from
@@ -112,23 +112,15 @@ class Thresholds:
         return own or table.get((target.site.pk, "")) or Thresholds()
 
 
-@dataclass(frozen=True)
-class Flag:
-    """Why a job stands out, in words, and the row attribute that marks it."""
-
-    kind: str  # running-long, queued-long, cancel-stuck
-    text: str
-
-    @property
-    def attribute(self) -> str:
-        return f"data-{self.kind}"
-
-
 def running_long_after(base: Baseline | None, limits: Thresholds) -> timedelta | None:
     """How long since its submission an executing job may run before it is running long; None: no baseline."""
-    if base is None or not base.known:
+    if base is None or base.p95 is None:
         return None
-    return max(base.p95 * limits.running_long_factor, base.p95 + timedelta(minutes=limits.running_long_margin))
+    return _running_long_past(base.p95, limits)
+
+
+def _running_long_past(usual: timedelta, limits: Thresholds) -> timedelta:
+    return max(usual * limits.running_long_factor, usual + timedelta(minutes=limits.running_long_margin))
 
 
 def flag_for(
@@ -142,10 +134,10 @@ def flag_for(
     if job.submitted is None:
         return None
     age = now - job.submitted
-    limit = running_long_after(base, limits) if job.status == arcgis_client.EXECUTING else None
-    if limit is not None and age > limit:
-        times = age / base.p95 if base.p95.total_seconds() else math.inf
-        return Flag("running-long", f"Running long: {times:.1f}× its usual {minutes_text(base.p95)}")
+    usual = base.p95 if base is not None else None  # None: not known
+    if job.status == arcgis_client.EXECUTING and usual is not None and age > _running_long_past(usual, limits):
+        times = age / usual if usual.total_seconds() else math.inf
+        return Flag("running-long", f"Running long: {times:.1f}× its usual {minutes_text(usual)}")
     if job.status in arcgis_client.QUEUED_STATUSES and age > timedelta(minutes=limits.queued_long_minutes):
         return Flag("queued-long", f"Queued long: waiting {minutes_text(age)}")
     if job.status == arcgis_client.CANCELLING:

@@ -68,6 +68,18 @@ class ServiceTarget:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """Why a job stands out, in words, and the row attribute that marks it."""
+
+    kind: str  # running-long, queued-long, cancel-stuck
+    text: str
+
+    @property
+    def attribute(self) -> str:
+        return f"data-{self.kind}"
+
+
+@dataclass(frozen=True)
 class JobEntry:
     """A job of a service: what ArcGIS last said of it (None when not known right now), whether it is gone from
     the server, the last portal action on it (by anyone), and why it stands out (running long…), if it does."""
@@ -77,7 +89,7 @@ class JobEntry:
     job: arcgis_client.Job | None
     gone: bool = False
     last_event: AuditEvent | None = None
-    flag: object = None  # a running_long.Flag
+    flag: Flag | None = None  # set by jobs.running_long
 
     @property
     def active(self) -> bool:

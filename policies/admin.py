@@ -21,7 +21,7 @@ def _snapshot(channel: AlertChannel) -> dict:
         "destination": channel.destination,
         "webhook URL": channel.url_fingerprint,
         "events": list(channel.events),
-        "site": channel.site.slug if channel.site_id else "every site",
+        "site": channel.site.slug if channel.site else "every site",
         "enabled": channel.enabled,
     }
 

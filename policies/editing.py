@@ -22,7 +22,7 @@ def snapshot(policy: Policy) -> dict:
     """The policy's audited values, as they read: the site by slug, the owner by name."""
     values = {name: getattr(policy, name) for name in FIELDS if name not in ("site", "owner")}
     values["site"] = policy.site.slug if policy.site_id else None
-    values["owner"] = policy.owner.get_username() if policy.owner_id else None
+    values["owner"] = policy.owner.get_username() if policy.owner else None
     return {name: values[name] for name in FIELDS}
 
 
@@ -30,7 +30,7 @@ def save(user, policy: Policy, before: dict | None, *, via: str = AuditEvent.Via
     """Save a new policy (before=None) or a changed one (before: its snapshot when loaded), audited."""
     created = before is None
     after = snapshot(policy)
-    if created:
+    if before is None:
         changes = {name: (None, value) for name, value in after.items() if value not in ("", None, [], False)}
     else:
         changes = {name: (before[name], after[name]) for name in FIELDS if before[name] != after[name]}

@@ -194,6 +194,7 @@ def claim_due(now: datetime | None = None) -> list[PolicyRun]:
     due = due.exclude(runs__outcome=Outcome.RUNNING)  # one run of a policy at a time: a slow one is not overtaken
     for policy in due.select_related("site", "owner"):
         at = policy.next_run_at
+        assert at is not None  # the query asked for those due by then
         following = at + timedelta(minutes=policy.every_minutes)
         if following <= now:  # the worker was down: one run now, no catching up
             following = now + timedelta(minutes=policy.every_minutes)
@@ -275,10 +276,12 @@ def owner_problem(policy: Policy) -> str | None:
 
 
 def _token_problem(policy: Policy) -> str | None:
+    owner = policy.owner
+    assert owner is not None  # asked only once owner_problem() found none
     try:
-        stored_tokens.client_for(policy.owner, policy.site)
+        stored_tokens.client_for(owner, policy.site)
     except stored_tokens.NotConnected as exc:
-        return f"The ArcGIS token of its owner {policy.owner.get_username()} cannot act: {exc.message}"
+        return f"The ArcGIS token of its owner {owner.get_username()} cannot act: {exc.message}"
     return None
 
 

@@ -45,7 +45,7 @@ def _form(request: HttpRequest, policy: Policy | None) -> PolicyForm:
 @policy_viewer
 def policy_list(request: HttpRequest) -> HttpResponse:
     policies = list(managed_policies(request.user))
-    last = {}
+    last: dict[int, PolicyRun] = {}
     for run in PolicyRun.objects.filter(policy__in=policies).exclude(outcome=PolicyRun.Outcome.PREVIEW):
         last.setdefault(run.policy_id, run)
     rows = [(policy, last.get(policy.pk)) for policy in policies]

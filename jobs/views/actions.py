@@ -5,12 +5,13 @@ with a message. Destructive actions ask first when there is no JavaScript to con
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
+import arcgis_client
 from accounts.access import operator_required
 from jobs import operations
 from jobs.access import target_of
@@ -19,10 +20,12 @@ from jobs.models import Site
 from jobs.queries import ActionTarget
 from jobs.rows import JobRow, render_rows
 from jobs.targets import ServiceTarget
-from jobs.views.common import flash, page_path, redirect_back, stash_outcomes
+from jobs.views.common import HtmxHttpRequest, flash, page_path, redirect_back, stash_outcomes
 
 
-def _answer_job_action(request, target: ServiceTarget, result: operations.ActionResult, known) -> HttpResponse:
+def _answer_job_action(
+    request: HtmxHttpRequest, target: ServiceTarget, result: operations.ActionResult, known
+) -> HttpResponse:
     """htmx gets the row with the server's answer in its status element; a plain form goes back
     to its page with the answer as a message (and in its row, once)."""
     if not request.htmx:
@@ -35,7 +38,9 @@ def _answer_job_action(request, target: ServiceTarget, result: operations.Action
     return HttpResponse(render_rows(request, [row], can_operate=True, back_url=page_path(request), **layout))
 
 
-def _needs_confirmation(request, target: ServiceTarget, action: str, job_ids: list[str]) -> HttpResponse | None:
+def _needs_confirmation(
+    request: HtmxHttpRequest, target: ServiceTarget, action: str, job_ids: list[str]
+) -> HttpResponse | None:
     """Without JavaScript, destructive actions first show a page that says what will happen."""
     if request.POST.get("confirmed") == "yes":
         return None
@@ -45,7 +50,7 @@ def _needs_confirmation(request, target: ServiceTarget, action: str, job_ids: li
 
 @require_POST
 @operator_required
-def cancel_job(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
+def cancel_job(request: HtmxHttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
     target = target_of(request, slug, name, folder)
     known = target.recall([job_id]).get(job_id)
     result = operations.cancel_job(request.user, target.site, target.service, job_id, known=known)
@@ -54,7 +59,7 @@ def cancel_job(request: HttpRequest, slug: str, name: str, job_id: str, folder: 
 
 @require_POST
 @operator_required
-def delete_job(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
+def delete_job(request: HtmxHttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
     target = target_of(request, slug, name, folder)
     if confirmation := _needs_confirmation(request, target, "delete", [job_id]):
         return confirmation
@@ -65,7 +70,7 @@ def delete_job(request: HttpRequest, slug: str, name: str, job_id: str, folder: 
 
 @require_POST
 @operator_required
-def purge_queue(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
+def purge_queue(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
     target = target_of(request, slug, name, folder)
     if confirmation := _needs_confirmation(request, target, "purge", []):
         return confirmation
@@ -79,7 +84,7 @@ def purge_queue(request: HttpRequest, slug: str, name: str, folder: str = "") ->
 
 @require_POST
 @operator_required
-def bulk_action(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
+def bulk_action(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
     target = target_of(request, slug, name, folder)
     form = BulkForm(request.POST)
     if not form.is_valid():
@@ -90,7 +95,7 @@ def bulk_action(request: HttpRequest, slug: str, name: str, folder: str = "") ->
     return _bulk(request, action, {target.site: [ActionTarget(target.service, j) for j in job_ids]}, target)
 
 
-def _refused_bulk(request: HttpRequest, form, back: str) -> HttpResponse:
+def _refused_bulk(request: HtmxHttpRequest, form, back: str) -> HttpResponse:
     errors = [str(error) for errors in form.errors.values() for error in errors]
     if request.htmx:
         return render(request, "jobs/partials/action_result.html", {"errors": errors})
@@ -99,18 +104,22 @@ def _refused_bulk(request: HttpRequest, form, back: str) -> HttpResponse:
     return redirect_back(request, back)
 
 
-def _bulk(request: HttpRequest, action: str, by_site: dict, page: ServiceTarget | None) -> HttpResponse:
+def _bulk(
+    request: HtmxHttpRequest, action: str, by_site: dict[Site, list[ActionTarget]], page: ServiceTarget | None
+) -> HttpResponse:
     """One audited bulk per site; a row each for htmx (with the fleet's columns when not on a service's
     page), the summary and the refusals as messages without JavaScript."""
     reports, rows = [], []
     for site, targets in by_site.items():
         services = {ServiceTarget(site, t.service) for t in targets}
-        known = {}
+        known: dict[str, arcgis_client.Job] = {}
         for service in services:
             known |= service.recall([t.job_id for t in targets if t.service == service.service])
         report = operations.bulk(request.user, site, action, targets, known=known)
         reports.append(report)
-        rows += [JobRow.after(ServiceTarget(site, r.target.service), r, known.get(r.job_id)) for r in report.results]
+        for result in report.results:
+            assert result.target is not None  # each result of a bulk is of one of its jobs
+            rows.append(JobRow.after(ServiceTarget(site, result.target.service), result, known.get(result.job_id)))
     report = operations.BulkReport.combined(action, reports)
     if request.htmx:
         context = {"report": report, "rows": rows, "can_operate": True, "back_url": page_path(request)}
@@ -125,7 +134,7 @@ def _bulk(request: HttpRequest, action: str, by_site: dict, page: ServiceTarget 
 
 @require_POST
 @operator_required
-def fleet_bulk(request: HttpRequest) -> HttpResponse:
+def fleet_bulk(request: HtmxHttpRequest) -> HttpResponse:
     """Cancel or delete jobs of several services and sites: one audited bulk per site, a row each."""
     form = FleetBulkForm(request.POST, sites=Site.objects.visible_to(request.user))
     if not form.is_valid():

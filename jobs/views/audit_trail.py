@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.access import audit_viewer_required
 from jobs import audit
 from jobs.forms import AuditFilterForm
+from jobs.views.common import HtmxHttpRequest
 
 
 @require_GET
 @audit_viewer_required
-def audit_trail(request: HttpRequest) -> HttpResponse:
+def audit_trail(request: HtmxHttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     page = Paginator(form.events(request.user).select_related("site"), 50).get_page(request.GET.get("page"))
     return render(request, "jobs/audit.html", {"form": form, "page": page})
@@ -22,7 +23,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @audit_viewer_required
-def audit_csv(request: HttpRequest) -> HttpResponse:
+def audit_csv(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpResponse:
     form = AuditFilterForm(request.GET)
     events = form.events(request.user)
     if not form.is_valid():  # an export of nothing would look like an empty trail

@@ -9,9 +9,17 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.middleware import HtmxDetails
 
+from accounts.access import AuthenticatedHttpRequest
 from jobs import operations
 from jobs.rows import RowOutcome
+
+
+class HtmxHttpRequest(AuthenticatedHttpRequest):
+    """A page's request: signed in, and with `htmx`, which django-htmx's middleware adds to every request."""
+
+    htmx: HtmxDetails
 
 
 def redirect_back(request: HttpRequest, default: str) -> HttpResponse:
@@ -24,7 +32,7 @@ def redirect_back(request: HttpRequest, default: str) -> HttpResponse:
     return redirect(target)
 
 
-def page_path(request: HttpRequest) -> str:
+def page_path(request: HtmxHttpRequest) -> str:
     """The path and query of the page the operator is on (for a fragment: the page that loaded it)."""
     if request.htmx and request.htmx.current_url_abs_path:
         return request.htmx.current_url_abs_path

@@ -4,7 +4,7 @@ token, and disconnecting."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -18,13 +18,13 @@ from jobs.forms import (
     PasteTokenForm,
 )
 from jobs.models import StoredToken
-from jobs.views.common import flash, redirect_back
+from jobs.views.common import HtmxHttpRequest, flash, redirect_back
 
 
 @require_http_methods(["GET", "POST"])
 @viewer_required
 @never_cache
-def token(request: HttpRequest, slug: str) -> HttpResponse:
+def token(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """Connect with ArcGIS credentials (used once, never kept) or a pasted token; disconnect."""
     site = visible_site(request, slug)
     connect_form, paste_form = ConnectForm(), PasteTokenForm()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -18,10 +18,10 @@ from jobs.forms import (
     FleetFilterForm,
 )
 from jobs.models import Site
-from jobs.views.common import event_stream, page_path
+from jobs.views.common import HtmxHttpRequest, event_stream, page_path
 
 
-def _fleet_form(request: HttpRequest) -> tuple[FleetFilterForm, list[Site]]:
+def _fleet_form(request: HtmxHttpRequest) -> tuple[FleetFilterForm, list[Site]]:
     sites = list(Site.objects.visible_to(request.user))
     return FleetFilterForm(request.GET, sites=sites), sites
 
@@ -32,7 +32,7 @@ def _fleet_sites(form: FleetFilterForm, sites: list[Site]) -> list[Site]:
     return [site for site in sites if site.slug == slug] if slug else sites
 
 
-def _fleet_context(request: HttpRequest, state, form: FleetFilterForm) -> dict:
+def _fleet_context(request: HtmxHttpRequest, state, form: FleetFilterForm) -> dict:
     query = request.GET.copy()
     query.pop("before", None)
     query.pop("inline", None)
@@ -49,7 +49,7 @@ def _fleet_context(request: HttpRequest, state, form: FleetFilterForm) -> dict:
 
 @require_GET
 @viewer_required
-def fleet_view(request: HttpRequest) -> HttpResponse:
+def fleet_view(request: HtmxHttpRequest) -> HttpResponse:
     """The jobs of every GP service of every site the user may see; the table fills in as services answer."""
     form, sites = _fleet_form(request)
     inline = request.GET.get("inline") == "1"
@@ -69,7 +69,7 @@ def fleet_view(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @viewer_required
-def fleet_stream(request: HttpRequest) -> StreamingHttpResponse:
+def fleet_stream(request: HtmxHttpRequest) -> StreamingHttpResponse:
     form, sites = _fleet_form(request)
     if not form.is_valid():
         return event_stream([])
@@ -84,7 +84,7 @@ def fleet_stream(request: HttpRequest) -> StreamingHttpResponse:
 
 @require_GET
 @viewer_required
-def fleet_refresh(request: HttpRequest) -> HttpResponse:
+def fleet_refresh(request: HtmxHttpRequest) -> HttpResponse:
     """The whole fleet table again, in one answer (the page refreshes itself every 30 s)."""
     form, sites = _fleet_form(request)
     if not form.is_valid():

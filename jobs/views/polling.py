@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
@@ -21,7 +21,7 @@ from jobs.forms import (
 )
 from jobs.job_page import count_text, message_poll, new_lines
 from jobs.targets import JobEntry, ServiceTarget
-from jobs.views.common import page_path, small_int
+from jobs.views.common import HtmxHttpRequest, page_path, small_int
 
 NEW_JOBS_SECONDS = 10  # the first page looks for newer jobs this often, when no row is active
 
@@ -64,14 +64,14 @@ def newest_shown_ms(form: JobFilterForm, rows: list[JobEntry]) -> int | None:
     return int(max(submitted).timestamp() * 1000) if submitted else 0
 
 
-def filters_query(request: HttpRequest) -> str:
+def filters_query(request: HtmxHttpRequest) -> str:
     query = request.GET.copy()
     for name in ("inline", "rows", "newest", "failures", "every"):
         query.pop(name, None)
     return query.urlencode()
 
 
-def _watched(request: HttpRequest) -> dict[str, str]:
+def _watched(request: HtmxHttpRequest) -> dict[str, str]:
     """The poller's rows, "jobId:status,…": anything malformed is left out."""
     watched = {}
     for item in request.GET.get("rows", "").split(",")[:200]:
@@ -88,7 +88,7 @@ def _state_of(poll: Poll) -> dict[str, str]:
 
 @require_GET
 @viewer_required
-def job_updates(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
+def job_updates(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
     """The page's one poll: the rows that changed (out of band), newer jobs, and the next poll."""
     target = target_of(request, slug, name, folder)
     form = JobFilterForm(request.GET)
@@ -127,7 +127,7 @@ def job_updates(request: HttpRequest, slug: str, name: str, folder: str = "") ->
 
 @require_GET
 @viewer_required
-def job_messages(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
+def job_messages(request: HtmxHttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
     """A running job's page asks for the messages after those it shows (?after=N); it stops (286) once the
     job has ended, answering with its row read again."""
     target = target_of(request, slug, name, folder)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import zoneinfo
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from jobs.middleware import TIMEZONE_COOKIE, valid_timezone
-from jobs.views.common import redirect_back
+from jobs.views.common import HtmxHttpRequest, redirect_back
 
 
 @require_http_methods(["GET", "POST"])
-def set_timezone(request: HttpRequest) -> HttpResponse:
+def set_timezone(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "GET":
         context = {"zones": sorted(zoneinfo.available_timezones()), "next": request.GET.get("next", "")}
         return render(request, "jobs/timezone.html", context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -20,21 +20,21 @@ from jobs.job_page import JobPage
 from jobs.models import StoredToken
 from jobs.rows import JobRow
 from jobs.targets import ServiceTarget
-from jobs.views.common import page_path, pop_outcomes, without_inline
+from jobs.views.common import HtmxHttpRequest, page_path, pop_outcomes, without_inline
 from jobs.views.polling import filters_query, newest_shown_ms, poll_for
 
 
-def _table_context(request: HttpRequest, target: ServiceTarget, form: JobFilterForm) -> dict:
+def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFilterForm) -> dict:
     if not form.is_valid():
         return {}
     table = reads.job_table(request.user, target, form.query(), job_id=form.cleaned_data["job"])
-    if table.error:
+    page = table.page
+    if page is None:  # not read: the table shows table.error
         return {"table": table}
     outcomes = pop_outcomes(request)
     table.rows = [
         JobRow.of(entry, outcomes.get(entry.job_id)) for entry in reads.sort_entries(table.rows, form.ordering)
     ]
-    page = table.page
     newest = newest_shown_ms(form, table.rows)
     return {
         "table": table,
@@ -50,7 +50,7 @@ def _table_context(request: HttpRequest, target: ServiceTarget, form: JobFilterF
 @require_GET
 @viewer_required
 @vary_on_headers("HX-Request", "HX-Target")  # the page's shell, or just its table, from one URL
-def job_list(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
+def job_list(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
     target = target_of(request, slug, name, folder)
     form = JobFilterForm(request.GET)
     table_only = bool(request.htmx) and request.htmx.target == "job-table"
@@ -74,7 +74,7 @@ def job_list(request: HttpRequest, slug: str, name: str, folder: str = "") -> Ht
 
 @require_GET
 @viewer_required
-def job_detail(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
+def job_detail(request: HtmxHttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
     """One job: its row, and from its Services Directory page its messages, inputs and results."""
     target = target_of(request, slug, name, folder)
     detail = reads.job_detail(request.user, target, job_id)
@@ -88,7 +88,7 @@ def job_detail(request: HttpRequest, slug: str, name: str, job_id: str, folder: 
 
 @require_GET
 @viewer_required
-def job_facts(request: HttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
+def job_facts(request: HtmxHttpRequest, slug: str, name: str, job_id: str, folder: str = "") -> HttpResponse:
     """What a row's details show when opened: its fields as last read, the last portal action, and for a failed
     job its last error message (the one upstream read here, made only when the operator opens the details)."""
     target = target_of(request, slug, name, folder)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -16,15 +16,17 @@ from accounts.roles import can_operate
 from jobs import reads
 from jobs.access import target_of, visible_site
 from jobs.models import Site, StoredToken
-from jobs.views.common import event_stream
+from jobs.views.common import HtmxHttpRequest, event_stream
 
 
-def _shell_sections(request: HttpRequest, sites: list[Site]) -> list[reads.SiteSection]:
+def _shell_sections(request: HtmxHttpRequest, sites: list[Site]) -> list[reads.SiteSection]:
     tokens = {t.site_id: t for t in StoredToken.objects.filter(user=request.user, site__in=sites)}
     return [reads.SiteSection(site, tokens.get(site.pk)) for site in sites]
 
 
-def _sites_page(request: HttpRequest, template: str, sites: list[Site], stream_url: str, extra: dict) -> HttpResponse:
+def _sites_page(
+    request: HtmxHttpRequest, template: str, sites: list[Site], stream_url: str, extra: dict
+) -> HttpResponse:
     inline = request.GET.get("inline") == "1"
     context = {"inline": inline, "stream_url": stream_url, **extra}
     if inline:
@@ -36,7 +38,7 @@ def _sites_page(request: HttpRequest, template: str, sites: list[Site], stream_u
 
 
 def _assembled(
-    request: HttpRequest, sites: list[Site]
+    request: HtmxHttpRequest, sites: list[Site]
 ) -> tuple[list[reads.SiteSection], dict[str, reads.ServiceCounts]]:
     sections, counts = {}, {}
     for event in reads.overview(request.user, sites):
@@ -49,19 +51,19 @@ def _assembled(
 
 @require_GET
 @viewer_required
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: HtmxHttpRequest) -> HttpResponse:
     sites = list(Site.objects.visible_to(request.user))
     return _sites_page(request, "jobs/overview.html", sites, reverse("jobs:overview_stream"), {})
 
 
 @require_GET
 @viewer_required
-def site_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def site_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     site = visible_site(request, slug)
     return _sites_page(request, "jobs/site.html", [site], reverse("jobs:site_stream", args=[slug]), {"site": site})
 
 
-def _site_events(request: HttpRequest, events: Iterable) -> Iterator[str]:
+def _site_events(request: HtmxHttpRequest, events: Iterable) -> Iterator[str]:
     """Each event of reads.overview as an out-of-band fragment."""
     operates = can_operate(request.user)
     for event in events:
@@ -75,7 +77,7 @@ def _site_events(request: HttpRequest, events: Iterable) -> Iterator[str]:
 
 @require_GET
 @viewer_required
-def sites_stream(request: HttpRequest, slug: str | None = None) -> StreamingHttpResponse:
+def sites_stream(request: HtmxHttpRequest, slug: str | None = None) -> StreamingHttpResponse:
     """The overview (or one site's page) filling in: sections, then counts, as ArcGIS answers."""
     sites = [visible_site(request, slug)] if slug else list(Site.objects.visible_to(request.user))
     return event_stream(_site_events(request, reads.overview(request.user, sites)))
@@ -83,7 +85,7 @@ def sites_stream(request: HttpRequest, slug: str | None = None) -> StreamingHttp
 
 @require_GET
 @viewer_required
-def overview_refresh(request: HttpRequest) -> HttpResponse:
+def overview_refresh(request: HtmxHttpRequest) -> HttpResponse:
     """Every site's section and counts again, in one answer (the overview refreshes every 30 s)."""
     sites = list(Site.objects.visible_to(request.user))
     slug = request.GET.get("site")
@@ -94,7 +96,7 @@ def overview_refresh(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @viewer_required
-def service_counts(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
+def service_counts(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
     """One service's job counts (the cell's Retry)."""
     counts = reads.service_counts(request.user, target_of(request, slug, name, folder))
     return render(request, "jobs/partials/service_counts.html", {"counts": counts})
@@ -102,7 +104,7 @@ def service_counts(request: HttpRequest, slug: str, name: str, folder: str = "")
 
 @require_GET
 @viewer_required
-def service_baseline(request: HttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
+def service_baseline(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
     """What the service usually takes: how the portal tells a job that runs long."""
     baseline = reads.service_baseline(request.user, target_of(request, slug, name, folder))
     return render(request, "jobs/partials/service_baseline.html", {"baseline": baseline})
