@@ -11,6 +11,7 @@ from accounts.access import AuthenticatedHttpRequest, viewer_required
 from api import personal_tokens
 from api.forms import NewTokenForm
 from api.models import ApiToken
+from jobs.audit import quoted
 
 
 @require_http_methods(["GET", "POST"])
@@ -30,7 +31,7 @@ def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
             pk = request.POST.get("token", "")
             row = get_object_or_404(ApiToken, user=request.user, pk=pk if pk.isascii() and pk.isdigit() else None)
             personal_tokens.revoke(request.user, row)
-            messages.success(request, f"Revoked the API token {row.name!r}: it no longer works.")
+            messages.success(request, f"Revoked the API token {quoted(row.name)}: it no longer works.")
             return redirect("api_tokens")
         else:
             return HttpResponse("Unknown intent.", status=400)

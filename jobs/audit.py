@@ -1,10 +1,12 @@
-"""The audit trail: writing it (before and after every action), reading it as each user may, and its CSV export."""
+"""The audit trail: writing it (before and after every action), reading it as each user may, its CSV export, and
+the words it tells a change in (each changed value as a person would write it, never as Python shows it)."""
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -156,3 +158,62 @@ def latest_events(site: Site, service: str, job_ids: list[str]) -> dict[str, Aud
     for event in events.order_by("-created", "-id")[: len(job_ids) * 5]:
         latest.setdefault(event.job_id, event)
     return latest
+
+
+# --- words: a change, as a person would write it ------------------------------------------------
+
+
+def quoted(text: str) -> str:
+    """A name or other free text as the portal quotes it in a sentence."""
+    return f"“{text}”"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How the audit trail names one field and shows its values: a choice by its label, a switch as on or off,
+    a number with its unit, free text quoted, an empty value by what it means."""
+
+    label: str
+    unit: str = ""  # after a number: " s", " min"
+    empty: str = "none"  # what an empty value means, e.g. "every site"
+    choices: Mapping[str, str] = field(default_factory=dict)  # a stored value → its label
+    describe: Callable[[Any], str] | None = None  # for a value none of the above fits
+    quote: bool = True  # a name is quoted in a sentence; an address or a slug is not
+
+    def words(self, value: Any) -> str:
+        if self.describe is not None:
+            return self.describe(value)
+        if value is None or value == "" or value == [] or value == ():
+            return self.empty
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, list | tuple):
+            return ", ".join(self.choices.get(str(item), str(item)) for item in value)
+        if str(value) in self.choices:  # a Choices member is a str whose str() is its stored value
+            return self.choices[str(value)]
+        if isinstance(value, int | float):
+            return f"{value:g}{self.unit}"
+        return quoted(str(value)) if self.quote else str(value)
+
+    def change(self, old: Any, new: Any, created: bool) -> str:
+        return f"{self.label}: {self.words(new)}" if created else f"{self.label}: {self.words(old)} → {self.words(new)}"
+
+
+def shown_fields(model, names: Iterable[str], **overrides: Shown) -> dict[str, Shown]:
+    """Each field by its model's own name for it (verbose_name) and choices, unless `overrides` says otherwise."""
+    shown = {}
+    for name in names:
+        if name in overrides:
+            shown[name] = overrides[name]
+            continue
+        model_field = model._meta.get_field(name)
+        choices = {str(value): str(label) for value, label in getattr(model_field, "flatchoices", None) or []}
+        quote = not isinstance(model_field, models.URLField | models.SlugField)
+        shown[name] = Shown(str(getattr(model_field, "verbose_name", name)), choices=choices, quote=quote)
+    return shown
+
+
+def describe_changes(shown: Mapping[str, Shown], changes: Mapping[str, tuple[Any, Any]], created: bool) -> str:
+    """ "name: “Main site” → “Renamed”; read timeout: 10 s → 20 s", in the order of `shown`; for something new
+    each value alone ("name: “North”")."""
+    return "; ".join(shown[name].change(*changes[name], created) for name in shown if name in changes)

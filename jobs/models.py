@@ -298,33 +298,36 @@ class AuditEvent(models.Model):
     """
 
     class Action(models.TextChoices):
-        CANCEL = "cancel"
-        DELETE = "delete"
-        PURGE = "purge"
-        CONNECT = "connect"
-        DISCONNECT = "disconnect"
-        SITE_CHANGE = "site_change", "site change"
-        API_TOKEN_CREATED = "api_token_created", "API token created"
-        API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
-        API_TOKEN_REFUSED = "api_token_refused", "API token refused"
-        POLICY_CREATED = "policy_created", "policy created"
-        POLICY_CHANGED = "policy_changed", "policy changed"
-        POLICY_DELETED = "policy_deleted", "policy deleted"
-        ALERTS_CHANGED = "alerts_changed", "alert channel changed"
+        # What a person did, as a verb the way the buttons say it.
+        CANCEL = "cancel", "Cancel"
+        DELETE = "delete", "Delete"
+        PURGE = "purge", "Purge queue"
+        CONNECT = "connect", "Connect"
+        DISCONNECT = "disconnect", "Disconnect"
+        SITE_CHANGE = "site_change", "Change site"
+        API_TOKEN_CREATED = "api_token_created", "Create API token"
+        API_TOKEN_REVOKED = "api_token_revoked", "Revoke API token"
+        API_TOKEN_REFUSED = "api_token_refused", "Use an expired or revoked API token"
+        POLICY_CREATED = "policy_created", "Create policy"
+        POLICY_CHANGED = "policy_changed", "Change policy"
+        POLICY_DELETED = "policy_deleted", "Delete policy"
+        ALERTS_CHANGED = "alerts_changed", "Change alert channels"
+        VIEW_SHARED = "view_shared", "Share a saved view"
+        VIEW_UNSHARED = "view_unshared", "Delete a shared view"
 
     class Outcome(models.TextChoices):
-        PENDING = "pending"
-        SUCCESS = "success"
-        REFUSED = "refused"
-        FAILED = "failed"
+        PENDING = "pending", "Pending"
+        SUCCESS = "success", "Success"
+        REFUSED = "refused", "Refused"
+        FAILED = "failed", "Failed"
 
     class Via(models.TextChoices):
-        WEB = "web"
-        BULK = "bulk"
-        CLI = "cli"
-        ADMIN = "admin"
+        WEB = "web", "Web page"
+        BULK = "bulk", "Bulk action"
+        CLI = "cli", "Command line"
+        ADMIN = "admin", "Django admin"
         API = "api", "API"
-        POLICY = "policy"
+        POLICY = "policy", "Policy"
 
     created = models.DateTimeField(default=timezone.now, db_index=True)
     finished = models.DateTimeField(null=True, blank=True)
@@ -353,3 +356,15 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         target = self.job_id or self.service or self.site_slug
         return f"{self.username} {self.action} {target}: {self.outcome}"
+
+    @property
+    def how(self) -> str:
+        """How the action came, when not from a page: "bulk action", "command line", 'API, token "deploy"',
+        'policy "Night cleanup"' (a policy's detail names it already)."""
+        if self.via == self.Via.WEB:
+            return ""
+        if self.via == self.Via.POLICY and self.via_detail:
+            return self.via_detail
+        words: dict[str, str] = {self.Via.BULK: "bulk action", self.Via.CLI: "command line", self.Via.POLICY: "policy"}
+        label = words.get(self.via, self.get_via_display())
+        return f"{label}, {self.via_detail}" if self.via_detail else label

@@ -206,25 +206,33 @@ def change_site(user, site: Site, changes: dict[str, tuple[object, object]], *, 
             site.connection_changed = timezone.now()
         site.save()
         revoked = StoredToken.objects.filter(site=site).delete()[0] if moved else 0
-        described = "; ".join(describe_change(name, old, new, created) for name, (old, new) in changes.items())
-        message = f"{'Added' if created else 'Changed'} site: {described or 'nothing'}."
+        described = audit.describe_changes(_site_shown(), changes, created)
+        message = f"{'Added' if created else 'Changed'} site {audit.quoted(site.name)}: {described or 'nothing'}."
         if moved:
             message += f" Revoked {revoked} stored token{'' if revoked == 1 else 's'}: the address changed."
         record_site_change(user, site, message, via=via)
     return revoked
 
 
-def describe_change(name: str, old, new, created: bool) -> str:
-    """name 'old' → 'new', in words anyone who may read the audit trail may see (never a secret)."""
-
-    def show(value) -> str:
-        if name == "ca_bundle":
-            return ca_bundles.describe(value or "")
-        if isinstance(value, list | tuple):
-            return "[" + ", ".join(map(str, value)) + "]"
-        return repr(value) if isinstance(value, str) else str(value)
-
-    return f"{name} {show(new)}" if created else f"{name} {show(old)} → {show(new)}"
+def _site_shown() -> dict[str, audit.Shown]:
+    """How the audit trail tells each field of a site (never a secret: a CA bundle by its digest)."""
+    fields = [f.name for f in Site._meta.concrete_fields if f.name not in ("id", "connection_changed")]
+    Shown = audit.Shown
+    return audit.shown_fields(
+        Site,
+        [*fields, "groups"],
+        token_url=Shown("token URL", empty="none (the admin URL's own)", quote=False),
+        referer=Shown("referer", empty="the portal's default", quote=False),
+        ca_bundle=Shown("CA bundle", describe=lambda pem: ca_bundles.describe(pem or "")),
+        connect_timeout=Shown("connect timeout", unit=" s"),
+        read_timeout=Shown("read timeout", unit=" s"),
+        action_timeout=Shown("action timeout", unit=" s"),
+        groups=Shown("seen by", empty="everyone with a role"),
+        running_long_factor=Shown("running long past", unit="× the usual time"),
+        running_long_margin=Shown("running long past the usual time plus", unit=" min"),
+        queued_long_minutes=Shown("queued long after", unit=" min"),
+        cancel_stuck_minutes=Shown("cancel stuck after", unit=" min"),
+    )
 
 
 # --- job operations -------------------------------------------------------------------

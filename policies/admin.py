@@ -6,12 +6,23 @@ from django.contrib import admin, messages
 from jobs import audit
 from jobs.admin import visible_sites
 from jobs.models import AuditEvent, Site
-from jobs.operations import describe_change
 from policies import alerts
 from policies.forms import ChannelForm
 from policies.models import AlertChannel, Delivery
 
 AUDITED = ("name", "kind", "destination", "webhook URL", "events", "site", "enabled")
+_WEBHOOK_URL = audit.Shown("webhook URL", describe=lambda digest: f"fingerprint {digest}" if digest else "none")
+# How the audit trail tells each value: the kind and the events by their labels, a webhook URL by a fingerprint.
+SHOWN = audit.shown_fields(
+    AlertChannel,
+    AUDITED,
+    destination=audit.Shown("sends to", quote=False),
+    **{
+        "webhook URL": audit.Shown("webhook URL", describe=lambda digest: f"fingerprint {digest}" if digest else "none")
+    },
+    events=audit.Shown("events", choices=AlertChannel.EVENT_NAMES),
+    site=audit.Shown("site", empty="every site", quote=False),
+)
 
 
 def _snapshot(channel: AlertChannel) -> dict:
@@ -21,7 +32,7 @@ def _snapshot(channel: AlertChannel) -> dict:
         "destination": channel.destination,
         "webhook URL": channel.url_fingerprint,
         "events": list(channel.events),
-        "site": channel.site.slug if channel.site else "every site",
+        "site": channel.site.slug if channel.site else None,
         "enabled": channel.enabled,
     }
 
@@ -63,17 +74,16 @@ class AlertChannelAdmin(admin.ModelAdmin):
         before = _snapshot(AlertChannel.objects.get(pk=obj.pk)) if change else None
         super().save_model(request, obj, form, change)
         after = _snapshot(obj)
+        name = audit.quoted(obj.name)
         if before is None:
-            described = "; ".join(
-                describe_change(name, None, after[name], True) for name in AUDITED if after[name] != ""
-            )
-            _record(request, obj, f"Added alert channel {obj.name!r}: {described}.")
-        elif changed := [name for name in AUDITED if before[name] != after[name]]:
-            described = "; ".join(describe_change(name, before[name], after[name], False) for name in changed)
-            _record(request, obj, f"Changed alert channel {obj.name!r}: {described}.")
+            added = {field: (None, after[field]) for field in AUDITED if after[field] != ""}
+            _record(request, obj, f"Added alert channel {name}: {audit.describe_changes(SHOWN, added, True)}.")
+        elif changed := {field: (before[field], after[field]) for field in AUDITED if before[field] != after[field]}:
+            _record(request, obj, f"Changed alert channel {name}: {audit.describe_changes(SHOWN, changed, False)}.")
 
     def delete_model(self, request, obj):
-        _record(request, obj, f"Deleted alert channel {obj.name!r} ({obj.get_kind_display()}, {obj.destination}).")
+        where = f"{obj.get_kind_display()}, {obj.destination}"
+        _record(request, obj, f"Deleted alert channel {audit.quoted(obj.name)} ({where}).")
         super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):
@@ -88,7 +98,7 @@ class AlertChannelAdmin(admin.ModelAdmin):
                 event=channel.events[0] if channel.events else AlertChannel.Event.POLICY_ACTED,
                 site=channel.site,
                 title="Test alert from the GP Jobs Portal",
-                text=f"{request.user.get_username()} sent this to check the channel {channel.name!r}.",
+                text=f"{request.user.get_username()} sent this to check the channel {audit.quoted(channel.name)}.",
                 link=alerts.portal_link("/policies/"),
             )
             alerts.queue(delivery.pk)

@@ -8,14 +8,32 @@ from django.utils import timezone
 
 from jobs import audit
 from jobs.models import AuditEvent
-from jobs.operations import describe_change
-from policies.models import Policy, PolicyRun
+from policies.models import STATUS_CHOICES, Policy, PolicyRun
 
 Action = AuditEvent.Action
 
 # What the audit trail tells about a policy, in this order.
 FIELDS = (*Policy.EDITABLE_FIELDS, "owner")
 SCHEDULE_FIELDS = {"enabled", "mode", "every_minutes"}
+
+# How the audit trail tells each value: statuses and choices by their labels, minutes as minutes.
+SHOWN = audit.shown_fields(
+    Policy,
+    FIELDS,
+    site=audit.Shown("site", quote=False),
+    services=audit.Shown("GP services", quote=False),
+    statuses=audit.Shown("statuses", choices=dict(STATUS_CHOICES), empty="new, submitted, waiting and executing"),
+    username=audit.Shown("submitted by", empty="anyone"),
+    machine=audit.Shown("machine", empty="any"),
+    running_minutes=audit.Shown("running longer than", unit=" min"),
+    queued_minutes=audit.Shown("queued longer than", unit=" min"),
+    every_minutes=audit.Shown("every", unit=" min"),
+    max_jobs=audit.Shown("at most", unit=" jobs a run"),
+    mode=audit.Shown(
+        "mode", choices={Policy.Mode.MANUAL: "by hand, after a preview", Policy.Mode.SCHEDULED: "scheduled"}
+    ),
+    owner=audit.Shown("owner"),
+)
 
 
 def snapshot(policy: Policy) -> dict:
@@ -38,7 +56,7 @@ def save(user, policy: Policy, before: dict | None, *, via: str = AuditEvent.Via
         policy.schedule_from(timezone.now())
     if policy.enabled:
         policy.paused_reason = ""
-    described = "; ".join(describe_change(name, old, new, created) for name, (old, new) in changes.items())
+    described = audit.describe_changes(SHOWN, changes, created)
     with transaction.atomic():
         policy.save()
         if changes and not created:
@@ -46,9 +64,8 @@ def save(user, policy: Policy, before: dict | None, *, via: str = AuditEvent.Via
             policy.runs.filter(outcome=PolicyRun.Outcome.PREVIEW).update(outcome=PolicyRun.Outcome.EXPIRED)
         if changes:
             verb, action = ("Created", Action.POLICY_CREATED) if created else ("Changed", Action.POLICY_CHANGED)
-            audit.record(
-                user, policy.site, action, f"{verb} policy {policy.name!r}: {described}.", via=AuditEvent.Via.WEB
-            )
+            message = f"{verb} policy {audit.quoted(policy.name)}: {described}."
+            audit.record(user, policy.site, action, message, via=via)
 
 
 def set_enabled(user, policy: Policy, enabled: bool) -> None:
@@ -58,13 +75,13 @@ def set_enabled(user, policy: Policy, enabled: bool) -> None:
 
 
 def delete(user, policy: Policy) -> None:
-    summary = f"{policy.action} jobs of {policy.services} on {policy.site.slug}, {policy.mode}"
+    summary = f"{policy.get_action_display().lower()}: {policy.matches_text}; {policy.schedule_text.lower()}"
     with transaction.atomic():
         audit.record(
             user,
             policy.site,
             Action.POLICY_DELETED,
-            f"Deleted policy {policy.name!r} ({summary}).",
+            f"Deleted policy {audit.quoted(policy.name)} ({summary}).",
             via=AuditEvent.Via.WEB,
         )
         policy.delete()

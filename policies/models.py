@@ -245,6 +245,14 @@ class AlertChannel(models.Model):
         POLICY_STOPPED = "policy_stopped", "A policy paused itself or held back a run"
         SITE_DOWN = "site_down", "A site stopped answering, and came back"
 
+    # Each event in a few words, for a list of them in the audit trail.
+    EVENT_NAMES: dict[str, str] = {
+        Event.RUNNING_LONG: "job running long",
+        Event.POLICY_ACTED: "policy acted",
+        Event.POLICY_STOPPED: "policy stopped",
+        Event.SITE_DOWN: "site down or back",
+    }
+
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     url = models.URLField(

@@ -305,7 +305,7 @@ def _pause(policy: Policy, problem: str) -> None:
             policy.owner,
             policy.site,
             AuditEvent.Action.POLICY_CHANGED,
-            f"Policy {policy.name!r} paused itself: {problem}",
+            f"Policy {audit.quoted(policy.name)} paused itself: {problem}",
             via=AuditEvent.Via.POLICY,
             via_detail=policy.label,
         )

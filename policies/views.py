@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import roles
 from accounts.access import operator_required, permission_required
+from jobs.audit import quoted
 from jobs.models import Site
 from policies import editing, runs
 from policies.forms import PolicyForm
@@ -62,7 +63,7 @@ def policy_new(request: HttpRequest) -> HttpResponse:
         policy = form.save(commit=False)
         policy.owner = request.user
         editing.save(request.user, policy, None)
-        messages.success(request, f"Policy {policy.name!r} created. Preview it to see what it matches now.")
+        messages.success(request, f"Policy {quoted(policy.name)} created. Preview it to see what it matches now.")
         return redirect("policies:detail", pk=policy.pk)
     return render(request, "policies/form.html", {"form": form, "policy": None})
 
@@ -83,7 +84,7 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = _form(request, policy)
     if request.method == "POST" and form.is_valid():
         editing.save(request.user, form.save(commit=False), before)
-        messages.success(request, f"Policy {policy.name!r} saved.")
+        messages.success(request, f"Policy {quoted(policy.name)} saved.")
         return redirect("policies:detail", pk=policy.pk)
     return render(request, "policies/form.html", {"form": form, "policy": policy})
 
@@ -97,7 +98,7 @@ def policy_enable(request: HttpRequest, pk: int) -> HttpResponse:
     state = (
         "enabled: it runs on its schedule" if enabled and policy.scheduled else ("enabled" if enabled else "disabled")
     )
-    messages.success(request, f"Policy {policy.name!r} {state}.")
+    messages.success(request, f"Policy {quoted(policy.name)} {state}.")
     return redirect("policies:detail", pk=policy.pk)
 
 
@@ -107,7 +108,7 @@ def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
     policy = managed_policy(request, pk)
     if request.method == "POST":
         editing.delete(request.user, policy)
-        messages.success(request, f"Policy {policy.name!r} deleted.")
+        messages.success(request, f"Policy {quoted(policy.name)} deleted.")
         return redirect("policies:list")
     return render(request, "policies/delete.html", {"policy": policy})
 

@@ -27,6 +27,17 @@ register.filter("duration", duration)
 
 
 @register.filter
+def took(milliseconds: int | None) -> str:
+    """How long an audited call to ArcGIS took; nothing for an action that made no call."""
+    if not milliseconds:
+        return ""
+    if milliseconds < 1000:
+        return f"{milliseconds} ms"
+    seconds = milliseconds / 1000
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+
+
+@register.filter
 def get(mapping, key):
     """mapping[key], or None (also when there is no mapping)."""
     return mapping.get(key) if mapping else None

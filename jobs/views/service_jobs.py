@@ -79,8 +79,9 @@ def job_detail(request: HtmxHttpRequest, slug: str, name: str, job_id: str, fold
     target = target_of(request, slug, name, folder)
     detail = reads.job_detail(request.user, target, job_id)
     page = JobPage(detail, show_all=request.GET.get("messages") == "all")
-    context = {"target": target, "detail": detail, "page": page, "row": detail.row, "token": detail.token}
-    context["row_list"] = [detail.row]
+    row = JobRow.of(detail.row)  # with its display values: its facts show its times too
+    context = {"target": target, "detail": detail, "page": page, "row": row, "token": detail.token}
+    context["row_list"] = [row]
     context["can_operate"] = can_operate(request.user)
     context["back_url"] = request.get_full_path()
     return render(request, "jobs/job_detail.html", context)

@@ -363,8 +363,9 @@ def test_a_site_admin_adds_changes_and_deletes_a_site_and_each_change_is_audited
     assert [(e.action, e.via, e.username, e.site_slug, e.outcome) for e in events] == [
         ("site_change", "admin", "sam", "north", "success")
     ] * 3
-    assert events[0].message.startswith("Added site:") and "admin_url" in events[0].message
-    assert events[1].message == "Changed site: name 'North' → 'North (primary)'."  # no address change: no revocation
+    assert events[0].message.startswith("Added site “North”:") and "admin URL: " in events[0].message
+    # no address change: no revocation
+    assert events[1].message == "Changed site “North (primary)”: name: “North” → “North (primary)”."
     assert events[2].message == "Deleted site."
     # The trail outlives the site.
     assert all(e.site_id is None for e in AuditEvent.objects.all())

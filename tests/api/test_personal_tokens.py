@@ -98,7 +98,7 @@ def test_a_revoked_token_stops_working_and_both_are_audited(operator, client_as)
     row, token = personal_tokens.issue(operator, "nightly", 30)
     assert api_get(token).status_code == 200
     response = client.action(PAGE, {"intent": "revoke", "token": row.pk}, htmx=False, follow=True)
-    assert "Revoked the API token 'nightly': it no longer works." in messages_text(response.content.decode())
+    assert "Revoked the API token “nightly”: it no longer works." in messages_text(response.content.decode())
     row.refresh_from_db()
     assert row.revoked is not None and row.state == "revoked"
 

@@ -321,7 +321,7 @@ def test_an_api_cancel_writes_the_same_audit_row_as_a_web_cancel_but_via_api(sim
     assert api_row.finished and api_row.duration_ms is not None
     # Both show on the audit page and in the CSV, the API's with its token.
     html = olivia.get(reverse("jobs:audit")).content.decode()
-    assert "(api: token &quot;deploy-script&quot; (gpj_" in html
+    assert "(API, token &quot;deploy-script&quot; (gpj_" in html
     csv = b"".join(olivia.get(reverse("jobs:audit_csv")).streaming_content).decode()
     assert ',api,"token ""deploy-script"" (gpj_' in csv
 

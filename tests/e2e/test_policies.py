@@ -68,7 +68,7 @@ def test_an_operator_creates_a_policy_previews_it_and_cancels_what_it_listed(
     expect(rows).to_have_count(2)
     for job_id in stuck:
         row = rows.filter(has_text=job_id)
-        expect(row.locator('td[data-label="Action"]')).to_have_text('Cancel (policy: policy "Batch queue")')
+        expect(row.locator('td[data-label="Action"]')).to_have_text('Cancel (policy "Batch queue")')
         expect(row.locator('td[data-label="Who"]')).to_have_text("olivia")
 
 

@@ -69,9 +69,9 @@ def test_addsite_registers_a_site_with_every_option(site_admin, ca_file):
         site,
         "success",
     )
-    assert event.message.startswith(f"Added site: slug 'north'; name 'North'; admin_url '{ADMIN_URL}'; ")
-    assert "referer 'https://portal.example.org/'" in event.message
-    assert "ca_bundle 1 certificate (SHA-256 " in event.message and "BEGIN" not in event.message
+    assert event.message.startswith(f"Added site “North”: slug: north; name: “North”; admin URL: {ADMIN_URL}; ")
+    assert "referer: https://portal.example.org/" in event.message
+    assert "CA bundle: 1 certificate (SHA-256 " in event.message and "BEGIN" not in event.message
 
 
 def test_addsite_updates_a_site_with_the_same_slug(site_admin):
@@ -83,10 +83,10 @@ def test_addsite_updates_a_site_with_the_same_slug(site_admin):
     assert site.pk == first.pk and site.name == "North"  # the name is kept when not given again
     assert site.admin_url == "http://north-test.example.com/arcgis/admin" and site.insecure
     added, changed = AuditEvent.objects.order_by("id").values_list("message", flat=True)
-    assert added.startswith(f"Added site: slug 'north'; name 'North'; admin_url '{ADMIN_URL}';")
+    assert added.startswith(f"Added site “North”: slug: north; name: “North”; admin URL: {ADMIN_URL};")
     assert changed == (
-        f"Changed site: admin_url '{ADMIN_URL}' → 'http://north-test.example.com/arcgis/admin'; "
-        "insecure False → True. Revoked 0 stored tokens: the address changed."
+        f"Changed site “North”: admin URL: {ADMIN_URL} → http://north-test.example.com/arcgis/admin; "
+        "skip TLS verification: off → on. Revoked 0 stored tokens: the address changed."
     )
 
 

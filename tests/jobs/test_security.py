@@ -142,8 +142,8 @@ def test_finding_1_a_changed_address_receives_no_token_and_no_password(
     assert not site.tokens.exists()  # revoked with the change, in the same transaction
     event = AuditEvent.objects.get(action="site_change")
     assert event.message == (
-        f"Changed site: admin_url '{simulator.admin_url}' → '{capture.admin_url}'; "
-        f"token_url '' → '{capture.token_url}'. Revoked 2 stored tokens: the address changed."
+        f"Changed site “Main site”: admin URL: {simulator.admin_url} → {capture.admin_url}; "
+        f"token URL: none (the admin URL's own) → {capture.token_url}. Revoked 2 stored tokens: the address changed."
     )
     assert not secrets_in(capture, *tokens) and not any(token in event.message for token in tokens)
 
@@ -210,7 +210,8 @@ def test_finding_1_any_change_of_how_a_site_is_reached_revokes_its_tokens(
     assert response.status_code == 302, response.content.decode()
     assert not site.tokens.exists()
     message = AuditEvent.objects.get(action="site_change").message
-    assert f"{field} " in message and message.endswith("Revoked 1 stored token: the address changed.")
+    label = Site._meta.get_field(field).verbose_name  # named as the admin's form names it
+    assert f"{label}: " in message and message.endswith("Revoked 1 stored token: the address changed.")
     assert "BEGIN CERTIFICATE" not in message
 
 
@@ -231,7 +232,8 @@ def test_finding_1_other_changes_keep_the_tokens(simulator, site, operator, site
     assert site.tokens.count() == 1 and Site.objects.get().connection_changed is None
     message = AuditEvent.objects.get(action="site_change").message
     assert (
-        message == "Changed site: name 'Main site' → 'Renamed'; read_timeout 10.0 → 20.0; groups [] → [Hydrology team]."
+        message == "Changed site “Renamed”: name: “Main site” → “Renamed”; read timeout: 10 s → 20 s; "
+        "seen by: everyone with a role → Hydrology team."
     )
 
 
@@ -241,7 +243,7 @@ def test_finding_1_addsite_on_an_existing_slug_revokes_the_tokens(simulator, sit
     assert "revoked 1 stored token(s)" in out
     assert not site.tokens.exists() and Site.objects.get().connection_changed is not None
     message = AuditEvent.objects.get(action="site_change").message
-    assert f"admin_url '{simulator.admin_url}' → 'http://127.0.0.1:9/arcgis/admin'" in message
+    assert f"admin URL: {simulator.admin_url} → http://127.0.0.1:9/arcgis/admin" in message
     assert message.endswith("Revoked 1 stored token: the address changed.")
 
 

@@ -349,14 +349,18 @@ def test_a_site_admin_adds_and_changes_a_channel_and_each_change_is_audited(site
     [added] = AuditEvent.objects.filter(action="alerts_changed")
     assert (added.username, added.via, added.site) == ("sam", "admin", None)
     assert added.message == (
-        "Added alert channel 'Ops Slack': name 'Ops Slack'; kind 'slack'; destination 'hooks.slack.example.com'; "
-        f"webhook URL '{made.url_fingerprint}'; events [policy_acted, site_down]; site 'every site'; enabled True."
+        "Added alert channel “Ops Slack”: name: “Ops Slack”; kind: Slack incoming webhook; "
+        f"sends to: hooks.slack.example.com; webhook URL: fingerprint {made.url_fingerprint}; "
+        "events: policy acted, site down or back; site: every site; enabled: on."
     )
     assert "secret-part" not in added.message  # a webhook's path is its secret
     change = reverse("admin:policies_alertchannel_change", args=[made.pk])
     assert client.post(change, channel_form(client, events=[SITE_DOWN])).status_code == 302
     changed = AuditEvent.objects.filter(action="alerts_changed").first()
-    assert changed.message == "Changed alert channel 'Ops Slack': events [policy_acted, site_down] → [site_down]."
+    assert (
+        changed.message
+        == "Changed alert channel “Ops Slack”: events: policy acted, site down or back → site down or back."
+    )
 
 
 def test_the_admin_refuses_a_plain_http_webhook(site_admin, client_as):
@@ -395,7 +399,8 @@ def test_changing_a_webhooks_secret_path_is_audited_without_revealing_it(site_ad
     assert client.post(change, channel_form(client, url=other)).status_code == 302
     changed = AuditEvent.objects.filter(action="alerts_changed").first()
     old, new = made.url_fingerprint, AlertChannel.objects.get().url_fingerprint
-    assert old != new and changed.message == f"Changed alert channel 'Ops Slack': webhook URL '{old}' → '{new}'."
+    assert old != new
+    assert changed.message == f"Changed alert channel “Ops Slack”: webhook URL: fingerprint {old} → fingerprint {new}."
     assert "someone-elses" not in changed.message and "T999" not in changed.message
 
 

@@ -61,11 +61,13 @@ def test_an_operator_creates_a_policy_they_own_and_the_audit_trail_has_its_value
     assert (policy.owner, policy.statuses, policy.enabled, policy.next_run_at) == (operator, [SUBMITTED], False, None)
     event = AuditEvent.objects.get(action="policy_created")
     assert (event.username, event.site, event.via) == ("olivia", site, "web")
-    assert event.message.startswith("Created policy 'Batch queue': name 'Batch queue'; site 'main'; ")
+    assert event.message.startswith("Created policy “Batch queue”: name: “Batch queue”; site: main; ")
     assert (
-        "services 'Hydrology/*'; statuses [esriJobSubmitted]; username 'svc_batch'; queued_minutes 30" in event.message
+        "GP services: Hydrology/*; statuses: Submitted; submitted by: “svc_batch”; queued longer than: 30 min"
+        in event.message
     )
-    assert "owner 'olivia'" in event.message
+    assert "owner: “olivia”" in event.message
+    assert "Policy." not in event.message and "True" not in event.message  # words, never Python's
 
 
 def test_a_change_is_audited_with_its_old_and_new_values_and_schedules_the_policy(site, olivia, operator):
@@ -76,14 +78,14 @@ def test_a_change_is_audited_with_its_old_and_new_values_and_schedules_the_polic
     assert policy.enabled and policy.next_run_at is not None  # due at once: the next tick runs it
     event = AuditEvent.objects.get(action="policy_changed")
     assert event.message == (
-        "Changed policy 'Batch queue': mode 'manual' → 'scheduled'; every_minutes 15 → 10; max_jobs 50 → 20; "
-        "enabled False → True."
+        "Changed policy “Batch queue”: mode: by hand, after a preview → scheduled; every: 15 min → 10 min; "
+        "at most: 50 jobs a run → 20 jobs a run; enabled: off → on."
     )
     # Disabling on its page: audited too, and off the schedule.
     post(olivia, reverse("policies:enable", args=[policy.pk]), {"enabled": "0"})
     policy.refresh_from_db()
     assert not policy.enabled and policy.next_run_at is None
-    assert AuditEvent.objects.filter(action="policy_changed").first().message.endswith("enabled True → False.")
+    assert AuditEvent.objects.filter(action="policy_changed").first().message.endswith("enabled: on → off.")
 
 
 def test_saving_without_a_change_records_nothing(site, olivia, operator):
@@ -99,7 +101,11 @@ def test_deleting_asks_first_and_is_audited(site, olivia, operator):
     assert post(olivia, reverse("policies:delete", args=[policy.pk])).status_code == 302
     assert not Policy.objects.exists()
     event = AuditEvent.objects.get(action="policy_deleted")
-    assert event.message == "Deleted policy 'Batch queue' (cancel jobs of Hydrology/* on main, manual)."
+    assert event.message == (
+        "Deleted policy “Batch queue” (cancel: New, Submitted, Waiting, Executing jobs of Hydrology/*, "
+        "submitted by svc_batch, "
+        "queued longer than 30 min; by hand, after a preview)."
+    )
 
 
 @pytest.mark.parametrize(

@@ -239,7 +239,7 @@ def test_a_policy_whose_owners_token_cannot_act_pauses_itself_and_alerts(
     assert cancels(simulator) == [] and not [r for r in simulator.requests if r.operation == "query"]
     event = AuditEvent.objects.get(action="policy_changed")
     assert (event.via, event.via_detail) == ("policy", 'policy "Batch queue"')
-    assert event.message.startswith("Policy 'Batch queue' paused itself: The ArcGIS token of its owner olivia")
+    assert event.message.startswith("Policy “Batch queue” paused itself: The ArcGIS token of its owner olivia")
     [mail] = mailoutbox
     assert mail.subject == '[GP Jobs Portal] Policy "Batch queue" paused itself'
     # Paused, it is no longer claimed; enabling it again clears the reason and schedules it.

@@ -1,0 +1,33 @@
+"""The audit trail as a person reads it in Chromium: each time on one line at 1440 px, however long the message
+beside it; actions named alike; how long a call took in words."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from jobs import audit, operations
+from jobs.models import AuditEvent
+
+pytestmark = pytest.mark.e2e
+
+LINES = "(element) => element.getClientRects().length"
+
+
+def test_times_stay_on_one_line_and_actions_read_alike(site, operator, portal):
+    long_message = "Changed site “Main site”: " + "; ".join(f"read timeout: {n} s → {n + 1} s" for n in range(12))
+    operations.record_site_change(operator, site, long_message)
+    [event] = audit.begin(
+        operator, site, AuditEvent.Action.CANCEL, AuditEvent.Via.BULK, [("Hydrology/Watershed", "j1")]
+    )
+    audit.complete([event], [audit.Completion(AuditEvent.Outcome.SUCCESS, "Cancel requested", None, 0.048)])
+    page = portal.open(operator)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto("/audit/")
+    times = page.locator('td[data-label="When"] time')
+    expect(times).to_have_count(2)
+    for time in times.all():
+        assert time.evaluate(LINES) == 1, "a time wraps onto several lines"
+    expect(page.get_by_role("columnheader", name="Took")).to_be_visible()
+    expect(page.locator('td[data-label="Took"]').first).to_have_text("48 ms")
+    expect(page.locator('td[data-label="Action"]')).to_have_text(["Cancel (bulk action)", "Change site (Django admin)"])
