@@ -21,9 +21,8 @@ $(VENV)/.dev-installed: requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q --require-hashes -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
+# The demo migrates and collects the static files itself: one start of Django, one set of warnings.
 run: $(VENV)/.runtime-installed
-	$(BIN)/python manage.py migrate --noinput -v0
-	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py demo
 
 test: lint

@@ -131,13 +131,7 @@ def demo_environment(var_dir: Path, static_root: Path) -> dict[str, str]:
 def running_demo() -> Iterator[Demo]:
     """`manage.py demo` on free ports in a temporary directory; stopped (whole process group) on exit."""
     with tempfile.TemporaryDirectory(prefix="portal-screenshots-") as tmp:
-        env = demo_environment(Path(tmp) / "var", Path(tmp) / "static")
-        for command in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
-            done = subprocess.run(  # noqa: S603 - this project's own manage.py
-                [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True
-            )
-            if done.returncode:
-                raise ScreenshotError(f"manage.py {command[0]} failed:\n{done.stdout}{done.stderr}")
+        env = demo_environment(Path(tmp) / "var", Path(tmp) / "static")  # the demo migrates and collects static files
         port, simulator_port = free_port(), free_port()
         command = ["demo", "--addr", f"127.0.0.1:{port}", "--simulator-port", str(simulator_port)]
         log_path = Path(tmp) / "demo.log"

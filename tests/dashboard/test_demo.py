@@ -1,5 +1,7 @@
-"""`make run`'s demo, end to end: the portal, the simulator and the background worker start, the printed login
-works, live jobs are listed and one can be cancelled, the example policy previews; Ctrl-C stops everything."""
+"""`make run`'s demo, end to end: from an empty data directory the portal, the simulator and the background worker
+start, the printed login works, live jobs are listed and one can be cancelled, the example policy previews; Ctrl-C
+stops everything. Its console shows the settings' warnings once and the logins last, and stays quiet while people
+use the portal."""
 
 import os
 import re
@@ -29,9 +31,7 @@ def demo(tmp_path):
         "PORTAL_VAR_DIR": str(tmp_path / "var"),
         "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
     }
-    for command in (["migrate", "-v0"], ["collectstatic", "--noinput", "-v0"]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
+    port = free_port()  # the demo migrates and collects the static files itself
     log = (tmp_path / "demo.log").open("w+")
     process = subprocess.Popen(
         [sys.executable, "manage.py", "demo", "--addr", f"127.0.0.1:{port}", "--latency-ms", "0"],
@@ -138,3 +138,37 @@ def test_the_demo_logs_in_lists_live_jobs_and_cancels_one(demo):
         os.kill(worker_pid, 0)
     log.seek(0)
     assert f"cancel: Hydrology/FloodModel/{running[0]} by operator" in log.read()
+
+
+def sign_in(url: str, username: str) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.get(f"{url}/accounts/login/")
+    answer = session.post(
+        f"{url}/accounts/login/",
+        {"username": username, "password": username, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+    )
+    assert answer.status_code == 200
+    return session
+
+
+def test_the_demos_console_keeps_the_logins_in_sight(demo):
+    url, output, _process, log = demo
+    # The settings' warnings once (not once per command), and the logins last: no server or worker banner after them.
+    assert output.count("DJANGO_SECRET_KEY is not set") == 1, output
+    assert output.rstrip().endswith("Ctrl-C stops the portal, the background worker and the simulator."), output
+    assert "Starting development server" not in output and "celery@" not in output
+    assert re.search(r"its log: (\S+worker\.log)", output)
+
+    # People use the portal: no line per request, and a viewer refused a page is one line, not a traceback.
+    operator = sign_in(url, "operator")
+    for path in ("/", "/jobs/", "/audit/", "/policies/"):
+        assert operator.get(f"{url}{path}").status_code == 200
+    viewer = sign_in(url, "viewer")
+    assert viewer.get(f"{url}/policies/").status_code == 403
+    time.sleep(0.5)  # what the server writes after answering
+    log.seek(0)
+    since_banner = log.read()[len(output) :]
+    assert "Traceback" not in since_banner, since_banner
+    assert '"GET /' not in since_banner and '"POST /' not in since_banner, since_banner
+    assert since_banner.count("Forbidden (Permission denied): /policies/") == 1, since_banner

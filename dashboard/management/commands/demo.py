@@ -1,14 +1,24 @@
+"""`make run`: the whole demo in one command. It migrates and collects static files itself (so the console shows
+the settings' warnings once), starts the simulated ArcGIS Server, the demo users, site and example policy, the
+background worker, and Django's development server, and prints the logins last, where they stay in sight: the
+worker starts without its banner and the server without its start-up lines, and requests are not logged one per
+line (errors still are). Ctrl-C (or SIGTERM) stops the portal, the worker and the simulator."""
+
+import hashlib
 import logging
 import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.staticfiles.finders import get_finders
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.core.management.commands import runserver
 
 import arcgis_client
 from accounts import roles
@@ -37,6 +47,13 @@ class Command(BaseCommand):
     def handle(self, *args, addr, simulator_port, latency_ms, **options):
         from arcgis_simulator import Simulator
 
+        # SIGTERM stops it like Ctrl-C, and so does Ctrl-C even when a shell started it with SIGINT ignored: the
+        # worker and the simulator stop with it.
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
+        call_command("migrate", interactive=False, verbosity=0)
+        collect_static()
+
         simulator = Simulator(
             scenario="demo",
             tls=True,
@@ -64,10 +81,8 @@ class Command(BaseCommand):
             self._example_policy(site, owner=next(u for u in users if u.username == "operator"))
             worker = self._start_worker()
             try:
-                self.stdout.write(self.style.SUCCESS(self._banner(addr, simulator, worker)))
-                # The simulated server says who cancelled, deleted or purged what, as ArcGIS's own log would.
-                logging.getLogger("arcgis_simulator").setLevel(logging.INFO)
-                call_command("runserver", addr, use_reloader=False, skip_checks=True)
+                server = QuietServer(self.style.SUCCESS(self._banner(addr, simulator, worker)))
+                call_command(server, addr, use_reloader=False, skip_checks=True)
             finally:
                 self._stop_worker(worker)
         finally:
@@ -75,10 +90,22 @@ class Command(BaseCommand):
 
     def _start_worker(self) -> subprocess.Popen:
         """The background worker, with beat for the schedule: scheduled policies and alerts. Without Redis its
-        broker is a directory under var/ (dashboard/settings.py), so it needs nothing else."""
+        broker is a directory under var/ (dashboard/settings.py), so it needs nothing else. It writes to a log of its
+        own (WORKER_LOG), so that the console keeps the logins in sight."""
         command = [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--beat", "--concurrency", "2"]
-        # A fixed command with this interpreter: nothing in it comes from input.
-        return subprocess.Popen([*command, "--loglevel", "WARNING"], cwd=settings.BASE_DIR, env=os.environ.copy())  # noqa: S603
+        with self.worker_log.open("w") as log:
+            # A fixed command with this interpreter: nothing in it comes from input.
+            return subprocess.Popen(  # noqa: S603
+                [*command, "--loglevel", "WARNING"],
+                cwd=settings.BASE_DIR,
+                env=os.environ.copy(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    @property
+    def worker_log(self) -> Path:
+        return Path(settings.VAR_DIR) / "worker.log"
 
     def _stop_worker(self, worker: subprocess.Popen) -> None:
         if worker.poll() is None:
@@ -132,10 +159,53 @@ class Command(BaseCommand):
         logins = "\n".join(f"    {name:<10} / {name:<10} ({role})" for name, role in DEMO_USERS.items())
         return (
             f"\nGP Jobs Portal demo\n"
-            f"  Portal:    http://{addr}/  (Ctrl-C stops the portal and the simulator)\n"
-            f"  Log in as:\n{logins}\n"
             f"  Simulated ArcGIS Server: {simulator.admin_url}\n"
             f"    its certificate: {simulator.cert_path}\n"
             f"  Background worker (scheduled policies, alerts): celery -A dashboard worker --beat, pid {worker.pid}\n"
-            f"  Example policy (disabled): {EXAMPLE_POLICY!r} under Policies\n"
+            f"    its log: {self.worker_log}\n"
+            f"  Example policy (disabled): “{EXAMPLE_POLICY}” under Policies\n"
+            f"  Portal:    http://{addr}/\n"
+            f"  Log in as:\n{logins}\n"
+            f"  Ctrl-C stops the portal, the background worker and the simulator.\n"
         )
+
+
+def collect_static() -> None:
+    """collectstatic, unless no static file changed since the demo last ran it: it compresses every file again each
+    time, which is most of the demo's start-up."""
+    sources = []
+    for finder in get_finders():
+        for path, storage in finder.list(["CVS", ".*", "*~"]):
+            found = os.stat(storage.path(path))
+            sources.append(f"{path} {found.st_size} {found.st_mtime_ns}")
+    fingerprint = hashlib.sha256("\n".join(sorted(sources)).encode()).hexdigest()
+    root = Path(settings.STATIC_ROOT)
+    marker = root / ".collected-from"
+    if (root / "staticfiles.json").exists() and marker.exists() and marker.read_text() == fingerprint:
+        return
+    call_command("collectstatic", interactive=False, verbosity=0)
+    marker.write_text(fingerprint)
+
+
+class QuietServer(runserver.Command):
+    """Django's development server, which says where it listens with the demo's banner instead of its own lines."""
+
+    def __init__(self, banner: str) -> None:
+        super().__init__()
+        self.banner = banner
+
+    def get_handler(self, *args, **options):
+        handler = super().get_handler(*args, **options)  # loading the WSGI application configures logging again
+        # The simulated server says who cancelled, deleted or purged what, as ArcGIS's own log would; the
+        # development server logs a request only when it failed (the portal's own log has the details).
+        logging.getLogger("arcgis_simulator").setLevel(logging.INFO)
+        logging.getLogger("django.server").setLevel(logging.ERROR)
+        return handler
+
+    def on_bind(self, server_port: int) -> None:
+        self.stdout.write(self.banner)
+        self.stdout.flush()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
