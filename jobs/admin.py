@@ -19,7 +19,7 @@ class ServiceThresholdsInline(admin.TabularInline):
 
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "admin_url", "insecure")
+    list_display = ("name", "slug", "admin_url", "certificate_check")
     # An address typed without a scheme means https (Django 6's default; sites need https anyway).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     search_fields = ("name", "slug", "admin_url")
@@ -42,6 +42,13 @@ class SiteAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return visible_sites(request)
+
+    @admin.display(description="TLS certificate", ordering="insecure")
+    def certificate_check(self, site: Site) -> str:
+        """In words: a red cross for "skip TLS verification: off" read as a fault, when off is the safe setting."""
+        if site.insecure:
+            return "Not checked (test server)"
+        return "Checked against its CA bundle" if site.ca_bundle else "Checked against the system's CAs"
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name in TIMEOUT_BOUNDS:  # the bounds in the form too: min/max on the input, errors by name

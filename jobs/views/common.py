@@ -39,6 +39,21 @@ def page_path(request: HtmxHttpRequest) -> str:
     return request.get_full_path()
 
 
+def without_empty_filters(request: HttpRequest) -> HttpResponse | None:
+    """A filter form sent without JavaScript carries every field, empty or not; the address says only what was asked
+    for ("?user=svc_batch"), so the page redirects to that one once. None when there is nothing to leave out."""
+    if request.method != "GET" or not any(value == "" for value in request.GET.values()):
+        return None
+    query = request.GET.copy()
+    for name in list(query):
+        values = [value for value in query.getlist(name) if value != ""]
+        if values:
+            query.setlist(name, values)
+        else:
+            del query[name]
+    return redirect(f"{request.path}?{query.urlencode()}" if query else request.path)
+
+
 def without_inline(request: HttpRequest) -> str:
     query = request.GET.copy()
     query.pop("inline", None)

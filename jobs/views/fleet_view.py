@@ -18,7 +18,7 @@ from jobs.forms import (
     FleetFilterForm,
 )
 from jobs.models import Site
-from jobs.views.common import HtmxHttpRequest, event_stream, page_path
+from jobs.views.common import HtmxHttpRequest, event_stream, page_path, without_empty_filters
 
 
 def _fleet_form(request: HtmxHttpRequest) -> tuple[FleetFilterForm, list[Site]]:
@@ -51,6 +51,8 @@ def _fleet_context(request: HtmxHttpRequest, state, form: FleetFilterForm) -> di
 @viewer_required
 def fleet_view(request: HtmxHttpRequest) -> HttpResponse:
     """The jobs of every GP service of every site the user may see; the table fills in as services answer."""
+    if clean := without_empty_filters(request):
+        return clean
     form, sites = _fleet_form(request)
     inline = request.GET.get("inline") == "1"
     query = request.GET.copy()

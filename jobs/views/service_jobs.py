@@ -20,7 +20,7 @@ from jobs.job_page import JobPage
 from jobs.models import StoredToken
 from jobs.rows import JobRow
 from jobs.targets import ServiceTarget
-from jobs.views.common import HtmxHttpRequest, page_path, pop_outcomes, without_inline
+from jobs.views.common import HtmxHttpRequest, page_path, pop_outcomes, without_empty_filters, without_inline
 from jobs.views.polling import filters_query, newest_shown_ms, poll_for
 
 
@@ -52,8 +52,10 @@ def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFil
 @vary_on_headers("HX-Request", "HX-Target")  # the page's shell, or just its table, from one URL
 def job_list(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
     target = target_of(request, slug, name, folder)
-    form = JobFilterForm(request.GET)
     table_only = bool(request.htmx) and request.htmx.target == "job-table"
+    if not request.htmx and (clean := without_empty_filters(request)):
+        return clean
+    form = JobFilterForm(request.GET)
     inline = request.GET.get("inline") == "1"
     context = {
         "target": target,

@@ -54,6 +54,15 @@
     if (details) { details.open = true; }
   });
 
+  // A filter form leaves out its empty fields, however it is sent (a form's submission, htmx's request, which both
+  // build their FormData from the form): the address says only what was asked for ("?user=svc_batch").
+  document.addEventListener("formdata", function (event) {
+    if (!event.target.matches || !event.target.matches("form.filters")) { return; }
+    var empty = [];
+    event.formData.forEach(function (value, name) { if (value === "") { empty.push(name); } });
+    empty.forEach(function (name) { event.formData.delete(name); });
+  }, true);
+
   // "Select all on this page".
   document.addEventListener("change", function (event) {
     if (!event.target.matches("[data-select-all]")) { return; }
