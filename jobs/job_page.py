@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import arcgis_client
-from jobs.reads import JobDetail, ParameterRead, ReadError
-from jobs.rows import timestamp
+from jobs.reads import FAILED_STATUSES, JobDetail, ParameterRead, ReadError
+from jobs.rows import duration, timestamp
 from jobs.targets import ServiceTarget
 
 SHOWN_FIRST = 50  # of a long list of messages, the page shows these first ones…
@@ -43,11 +43,12 @@ class MessageLine:
     tone: str  # "error", "warning", "abort" or ""
     label: str  # the word that marks it: "Error", "Warning", "Cancelled" or ""
     truncated: bool
+    number: int  # its place in the job's whole list, from 1: the page's anchor #message-<number>
 
     @classmethod
     def of(cls, message: arcgis_client.JobMessage) -> MessageLine:
         tone, label = MESSAGE_MARKS.get(message.type, ("", ""))
-        return cls(message.type, message.description, tone, label, message.truncated)
+        return cls(message.type, message.description, tone, label, message.truncated, message.index + 1)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,38 @@ def _slice(
 
 def new_lines(messages: list[arcgis_client.JobMessage]) -> list[MessageLine]:
     return [MessageLine.of(message) for message in messages]
+
+
+# ArcGIS's closing message gives the time the job ran: "Succeeded at … (Elapsed Time: 1 minutes 2.5 seconds)".
+_ELAPSED = re.compile(r"\(Elapsed Time: ([^)]{1,80})\)")
+_AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(hour|minute|second)s?")
+_UNIT_SECONDS = {"hour": 3600, "minute": 60, "second": 1}
+
+
+def elapsed_time(messages: list[arcgis_client.JobMessage]) -> timedelta | None:
+    """How long the job ran, as its last messages say (ArcGIS counts from when it started executing), or None."""
+    for message in reversed(messages[-5:]):
+        found = _ELAPSED.search(message.description)
+        if found:
+            amounts = _AMOUNT.findall(found.group(1))
+            if amounts:
+                return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[unit] for n, unit in amounts))
+    return None
+
+
+def timing_text(job: arcgis_client.Job | None, ran: timedelta | None) -> str:
+    """The job's time in words, saying that the portal's duration counts from its submission, queue included."""
+    if job is None or job.submitted is None or job.duration is None:
+        return ""
+    since = duration(job.duration)
+    if job.status in arcgis_client.QUEUED_STATUSES:
+        return f"Waiting in the queue: submitted {since} ago."
+    if not job.is_terminal:
+        return f"Submitted {since} ago; that time includes any wait in the queue."
+    text = f"Took {since} from its submission to its end, time in the queue included."
+    if ran is not None and timedelta(0) <= ran <= job.duration:
+        text += f" ArcGIS ran it for {duration(ran)}, so it waited about {duration(job.duration - ran)} to start."
+    return text
 
 
 # --- inputs and results ---------------------------------------------------------------------------------
@@ -271,6 +304,32 @@ class JobPage:
             if page is not None and not page.is_terminal and detail.row.active  # the job still runs
             else None
         )
+
+    @property
+    def failed(self) -> bool:
+        return self.detail.row.status in FAILED_STATUSES
+
+    @property
+    def last_error(self) -> MessageLine | None:
+        """For a failed job, the error that says why, from its messages (at the top of the page: it may be the
+        22nd message of many)."""
+        if not self.failed or self.page is None or self.page.last_error is None:
+            return None
+        return MessageLine.of(self.page.last_error)
+
+    @property
+    def last_error_url(self) -> str:
+        """Where the last error is in the list: on this page, or on the page that shows every message."""
+        error = self.last_error
+        if error is None or self.messages is None:
+            return ""
+        shown = any(line.number == error.number for piece in self.messages.slices for line in piece.lines)
+        return f"#message-{error.number}" if shown else f"{self.messages.all_url}#message-{error.number}"
+
+    @property
+    def timing(self) -> str:
+        ran = elapsed_time(list(self.page.messages)) if self.page is not None else None
+        return timing_text(self.detail.row.job, ran)
 
     @property
     def no_results(self) -> str:

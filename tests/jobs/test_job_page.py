@@ -70,10 +70,11 @@ def test_a_failed_jobs_page_shows_its_messages_with_errors_marked_in_words(simul
         (INFO, "Failed at Monday, April 2, 2018 4:57:06 PM (Elapsed Time: 2.03 seconds)"),
     ]
     assert (
-        '<li data-type="esriJobMessageTypeError" class="msg-error"><strong class="msg-label">Error</strong> '
+        '<li data-type="esriJobMessageTypeError" class="msg-error" id="message-4">'
+        '<strong class="msg-label">Error</strong> '
         '<span class="msg-text">ERROR 000735: Input Features: Value is required</span></li>'
     ) in html
-    assert 'class="msg-warning"><strong class="msg-label">Warning</strong>' in html
+    assert 'class="msg-warning" id="message-3"><strong class="msg-label">Warning</strong>' in html
     assert "6 messages" in text(html)
     assert 'id="message-poller"' not in html  # it has ended: nothing to wait for
     # the row with its times and duration is still there
