@@ -123,6 +123,7 @@ class SiteConnection:
         guard: CallGuard | None = None,
         observer: Observer | None = None,
         pool_size: int = 32,
+        name: str | None = None,
     ):
         self.admin_url = admin_url.rstrip("/")
         self.token_url = token_url
@@ -135,6 +136,8 @@ class SiteConnection:
         parts = urlsplit(self.admin_url)
         self.host = parts.netloc
         self.origin = f"{parts.scheme}://{parts.netloc}"
+        # How errors name the server to an operator: the site as they know it, or its host and port.
+        self.label = name or self.host
         session = requests.Session()
         # The site's own CA bundle or insecure choice must hold, whatever REQUESTS_CA_BUNDLE
         # says; and no .netrc credentials or environment proxies may join the requests.
@@ -224,7 +227,7 @@ class SiteConnection:
             timeout = (self.timeout[0], self.action_timeout)
         if isinstance(self.verify, str) and not os.path.exists(self.verify):
             # requests would raise a bare OSError for it.
-            raise TLSFailure(f"{self.host}: the site's CA bundle file is missing.")  # its path is nobody's business
+            raise TLSFailure(f"{self.label}: the site's CA bundle file is missing.")  # its path is nobody's business
         self.guard.admit()
         content = None
         try:
@@ -250,15 +253,15 @@ class SiteConnection:
             raise
         except requests.exceptions.SSLError as exc:
             raise TLSFailure(
-                f"{self.host}: the server's TLS certificate could not be verified ({_reason(exc)})."
+                f"{self.label}: the server's TLS certificate could not be verified ({_reason(exc)})."
             ) from None
         except requests.exceptions.ConnectTimeout:
             self.guard.record(answered=False)
-            raise UpstreamTimeout(f"{self.host} did not accept a connection within {timeout[0]:g} s.") from None
+            raise UpstreamTimeout(f"{self.label} did not accept a connection within {timeout[0]:g} s.") from None
         except requests.exceptions.ReadTimeout:
             self.guard.record(answered=False)
             raise UpstreamTimeout(
-                f"{self.host} did not answer within {timeout[1]:g} s.", ambiguous=method != "GET"
+                f"{self.label} did not answer within {timeout[1]:g} s.", ambiguous=method != "GET"
             ) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
             raise UpstreamUnavailable(f"{url} is not a usable http(s) address.") from None
@@ -266,7 +269,7 @@ class SiteConnection:
             self.guard.record(answered=False)
             refused = _caused_by(exc, NewConnectionError, ConnectionRefusedError)
             what = "refused the connection" if refused else "closed the connection without answering"
-            raise UpstreamUnavailable(f"{self.host} {what}.", ambiguous=method != "GET" and not refused) from None
+            raise UpstreamUnavailable(f"{self.label} {what}.", ambiguous=method != "GET" and not refused) from None
         self.guard.record(answered=True)
         try:
             return self._decode(response, content)
@@ -285,15 +288,15 @@ class SiteConnection:
                 size += len(chunk)
                 if size > max_bytes:
                     raise ResponseTooLarge(
-                        f"{self.host} answered with more than {max_bytes // 1024:,} KiB; the portal reads no more "
+                        f"{self.label} answered with more than {max_bytes // 1024:,} KiB; the portal reads no more "
                         "than that here."
                     )
                 if time.monotonic() > deadline:
-                    raise UpstreamTimeout(f"{self.host} did not finish its answer within {3 * read_timeout:g} s.")
+                    raise UpstreamTimeout(f"{self.label} did not finish its answer within {3 * read_timeout:g} s.")
                 chunks.append(chunk)
         except requests.exceptions.ConnectionError as exc:
             if _caused_by(exc, ReadTimeoutError):  # while streaming, requests wraps a read timeout like this
-                raise UpstreamTimeout(f"{self.host} did not answer within {read_timeout:g} s.") from None
+                raise UpstreamTimeout(f"{self.label} did not answer within {read_timeout:g} s.") from None
             raise
         finally:
             response.close()
@@ -315,15 +318,15 @@ class SiteConnection:
         if status == 200:
             looks_html = "html" in response.headers.get("Content-Type", "")
             if looks_html:
-                raise UpstreamUnavailable(f"{self.host} answered with an HTML page instead of ArcGIS JSON.")
-            raise MalformedResponse(f"{self.host} answered with something that is not ArcGIS JSON.")
+                raise UpstreamUnavailable(f"{self.label} answered with an HTML page instead of ArcGIS JSON.")
+            raise MalformedResponse(f"{self.label} answered with something that is not ArcGIS JSON.")
         if status == 404:
-            raise NotFound(f"{self.host} answered {reason}: check the site's admin URL.", code=404)
+            raise NotFound(f"{self.label} answered {reason}: check the site's admin URL.", code=404)
         if status in (401, 403):
-            raise Forbidden(f"{self.host} answered {reason}.", code=status)
+            raise Forbidden(f"{self.label} answered {reason}.", code=status)
         if 300 <= status < 400:
-            raise UpstreamUnavailable(f"{self.host} answered with a redirect ({reason}); check the site's admin URL.")
-        raise UpstreamUnavailable(f"{self.host} answered {reason} instead of ArcGIS JSON.", code=status)
+            raise UpstreamUnavailable(f"{self.label} answered with a redirect ({reason}); check the site's admin URL.")
+        raise UpstreamUnavailable(f"{self.label} answered {reason} instead of ArcGIS JSON.", code=status)
 
 
 def _caused_by(exc: BaseException, *kinds: type[BaseException]) -> bool:

@@ -72,6 +72,20 @@ class UtcDateTimeField(forms.DateTimeField):
 EXACT_NAME = forms.TextInput(attrs={"placeholder": "exact name", "title": "The exact ArcGIS user name"})
 
 
+def whole_values_note(form: forms.Form, names: tuple[str, ...]) -> str:
+    """Why a search for part of a name finds nothing: the filters matched whole, as asked, in words ("" when none
+    is set), e.g. 'Job ID “j1” must be whole, exactly as ArcGIS names it: part of a name finds nothing.'"""
+    if not form.is_valid():
+        return ""
+    asked = [(str(form[name].label), form.cleaned_data[name]) for name in names if form.cleaned_data.get(name)]
+    if not asked:
+        return ""
+    listed = " and ".join(f"{label[0].lower()}{label[1:]} “{value}”" for label, value in asked)  # "job ID"
+    listed = listed[0].upper() + listed[1:]
+    them = "it" if len(asked) == 1 else "them"
+    return f"{listed} must be whole, exactly as ArcGIS names {them}: part of a name finds nothing."
+
+
 class Jinja2Form(forms.Form):
     """A form whose widgets render with Jinja2: Django's engine takes several milliseconds for a page's filters.
     (The Django admin keeps its own renderer: its widgets have templates for Django's engine only.)"""
@@ -160,6 +174,9 @@ class JobFilterForm(TimeRangeForm):
     @property
     def page_number(self) -> int:
         return self.cleaned_data.get("page") or 1
+
+    def whole_values_note(self) -> str:
+        return whole_values_note(self, ("job", "user", "machine"))
 
     @property
     def looks_for_newer(self) -> bool:
@@ -267,6 +284,9 @@ class FleetFilterForm(TimeRangeForm):
     def __init__(self, data=None, *, sites=(), **kwargs):
         super().__init__(data, **kwargs)
         self.fields["site"].choices = [("", "All sites"), *((site.slug, site.name) for site in sites)]
+
+    def whole_values_note(self) -> str:
+        return whole_values_note(self, ("folder", "service", "user", "machine"))
 
     @property
     def plain_fields(self):

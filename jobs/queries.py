@@ -57,9 +57,10 @@ class FleetQuery:
     page_size: int = 50
 
     def wants(self, service: arcgis_client.ServiceRef) -> bool:
+        """Folder and service are whole names, matched as ArcGIS matches them: upper or lower case alike."""
         return (
-            (not self.folder or service.folder == self.folder)
-            and (not self.service or service.name == self.service)
+            (not self.folder or service.folder.lower() == self.folder.lower())
+            and (not self.service or service.name.lower() == self.service.lower())
             and (not self.services or any(matches_pattern(service, pattern) for pattern in self.services))
         )
 

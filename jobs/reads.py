@@ -569,6 +569,54 @@ def last_error(user, target: ServiceTarget, job: arcgis_client.Job) -> LastError
     return result
 
 
+@dataclass(frozen=True)
+class QueuedCounts:
+    """How many of a service's jobs a purge would cancel now, by status (new, submitted, waiting)."""
+
+    by_status: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def text(self) -> str:
+        """E.g. "12 jobs are queued now: 3 new, 9 submitted, 0 waiting"."""
+        total = self.total
+        parts = ", ".join(
+            f"{count} {arcgis_client.status_label(status).lower()}" for status, count in self.by_status.items()
+        )
+        if not total:
+            return "No job is queued now"
+        return f"{total} job{' is' if total == 1 else 's are'} queued now: {parts}"
+
+
+PURGED_STATUSES = (arcgis_client.NEW, arcgis_client.SUBMITTED, arcgis_client.WAITING)
+
+
+def queued_counts(user, target: ServiceTarget) -> QueuedCounts | ReadError:
+    """What a purge of the service would cancel, counted before anyone confirms it: one query per queued status,
+    each asking for a single job for ArcGIS's total, concurrently."""
+    reader = SiteReader(user, target.site)
+
+    def count(status: str) -> int:
+        return reader.call(lambda client: client.query_jobs(target.service, status=status, number=1).total)
+
+    try:
+        with site_slot(target.site):
+            totals = arcgis_client.run_concurrently(count, PURGED_STATUSES, len(PURGED_STATUSES))
+    except stored_tokens.READ_ERRORS as exc:
+        return exc
+    finally:
+        reader.settle()
+    by_status: dict[str, int] = {}
+    for status, total in zip(PURGED_STATUSES, totals, strict=True):
+        if isinstance(total, arcgis_client.ArcGISError):
+            return total
+        by_status[status] = total
+    return QueuedCounts(by_status)
+
+
 def service_baseline(user, target: ServiceTarget) -> running_long.Baseline | ReadError:
     """What the service usually takes (read at most every ten minutes, shared)."""
     reader = SiteReader(user, target.site)

@@ -40,6 +40,11 @@ TONES = {
 }
 
 
+# A new or waiting job is queued, yet ArcGIS cancels only submitted or executing ones: its row says what does work.
+NOT_CANCELLABLE_QUEUED = frozenset({arcgis_client.NEW, arcgis_client.WAITING})
+CANCEL_HINT = "ArcGIS cancels only submitted or executing jobs: delete this one, or purge its service's queue."
+
+
 @dataclass(frozen=True)
 class RowOutcome:
     """The outcome of the action the operator just took on this row."""
@@ -76,6 +81,20 @@ class JobRow(JobEntry):
     @cached_property
     def tone(self) -> str:
         return TONES.get(self.status, "unknown")
+
+    @cached_property
+    def cancel_refusal(self) -> str:
+        """Why its Cancel is off (the button's title), or "" when it is on."""
+        if self.can_cancel:
+            return ""
+        if self.status in NOT_CANCELLABLE_QUEUED:
+            return CANCEL_HINT
+        return "Only submitted or executing jobs can be cancelled."
+
+    @cached_property
+    def cancel_hint(self) -> str:
+        """For a new or waiting job, which ArcGIS will not cancel, the ways out, in sight beside its buttons."""
+        return CANCEL_HINT if self.status in NOT_CANCELLABLE_QUEUED and not self.gone else ""
 
     @cached_property
     def submitted(self) -> str:

@@ -98,6 +98,7 @@ def connection_for(site) -> arcgis_client.SiteConnection:
         action_timeout=site.action_timeout,
         guard=SiteGuard(site.pk, site.name),
         observer=UpstreamObserver(site.slug),
+        name=site.name,
     )
 
 

@@ -13,7 +13,7 @@ from django_htmx.http import trigger_client_event
 
 import arcgis_client
 from accounts.access import operator_required
-from jobs import operations
+from jobs import operations, reads
 from jobs.access import target_of
 from jobs.forms import BulkForm, FleetBulkForm
 from jobs.models import Site
@@ -72,8 +72,13 @@ def delete_job(request: HtmxHttpRequest, slug: str, name: str, job_id: str, fold
 @operator_required
 def purge_queue(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
     target = target_of(request, slug, name, folder)
-    if confirmation := _needs_confirmation(request, target, "purge", []):
-        return confirmation
+    if request.POST.get("confirmed") != "yes":
+        # With or without JavaScript, a purge first says how many jobs it would cancel, counted now.
+        queued = reads.queued_counts(request.user, target)
+        context = {"target": target, "queued": queued, "next": request.POST.get("next", "")}
+        if request.htmx:
+            return render(request, "jobs/partials/purge_confirm.html", context)
+        return render(request, "jobs/confirm.html", context | {"action": "purge", "job_ids": []})
     result = operations.purge_queue(request.user, target.site, target.service)
     if request.htmx:
         response = render(request, "jobs/partials/action_result.html", {"results": [result], "target": target})

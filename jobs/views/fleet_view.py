@@ -44,6 +44,7 @@ def _fleet_context(request: HtmxHttpRequest, state, form: FleetFilterForm) -> di
         "first_page": f"{reverse('jobs:fleet')}?{query.urlencode()}",
         "next_page": f"{reverse('jobs:fleet')}?{query.urlencode()}&before={state.next_cursor}" if state.more else "",
         "refresh_url": f"{reverse('jobs:fleet_refresh')}?{request.GET.urlencode()}",
+        "whole_values_note": form.whole_values_note(),
     }
 
 

@@ -63,6 +63,19 @@
     empty.forEach(function (name) { event.formData.delete(name); });
   }, true);
 
+  // A confirmation shown in the page ("Purge the queue of …?") is read first, and "Keep the queue" only closes it
+  // (without JavaScript that link goes back to the page).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    var confirmation = target && target.querySelector && target.querySelector("section.confirm");
+    if (confirmation) { confirmation.setAttribute("tabindex", "-1"); confirmation.focus(); }
+  });
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-dismiss]");
+    var closing = link && document.getElementById(link.getAttribute("data-dismiss"));
+    if (closing) { event.preventDefault(); closing.remove(); }
+  });
+
   // "Select all on this page".
   document.addEventListener("change", function (event) {
     if (!event.target.matches("[data-select-all]")) { return; }

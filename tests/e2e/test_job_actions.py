@@ -149,8 +149,8 @@ def test_delete_asks_first_and_sends_nothing_unless_confirmed(operator_page: Pag
     expect(row(page, deleted)).to_have_attribute("data-status", arcgis_client.DELETED)
     expect(row(page, deleted).get_by_role("button", name="Delete")).to_have_count(0)
     assert [kind for kind, _ in questions] == ["confirm", "confirm"]
-    assert f"Delete job {kept}?" in questions[0][1]
-    assert f"Delete job {deleted}?" in questions[1][1]
+    assert f"Delete job {kept} of {SERVICE_KEY} on Main site?" in questions[0][1]
+    assert f"Delete job {deleted} of {SERVICE_KEY} on Main site?" in questions[1][1]
     # The dismissed delete would have gone out before the confirmed one, whose answer is in.
     assert [url for method, url in sent if method == "POST" and "/delete/" in url] == [page.url + f"{deleted}/delete/"]
     assert [r.path.split("/")[-2] for r in upstream(simulator, "delete")] == [deleted]
@@ -168,14 +168,11 @@ def test_purge_cancels_the_queue_and_the_table_reloads_itself(operator_page: Pag
     page.goto(jobs_url)
     expect(row(page, running)).to_be_attached()  # the table has loaded: mark that one
     page.evaluate("window.__marker = 1; document.getElementById('job-table').dataset.stale = '1'")
-    questions = []
-
-    def accept(dialog) -> None:
-        questions.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
     page.get_by_role("button", name="Purge queue…").click()
+    question = page.locator("#purge-confirm")  # asked in the page, with what a purge would cancel now
+    expect(question).to_contain_text("Purge the queue of Hydrology/Watershed on Main site?")
+    expect(question).to_contain_text("3 jobs are queued now: 1 new, 1 submitted, 1 waiting.")
+    question.get_by_role("button", name="Purge queue").click()
 
     expect(page.locator("#action-result")).to_contain_text("Queue purged")
     # The answer tells the table to reload itself: a fresh #job-table replaces the marked one.
@@ -184,7 +181,6 @@ def test_purge_cancels_the_queue_and_the_table_reloads_itself(operator_page: Pag
         expect(row(page, job_id)).to_have_attribute("data-status", arcgis_client.CANCELLED)
     expect(row(page, running)).to_have_attribute("data-status", arcgis_client.EXECUTING)
     expect(row(page, running).get_by_role("button", name="Cancel")).to_be_enabled()
-    assert "Purge the queue of Hydrology/Watershed?" in questions[0]
     assert page.evaluate("window.__marker") == 1, "the page was reloaded"
     assert simulator.state.get_job(SERVICE_KEY, running)["status"] == arcgis_client.EXECUTING
     assert len(upstream(simulator, "purgeQueue")) == 1

@@ -36,7 +36,9 @@ def test_cancel_and_delete_work_as_plain_forms(connected_operator, portal, simul
     # Delete is destructive: without JavaScript's confirm() the portal asks on a page of its own.
     page.locator(f"#job-{finished}").get_by_role("button", name="Delete").click()
 
-    expect(page.get_by_role("heading", name=f"Delete job {finished}?")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name=f"Delete job {finished} of Hydrology/Watershed on Main site?")
+    ).to_be_visible()
     assert simulator.state.get_job(SERVICE_KEY, finished) is not None
     assert not [r for r in simulator.requests if r.operation == "delete"]
 

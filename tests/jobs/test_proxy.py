@@ -97,7 +97,8 @@ def test_delete_without_javascript_asks_for_confirmation_first(simulator, servic
     simulator.requests.clear()
     response = olivia.action(target.url("delete", job_id), htmx=False)
     html = response.content.decode()
-    assert response.status_code == 200 and f'Delete job <code class="wrap">{job_id}</code>?' in html
+    assert response.status_code == 200
+    assert f'Delete job <code class="wrap">{job_id}</code> of Hydrology/Watershed on Main site?' in html
     assert "removes every record of it" in html and 'name="confirmed" value="yes"' in html
     assert not simulator.requests and not AuditEvent.objects.exists()
     response = olivia.action(target.url("delete", job_id), {"confirmed": "yes"}, htmx=False, follow=True)
@@ -123,7 +124,7 @@ def test_purge_cancels_queued_jobs_and_leaves_executing_ones(simulator, service,
 def test_purge_without_javascript_asks_for_confirmation_first(simulator, service, target, olivia):
     simulator.requests.clear()
     html = olivia.action(target.url("purge"), htmx=False).content.decode()
-    assert "Purge the queue of Hydrology/Watershed?" in html and "EXECUTING jobs keep running" in html
+    assert "Purge the queue of Hydrology/Watershed on Main site?" in html and "Executing jobs keep running" in html
     assert not posts(simulator, "/purgeQueue")
 
 
@@ -215,7 +216,7 @@ def test_an_expired_token_asks_to_reconnect(simulator, site, service, target, op
 def test_unreachable_site_is_explained(simulator, site, service, target, olivia):
     site.admin_url = "http://127.0.0.1:9/arcgis/admin"  # nothing listens on the discard port
     site.save()
-    assert "127.0.0.1:9 refused the connection." in jobs_table_html(olivia, target)
+    assert "Main site refused the connection." in jobs_table_html(olivia, target)  # the site, not 127.0.0.1:9
     html = olivia.action(target.url("cancel", "j" + "1" * 32)).content.decode()
     assert "refused the connection" in status_text(html)
 

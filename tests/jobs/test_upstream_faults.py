@@ -13,7 +13,7 @@ import html as htmllib
 import json
 import re
 import time
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -59,8 +59,9 @@ def _one_fault_at_a_time(settings):
 
 
 @pytest.fixture
-def host(simulator):
-    return urlsplit(simulator.admin_url).netloc
+def host(site):
+    """How a failure names the server: the site, as operators know it (not 127.0.0.1:<port>)."""
+    return site.name
 
 
 def timed(send, *args, **kwargs):
@@ -191,7 +192,7 @@ def test_job_page_explains_the_failure(simulator, service, target, olivia, read_
     response = timed(olivia.get, target.url("job", job_id))
     assert response.status_code == 200
     html = response.content.decode()
-    assert f"<h1>Job <code>{job_id}</code></h1>" in html
+    assert f'<h1 class="job-title">Job <code>{job_id}</code></h1>' in html
     assert alert_text(html) == f"Could not read the job: {read_fault} Retry"
 
 
@@ -602,8 +603,7 @@ def untrusted_site(request, db, tls_simulator, tmp_path, operator):
 def test_tls_mismatch_is_explained_everywhere_and_nothing_is_sent(tls_simulator, untrusted_site, operator, client_as):
     target = ServiceTarget(untrusted_site, ServiceRef("Hydrology", "Watershed"))
     job_id = tls_simulator.state.add_job("Hydrology/Watershed", status=EXECUTING)
-    host = urlsplit(tls_simulator.admin_url).netloc
-    words = f"{host}: the server's TLS certificate could not be verified"
+    words = f"{untrusted_site.name}: the server's TLS certificate could not be verified"
     client = client_as(operator)
 
     overview = timed(client.get, reverse("jobs:overview"), {"inline": "1"}).content.decode()
