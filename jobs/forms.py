@@ -149,6 +149,7 @@ class JobFilterForm(TimeRangeForm):
         empty_value=50,  # type: ignore[arg-type]  # django-stubs wants a str; Django takes any value
         initial=50,
         label="Per page",
+        widget=forms.Select(attrs={"data-default": "50"}),  # a default is not a filter someone set
     )
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000, widget=forms.HiddenInput)
 
@@ -271,7 +272,10 @@ class FleetFilterForm(TimeRangeForm):
     machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
     running_long = forms.BooleanField(required=False, label="Running long only")
     order = forms.ChoiceField(
-        required=False, choices=[("newest", "Newest first"), ("longest", "Longest running first")], label="Order"
+        required=False,
+        choices=[("newest", "Newest first"), ("longest", "Longest running first")],
+        label="Order",
+        widget=forms.Select(attrs={"data-default": "newest"}),  # a default is not a filter someone set
     )
     before = forms.RegexField(required=False, regex=rf"\A[0-9]{{1,16}}:{JOB_ID_PATTERN}\Z", widget=forms.HiddenInput)
 

@@ -76,6 +76,71 @@
     if (closing) { event.preventDefault(); closing.remove(); }
   });
 
+  // On a phone a page's filters fold away under a line that says which are set ("Filters (Status: Executing ·
+  // User: svc_batch)"), so the jobs start on the first screen; on a wider screen they stay open.
+  var phone = window.matchMedia("(max-width: 720px)");
+  function filterWords(form) {
+    var words = [], boxes = {};
+    form.querySelectorAll("select, input").forEach(function (field) {
+      if (!field.name || field.type === "hidden" || field.type === "submit") { return; }
+      var label = field.id && form.querySelector('label[for="' + field.id + '"]');
+      var name = label ? label.textContent.trim() : "";
+      if (field.type === "checkbox") {
+        if (!field.checked) { return; }
+        var legend = field.closest("fieldset") && field.closest("fieldset").querySelector("legend");
+        var text = field.closest("label") ? field.closest("label").textContent.trim() : field.value;
+        if (legend) { (boxes[legend.textContent.trim()] = boxes[legend.textContent.trim()] || []).push(text); }
+        else { words.push(text); }
+      } else if (field.tagName === "SELECT") {
+        if (field.value === "" || field.value === field.dataset.default) { return; }
+        words.push(name + ": " + field.options[field.selectedIndex].text);
+      } else if (field.value.trim()) {
+        words.push(name + ": " + field.value.trim());
+      }
+    });
+    Object.keys(boxes).forEach(function (legend) { words.unshift(legend + ": " + boxes[legend].join(", ")); });
+    return words.length ? " (" + words.join(" · ") + ")" : " (none set)";
+  }
+  function foldFilters(onLoad) {
+    document.querySelectorAll("details[data-fold-on-phone]").forEach(function (panel) {
+      var line = panel.querySelector("[data-filters-of]");
+      var form = line && document.getElementById(line.getAttribute("data-filters-of"));
+      if (form) { line.textContent = filterWords(form); }
+      if (!phone.matches) { panel.open = true; }
+      else if (onLoad && !panel.hasAttribute("data-keep-open")) { panel.open = false; }
+    });
+  }
+  foldFilters(true);
+  phone.addEventListener("change", function () { foldFilters(false); });
+  document.addEventListener("change", function (event) {
+    if (event.target.closest && event.target.closest("details[data-fold-on-phone]")) { foldFilters(false); }
+  });
+
+  // Copy a secret shown once (a new API token). The button shows only where a script can copy; where the clipboard
+  // is out of reach the text is selected, ready for the keyboard's copy.
+  document.querySelectorAll("[data-copy]").forEach(function (button) { button.hidden = false; });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) { return; }
+    var id = button.getAttribute("data-copy");
+    var source = document.getElementById(id);
+    var status = document.querySelector('[data-copy-status="' + id + '"]');
+    function say(text) { if (status) { status.textContent = text; } }
+    function selectIt() {
+      var range = document.createRange();
+      range.selectNodeContents(source);
+      window.getSelection().removeAllRanges();
+      window.getSelection().addRange(range);
+      say("Selected: copy it with Ctrl-C (⌘-C on a Mac).");
+    }
+    if (!source) { return; }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () { say("Copied."); }, selectIt);
+    } else {
+      selectIt();
+    }
+  });
+
   // "Select all on this page".
   document.addEventListener("change", function (event) {
     if (!event.target.matches("[data-select-all]")) { return; }
