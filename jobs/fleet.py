@@ -27,7 +27,7 @@ from jobs import stored_tokens
 from jobs.models import Site
 from jobs.queries import FleetQuery, submitted_ms
 from jobs.reads import SiteReader, services_of
-from jobs.running_long import Thresholds, baseline, cancelling_since, flag_for, notice_running_long, running_long_after
+from jobs.running_long import Thresholds, baseline, cancelling_since, flag_for, notice_flagged, running_long_after
 from jobs.targets import JobEntry, ServiceTarget
 from jobs.upstream import shared_read, site_slot
 
@@ -233,15 +233,14 @@ def _unshown_jobs(ask, query: FleetQuery) -> list[arcgis_client.Job]:
 def _merge(collected, target, jobs, base, query: FleetQuery, limits, now) -> list[FleetRow]:
     rows = list(collected)
     service_limits = Thresholds.lookup(limits, target)
-    running_long = {}
+    flagged = []
     for job in jobs:  # as _unshown_jobs read them: each with a submitted time, none shown yet
-        flag = flag_for(job, base, service_limits, now)
-        if flag is not None and flag.kind == "running-long":
-            running_long[job.job_id] = flag.text
-        if query.running_long_only and (flag is None or flag.kind != "running-long"):
+        entry = JobEntry(target, job.job_id, job, flag=flag_for(job, base, service_limits, now))
+        flagged.append(entry)
+        if query.running_long_only and (entry.flag is None or entry.flag.kind != "running-long"):
             continue
-        rows.append(FleetRow(JobEntry(target, job.job_id, job, flag=flag), submitted_ms(job)))
-    notice_running_long(target.site, target.service.key, running_long)
+        rows.append(FleetRow(entry, submitted_ms(job)))
+    notice_flagged(flagged)
     rows.sort(key=lambda item: query.order_key(item.submitted_ms, item.row.job_id))
     return rows[: query.page_size + 1]  # one more than a page says whether there is a next one
 
@@ -265,4 +264,5 @@ def _with_cancel_times(rows: list[FleetRow], limits, now: datetime) -> list[Flee
             flag = flag_for(row.job, None, Thresholds.lookup(limits, row.target), now, since[(row.target, row.job_id)])
             item = FleetRow(replace(row, flag=flag), item.submitted_ms)
         result.append(item)
+    notice_flagged([item.row for item in result])
     return result

@@ -1,4 +1,4 @@
-"""Runaway jobs: what a GP service usually takes, and which jobs stand out.
+"""Runaway jobs: what a GP service usually takes, which jobs stand out, and which the portal noticed (for alerts).
 
 A service's baseline is the 95th percentile of the durations of the succeeded jobs ArcGIS still keeps
 (from at least five of them; without enough history nothing is flagged by duration). An executing job
@@ -147,25 +147,45 @@ def flag_for(
     return None
 
 
-# Jobs the portal found running long as it read them (the fleet view, the overview's counts, a policy's run), kept
-# in the shared cache for the alert watch (policies.alerts), which alerts once per job.
-NOTICED = "running_long_noticed"  # + ":<site pk>:<service key>" → {"site": pk, "service", "jobs": {job ID: text}}
+# Jobs the portal found flagged as it read them (running long, queued long, cancel stuck: the fleet view, a service's
+# jobs page, the overview's counts, a policy's run), kept in the shared cache for the alert watch (policies.alerts),
+# which alerts once per job and kind.
+NOTICED = "flags_noticed"  # + ":<kind>:<site pk>:<service key>" → {"kind", "site": pk, "service", "jobs": {ID: why}}
 NOTICED_SECONDS = 600
+NOTICED_PER_SERVICE = 500  # jobs kept per service and kind until the watch takes them: a bound, never reached in use
+FLAG_KINDS = ("running-long", "queued-long", "cancel-stuck")
 
 
-def notice_running_long(site: Site, service: str, flagged: dict[str, str]) -> None:
-    """Jobs of a service just found running long (job ID → why, in words). Never reads ArcGIS or the database."""
+def notice(kind: str, site: Site, service: str, flagged: dict[str, str]) -> None:
+    """Jobs of a service just found flagged `kind` (job ID → why, in words), added to those noticed before and not
+    yet expired. Never reads ArcGIS or the database."""
     if not flagged:
         return
-    key = f"{NOTICED}:{site.pk}:{service}"
-    cache.set(key, {"site": site.pk, "service": service, "jobs": flagged}, NOTICED_SECONDS)
+    key = f"{NOTICED}:{kind}:{site.pk}:{service}"
+    earlier = (cache.get(key) or {}).get("jobs", {})
+    jobs = dict(list({**earlier, **flagged}.items())[-NOTICED_PER_SERVICE:])
+    cache.set(key, {"kind": kind, "site": site.pk, "service": service, "jobs": jobs}, NOTICED_SECONDS)
     index = cache.get(NOTICED) or set()
     if key not in index:  # a lost race drops a notice until that service is read again
         cache.set(NOTICED, index | {key}, None)
 
 
-def noticed_running_long() -> list[dict]:
-    """What notice_running_long() kept, still fresh: [{"site": pk, "service", "jobs": {job ID: text}}]."""
+def notice_running_long(site: Site, service: str, flagged: dict[str, str]) -> None:
+    notice("running-long", site, service, flagged)
+
+
+def notice_flagged(entries: list[JobEntry]) -> None:
+    """Every flagged entry of a page, by kind and service."""
+    found: dict[tuple[str, ServiceTarget], dict[str, str]] = {}
+    for entry in entries:
+        if entry.flag is not None and entry.flag.kind in FLAG_KINDS:
+            found.setdefault((entry.flag.kind, entry.target), {})[entry.job_id] = entry.flag.text
+    for (kind, target), flagged in found.items():
+        notice(kind, target.site, target.service.key, flagged)
+
+
+def noticed() -> list[dict]:
+    """What notice() kept, still fresh: [{"kind", "site": pk, "service", "jobs": {job ID: why}}]."""
     index = cache.get(NOTICED) or set()
     found = cache.get_many(list(index)) if index else {}
     if len(found) < len(index):
@@ -205,7 +225,9 @@ def flag_entries(rows: list[JobEntry], now: datetime | None = None) -> list[JobE
     base = known_baseline(target.site, target.service)
     cancelling = [row.job_id for row in rows if row.status == arcgis_client.CANCELLING]
     since = cancelling_since(target.site, target.service.key, cancelling) if cancelling else {}
-    return [
+    flagged = [
         replace(row, flag=flag_for(row.job, base, limits, now, since.get(row.job_id))) if row.job else row
         for row in rows
     ]
+    notice_flagged(flagged)
+    return flagged

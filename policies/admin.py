@@ -2,6 +2,11 @@
 channel is audited, naming where it sends (a webhook's host and a fingerprint of its URL, never its secret path)."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path
+from django.views.decorators.http import require_POST
 
 from jobs import audit
 from jobs.admin import visible_sites
@@ -89,6 +94,19 @@ class AlertChannelAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for channel in queryset:
             self.delete_model(request, channel)
+
+    def get_urls(self):
+        send_test = self.admin_site.admin_view(require_POST(self.send_test_view))
+        return [path("<int:pk>/send-test/", send_test, name="policies_alertchannel_send_test"), *super().get_urls()]
+
+    def send_test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The list's "Send a test alert" action, from a channel's own page, for that one channel."""
+        channels = self.get_queryset(request).filter(pk=pk)
+        channel = get_object_or_404(channels)
+        if not self.has_change_permission(request, channel):
+            raise PermissionDenied
+        self.send_test_alert(request, channels)
+        return redirect("admin:policies_alertchannel_change", pk)
 
     @admin.action(description="Send a test alert", permissions=["change"])
     def send_test_alert(self, request, queryset):

@@ -241,6 +241,8 @@ class AlertChannel(models.Model):
 
     class Event(models.TextChoices):
         RUNNING_LONG = "running_long", "A job starts running long"
+        QUEUED_LONG = "queued_long", "A job waits in the queue too long"
+        CANCEL_STUCK = "cancel_stuck", "A job is stuck cancelling"
         POLICY_ACTED = "policy_acted", "A scheduled policy run acted"
         POLICY_STOPPED = "policy_stopped", "A policy paused itself or held back a run"
         SITE_DOWN = "site_down", "A site stopped answering, and came back"
@@ -248,6 +250,8 @@ class AlertChannel(models.Model):
     # Each event in a few words, for a list of them in the audit trail.
     EVENT_NAMES: dict[str, str] = {
         Event.RUNNING_LONG: "job running long",
+        Event.QUEUED_LONG: "job queued long",
+        Event.CANCEL_STUCK: "job stuck cancelling",
         Event.POLICY_ACTED: "policy acted",
         Event.POLICY_STOPPED: "policy stopped",
         Event.SITE_DOWN: "site down or back",
@@ -351,18 +355,21 @@ class Delivery(models.Model):
 
 
 class AlertedJob(models.Model):
-    """A job that was alerted as running long: each job is alerted once."""
+    """A job that was alerted as running long, queued long or stuck cancelling: once per job and kind."""
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
     service = models.CharField(max_length=250)
     job_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=20, choices=AlertChannel.Event.choices, default=AlertChannel.Event.RUNNING_LONG)
     created = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["site", "service", "job_id"], name="one_alert_per_job")]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "service", "job_id", "kind"], name="one_alert_per_job_and_kind")
+        ]
 
     def __str__(self) -> str:
-        return f"{self.service} {self.job_id}"
+        return f"{self.service} {self.job_id} ({self.kind})"
 
 
 class SiteOutage(models.Model):

@@ -1,5 +1,6 @@
-"""Watching (every tick): what the portal noticed becomes alerts: jobs found running long (once per job), and
-sites whose circuit breaker has been open for ALERT_SITE_DOWN_MINUTES (and their coming back)."""
+"""Watching (every tick): what the portal noticed becomes alerts: jobs found running long, queued long or stuck
+cancelling (once per job and kind), and sites whose circuit breaker has been open for ALERT_SITE_DOWN_MINUTES (and
+their coming back)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 import arcgis_client
 from jobs.models import Site
-from jobs.running_long import minutes_text, noticed_running_long
+from jobs.running_long import minutes_text, noticed
 from jobs.targets import ServiceTarget
 from jobs.upstream import SiteGuard
 from policies.alerts import alert, portal_link
@@ -22,42 +23,52 @@ Event = AlertChannel.Event
 ALERTED_JOBS_KEPT = timedelta(days=7)
 
 
+# Each kind of flag the portal notices, as the alert that tells it: its event and its title.
+FLAG_ALERTS = {
+    "running-long": (Event.RUNNING_LONG, "Job running long"),
+    "queued-long": (Event.QUEUED_LONG, "Job queued long"),
+    "cancel-stuck": (Event.CANCEL_STUCK, "Job stuck cancelling"),
+}
+
+
 def watch(now: datetime | None = None) -> None:
     now = now or timezone.now()
-    jobs_running_long(now)
+    jobs_flagged(now)
     site_outages(now)
 
 
-def jobs_running_long(now: datetime) -> int:
-    """An alert for each job the portal noticed running long that was not alerted before (once per job)."""
+def jobs_flagged(now: datetime) -> int:
+    """An alert for each job the portal noticed running long, queued long or stuck cancelling that was not alerted
+    for that before (once per job and kind)."""
     AlertedJob.objects.filter(created__lt=now - ALERTED_JOBS_KEPT).delete()
-    noticed = noticed_running_long()
-    if not noticed:
+    found = [entry for entry in noticed() if entry.get("kind") in FLAG_ALERTS]
+    if not found:
         return 0
-    sites = Site.objects.in_bulk({entry["site"] for entry in noticed})
+    sites = Site.objects.in_bulk({entry["site"] for entry in found})
     raised = 0
-    for entry in noticed:
-        site, service = sites.get(entry["site"]), entry["service"]
+    for entry in found:
+        site, service, kind = sites.get(entry["site"]), entry["service"], entry["kind"]
         if site is None:
             continue
+        event, title = FLAG_ALERTS[kind]
         known = set(
-            AlertedJob.objects.filter(site=site, service=service, job_id__in=list(entry["jobs"])).values_list(
-                "job_id", flat=True
-            )
+            AlertedJob.objects.filter(
+                site=site, service=service, kind=event, job_id__in=list(entry["jobs"])
+            ).values_list("job_id", flat=True)
         )
         for job_id, why in entry["jobs"].items():
             if job_id in known:
                 continue
             try:
                 with transaction.atomic():
-                    AlertedJob.objects.create(site=site, service=service, job_id=job_id, created=now)
+                    AlertedJob.objects.create(site=site, service=service, job_id=job_id, kind=event, created=now)
             except IntegrityError:
                 continue  # another worker alerted it just now
             target = ServiceTarget(site, arcgis_client.ServiceRef.parse(service))
             alert(
-                Event.RUNNING_LONG,
+                event,
                 site,
-                f"Job running long: {service} on {site.name}",
+                f"{title}: {service} on {site.name}",
                 f"Job {job_id} of {service} on {site.name}: {why}.",
                 link=portal_link(target.job_url(job_id)),
             )
