@@ -72,6 +72,31 @@ class UtcDateTimeField(forms.DateTimeField):
 EXACT_NAME = forms.TextInput(attrs={"placeholder": "exact name", "title": "The exact ArcGIS user name"})
 
 
+def filters_in_words(form: forms.Form) -> str:
+    """What a valid filter form asks for, as its fields say it: "Status: Submitted · User: svc_batch · Submitted: Last
+    hour" ("" for no filter). Hidden fields (sorting, paging) and a select left at its default are not filters."""
+    words = []
+    for name, field in form.fields.items():
+        value = form.cleaned_data.get(name)
+        if isinstance(field.widget, forms.HiddenInput) or value in (None, "", [], False):
+            continue
+        if str(value) == field.widget.attrs.get("data-default"):
+            continue
+        label = str(form[name].label)
+        if isinstance(field, forms.BooleanField):
+            words.append(label)
+            continue
+        choices = dict(getattr(field, "choices", []))
+        if isinstance(value, list):
+            shown = ", ".join(str(choices.get(item, item)) for item in value)
+        elif isinstance(value, datetime):
+            shown = timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+        else:
+            shown = str(choices.get(value, choices.get(str(value), value)))
+        words.append(f"{label}: {shown}")
+    return " · ".join(words)
+
+
 def whole_values_note(form: forms.Form, names: tuple[str, ...]) -> str:
     """Why a search for part of a name finds nothing: the filters matched whole, as asked, in words ("" when none
     is set), e.g. 'Job ID “j1” must be whole, exactly as ArcGIS names it: part of a name finds nothing.'"""
@@ -379,8 +404,9 @@ def problems_in_words(form: forms.Form, *, by_name: bool = False) -> str:
     def where(name: str) -> str:
         if name == NON_FIELD_ERRORS:
             return ""
-        field = form.fields.get(name)
-        return f"{name if by_name or field is None else (field.label or name)}: "
+        if by_name or name not in form.fields:
+            return f"{name}: "
+        return f"{form[name].label}: "  # as the page names it: "Status", where the field's own label is unset
 
     # An ErrorList yields its messages as str (django-stubs says it may yield the ValidationErrors themselves).
     return " ".join(f"{where(name)}{' '.join(map(str, errors))}" for name, errors in form.errors.items())

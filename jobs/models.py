@@ -368,3 +368,47 @@ class AuditEvent(models.Model):
         words: dict[str, str] = {self.Via.BULK: "bulk action", self.Via.CLI: "command line", self.Via.POLICY: "policy"}
         label = words.get(self.via, self.get_via_display())
         return f"{label}, {self.via_detail}" if self.via_detail else label
+
+
+class SavedViewQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "SavedViewQuerySet":
+        """A user's own views and those shared with the team; either only while they may see its site (a view of
+        no one site, such as the fleet view over all sites, follows its owner's choice to share it)."""
+        if not user.is_authenticated or not can_view(user):
+            return self.none()
+        sites = Site.objects.visible_to(user)
+        mine_or_shared = models.Q(owner=user) | models.Q(shared=True)
+        return self.filter(mine_or_shared).filter(models.Q(site__isnull=True) | models.Q(site__in=sites)).distinct()
+
+
+class SavedView(models.Model):
+    """A named filter of a job list (the fleet view, or a service's jobs page): its path and query string, checked
+    against that page's filters when saved; its owner's alone, or shared with the team."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=100)
+    path = models.CharField(max_length=500, help_text="The page: /jobs/ or a service's …/jobs/.")
+    query = models.CharField(max_length=2000, blank=True, help_text="Its filters, as the page's address has them.")
+    site = models.ForeignKey(
+        Site,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="saved_views",
+        help_text="The site it shows, if one: only those who may see it see the view.",
+    )
+    shared = models.BooleanField(default=False, help_text="Shown to the team, not only to its owner.")
+    created = models.DateTimeField(default=timezone.now)
+
+    objects = SavedViewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="one_saved_view_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def url(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path

@@ -3,7 +3,17 @@
 from django.urls import include, path, register_converter
 
 from jobs import validators
-from jobs.views import actions, audit_trail, connect, fleet_view, polling, preferences, service_jobs, sites
+from jobs.views import (
+    actions,
+    audit_trail,
+    connect,
+    fleet_view,
+    polling,
+    preferences,
+    saved_views,
+    service_jobs,
+    sites,
+)
 
 
 class ArcGISNameConverter:
@@ -57,4 +67,6 @@ urlpatterns = [
     path("audit/", audit_trail.audit_trail, name="audit"),
     path("audit.csv", audit_trail.audit_csv, name="audit_csv"),
     path("timezone/", preferences.set_timezone, name="timezone"),
+    path("views/", saved_views.saved_view_list, name="saved_views"),
+    path("views/<int:pk>/delete/", saved_views.delete_saved_view, name="delete_saved_view"),
 ]

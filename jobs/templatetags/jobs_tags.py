@@ -1,6 +1,7 @@
 from django import template
 
 import arcgis_client
+from jobs import saved_views
 from jobs.rows import TONES, duration, render_rows, timestamp
 from jobs.targets import ServiceTarget
 
@@ -61,3 +62,14 @@ def job_rows(context, rows, **flags):
     from the context unless given here."""
     names = ("can_operate", "back_url", "fleet", "refresh", "oob", "single", "wrap")
     return render_rows(context.get("request"), rows, **({name: context.get(name) for name in names} | flags))
+
+
+@register.inclusion_tag("jobs/partials/views_menu.html", takes_context=True)
+def saved_views_menu(context):
+    """The top bar's Views menu: one small query, on full pages only."""
+    request = context["request"]
+    return {
+        "views": saved_views.menu(request.user),
+        "user": request.user,
+        "here": request.resolver_match.url_name if request.resolver_match else "",
+    }

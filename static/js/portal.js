@@ -141,6 +141,30 @@
     }
   });
 
+  // "Save these filters as a view" saves the address as it is now (htmx changes it as filters change).
+  document.addEventListener("submit", function (event) {
+    if (!event.target.matches || !event.target.matches("form[data-save-view]")) { return; }
+    event.target.querySelector('input[name="url"]').value = location.pathname + location.search;
+  });
+
+  // A menu of the top bar (Views) closes when the pointer or the keyboard goes elsewhere, or on Escape.
+  function closeMenus(except) {
+    document.querySelectorAll("details[data-menu][open]").forEach(function (menu) {
+      if (menu !== except) { menu.open = false; }
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeMenus(event.target.closest && event.target.closest("details[data-menu]"));
+  });
+  document.addEventListener("focusin", function (event) {
+    closeMenus(event.target.closest && event.target.closest("details[data-menu]"));
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    var open = document.querySelector("details[data-menu][open]");
+    if (open) { open.open = false; open.querySelector("summary").focus(); }
+  });
+
   // "Select all on this page".
   document.addEventListener("change", function (event) {
     if (!event.target.matches("[data-select-all]")) { return; }
