@@ -42,7 +42,7 @@ TONES = {
 
 # A new or waiting job is queued, yet ArcGIS cancels only submitted or executing ones: its row says what does work.
 NOT_CANCELLABLE_QUEUED = frozenset({arcgis_client.NEW, arcgis_client.WAITING})
-CANCEL_HINT = "ArcGIS cancels only submitted or executing jobs: delete this one, or purge its service's queue."
+CANCEL_HINT = "ArcGIS cancels only submitted or executing jobs: delete it, or purge the queue."
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ Starts the demo (`manage.py demo`: the portal and its simulated ArcGIS Server) o
 throw-away data directory, so the developer's var/ is untouched, drives Debian's Chromium through
 each screen and saves one full-page PNG per screen and size:
 
-    screenshots/01-login-desktop.png   1440×900
-    screenshots/01-login-phone.png     390×844, a mobile browser
+    screenshots/01-login-desktop.png        1440×900
+    screenshots/01-login-phone.png          390×844, a mobile browser
+    screenshots/01-login-desktop-dark.png   the same screens in dark mode (prefers-color-scheme: dark)
+    screenshots/01-login-phone-dark.png
 
     python scripts/screenshots.py [--out DIR] [--only NAME ...]
 
@@ -50,11 +52,15 @@ SIZES = {
 }
 
 
+# Each screen at each size is pictured in the light scheme and, on the same page, in the dark one.
+THEMES = {"": "light", "-dark": "dark"}  # file name suffix → prefers-color-scheme
+
+
 # The service the jobs screens show, and the demo's logins (password = username).
 SERVICE = "Hydrology/FloodModel"
 SITE = "demo"
 JOBS_PATH = f"/sites/{SITE}/services/{SERVICE}.GPServer/jobs/"
-OPERATOR, VIEWER = "operator", "viewer"
+OPERATOR, VIEWER, SITE_ADMIN = "operator", "viewer", "siteadmin"
 
 EXECUTING = "esriJobExecuting"
 ROWS = 'tr[id^="job-"]'
@@ -99,8 +105,9 @@ class Simulator:
             raise ScreenshotError(f"simulator {method} {path} answered {answer.status_code}: {answer.text}")
         return answer.json()
 
-    def add_jobs(self, status: str, count: int) -> list[str]:
-        return [self.call("POST", "jobs", {"service": SERVICE, "status": status})["jobId"] for _ in range(count)]
+    def add_jobs(self, status: str, count: int, **fields) -> list[str]:
+        job = {"service": SERVICE, "status": status, **fields}
+        return [self.call("POST", "jobs", job)["jobId"] for _ in range(count)]
 
     def set_status(self, job_id: str, status: str) -> None:
         self.call("POST", "jobs/status", {"service": SERVICE, "job_id": job_id, "status": status})
@@ -361,6 +368,119 @@ def policy_form(page: Page, demo: Demo) -> None:
     page.get_by_role("heading", name="New policy").wait_for()
 
 
+# A failed job's log as ArcGIS writes one: its telling error is the 22nd of 25 messages.
+FAILED_LOG = [
+    {"type": "esriJobMessageTypeInformative", "description": "Submitted."},
+    {"type": "esriJobMessageTypeInformative", "description": "Executing..."},
+    *({"type": "esriJobMessageTypeInformative", "description": f"Processing part {n} of 19..."} for n in range(1, 20)),
+    {"type": "esriJobMessageTypeError", "description": "ERROR 010092: Invalid output extent: the flood grid is empty."},
+    {"type": "esriJobMessageTypeError", "description": "Failed to execute (RunFloodModel)."},
+    {
+        "type": "esriJobMessageTypeInformative",
+        "description": "Failed at Sunday, December 6, 2026 (Elapsed Time: 4 minutes 12 seconds)",
+    },
+]
+
+
+def failed_job(page: Page, demo: Demo) -> None:
+    """A failed job's page: why it failed at the top, how long it took (its queue included)."""
+    submitted = int((time.time() - 11 * 60) * 1000)
+    (job,) = demo.simulator.add_jobs(
+        "esriJobFailed", 1, submitted=submitted, end_time=submitted + 6 * 60_000, messages=FAILED_LOG
+    )
+    page.goto(f"{JOBS_PATH}{job}/")
+    page.locator("#job-last-error").wait_for()
+
+
+def new_job(page: Page, demo: Demo) -> None:
+    """A new job, which ArcGIS will not cancel: its row says what works instead."""
+    demo.simulator.add_jobs("esriJobNew", 2)
+    page.goto(f"{JOBS_PATH}?status=esriJobNew")
+    page.locator(f'{ROWS}[data-status="esriJobNew"]').first.wait_for()
+
+
+def no_match(page: Page, demo: Demo) -> None:
+    """A search for part of an ID: nothing matches, and the page says why."""
+    page.goto(f"{JOBS_PATH}?job=j1")
+    page.locator("#whole-values").wait_for()
+
+
+def purge_count(page: Page, demo: Demo) -> None:
+    """Purge queue, with JavaScript: the question in the page, with how many jobs it would cancel."""
+    demo.simulator.add_jobs("esriJobSubmitted", 3)
+    open_jobs(page)
+    page.get_by_role("button", name="Purge queue…").click()
+    page.locator("#purge-count").wait_for()
+
+
+def api_tokens(page: Page, demo: Demo) -> None:
+    """The API tokens page, a new token shown once with its Copy button, and the list with Revoke."""
+    page.goto("/account/api-tokens/")
+    page.get_by_label("Name").fill(f"nightly-report-{page.viewport_size['width']}")
+    page.get_by_role("button", name="Create token").click()
+    page.get_by_role("button", name="Copy").wait_for()
+
+
+def open_filters(page: Page) -> None:
+    """A phone folds a page's filters away: open them."""
+    panel = page.locator("details.filter-panel")
+    if panel.get_attribute("open") is None:
+        panel.locator("> summary").click()
+
+
+def save_view(page: Page, demo: Demo) -> None:
+    """The fleet view filtered, its filters open with "Save these filters as a view"."""
+    page.goto("/jobs/?status=esriJobSubmitted&status=esriJobWaiting&within=24h")
+    expect(page.locator("#fleet-progress")).to_contain_text("shown, from", timeout=15_000)
+    open_filters(page)
+    page.get_by_text("Save these filters as a view…").click()
+    page.get_by_label("Name").fill("Queued today")
+
+
+def views_menu(page: Page, demo: Demo) -> None:
+    """The top bar's Views menu, open, with a view saved (once) and shared with the team."""
+    page.goto("/views/")
+    if not page.get_by_role("link", name="Queued on FloodModel").count():
+        page.goto(f"{JOBS_PATH}?status=esriJobSubmitted")
+        open_filters(page)
+        page.get_by_text("Save these filters as a view…").click()
+        page.get_by_label("Name").fill("Queued on FloodModel")
+        page.get_by_role("checkbox", name=re.compile("^Share with the team")).check()
+        page.get_by_role("button", name="Save view").click()
+        page.locator('#messages [class*="message"]').first.wait_for()
+    page.goto("/views/")
+    page.locator("details.nav-menu > summary").click()
+    page.locator(".nav-menu-items").wait_for()
+
+
+def admin_sites(page: Page, demo: Demo) -> None:
+    page.goto("/admin/jobs/site/")
+    page.get_by_role("columnheader", name="TLS certificate").wait_for()
+
+
+def admin_site(page: Page, demo: Demo) -> None:
+    page.goto("/admin/jobs/site/")
+    page.get_by_role("link", name=re.compile("^Demo ArcGIS Server")).click()
+    page.get_by_label("Name").wait_for()
+
+
+def admin_alert_channel(page: Page, demo: Demo) -> None:
+    """An alert channel's own page, after "Send a test alert" (the channel is made once, through the admin)."""
+    page.goto("/admin/policies/alertchannel/")
+    if not page.get_by_role("link", name="Ops e-mail").count():
+        page.goto("/admin/policies/alertchannel/add/")
+        page.get_by_label("Name").fill("Ops e-mail")
+        page.get_by_label("Kind").select_option("email")
+        page.get_by_label("Recipients").fill("gis-ops@example.com")
+        for event in ("A job starts running long", "A job waits in the queue too long", "A job is stuck cancelling"):
+            page.get_by_label(event).check()
+        page.get_by_role("button", name="Save", exact=True).click()
+    page.goto("/admin/policies/alertchannel/")
+    page.get_by_role("link", name="Ops e-mail").click()
+    page.get_by_role("button", name="Send a test alert").click()
+    page.locator(".messagelist").wait_for()
+
+
 SCREENS = [
     Screen("01-login", login, user=None),
     Screen("02-overview", overview),
@@ -380,11 +500,21 @@ SCREENS = [
     Screen("16-policies", policies),
     Screen("17-policy-preview", policy_preview),
     Screen("18-policy-form", policy_form),
+    Screen("19-failed-job", failed_job),
+    Screen("20-new-job", new_job, jobs_table=True),
+    Screen("21-no-match", no_match),
+    Screen("22-purge-count", purge_count),
+    Screen("23-api-tokens", api_tokens),
+    Screen("24-save-view", save_view),
+    Screen("25-views-menu", views_menu),
+    Screen("26-admin-sites", admin_sites, user=SITE_ADMIN),
+    Screen("27-admin-site", admin_site, user=SITE_ADMIN),
+    Screen("28-admin-alert-channel", admin_alert_channel, user=SITE_ADMIN),
 ]
 
 
 def expected_files(screens: list[Screen] = SCREENS) -> list[str]:
-    return [f"{screen.name}-{size}.png" for screen in screens for size in SIZES]
+    return [f"{screen.name}-{size}{theme}.png" for screen in screens for size in SIZES for theme in THEMES]
 
 
 # --- the browser ---------------------------------------------------------------------------------
@@ -516,7 +646,8 @@ class Shooter:
             context.close()
         return self.sessions[user]
 
-    def shoot(self, screen: Screen, size: str) -> Path:
+    def shoot(self, screen: Screen, size: str) -> list[Path]:
+        """The screen at one size, light and dark: brought there once, pictured in each scheme."""
         label = f"{screen.name}-{size}"
         context = self.context(size, screen.user, screen.javascript)
         try:
@@ -527,12 +658,17 @@ class Shooter:
             settle(page, screen, network)
             width = SIZES[size]["viewport"]["width"]
             self.notes.look_over(page, label, width)
-            path = self.out / f"{label}.png"
-            # The whole height, and the screen's width: what overflows sideways is cut as a phone cuts it
-            # (and noted above), so every picture of one size has the same width.
-            height = page.evaluate("() => document.documentElement.scrollHeight")
-            page.screenshot(path=str(path), full_page=True, clip={"x": 0, "y": 0, "width": width, "height": height})
-            return path
+            paths = []
+            for suffix, scheme in THEMES.items():
+                page.emulate_media(color_scheme=scheme)  # the page restyles before the picture is taken
+                path = self.out / f"{label}{suffix}.png"
+                # The whole height, and the screen's width: what overflows sideways is cut as a phone cuts it
+                # (and noted above), so every picture of one size has the same width.
+                height = page.evaluate("() => document.documentElement.scrollHeight")
+                clip = {"x": 0, "y": 0, "width": width, "height": height}
+                page.screenshot(path=str(path), full_page=True, clip=clip)
+                paths.append(path)
+            return paths
         finally:
             context.close()
             if screen.cleanup:
@@ -549,7 +685,7 @@ def chromium() -> str:
 def remove_stale(out: Path) -> None:
     """Pictures of screens that are no longer in the list (renamed or removed) would mislead a reviewer."""
     for path in out.glob("[0-9][0-9]-*.png"):
-        if path.name not in expected_files() and path.stem.rsplit("-", 1)[-1] in SIZES:
+        if path.name not in expected_files() and path.stem.removesuffix("-dark").rsplit("-", 1)[-1] in SIZES:
             path.unlink()
 
 
@@ -566,11 +702,12 @@ def take(screens: list[Screen], out: Path) -> list[Path]:
                 for size in SIZES:
                     began = time.monotonic()
                     try:
-                        path = shooter.shoot(screen, size)
+                        paths = shooter.shoot(screen, size)
                     except (PlaywrightError, AssertionError) as error:
                         raise ScreenshotError(f"{screen.name}-{size}: {error}") from error
-                    print(f"wrote {path} ({time.monotonic() - began:.1f} s)", flush=True)
-                    written.append(path)
+                    for path in paths:
+                        print(f"wrote {path} ({time.monotonic() - began:.1f} s)", flush=True)
+                    written.extend(paths)
         finally:
             browser.close()
     shooter.notes.report(len(written))

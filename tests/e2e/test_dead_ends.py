@@ -22,9 +22,7 @@ def test_a_new_jobs_row_says_what_works_instead_of_cancel(operator_page, simulat
         expect(row.get_by_role("button", name="Cancel", exact=True)).to_be_disabled()
         hint = row.locator(f"#cancel-hint-{new}")
         expect(hint).to_be_visible()
-        expect(hint).to_have_text(
-            "ArcGIS cancels only submitted or executing jobs: delete this one, or purge its service's queue."
-        )
+        expect(hint).to_have_text("ArcGIS cancels only submitted or executing jobs: delete it, or purge the queue.")
 
 
 def test_purge_says_how_many_first_and_can_be_kept(operator_page, simulator, service, jobs_url):
@@ -67,3 +65,5 @@ def test_a_search_for_part_of_an_id_says_it_must_be_whole(operator_page, simulat
     expect(page.locator("#table-summary")).to_contain_text(
         "No jobs match. Job ID “j1” must be whole, exactly as ArcGIS names it: part of a name finds nothing."
     )
+    page.get_by_role("link", name="Clear the filters").click()
+    expect(page.locator('tr[id^="job-"]')).to_have_count(1)

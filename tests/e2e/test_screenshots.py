@@ -1,5 +1,5 @@
 """`make screenshots` end to end: the script starts its own demo, and every screen it lists comes out
-at both sizes as a real picture of the right width."""
+at both sizes, light and dark, as a real picture of the right width."""
 
 from __future__ import annotations
 
@@ -55,11 +55,16 @@ def test_every_screen_has_a_numbered_name_of_its_own():
     names = [screen.name for screen in script.SCREENS]
     assert len(set(names)) == len(names)
     assert [int(name[:2]) for name in names] == list(range(1, len(names) + 1))
-    assert script.expected_files()[:2] == ["01-login-desktop.png", "01-login-phone.png"]
+    assert script.expected_files()[:4] == [
+        "01-login-desktop.png",
+        "01-login-desktop-dark.png",
+        "01-login-phone.png",
+        "01-login-phone-dark.png",
+    ]
 
 
 @pytest.mark.e2e
-def test_make_screenshots_writes_every_screen_at_both_sizes(tmp_path):
+def test_make_screenshots_writes_every_screen_at_both_sizes_light_and_dark(tmp_path):
     if chromium_path() is None:
         reason = "Chromium is not installed (apt-get install chromium): the screenshots cannot be taken"
         if IN_CI:
@@ -67,7 +72,7 @@ def test_make_screenshots_writes_every_screen_at_both_sizes(tmp_path):
         pytest.skip(reason=f"!!! {reason} (Chromium missing outside CI). !!!")
     script = load_script()
     expected = script.expected_files()
-    assert len(expected) == 2 * len(script.SCREENS) >= 28
+    assert len(expected) == 4 * len(script.SCREENS) >= 112
 
     (tmp_path / "99-gone-desktop.png").write_bytes(PNG_SIGNATURE)  # from a screen since removed
     run = subprocess.run(
@@ -75,7 +80,7 @@ def test_make_screenshots_writes_every_screen_at_both_sizes(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
 
     assert run.returncode == 0, run.stdout + run.stderr
@@ -89,7 +94,7 @@ def test_make_screenshots_writes_every_screen_at_both_sizes(tmp_path):
     digests = set()
     for name in expected:
         width, height, scanlines = read_png(tmp_path / name)
-        size = name.removesuffix(".png").rsplit("-", 1)[1]
+        size = name.removesuffix(".png").removesuffix("-dark").rsplit("-", 1)[1]
         assert width == widths[size], f"{name} is {width} px wide"
         assert height >= script.SIZES[size]["viewport"]["height"], f"{name} is only {height} px high"
         # A flat picture filters down to a handful of byte values; text, badges and borders give many.

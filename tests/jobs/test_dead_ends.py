@@ -19,7 +19,7 @@ NEW, WAITING, SUBMITTED, EXECUTING = (
     arcgis_client.SUBMITTED,
     arcgis_client.EXECUTING,
 )
-HINT = "ArcGIS cancels only submitted or executing jobs: delete this one, or purge its service's queue."
+HINT = "ArcGIS cancels only submitted or executing jobs: delete it, or purge the queue."
 
 
 def row_html(html: str, job_id: str) -> str:
@@ -50,8 +50,10 @@ def test_a_search_for_part_of_an_id_or_name_says_values_are_whole(simulator, ser
     simulator.state.add_job(service.key, EXECUTING, username="svc_batch")
     html = jobs_table_html(olivia, target, {"job": "j1"})
     assert text(re.search(r'<p class="summary" id="table-summary">.*?</p>', html, re.S).group()) == (
-        "No jobs match. Job ID “j1” must be whole, exactly as ArcGIS names it: part of a name finds nothing."
+        "No jobs match. Job ID “j1” must be whole, exactly as ArcGIS names it: part of a name finds nothing. "
+        "Clear the filters"
     )
+    assert f'<a href="{target.url("job_list")}">Clear the filters</a>' in html
     html = jobs_table_html(olivia, target, {"user": "svc", "machine": "GIS"})
     assert "User “svc” and machine “GIS” must be whole, exactly as ArcGIS names them" in text(html)
     assert "must be whole" not in jobs_table_html(olivia, target, {"status": SUBMITTED})  # nothing partial asked
