@@ -10,10 +10,8 @@ LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --genera
 
 .PHONY: run test screenshots bench lint audit lock format clean
 
-# The pip that comes with Python installs the locked, hashed requirements: fetching a newer one first
-# (--upgrade-deps) cost a fresh checkout's `make run` about 4 s of its time to the login page.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --upgrade-deps $(VENV)
 
 $(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q --require-hashes -r requirements.txt
