@@ -82,3 +82,19 @@ def test_on_a_wide_screen_the_filters_stay_open(operator_page, jobs_url):
     page.goto(jobs_url)
     expect(page.get_by_label("Machine")).to_be_visible()
     expect(page.locator("details.filter-panel > summary")).to_be_hidden()
+
+
+def test_a_delete_confirmation_on_a_phone_keeps_the_job_id_whole(
+    connected_operator, portal, simulator, service, jobs_url
+):
+    job_id = simulator.state.add_job(service.key, arcgis_client.EXECUTING)
+    page = on_phone(portal.open(connected_operator, javascript=False))
+    page.goto(f"{jobs_url}?inline=1")
+    page.locator(f"#job-{job_id}").get_by_role("button", name="Delete").click()
+    heading = page.get_by_role("heading", name=f"Delete job {job_id} of Hydrology/Watershed on Main site?")
+    expect(heading).to_be_visible()
+    code = heading.locator("code")
+    assert code.evaluate("(element) => element.getClientRects().length") == 1, "the job ID breaks"
+    box = code.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= PHONE["width"]
+    assert page.evaluate(FITS)

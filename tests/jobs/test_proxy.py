@@ -98,7 +98,7 @@ def test_delete_without_javascript_asks_for_confirmation_first(simulator, servic
     response = olivia.action(target.url("delete", job_id), htmx=False)
     html = response.content.decode()
     assert response.status_code == 200
-    assert f'Delete job <code class="wrap">{job_id}</code> of Hydrology/Watershed on Main site?' in html
+    assert f'Delete job <code class="whole-id">{job_id}</code> of Hydrology/Watershed on Main site?' in html
     assert "removes every record of it" in html and 'name="confirmed" value="yes"' in html
     assert not simulator.requests and not AuditEvent.objects.exists()
     response = olivia.action(target.url("delete", job_id), {"confirmed": "yes"}, htmx=False, follow=True)
