@@ -6,6 +6,7 @@ makes the secret key and the token encryption keys mandatory and turns on the
 HTTPS-only protections. See the README for the full table.
 """
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -342,12 +343,24 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Alerts (policies/alerts.py): webhooks and e-mail.
 ALERT_SITE_DOWN_MINUTES = env.integer("ALERT_SITE_DOWN_MINUTES", 5, minimum=1)
-ALERT_WEBHOOK_TIMEOUT_SECONDS = env.integer("ALERT_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.integer("ALERT_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)  # all of one call
 ALERT_DELIVERY_ATTEMPTS = env.integer("ALERT_DELIVERY_ATTEMPTS", 5, minimum=1)
 # Plain-http webhooks are for test receivers only: never in production.
 ALERT_WEBHOOKS_ALLOW_HTTP = env.boolean("ALERT_WEBHOOKS_ALLOW_HTTP", False)
 if PRODUCTION and ALERT_WEBHOOKS_ALLOW_HTTP:
     raise ImproperlyConfigured("ALERT_WEBHOOKS_ALLOW_HTTP is for testing and must be off when DJANGO_PRODUCTION is on.")
+# Webhooks reach public addresses only (policies/webhooks.py), unless an address is in one of these networks.
+ALERT_WEBHOOK_ALLOWED_NETWORKS = env.csv("ALERT_WEBHOOK_ALLOWED_NETWORKS", [])
+for _network in ALERT_WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "ALERT_WEBHOOK_ALLOWED_NETWORKS is a comma-separated list of networks (e.g. 10.20.0.0/16); "
+            f"got {_network!r}."
+        ) from None
+# The CA certificates webhooks' TLS is verified against (a PEM file); none: the usual public CAs (certifi's).
+ALERT_WEBHOOK_CA_BUNDLE = env.string("ALERT_WEBHOOK_CA_BUNDLE")
 # The portal's own address, for links in alerts (e.g. https://jobs.example.com); none: alerts carry no links.
 PORTAL_URL = env.string("PORTAL_URL", "").rstrip("/")
 if PORTAL_URL and not PORTAL_URL.startswith(("https://", "http://")):

@@ -1,7 +1,9 @@
-"""Encryption of stored ArcGIS tokens with MultiFernet under TOKEN_ENCRYPTION_KEYS.
+"""Encryption of the secrets the portal stores (operators' ArcGIS tokens, webhook URLs) with MultiFernet under
+TOKEN_ENCRYPTION_KEYS.
 
 The first key encrypts; every key decrypts, so keys can be rotated: put the new key
-first, run `manage.py rotate_token_keys`, then drop the old one.
+first, run `manage.py rotate_token_keys`, then drop the old one. Each app registers the
+model fields it keeps encrypted (`register`), so that rotation re-encrypts them all.
 """
 
 from functools import cache
@@ -21,6 +23,31 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
 
 def fernet() -> MultiFernet:
     return _fernet(tuple(settings.TOKEN_ENCRYPTION_KEYS))
+
+
+# (model, binary field, what it holds) of every value kept encrypted under these keys: what rotate_token_keys
+# re-encrypts.
+ENCRYPTED_FIELDS: list[tuple[type, str, str]] = []
+
+
+def register(model: type, field: str, noun: str) -> None:
+    """The model keeps this binary field encrypted under TOKEN_ENCRYPTION_KEYS (`noun`: what it holds, for people);
+    called from an app's ready()."""
+    if (model, field, noun) not in ENCRYPTED_FIELDS:
+        ENCRYPTED_FIELDS.append((model, field, noun))
+
+
+def encrypt_text(text: str) -> bytes:
+    return fernet().encrypt(text.encode())
+
+
+def decrypt_text(ciphertext: bytes, what: str) -> str:
+    try:
+        return fernet().decrypt(ciphertext).decode()
+    except InvalidToken:
+        raise TokenDecryptionError(
+            f"A stored {what} cannot be decrypted with TOKEN_ENCRYPTION_KEYS (was a key removed or changed?)."
+        ) from None
 
 
 def encrypt_token(token: str) -> bytes:

@@ -82,17 +82,13 @@ class AlertChannelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a test alert", permissions=["change"])
     def send_test_alert(self, request, queryset):
-        for channel in queryset:
-            delivery = Delivery.objects.create(
-                channel=channel,
-                event=channel.events[0] if channel.events else AlertChannel.Event.POLICY_ACTED,
-                site=channel.site,
-                title="Test alert from the GP Jobs Portal",
-                text=f"{request.user.get_username()} sent this to check the channel {channel.name!r}.",
-                link=alerts.portal_link("/policies/"),
+        refusals = [refusal for channel in queryset if (refusal := alerts.send_test_alert(channel, request.user))]
+        for refusal in refusals:
+            self.message_user(request, refusal, messages.WARNING)
+        if len(refusals) < queryset.count():
+            self.message_user(
+                request, "Test alerts queued: their deliveries say whether they were sent.", messages.INFO
             )
-            alerts.queue(delivery.pk)
-        self.message_user(request, "Test alerts queued: their deliveries say whether they were sent.", messages.INFO)
 
 
 @admin.register(Delivery)

@@ -11,8 +11,10 @@ from django.db import models
 from django.utils import timezone
 
 import arcgis_client
+from jobs.crypto import TokenDecryptionError, decrypt_text, encrypt_text
 from jobs.models import Site
 from jobs.validators import machine_validator, username_validator, validate_service_patterns
+from policies import webhooks
 
 # What a policy may ask for: every status ArcGIS can be queried for; none chosen means DEFAULT_STATUSES.
 STATUS_CHOICES = [(status, arcgis_client.status_label(status)) for status in arcgis_client.QUERYABLE_STATUSES]
@@ -247,9 +249,8 @@ class AlertChannel(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    url = models.URLField(
-        "webhook URL", max_length=1000, blank=True, help_text="https only; redirects are never followed."
-    )
+    # The webhook URL, encrypted like operators' tokens: for Slack and Teams its path is the secret (see `url`).
+    url_ciphertext = models.BinaryField(editable=False, default=b"")
     recipients = models.TextField(blank=True, help_text="E-mail addresses, separated by commas or new lines.")
     events = models.JSONField(default=list, help_text="What this channel is told about.")
     site = models.ForeignKey(
@@ -268,6 +269,21 @@ class AlertChannel(models.Model):
         return self.kind != self.Kind.EMAIL
 
     @property
+    def url(self) -> str:
+        """The webhook URL (raises TokenDecryptionError when no configured key decrypts it)."""
+        return decrypt_text(bytes(self.url_ciphertext), "webhook URL") if self.url_ciphertext else ""
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self.url_ciphertext = encrypt_text(value) if value else b""
+
+    def _readable_url(self) -> str:
+        try:
+            return self.url
+        except TokenDecryptionError:
+            return ""
+
+    @property
     def recipient_list(self) -> list[str]:
         return [item.strip() for item in self.recipients.replace("\n", ",").split(",") if item.strip()]
 
@@ -280,27 +296,31 @@ class AlertChannel(models.Model):
     def destination(self) -> str:
         """Where it sends, safe to show and audit: a webhook's host only (its path is often its secret)."""
         if self.is_webhook:
-            return urlsplit(self.url).hostname or ""
+            return urlsplit(self._readable_url()).hostname or "(its URL cannot be decrypted)"
         return ", ".join(self.recipient_list)
 
     @property
     def url_fingerprint(self) -> str:
         """Tells one webhook URL from another in the audit trail without revealing it."""
-        return hashlib.sha256(self.url.encode()).hexdigest()[:12] if self.url else ""
+        url = self._readable_url()
+        return hashlib.sha256(url.encode()).hexdigest()[:12] if url else ""
 
     def clean(self) -> None:
         known = {event for event, _ in self.Event.choices}
         if not isinstance(self.events, list) or not self.events or not set(self.events) <= known:
             raise ValidationError({"events": "Choose at least one event."})
         if self.is_webhook:
-            parts = urlsplit(self.url)
-            if not self.url:
+            parts = urlsplit(self._readable_url())
+            if not parts.geturl():
                 raise ValidationError({"url": "A webhook channel needs its URL."})
             if parts.scheme != "https" and not (parts.scheme == "http" and settings.ALERT_WEBHOOKS_ALLOW_HTTP):
                 raise ValidationError({"url": "Webhook URLs must use https."})
             if parts.username or parts.password:
                 raise ValidationError({"url": "Credentials never belong in the URL."})
+            if problem := webhooks.problem_with(self.url):
+                raise ValidationError({"url": problem})
         else:
+            self.url = ""  # an e-mail channel keeps no webhook URL
             if not self.recipient_list:
                 raise ValidationError({"recipients": "An e-mail channel needs at least one address."})
             for address in self.recipient_list:

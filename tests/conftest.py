@@ -187,15 +187,27 @@ class Receiver:
         self.plan.extend(plan)
 
 
+RECEIVER_NETWORK = "127.0.0.1/32"  # where the receiver listens: the only private address webhooks may reach in tests
+
+
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A webhook receiver the test starts on 127.0.0.1 and that stops with it."""
+def receiver(settings) -> Iterator[Receiver]:
+    """A webhook receiver the test starts on 127.0.0.1 (loopback only) and that stops with it; webhooks may reach it
+    because ALERT_WEBHOOK_ALLOWED_NETWORKS allows that one address."""
+    settings.ALERT_WEBHOOK_ALLOWED_NETWORKS = [RECEIVER_NETWORK]
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            state.received.append({"path": self.path, "type": self.headers["Content-Type"], "json": json.loads(body)})
+            state.received.append(
+                {
+                    "path": self.path,
+                    "type": self.headers["Content-Type"],
+                    "json": json.loads(body),
+                    "headers": dict(self.headers),
+                }
+            )
             status, headers, wait = state.plan.pop(0) if state.plan else (200, {}, 0)
             if wait:
                 state.stopping.wait(wait)
