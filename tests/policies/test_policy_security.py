@@ -1,0 +1,148 @@
+"""Round 2's security review, finding 1: a Site admin could act with another operator's ArcGIS token by editing their
+policy (the owner did not change, so the scheduled runs acted with the owner's token, and ArcGIS's log and the audit
+rows named the owner). Now a change by anyone but the owner to what a policy matches or does, or switching it on,
+makes the policy theirs; the form says so before saving, the audit trail records it and the previous owner is told."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+import arcgis_client
+from jobs.models import AuditEvent
+from policies import tasks
+from policies.models import Policy, PolicyRun
+from tests.helpers import text
+
+SUBMITTED = arcgis_client.SUBMITTED
+
+
+@pytest.fixture
+def olivias_policy(simulator, site, service, operator, connect) -> Policy:
+    """Olivia's careful policy, scheduled with her own ArcGIS token: only svc_batch's jobs queued over 30 minutes."""
+    operator.email = "olivia@example.com"
+    operator.save()
+    connect(operator, site)
+    return Policy.objects.create(
+        owner=operator,
+        site=site,
+        name="Batch queue",
+        services="Hydrology/*",
+        username="svc_batch",
+        queued_minutes=30,
+        mode=Policy.Mode.SCHEDULED,
+        every_minutes=15,
+        enabled=True,
+        next_run_at=timezone.now() + timedelta(minutes=10),
+    )
+
+
+def edit_form(site, **fields) -> dict:
+    data = {
+        "name": "Batch queue",
+        "site": site.pk,
+        "services": "Hydrology/*",
+        "username": "svc_batch",
+        "queued_minutes": "30",
+        "action": "cancel",
+        "mode": "scheduled",
+        "every_minutes": "15",
+        "max_jobs": "50",
+        "enabled": "on",
+    }
+    return {**data, **fields}
+
+
+def test_round2_finding_1_a_site_admin_who_widens_a_policy_acts_with_their_own_token_not_the_owners(
+    simulator,
+    site,
+    service,
+    operator,
+    site_admin,
+    connect,
+    client_as,
+    olivias_policy,
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+):
+    """The attack: services *, action delete, every minute, cap 500, on someone else's policy."""
+    sams_token = connect(site_admin, site).token  # another token, his own
+    sam = client_as(site_admin)
+    edit = reverse("policies:edit", args=[olivias_policy.pk])
+    # The form says what saving will do, before saving.
+    form = text(sam.get(edit).content.decode())
+    assert (
+        "This policy is olivia's. If you change what it matches or does (anything but its name), or switch it on, "
+        "saving makes it yours" in form
+    )
+    assert "its schedule acts with your ArcGIS token for the site, and olivia is told" in form
+    wider = edit_form(
+        site,
+        services="*",
+        username="",
+        queued_minutes="",
+        statuses=[SUBMITTED],
+        action="delete",
+        every_minutes="1",
+        max_jobs="500",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = sam.action(edit, wider, htmx=False, follow=True)
+    assert "It is now yours: its schedule acts with your ArcGIS token" in text(response.content.decode())
+    olivias_policy.refresh_from_db()
+    assert olivias_policy.owner == site_admin
+    change = AuditEvent.objects.get(action="policy_changed")
+    assert change.username == "sam" and "owner 'olivia' → 'sam'" in change.message
+    assert change.message.endswith("It is now sam's: its schedule acts with their ArcGIS token.")
+    [told] = mailoutbox
+    assert told.to == ["olivia@example.com"] and "is now sam's" in told.subject
+    assert "no longer with yours" in told.body
+    # The next scheduled run acts with sam's token: ArcGIS's log and the audit rows name sam, never olivia.
+    job = simulator.state.add_job(service.key, status=SUBMITTED, username="anyone")
+    Policy.objects.filter(pk=olivias_policy.pk).update(next_run_at=timezone.now() - timedelta(seconds=1))
+    tasks.tick()
+    run = PolicyRun.objects.get(kind="scheduled")
+    assert (run.username, run.acted) == ("sam", 1)
+    deleted = [r for r in simulator.requests if r.operation == "delete"]
+    assert [r.path.rsplit("/", 2)[-2] for r in deleted] == [job]
+    assert {r.form["token"] for r in deleted} == {sams_token}
+    assert set(AuditEvent.objects.filter(action="delete").values_list("username", flat=True)) == {"sam"}
+
+
+def test_round2_finding_1_switching_on_someone_elses_policy_makes_it_yours_and_switching_off_does_not(
+    site, operator, site_admin, client_as, olivias_policy
+):
+    sam = client_as(site_admin)
+    enable = reverse("policies:enable", args=[olivias_policy.pk])
+    page = text(sam.get(reverse("policies:detail", args=[olivias_policy.pk])).content.decode())
+    assert "Disable" in page  # it is on: switching it off stops olivia's token, which is anyone's to do
+    sam.action(enable, {"enabled": "0"}, htmx=False)
+    olivias_policy.refresh_from_db()
+    assert (olivias_policy.enabled, olivias_policy.owner) == (False, operator)
+    page = text(sam.get(reverse("policies:detail", args=[olivias_policy.pk])).content.decode())
+    assert "Enable and make it yours its schedule would act with your ArcGIS token, and olivia is told" in page
+    sam.action(enable, {"enabled": "1"}, htmx=False)
+    olivias_policy.refresh_from_db()
+    assert (olivias_policy.enabled, olivias_policy.owner) == (True, site_admin)
+
+
+def test_round2_finding_1_renaming_leaves_the_policy_its_owners_and_the_owner_edits_freely(
+    site, operator, site_admin, client_as, olivias_policy
+):
+    sam = client_as(site_admin)
+    sam.action(
+        reverse("policies:edit", args=[olivias_policy.pk]), edit_form(site, name="Nightly batch queue"), htmx=False
+    )
+    olivias_policy.refresh_from_db()
+    assert (olivias_policy.name, olivias_policy.owner) == ("Nightly batch queue", operator)
+    olivia = client_as(operator)
+    olivia.action(
+        reverse("policies:edit", args=[olivias_policy.pk]),
+        edit_form(site, name="Nightly batch queue", max_jobs="10"),
+        htmx=False,
+    )
+    olivias_policy.refresh_from_db()
+    assert (olivias_policy.max_jobs, olivias_policy.owner) == (10, operator)
