@@ -310,6 +310,8 @@ API_RATE_LIMIT = env.integer("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
 # /metrics (Prometheus) answers only with this bearer token; unset, it answers 404. With several gunicorn
 # workers, also set PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself; see the README).
 METRICS_TOKEN = env.string("METRICS_TOKEN")
+# Services a scrape names per gauge (jobs by status, jobs running long); beyond them, one "other" series per site.
+METRICS_MAX_SERVICES = env.integer("METRICS_MAX_SERVICES", 1000, minimum=1)
 
 # Background work (policies/tasks.py) on Celery: a worker runs the tasks, one beat sends the tick.
 # The broker is the deployment's Redis; without one (the demo, one host), a directory under var/.

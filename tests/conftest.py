@@ -18,6 +18,7 @@ from django.test import Client
 from django.utils.crypto import get_random_string
 
 import arcgis_client
+from jobs.counters import SeriesIndex
 from jobs.models import Site, StoredToken
 from jobs.targets import ServiceTarget
 from tests.helpers import METRICS_TOKEN, SETTINGS_VARIABLES
@@ -42,6 +43,7 @@ def environ(monkeypatch, tmp_path):
 def _fresh_cache():
     """The row cache and sessions may live in Redis, shared between tests: start each test clean."""
     cache.clear()
+    SeriesIndex.forget_all()  # the gauges' index, when it lives in this process (no Redis)
     yield
 
 
