@@ -30,8 +30,9 @@ from ninja.security import HttpBearer
 
 import arcgis_client
 import jobs.urls  # noqa: F401  (registers the arcgisname and jobid path converters used below)
-from accounts import roles
+from accounts import roles, sso
 from accounts.access import AuthenticatedHttpRequest, require
+from accounts.permission_cache import uncached
 from api import personal_tokens, schemas
 from api.models import ApiToken
 from api.schemas import ActionOut, BulkIn, BulkOut, ErrorOut, JobDetailOut, JobFilters, JobPageOut
@@ -75,7 +76,13 @@ class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str):
         row = personal_tokens.authenticate(token)  # raises personal_tokens.Refused
         personal_tokens.check_rate(row)  # raises personal_tokens.RateLimited
-        request.user = row.user
+        # Its owner's roles as they are now: from the database, whichever process changed them, and confirmed with
+        # the identity provider when theirs is due (a provider that removed them leaves the role gone: 403).
+        request.user = uncached(row.user)
+        try:
+            sso.renew(request.user)
+        except sso.AccessUnconfirmed as exc:
+            raise personal_tokens.Refused(str(exc)) from None
         return row
 
 

@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.SingleSignOnRenewal",  # an SSO account's roles, confirmed with its provider as they age
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "jobs.middleware.OperatorTimezoneMiddleware",
@@ -203,6 +204,11 @@ for _item in env.csv("OIDC_ROLE_MAP", []):
         )
     OIDC_ROLE_MAP[_group] = _role
 OIDC_USE_PKCE = True
+# How old the provider's last confirmation of an account's roles may be before it is asked again (accounts/sso.py).
+OIDC_RENEW_SECONDS = env.integer("OIDC_RENEW_SECONDS", 900, minimum=60)
+# A linked account signs in through the provider only (its MFA included), unless this keeps its local password too.
+OIDC_LINK_KEEPS_PASSWORD = env.boolean("OIDC_LINK_KEEPS_PASSWORD", False)
+OIDC_STORE_ID_TOKEN = True  # in the session (server side), for the provider's sign-out (id_token_hint)
 OIDC_TIMEOUT = env.integer("OIDC_TIMEOUT_SECONDS", 10, minimum=1)
 OIDC_AUTHENTICATE_CLASS = "accounts.sso.SignIn"
 OIDC_CALLBACK_CLASS = "accounts.sso.Callback"

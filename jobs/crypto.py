@@ -6,23 +6,21 @@ first, run `manage.py rotate_token_keys`, then drop the old one. Each app regist
 model fields it keeps encrypted (`register`), so that rotation re-encrypts them all.
 """
 
-from functools import cache
+from cryptography.fernet import InvalidToken
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from django.conf import settings
+from accounts.crypto import TokenDecryptionError, decrypt_text, encrypt_text, fernet
 
-
-class TokenDecryptionError(Exception):
-    """A stored token cannot be decrypted with any configured key."""
-
-
-@cache
-def _fernet(keys: tuple[str, ...]) -> MultiFernet:
-    return MultiFernet([Fernet(key) for key in keys])
-
-
-def fernet() -> MultiFernet:
-    return _fernet(tuple(settings.TOKEN_ENCRYPTION_KEYS))
+__all__ = [
+    "ENCRYPTED_FIELDS",
+    "TokenDecryptionError",
+    "decrypt_text",
+    "decrypt_token",
+    "encrypt_text",
+    "encrypt_token",
+    "fernet",
+    "register",
+    "rotate",
+]
 
 
 # (model, binary field, what it holds) of every value kept encrypted under these keys: what rotate_token_keys
@@ -35,19 +33,6 @@ def register(model: type, field: str, noun: str) -> None:
     called from an app's ready()."""
     if (model, field, noun) not in ENCRYPTED_FIELDS:
         ENCRYPTED_FIELDS.append((model, field, noun))
-
-
-def encrypt_text(text: str) -> bytes:
-    return fernet().encrypt(text.encode())
-
-
-def decrypt_text(ciphertext: bytes, what: str) -> str:
-    try:
-        return fernet().decrypt(ciphertext).decode()
-    except InvalidToken:
-        raise TokenDecryptionError(
-            f"A stored {what} cannot be decrypted with TOKEN_ENCRYPTION_KEYS (was a key removed or changed?)."
-        ) from None
 
 
 def encrypt_token(token: str) -> bytes:
