@@ -7,6 +7,7 @@ HTTPS-only protections. See the README for the full table.
 """
 
 import ipaddress
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -28,15 +29,35 @@ if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be off when DJANGO_PRODUCTION is on.")
 
 
+def _private_directory(path: Path) -> None:
+    """var/ holds the SQLite database (sessions, password hashes, webhook URLs), keys and the task queue: only the
+    portal's own account may enter it (0700), made so, or made so again when it is ours and was not."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = path.stat()
+    if status.st_uid == os.geteuid() and status.st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def _private_file(path: Path) -> None:
+    """A file only the portal's own account may read (0600): created so before anything is written to it, or made
+    so when it is ours and was not."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        status = path.stat()
+        if status.st_uid == os.geteuid() and status.st_mode & 0o077:
+            path.chmod(0o600)
+
+
 def _development_secret(name: str, make) -> str:
     """A key generated once and kept in var/, so restarts keep sessions and tokens."""
     if PRODUCTION:
         raise ImproperlyConfigured(f"{name} (or {name}_FILE) is required when DJANGO_PRODUCTION is on.")
     path = VAR_DIR / f"dev-{name.lower().replace('_', '-')}"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        _private_directory(VAR_DIR)
+        _private_file(path)
         path.write_text(make())
-        path.chmod(0o600)
     return path.read_text().strip()
 
 
@@ -141,7 +162,11 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    _private_directory(VAR_DIR)
+    _database_file = str(DATABASES["default"]["NAME"])
+    if _database_file not in ("", ":memory:") and not _database_file.startswith("file:"):
+        Path(_database_file).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(_database_file))  # SQLite makes its -wal and -shm files with the database's mode
     # WAL lets readers and the one writer work at once; IMMEDIATE avoids lock upgrades.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
@@ -323,6 +348,7 @@ METRICS_MAX_SERVICES = env.integer("METRICS_MAX_SERVICES", 1000, minimum=1)
 # The broker is the deployment's Redis; without one (the demo, one host), a directory under var/.
 CELERY_BROKER_URL = env.string("CELERY_BROKER_URL", REDIS_URL or "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    _private_directory(VAR_DIR)
     _queue = VAR_DIR / "celery-queue"
     _queue.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, str | int] = {

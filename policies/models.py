@@ -257,12 +257,31 @@ class AlertChannel(models.Model):
         Site, null=True, blank=True, on_delete=models.CASCADE, help_text="Only this site's alerts. Empty: every site."
     )
     enabled = models.BooleanField(default=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The Site admin who made it: it carries the alerts of the sites they may see now.",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def may_carry(self, site: Site | None) -> bool:
+        """Whether an alert about this site may go out here: its owner may see the site now (a site restricted
+        later to groups they are not in is not theirs to hear about). A channel without an owner (made before
+        channels had one, or whose owner was deleted) carries alerts of unrestricted sites only."""
+        if site is None:
+            return True
+        if self.owner is None:
+            return not site.groups.exists()
+        return Site.objects.visible_to(self.owner).filter(pk=site.pk).exists()
 
     @property
     def is_webhook(self) -> bool:

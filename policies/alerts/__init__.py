@@ -29,8 +29,10 @@ TEST_ALERTS_PER_HOUR = 10
 
 
 def alert(event: str, site: Site | None, title: str, text: str, *, link: str = "") -> list[Delivery]:
-    """One delivery per enabled channel that wants this event (for this site), queued after the commit."""
-    channels = [channel for channel in AlertChannel.objects.filter(enabled=True) if channel.wants(event, site)]
+    """One delivery per enabled channel that wants this event (for this site) and whose owner may see the site,
+    queued after the commit."""
+    enabled = AlertChannel.objects.filter(enabled=True).select_related("owner")
+    channels = [channel for channel in enabled if channel.wants(event, site) and channel.may_carry(site)]
     deliveries = [
         Delivery.objects.create(channel=channel, event=event, site=site, title=title[:300], text=text, link=link)
         for channel in channels

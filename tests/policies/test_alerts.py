@@ -402,7 +402,12 @@ def test_changing_a_webhooks_secret_path_is_audited_without_revealing_it(site_ad
 def test_a_site_admin_who_cannot_see_every_site_sees_no_channel_for_every_site(
     site_admin, client_as, hidden_site, site
 ):
-    everywhere = AlertChannel.objects.create(name="all", kind="email", recipients="ops@example.com", events=[SITE_DOWN])
+    from django.contrib.auth import get_user_model
+
+    root = get_user_model().objects.create_superuser("root", password="root-password")  # sees every site
+    everywhere = AlertChannel.objects.create(
+        name="all", kind="email", recipients="ops@example.com", events=[SITE_DOWN], owner=root
+    )
     mine = AlertChannel.objects.create(
         name="mine", kind="email", recipients="me@example.com", events=[SITE_DOWN], site=site
     )

@@ -146,3 +146,86 @@ def test_round2_finding_1_renaming_leaves_the_policy_its_owners_and_the_owner_ed
     )
     olivias_policy.refresh_from_db()
     assert (olivias_policy.max_jobs, olivias_policy.owner) == (10, operator)
+
+
+# --- round 2's security review, finding 6: a role removed in another process went unnoticed by the worker --------
+
+
+def remove_role_elsewhere(user) -> None:
+    """What another process does (the web, with its own local-memory cache): the database changes, and this
+    process's cache is told nothing."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM auth_user_groups WHERE user_id = %s", [user.pk])
+
+
+def test_round2_finding_6_a_role_removed_elsewhere_stops_api_calls_and_scheduled_runs_at_once(
+    simulator, site, service, operator, connect
+):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from api import personal_tokens
+
+    connect(operator, site)
+    _, token = personal_tokens.issue(operator, "script", days=30)
+    assert get_user_model().objects.get(pk=operator.pk).has_perm("jobs.operate_jobs")  # this process caches it
+    policy = Policy.objects.create(
+        owner=operator,
+        site=site,
+        name="Batch queue",
+        services="Hydrology/*",
+        mode=Policy.Mode.SCHEDULED,
+        enabled=True,
+        next_run_at=timezone.now() - timedelta(seconds=1),
+    )
+    job = simulator.state.add_job(service.key, status=SUBMITTED)
+    remove_role_elsewhere(operator)
+    cancel = Client().post(
+        f"/api/v1/sites/main/services/Hydrology/Watershed/jobs/{job}/cancel",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert cancel.status_code == 403
+    tasks.tick()
+    run = PolicyRun.objects.get(policy=policy)
+    assert run.outcome == "paused" and "may no longer cancel or delete jobs" in run.reason
+    assert not [r for r in simulator.requests if r.operation == "cancel"]
+
+
+# --- round 2's security review, finding 7: an "every site" channel heard of sites its owner may no longer see ------
+
+
+def test_round2_finding_7_a_channel_carries_only_the_alerts_of_sites_its_owner_may_see_now(
+    site, site_admin, client_as, simulator, mailoutbox, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import Group
+
+    from jobs.models import Site
+    from policies import alerts
+    from policies.models import AlertChannel
+
+    secret = Site.objects.create(slug="secret", name="Secret Site", admin_url=simulator.admin_url, insecure=True)
+    sam = client_as(site_admin)
+    form = {
+        "csrfmiddlewaretoken": sam.csrf_token,
+        "name": "Sam's mail",
+        "kind": "email",
+        "url": "",
+        "recipients": "sam@example.com",
+        "events": ["site_down"],
+        "site": "",  # every site: sam sees every site today
+        "enabled": "on",
+        "_save": "Save",
+    }
+    assert sam.post(reverse("admin:policies_alertchannel_add"), form).status_code == 302
+    channel = AlertChannel.objects.get()
+    assert channel.owner == site_admin
+    secret.groups.add(Group.objects.create(name="Secret team"))  # later restricted to a group sam is not in
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.alert("site_down", secret, "Secret Site is not answering", "Secret Site has not answered since …")
+        alerts.alert("site_down", site, "Main site is not answering", "Main site has not answered since …")
+    assert [mail.subject for mail in mailoutbox] == ["[GP Jobs Portal] Main site is not answering"]
+    # And sam still sees (and can change or delete) the channel he made.
+    listed = sam.get(reverse("admin:policies_alertchannel_changelist")).content.decode()
+    assert "Sam&#x27;s mail" in listed or "Sam's mail" in listed
