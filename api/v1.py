@@ -19,7 +19,9 @@ import functools
 import inspect
 import math
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, QueryDict
 from django.utils.datastructures import MultiValueDict
@@ -86,6 +88,19 @@ class BearerToken(HttpBearer):
         return row
 
 
+def _docs_for_people_signed_in(view):
+    """The schema and the interactive docs: for people signed in to the portal, unless API_DOCS_PUBLIC opens them
+    (they name every path and parameter the portal takes)."""
+
+    @functools.wraps(view)
+    def docs(request: HttpRequest, *args, **kwargs):
+        if not settings.API_DOCS_PUBLIC and not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return docs
+
+
 api = NinjaAPI(
     title="GP Jobs Portal API",
     version="1",
@@ -97,6 +112,7 @@ api = NinjaAPI(
     urls_namespace="api-v1",
     auth=BearerToken(),
     docs=Swagger(settings={"persistAuthorization": False}),
+    docs_decorator=_docs_for_people_signed_in,
 )
 
 

@@ -337,6 +337,8 @@ SERVICES_CACHE_SECONDS = 60.0
 
 # The JSON API (/api/v1/): requests per personal API token and minute, counted in the shared cache.
 API_RATE_LIMIT = env.integer("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
+# The API's schema and interactive docs (/api/v1/openapi.json, /api/v1/docs): for people signed in, unless opened.
+API_DOCS_PUBLIC = env.boolean("API_DOCS_PUBLIC", False)
 
 # /metrics (Prometheus) answers only with this bearer token; unset, it answers 404. With several gunicorn
 # workers, also set PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself; see the README).

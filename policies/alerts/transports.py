@@ -3,6 +3,8 @@ One class per kind; the delivery loop (policies.alerts.delivery) is theirs to sh
 
 from __future__ import annotations
 
+import re
+
 from django.core.mail import send_mail
 
 from policies import webhooks
@@ -61,8 +63,14 @@ class TeamsTransport(WebhookTransport):
             "type": "AdaptiveCard",
             "version": "1.4",
             "body": [
-                {"type": "TextBlock", "text": delivery.title, "weight": "Bolder", "size": "Medium", "wrap": True},
-                {"type": "TextBlock", "text": delivery.text, "wrap": True},
+                {
+                    "type": "TextBlock",
+                    "text": _markdown(delivery.title),
+                    "weight": "Bolder",
+                    "size": "Medium",
+                    "wrap": True,
+                },
+                {"type": "TextBlock", "text": _markdown(delivery.text), "wrap": True},
             ],
         }
         if delivery.link:
@@ -97,3 +105,12 @@ def post_webhook(url: str, body: dict) -> None:
 def _slack(text: str) -> str:
     """Slack's three escapes: its markup must not be injected by a job's or a policy's name."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>])")
+
+
+def _markdown(text: str) -> str:
+    """Teams renders a TextBlock's text as Markdown: every character that could make a link, emphasis or a list of
+    a policy's or a job's name is escaped, so `[Reconnect](https://…)` arrives as those very characters."""
+    return _MARKDOWN.sub(r"\\\1", text)

@@ -84,7 +84,7 @@ def test_slack_and_teams_get_their_own_message_formats(receiver, http_allowed, d
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
     card = attachment["content"]
     assert (card["type"], card["version"]) == ("AdaptiveCard", "1.4")
-    assert [block["text"] for block in card["body"]] == ["Job <b> & co", "Ran <long>"]
+    assert [block["text"] for block in card["body"]] == ["Job \\<b\\> & co", "Ran \\<long\\>"]  # Markdown, escaped
     assert card["actions"] == [
         {"type": "Action.OpenUrl", "title": "Open in the GP Jobs Portal", "url": "https://jobs.example.com/x"}
     ]
@@ -168,6 +168,22 @@ def test_webhook_urls_must_be_https_unless_allowed_for_testing(receiver, setting
     delivery.refresh_from_db()
     assert (delivery.status, delivery.last_error) == ("failed", "refused: not https")
     assert receiver.received == []
+
+
+def test_names_sent_to_teams_cannot_become_links_or_formatting(
+    receiver, http_allowed, django_capture_on_commit_callbacks
+):
+    """A Teams card's text is Markdown: a policy named `[Reconnect](https://…)` would be a link in every alert."""
+    channel("teams", receiver.url)
+    raise_alert(
+        django_capture_on_commit_callbacks,
+        title='Policy "[Reconnect](https://evil.example/login)": 2 jobs cancelled',
+        text="**Urgent** _now_: ![x](https://evil.example/x.png)",
+    )
+    [got] = receiver.received
+    title, text = [block["text"] for block in got["json"]["attachments"][0]["content"]["body"]]
+    assert title == 'Policy "\\[Reconnect\\]\\(https://evil\\.example/login\\)": 2 jobs cancelled'
+    assert text == "\\*\\*Urgent\\*\\* \\_now\\_: \\!\\[x\\]\\(https://evil\\.example/x\\.png\\)"
 
 
 # --- e-mail ----------------------------------------------------------------------------------------------------
