@@ -345,6 +345,8 @@ API_DOCS_PUBLIC = env.boolean("API_DOCS_PUBLIC", False)
 METRICS_TOKEN = env.string("METRICS_TOKEN")
 # Services a scrape names per gauge (jobs by status, jobs running long); beyond them, one "other" series per site.
 METRICS_MAX_SERVICES = env.integer("METRICS_MAX_SERVICES", 1000, minimum=1)
+# Whoever holds METRICS_TOKEN sees every site's slug and numbers; off, sites restricted to groups are left out.
+METRICS_INCLUDE_RESTRICTED_SITES = env.boolean("METRICS_INCLUDE_RESTRICTED_SITES", True)
 
 # Background work (policies/tasks.py) on Celery: a worker runs the tasks, one beat sends the tick.
 # The broker is the deployment's Redis; without one (the demo, one host), a directory under var/.

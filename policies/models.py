@@ -63,7 +63,8 @@ class Policy(models.Model):
         "enabled",
     )
 
-    name = models.CharField(max_length=100, unique=True, help_text='The audit trail says: via policy "<name>".')
+    # Unique on its site only: a name taken on a site someone may not see tells them nothing.
+    name = models.CharField(max_length=100, help_text='The audit trail says: via policy "<name>".')
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="policies")
     services = models.CharField(
         "GP services",
@@ -119,6 +120,13 @@ class Policy(models.Model):
         ordering = ["name"]
         verbose_name_plural = "policies"
         permissions = [("manage_all_policies", "Can manage every operator's cancel policies")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "name"],
+                name="one_policy_name_per_site",
+                violation_error_message="This site has a policy of that name already.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -247,7 +255,7 @@ class AlertChannel(models.Model):
         POLICY_STOPPED = "policy_stopped", "A policy paused itself or held back a run"
         SITE_DOWN = "site_down", "A site stopped answering, and came back"
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100)  # unique on its site (or among channels for every site)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     # The webhook URL, encrypted like operators' tokens: for Slack and Teams its path is the secret (see `url`).
     url_ciphertext = models.BinaryField(editable=False, default=b"")
@@ -269,6 +277,19 @@ class AlertChannel(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "name"],
+                name="one_channel_name_per_site",
+                violation_error_message="This site has an alert channel of that name already.",
+            ),
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(site__isnull=True),
+                name="one_channel_name_for_every_site",
+                violation_error_message="There is an alert channel of that name for every site already.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

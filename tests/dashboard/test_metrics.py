@@ -97,12 +97,12 @@ def test_policy_runs_and_alerts_are_counted_from_what_the_workers_recorded(site,
     for status in ("sent", "sent", "failed", "pending"):
         Delivery.objects.create(channel=channel, event="site_down", title="t", text="t", status=status)
     found = samples(scrape().content.decode())
-    assert value(found, "gpjobs_policy_runs_total", policy="Night cleanup", outcome="acted") == 2
-    assert value(found, "gpjobs_policy_runs_total", policy="Night cleanup", outcome="nothing") == 1
-    assert value(found, "gpjobs_policy_runs_total", policy="Night cleanup", outcome="preview") is None
-    assert value(found, "gpjobs_policy_runs_total", policy="Night cleanup", outcome="running") is None
-    assert value(found, "gpjobs_alerts_sent_total", channel="ops", outcome="sent") == 2
-    assert value(found, "gpjobs_alerts_sent_total", channel="ops", outcome="failed") == 1
+    assert value(found, "gpjobs_policy_runs_total", site="main", policy="Night cleanup", outcome="acted") == 2
+    assert value(found, "gpjobs_policy_runs_total", site="main", policy="Night cleanup", outcome="nothing") == 1
+    assert value(found, "gpjobs_policy_runs_total", site="main", policy="Night cleanup", outcome="preview") is None
+    assert value(found, "gpjobs_policy_runs_total", site="main", policy="Night cleanup", outcome="running") is None
+    assert value(found, "gpjobs_alerts_sent_total", site="", channel="ops", outcome="sent") == 2
+    assert value(found, "gpjobs_alerts_sent_total", site="", channel="ops", outcome="failed") == 1
 
 
 def test_services_not_read_for_an_hour_drop_out(site, metrics_token, monkeypatch):
@@ -267,3 +267,16 @@ def test_round2_finding_4_the_series_are_capped_with_an_other_bucket(site, metri
     for number in range(5, 30):
         counters.record_job_counts(site, f"Service{number}", arcgis_client.JobStatistics(1, 0, 0, 0))
     assert len(counters.SeriesIndex(counters.JOBS).members()) == 20
+
+
+def test_restricted_sites_can_be_left_out_of_the_scrape(site, hidden_site, metrics_token, settings):
+    """By default the scrape token sees every site's slug (the README says so); the setting leaves restricted ones
+    out, the upstream counters and the database's counts included."""
+    counters.record_running_long(site, "Hydrology/Watershed", 1)
+    counters.record_running_long(hidden_site, "Secret/Model", 2)
+    counters.UpstreamObserver("hidden")("cancel", 0.2, None)
+    assert value(samples(scrape().content.decode()), "gpjobs_jobs_running_long", site="hidden", service="Secret/Model")
+    settings.METRICS_INCLUDE_RESTRICTED_SITES = False
+    body = scrape().content.decode()
+    assert 'site="hidden"' not in body and "Secret" not in body
+    assert value(samples(body), "gpjobs_jobs_running_long", site="main", service="Hydrology/Watershed") == 1

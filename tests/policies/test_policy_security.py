@@ -229,3 +229,35 @@ def test_round2_finding_7_a_channel_carries_only_the_alerts_of_sites_its_owner_m
     # And sam still sees (and can change or delete) the channel he made.
     listed = sam.get(reverse("admin:policies_alertchannel_changelist")).content.decode()
     assert "Sam&#x27;s mail" in listed or "Sam's mail" in listed
+
+
+# --- note: names were unique across all sites, so a name taken on a hidden site could be detected ----------------
+
+
+def test_a_policy_name_taken_on_a_hidden_site_tells_nothing(site, hidden_site, operator, connect, client_as):
+    Policy.objects.create(owner=None, site=hidden_site, name="Secret purge")
+    olivia = client_as(operator)
+    made = olivia.action(reverse("policies:new"), edit_form(site, name="Secret purge", mode="manual"), htmx=False)
+    assert made.status_code == 302  # the same name on her site: nothing tells her it exists elsewhere
+    again = olivia.action(reverse("policies:new"), edit_form(site, name="Secret purge", mode="manual"), htmx=False)
+    assert again.status_code == 200 and "This site has a policy of that name already." in text(again.content.decode())
+
+
+def test_a_channel_name_is_unique_on_its_site_or_among_channels_for_every_site(site, hidden_site):
+    from django.core.exceptions import ValidationError
+
+    from policies.models import AlertChannel
+
+    def channel(**fields) -> AlertChannel:
+        made = AlertChannel(name="ops", kind="email", recipients="ops@example.com", events=["site_down"], **fields)
+        made.full_clean()
+        made.save()
+        return made
+
+    channel(site=hidden_site)
+    channel(site=site)  # the hidden site's "ops" says nothing here
+    channel()  # and one for every site
+    with pytest.raises(ValidationError, match="This site has an alert channel of that name already"):
+        channel(site=site)
+    with pytest.raises(ValidationError, match="for every site already"):
+        channel()
