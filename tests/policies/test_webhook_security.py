@@ -355,3 +355,27 @@ def test_round2_finding_2_the_address_rules(settings):
     assert not any(webhooks.is_allowed(webhooks.ipaddress.ip_address(a)) for a in refused)
     settings.ALERT_WEBHOOK_ALLOWED_NETWORKS = ["10.0.0.0/8"]
     assert webhooks.is_allowed(webhooks.ipaddress.ip_address("10.0.0.1"))
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_round2_finding_2_webhook_urls_saved_before_are_encrypted_by_the_migration():
+    from django.db.migrations.executor import MigrationExecutor
+
+    from jobs.crypto import decrypt_text
+
+    before, after = [("policies", "0002_roles")], [("policies", "0003_webhook_url_encrypted_at_rest")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps.get_model("policies", "AlertChannel")
+    secret = "https://hooks.slack.example.com/services/T0/B0/saved-before"
+    old.objects.create(name="hook", kind="webhook", url=secret, events=[EVENT])
+    old.objects.create(name="mail", kind="email", recipients="ops@example.com", events=[EVENT])
+    try:
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+        new = executor.loader.project_state(after).apps.get_model("policies", "AlertChannel")
+        stored = dict(new.objects.values_list("name", "url_ciphertext"))
+        assert decrypt_text(bytes(stored["hook"]), "webhook URL") == secret and bytes(stored["mail"]) == b""
+    finally:  # back to the current schema for the tests that follow
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
