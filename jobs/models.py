@@ -311,6 +311,8 @@ class AuditEvent(models.Model):
         POLICY_CHANGED = "policy_changed", "policy changed"
         POLICY_DELETED = "policy_deleted", "policy deleted"
         ALERTS_CHANGED = "alerts_changed", "alert channel changed"
+        ACCOUNT_LINKED = "account_linked", "account linked to single sign-on"
+        ROLES_REMOVED = "roles_removed", "roles removed by single sign-on"
 
     class Outcome(models.TextChoices):
         PENDING = "pending"

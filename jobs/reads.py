@@ -145,10 +145,22 @@ def site_section(user, site: Site) -> SiteSection:
     return section
 
 
+def listed_target(site: Site, client: arcgis_client.AdminClient, target: ServiceTarget) -> ServiceTarget:
+    """The service as the site lists it: ArcGIS's names are case-insensitive, so `floodmodel` in a URL is its
+    FloodModel, and only names the site lists are counted (a URL's spelling never makes a series of its own)."""
+    wanted = target.service.key.lower()
+    for service in services_of(site, client):
+        if service.ref.key.lower() == wanted:
+            return ServiceTarget(site, service.ref, service.description)
+    raise arcgis_client.NotFound(f"{target.service.key} is not a GP service on {site.name}.", code=404)
+
+
 def service_counts(user, target: ServiceTarget) -> ServiceCounts:
+    """One service's counts (a cell's Retry), under the name the site lists it by."""
     reader = SiteReader(user, target.site)
     try:
         with site_slot(target.site):
+            target = reader.call(lambda client: listed_target(target.site, client, target))
             stats = reader.call(lambda client: _counts(target.site, client, target))
     except stored_tokens.READ_ERRORS as exc:
         result = ServiceCounts(target, error=exc)

@@ -14,6 +14,11 @@ def _shared_cache():
     return caches.create_connection("default")
 
 
+def backend():
+    """The process's cache backend itself (e.g. to use a Redis structure the cache API has no word for)."""
+    return _shared_cache()
+
+
 class _Cache:
     def __getattr__(self, name):
         return getattr(_shared_cache(), name)
