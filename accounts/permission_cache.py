@@ -4,6 +4,11 @@ Every cached set of permissions is stamped with a generation. Any change to who 
 groups or permissions, a group's permissions, a group or permission itself, a migration) replaces the
 generation once its transaction commits, so the change takes effect at once on every worker that shares
 the cache. Whether a user is active or a superuser comes from the user's row, read on every request.
+
+The cache is the `shared_only` one: while Redis does not answer it holds nothing, so permission sets are read
+from the database on every request (failing closed: a per-process copy could miss a role removed meanwhile on
+another worker). A generation it could not replace then is dropped from Redis when it answers again
+(dashboard/cache.py), so no set cached before the outage is trusted after it.
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.backends import ModelBackend
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import transaction
+from django.utils.connection import ConnectionProxy
 
 GENERATION_KEY = "permissions:generation"
 ENTRY_SECONDS = 3600
+
+cache = ConnectionProxy(caches, "shared_only")  # as django.core.cache.cache is for "default": the thread's own
 
 
 def _user_key(user) -> str:

@@ -114,6 +114,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.portal",
+                "dashboard.context_processors.shared_cache",
             ],
         },
     },
@@ -153,16 +154,28 @@ REDIS_URL = env.string("REDIS_URL")
 if REDIS_URL:
     if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://; got {REDIS_URL!r}.")
-    CACHES = {
-        "default": {
-            "BACKEND": "dashboard.cache.PortalRedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.string("REDIS_KEY_PREFIX", "gpjobs"),
-        }
+    # A Redis that hangs must cost milliseconds: no cache call waits longer than this (dashboard/cache.py).
+    _redis_timeout = env.integer("REDIS_TIMEOUT_MS", 250, minimum=10) / 1000
+    _redis = {
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.string("REDIS_KEY_PREFIX", "gpjobs"),
+        "OPTIONS": {"socket_connect_timeout": _redis_timeout, "socket_timeout": _redis_timeout},
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    CACHES = {
+        # While Redis does not answer: each process's own memory (breakers, shared reads, rate counts).
+        "default": {"BACKEND": "dashboard.cache.PortalRedisCache", **_redis},
+        # While Redis does not answer: nothing (sessions and permission sets come from the database).
+        "shared_only": {"BACKEND": "dashboard.cache.SharedOnlyRedisCache", **_redis},
+    }
+    # Sessions live in the database and are read through Redis: losing Redis signs nobody out.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_CACHE_ALIAS = "shared_only"
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # One process: both names are the same local memory (one LOCATION).
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "shared_only": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTHENTICATION_BACKENDS = [
