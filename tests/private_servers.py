@@ -104,6 +104,10 @@ class PrivateRedis:
         _wait(self._answers, f"redis-server did not answer on port {self.port}", self.log)
         return self
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def _answers(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"redis-server exited with {self.process.returncode}: {self.log.read_text()[-2000:]}")
@@ -119,10 +123,11 @@ class PrivateRedis:
             return
         self.resume()
         dump = self.directory / "dump.rdb"
-        if not save:
-            dump.unlink(missing_ok=True)
-        with contextlib.suppress(redis.RedisError), self.client() as client:
-            client.shutdown(save=save, nosave=not save)
+        dump.unlink(missing_ok=True)
+        if save:
+            with self.client() as client:
+                client.save()
+        self.process.terminate()  # without save points of its own, SIGTERM saves nothing more
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
