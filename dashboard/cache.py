@@ -13,9 +13,10 @@ Redis going away (stopped, hanging, restarted empty) never raises into a request
 - meanwhile `PortalRedisCache` keeps what it is given in this process's memory, so the circuit breakers, shared
   reads and rate counts go on per process; `SharedOnlyRedisCache` keeps nothing, so its users (sessions, permission
   sets) read the database, the source of truth, and nothing one process did is missed by another.
-- every key a process could not write (set, add, delete, incr…) while Redis was away is deleted from Redis when
-  it answers again, before the process reads from it: a value the outage left behind there (a session signed
-  out meanwhile, the permission generation a role change could not replace) is never trusted.
+- when Redis answers again, each process that went without it deletes every key of the portal (its KEY_PREFIX)
+  from Redis before using it again: a value the outage left behind there (a session signed out meanwhile, the
+  permission generation a role change could not replace) is never trusted, even if the process that could not
+  write it is gone. Everything there is a cache of the database, or state that rebuilds itself.
 - the outage is logged once when it starts and once when it ends (dashboard.outages).
 """
 
@@ -33,13 +34,13 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.outages import Outage
 
 _T = TypeVar("_T")
 
 RETRY_SECONDS = 2.0  # after a failure, how long a process goes without Redis before one call tries it again
-MISSED_KEYS_KEPT = 10_000  # beyond this many keys missed in one outage, every key of the portal is dropped instead
 FALLBACK_ENTRIES = 10_000  # what a process keeps in its own memory meanwhile
 
 State = Literal["ok", "degraded", "down"]
@@ -58,6 +59,8 @@ class _Redis:
     """One Redis server as this process sees it: shared by every thread and both cache classes."""
 
     def __init__(self, location: str, key_prefix: str):
+        if not key_prefix:
+            raise ImproperlyConfigured("The shared cache needs a KEY_PREFIX: what an outage left is found by it.")
         address = urlsplit(location.split(",")[0].split(";")[0])
         where = address.path if address.scheme == "unix" else f"{address.hostname}:{address.port or 6379}"
         self.outage = Outage(
@@ -70,8 +73,6 @@ class _Redis:
         self._lock = threading.Lock()
         self._retry_at = 0.0
         self._probing = False
-        self._missed: set[str] = set()  # Redis keys written while it was away: deleted from Redis on its return
-        self._missed_too_many = False
         self.memory = LocMemCache(f"gpjobs-fallback:{location}", {"OPTIONS": {"MAX_ENTRIES": FALLBACK_ENTRIES}})
 
     def may_call(self, client: Callable[[], redis.Redis]) -> bool:
@@ -95,65 +96,57 @@ class _Redis:
             self._retry_at = time.monotonic() + RETRY_SECONDS
         self.outage.failed(exc)
 
-    def missed(self, keys: Iterable[str], client: Callable[[], redis.Redis]) -> None:
-        """Keys a write could not reach Redis with: dropped there once it answers again."""
+    def wrote_without(self, keys: Iterable[str], client: Callable[[], redis.Redis]) -> None:
+        """A write went without Redis. Should Redis have come back meanwhile (another thread found it, and cleared
+        it), what Redis holds for these keys is dropped now; otherwise its return will clear them."""
         keys = list(keys)
-        if not keys:
+        if self.down or not keys:
             return
-        with self._lock:
-            if self.down:
-                if len(self._missed) + len(keys) > MISSED_KEYS_KEPT:
-                    self._missed_too_many = True
-                    self._missed.clear()
-                elif not self._missed_too_many:
-                    self._missed.update(keys)
-                return
-        # Redis came back while this write went elsewhere: drop what Redis still holds for these keys.
         try:
             client().delete(*keys)
         except redis.RedisError as exc:
             self.failed(exc)
-            self.missed(keys, client)
-
-    def missed_everything(self) -> None:
-        """A clear() while Redis was away: every key of the portal is dropped from it on its return."""
-        with self._lock:
-            self._missed_too_many = True
-            self._missed.clear()
 
     def _come_back(self, client: redis.Redis) -> bool:
-        dropped = 0
         try:
             client.ping()
-            if self._missed_too_many:
-                for key in client.scan_iter(match=f"{self.key_prefix}:*" if self.key_prefix else "*", count=1000):
-                    dropped += client.delete(key)
-            while True:
-                with self._lock:
-                    batch = list(self._missed)[:1000]
-                    if not batch:
-                        # Nothing written meanwhile is left in Redis: calls may use it again.
-                        self.down, self._missed_too_many = False, False
-                        break
-                dropped += client.delete(*batch)
-                with self._lock:
-                    self._missed.difference_update(batch)
+            dropped = self._clear(client)
         except redis.RedisError:
             with self._lock:
                 self._retry_at = time.monotonic() + RETRY_SECONDS
             return False
+        with self._lock:
+            self.down = False
         self.memory.clear()  # the next outage starts from nothing, not from this one's leftovers
-        self.outage.recovered(f"{dropped} key{'' if dropped == 1 else 's'} written meanwhile dropped from it")
+        self.outage.recovered(f"{dropped} key{'' if dropped == 1 else 's'} from before dropped from it")
         return True
+
+    def _clear(self, client: redis.Redis) -> int:
+        """Deletes every key of the portal. What Redis holds after an outage may be stale: a write this process, or
+        one that noticed the outage and died since, could not make (a sign-out, a role change's new generation).
+        Everything in it is a cache of the database or state that rebuilds itself, so nothing of it is trusted."""
+        pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in self.key_prefix) + ":*"
+        dropped, batch = 0, []
+        for key in client.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) == 1000:
+                dropped += client.unlink(*batch)
+                batch = []
+        if batch:
+            dropped += client.unlink(*batch)
+        return dropped
 
 
 _servers: dict[str, _Redis] = {}
 _servers_lock = threading.Lock()
 
 
-def _server(location: str, key_prefix: str) -> _Redis:
-    with _servers_lock:
-        return _servers.setdefault(location, _Redis(location, key_prefix))
+def _redis_at(location: str, key_prefix: str) -> _Redis:
+    found = _servers.get(location)
+    if found is None:
+        with _servers_lock:
+            found = _servers.setdefault(location, _Redis(location, key_prefix))
+    return found
 
 
 class PortalRedisCache(RedisCache):
@@ -162,8 +155,12 @@ class PortalRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = _ReusingClient
-        self._server = _server(server if isinstance(server, str) else ",".join(server), self.key_prefix)
-        self._meanwhile = self._fallback()
+        self._location = server if isinstance(server, str) else ",".join(server)
+        _redis_at(self._location, self.key_prefix)  # a missing KEY_PREFIX is refused at once
+
+    @property
+    def _server(self) -> _Redis:
+        return _redis_at(self._location, self.key_prefix)
 
     def _fallback(self) -> BaseCache:
         return self._server.memory
@@ -174,14 +171,15 @@ class PortalRedisCache(RedisCache):
     def _degrading(
         self, call: Callable[[], _T], meanwhile: Callable[[BaseCache], _T], writes: Iterable[str] = ()
     ) -> _T:
-        if self._server.may_call(self._client):
+        server = self._server
+        if server.may_call(self._client):
             try:
                 return call()
             except redis.RedisError as exc:  # refused, timed out, loading its data after a restart, …
-                self._server.failed(exc)
-        self._server.outage.went_without()
-        self._server.missed(writes, self._client)
-        return meanwhile(self._meanwhile)
+                server.failed(exc)
+        server.outage.went_without()
+        server.wrote_without(writes, self._client)
+        return meanwhile(self._fallback())
 
     def _keys(self, keys: Iterable[Any], version: int | None) -> list[str]:
         return [self.make_and_validate_key(key, version=version) for key in keys]
@@ -261,18 +259,17 @@ class PortalRedisCache(RedisCache):
         )
 
     def clear(self):
-        def meanwhile(fallback: BaseCache) -> None:
-            self._server.missed_everything()
-            fallback.clear()
+        return self._degrading(lambda: super(PortalRedisCache, self).clear(), lambda fallback: fallback.clear())
 
-        return self._degrading(lambda: super(PortalRedisCache, self).clear(), meanwhile)
+
+_NOTHING = DummyCache("", {})
 
 
 class SharedOnlyRedisCache(PortalRedisCache):
     """Redis; while it does not answer, nothing at all: its users go to the database, the source of truth."""
 
     def _fallback(self) -> BaseCache:
-        return DummyCache("", {})
+        return _NOTHING
 
 
 def state(cache: BaseCache) -> State:

@@ -18,6 +18,7 @@ from django.contrib.auth.models import Group
 from django.core.cache import caches
 
 import arcgis_client
+import dashboard.cache
 from api import personal_tokens
 from jobs.upstream import SiteGuard
 from tests.conftest import PortalClient
@@ -137,6 +138,22 @@ def test_a_sign_out_while_redis_hangs_holds_when_redis_comes_back_with_the_sessi
     redis_cache.pause()
     assert tab.post("/accounts/logout/", {"csrfmiddlewaretoken": tab.csrf_token}).status_code == 302
     redis_cache.resume()  # still holding the session that was signed out meanwhile
+    past_the_retry()
+    assert not signed_in(other_tab)
+
+
+def test_a_sign_out_holds_even_when_the_process_that_made_it_is_gone(redis_cache, operator, monkeypatch):
+    tab = PortalClient()
+    log_in(tab, operator)
+    assert signed_in(tab)
+    other_tab = PortalClient()
+    other_tab.cookies["sessionid"] = tab.cookies["sessionid"].value
+    redis_cache.pause()
+    assert tab.post("/accounts/logout/", {"csrfmiddlewaretoken": tab.csrf_token}).status_code == 302
+    # That process ends before Redis comes back; another one, which also went without Redis, serves the next tab.
+    monkeypatch.setattr(dashboard.cache, "_servers", {})
+    caches["shared_only"].get("anything")
+    redis_cache.resume()
     past_the_retry()
     assert not signed_in(other_tab)
 
