@@ -18,7 +18,7 @@ from jobs.audit import CompletionLost
 DATABASE = Outage(
     "The database",
     "pages and actions answer 503 (nothing is sent to ArcGIS) until it does",
-    counted="requests were answered",
+    counted=("request was answered", "requests were answered"),
 )
 NOT_ANSWERING = "The portal's database is not answering; nothing was sent to ArcGIS. Try again in a moment."
 RETRY_AFTER_SECONDS = 5

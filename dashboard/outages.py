@@ -23,10 +23,10 @@ def describe(exc: BaseException) -> str:
 class Outage:
     """One dependency as this process sees it: answering, or not since some moment."""
 
-    def __init__(self, what: str, meanwhile: str, counted: str = "calls went"):
+    def __init__(self, what: str, meanwhile: str, counted: tuple[str, str] = ("call went", "calls went")):
         self.what = what  # "The database", "The shared cache (Redis at cache:6379)"
         self.meanwhile = meanwhile  # what the portal does until it answers again, in words
-        self.counted = counted  # what went without it: "calls went", "requests were answered"
+        self.counted = counted  # what went without it, one and several: ("call went", "calls went")
         self._lock = threading.Lock()
         self._since: float | None = None  # time.monotonic() of the first failure
         self._without = 0  # requests or calls that went without it since
@@ -64,6 +64,6 @@ class Outage:
             self.what,
             lasted,
             without,
-            self.counted,
+            self.counted[0] if without == 1 else self.counted[1],
             f"; {detail}" if detail else "",
         )
