@@ -115,6 +115,7 @@ def test_database_and_redis_urls(environ):
         "db.example.com",
         "portal",
     )
+    assert database["OPTIONS"]["connect_timeout"] == 5  # a server that does not answer holds nobody for long
     caches = settings["CACHES"]
     # Django's, one client per pool: while Redis is down, per-process memory, or nothing at all
     assert caches["default"]["BACKEND"] == "dashboard.cache.PortalRedisCache"
