@@ -96,14 +96,13 @@ class _Redis:
             self._retry_at = time.monotonic() + RETRY_SECONDS
         self.outage.failed(exc)
 
-    def wrote_without(self, keys: Iterable[str], client: Callable[[], redis.Redis]) -> None:
+    def wrote_without(self, keys: Callable[[], list[str]], client: Callable[[], redis.Redis]) -> None:
         """A write went without Redis. Should Redis have come back meanwhile (another thread found it, and cleared
         it), what Redis holds for these keys is dropped now; otherwise its return will clear them."""
-        keys = list(keys)
-        if self.down or not keys:
+        if self.down:
             return
         try:
-            client().delete(*keys)
+            client().delete(*keys())
         except redis.RedisError as exc:
             self.failed(exc)
 
@@ -169,7 +168,10 @@ class PortalRedisCache(RedisCache):
         return self._cache.get_client(write=True)  # type: ignore[attr-defined]  # RedisCache's client, untyped in stubs
 
     def _degrading(
-        self, call: Callable[[], _T], meanwhile: Callable[[BaseCache], _T], writes: Iterable[str] = ()
+        self,
+        call: Callable[[], _T],
+        meanwhile: Callable[[BaseCache], _T],
+        writes: Callable[[], list[str]] | None = None,
     ) -> _T:
         server = self._server
         if server.may_call(self._client):
@@ -178,7 +180,8 @@ class PortalRedisCache(RedisCache):
             except redis.RedisError as exc:  # refused, timed out, loading its data after a restart, …
                 server.failed(exc)
         server.outage.went_without()
-        server.wrote_without(writes, self._client)
+        if writes is not None:
+            server.wrote_without(writes, self._client)
         return meanwhile(self._fallback())
 
     def _keys(self, keys: Iterable[Any], version: int | None) -> list[str]:
@@ -193,7 +196,7 @@ class PortalRedisCache(RedisCache):
         return self._degrading(
             lambda: super(PortalRedisCache, self).add(key, value, timeout, version),
             lambda fallback: fallback.add(key, value, timeout, version),
-            self._keys([key], version),
+            lambda: self._keys([key], version),
         )
 
     def get(self, key, default=None, version=None):
@@ -206,21 +209,21 @@ class PortalRedisCache(RedisCache):
         return self._degrading(
             lambda: super(PortalRedisCache, self).set(key, value, timeout, version),
             lambda fallback: fallback.set(key, value, timeout, version),
-            self._keys([key], version),
+            lambda: self._keys([key], version),
         )
 
     def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
         return self._degrading(
             lambda: super(PortalRedisCache, self).touch(key, timeout, version),
             lambda fallback: fallback.touch(key, timeout, version),
-            self._keys([key], version),
+            lambda: self._keys([key], version),
         )
 
     def delete(self, key, version=None):
         return self._degrading(
             lambda: super(PortalRedisCache, self).delete(key, version),
             lambda fallback: fallback.delete(key, version),
-            self._keys([key], version),
+            lambda: self._keys([key], version),
         )
 
     def get_many(self, keys, version=None):
@@ -240,14 +243,14 @@ class PortalRedisCache(RedisCache):
         return self._degrading(
             lambda: super(PortalRedisCache, self).incr(key, delta, version),
             lambda fallback: fallback.incr(key, delta, version),
-            self._keys([key], version),
+            lambda: self._keys([key], version),
         )
 
     def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
         return self._degrading(
             lambda: super(PortalRedisCache, self).set_many(data, timeout, version),
             lambda fallback: fallback.set_many(data, timeout, version),
-            self._keys(data, version),
+            lambda: self._keys(data, version),
         )
 
     def delete_many(self, keys, version=None):
@@ -255,7 +258,7 @@ class PortalRedisCache(RedisCache):
         return self._degrading(
             lambda: super(PortalRedisCache, self).delete_many(keys, version),
             lambda fallback: fallback.delete_many(keys, version),
-            self._keys(keys, version),
+            lambda: self._keys(keys, version),
         )
 
     def clear(self):
