@@ -340,8 +340,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_queue / "control"),  # kombu's default is ./control, wherever the worker runs
     }
 else:
-    # A web request queues an alert without waiting long for a broker that is down (the tick queues it later).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 10}
+    # A web request queues an alert without waiting long for a broker that is down (the tick queues it later):
+    # one connection attempt, not attempts until the connection timeout.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "max_retries": 1,
+        "interval_start": 0,
+    }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True  # outcomes are rows in the database, not task results

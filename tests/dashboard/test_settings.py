@@ -127,6 +127,13 @@ def test_database_and_redis_urls(environ):
     # sessions live in the database and are read through Redis, never from a per-process copy
     assert settings["SESSION_ENGINE"] == "django.contrib.sessions.backends.cached_db"
     assert settings["SESSION_CACHE_ALIAS"] == "shared_only"
+    # a web request queueing an alert tries a broker that is down once, not until the connection timeout
+    assert settings["CELERY_BROKER_TRANSPORT_OPTIONS"] == {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "max_retries": 1,
+        "interval_start": 0,
+    }
 
 
 def test_check_deploy_is_clean_with_production_variables(tmp_path):
