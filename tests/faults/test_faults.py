@@ -240,8 +240,18 @@ def unaudited(stack: Stack, job_ids: list[str]) -> int:
     return missing
 
 
-def run_fault(stack: Stack, load: Load, name: str, stop: Callable[[], None], start: Callable[[], None], *,
-              down_for: float = DOWN_SECONDS, meanwhile: Callable[[], None] | None = None) -> Fault:  # fmt: skip
+def run_fault(
+    stack: Stack,
+    load: Load,
+    name: str,
+    stop: Callable[[], None],
+    start: Callable[[], None],
+    *,
+    down_for: float = DOWN_SECONDS,
+    meanwhile: Callable[[], None] | None = None,
+) -> Fault:
+    """Takes the dependency away (`stop`), does `meanwhile`, gives it back after `down_for` seconds (`start`), waits
+    for the portal to recover, and counts what the operators got from the fault's start to 3 s after recovery."""
     fault = Fault(name)
     fault.started = time.monotonic()
     stop()
