@@ -5,6 +5,11 @@ groups or permissions, a group's permissions, a group or permission itself, a mi
 generation once its transaction commits, so the change takes effect at once on every worker that shares
 the cache. Whether a user is active or a superuser comes from the user's row, read on every request.
 
+The cache is the `shared_only` one: while Redis does not answer it holds nothing, so permission sets are read
+from the database on every request (failing closed: a per-process copy could miss a role removed meanwhile on
+another worker). A generation it could not replace then is dropped from Redis when it answers again
+(dashboard/cache.py), so no set cached before the outage is trusted after it.
+
 What a background worker or an API token does is checked against the database itself (`uncached`): without Redis
 each process has its own cache, and a role changed in the web process would be unknown to the worker for an hour.
 """
@@ -15,13 +20,16 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import transaction
+from django.utils.connection import ConnectionProxy
 
 from accounts.models import ProviderAccount
 
 GENERATION_KEY = "permissions:generation"
 ENTRY_SECONDS = 3600
+
+cache = ConnectionProxy(caches, "shared_only")  # as django.core.cache.cache is for "default": the thread's own
 
 
 def _user_key(user) -> str:

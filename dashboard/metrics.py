@@ -3,7 +3,8 @@
 A scrape never calls ArcGIS. It shows the counters and histograms of jobs.counters (with several gunicorn workers,
 set PROMETHEUS_MULTIPROC_DIR: each worker writes its counts there and a scrape of any worker adds them all up), what
 the portal last read and each site's circuit breaker (from the shared cache), and cancel policy runs and alert
-deliveries (from the database, where the background workers record them, on whatever host).
+deliveries (from the database, where the background workers record them, on whatever host), and whether each
+dependency answers (dashboard.health; the database's figures are left out while it does not).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from dashboard import health
 from jobs import counters
 from jobs.models import Site
 from jobs.upstream import SiteGuard
@@ -120,6 +122,10 @@ def exposition() -> bytes:
     else:
         for metric in counters.COUNTED:
             gathered.register(metric)
+    states = health.dependency_states()
+    gathered.register(health.DependencyCollector(states))
+    if states["database"] == "down":  # without it the scrape still says which dependency is down
+        return generate_latest(gathered)
     gathered.register(SharedCollector())
     if not (left_out := left_out_sites()):
         return generate_latest(gathered)

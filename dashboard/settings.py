@@ -137,6 +137,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.portal",
+                "dashboard.context_processors.shared_cache",
             ],
         },
     },
@@ -161,6 +162,11 @@ try:
     }
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database server that does not answer at all (rather than refusing) must not hold a request for minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.integer("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     _private_directory(VAR_DIR)
     _database_file = str(DATABASES["default"]["NAME"])
@@ -180,16 +186,28 @@ REDIS_URL = env.string("REDIS_URL")
 if REDIS_URL:
     if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://; got {REDIS_URL!r}.")
-    CACHES = {
-        "default": {
-            "BACKEND": "dashboard.cache.PortalRedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.string("REDIS_KEY_PREFIX", "gpjobs"),
-        }
+    # A Redis that hangs must cost milliseconds: no cache call waits longer than this (dashboard/cache.py).
+    _redis_timeout = env.integer("REDIS_TIMEOUT_MS", 250, minimum=10) / 1000
+    _redis = {
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.string("REDIS_KEY_PREFIX", "gpjobs"),
+        "OPTIONS": {"socket_connect_timeout": _redis_timeout, "socket_timeout": _redis_timeout},
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    CACHES = {
+        # While Redis does not answer: each process's own memory (breakers, shared reads, rate counts).
+        "default": {"BACKEND": "dashboard.cache.PortalRedisCache", **_redis},
+        # While Redis does not answer: nothing (sessions and permission sets come from the database).
+        "shared_only": {"BACKEND": "dashboard.cache.SharedOnlyRedisCache", **_redis},
+    }
+    # Sessions live in the database and are read through Redis: losing Redis signs nobody out.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_CACHE_ALIAS = "shared_only"
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # One process: both names are the same local memory (one LOCATION).
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "shared_only": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTHENTICATION_BACKENDS = [
@@ -361,8 +379,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_queue / "control"),  # kombu's default is ./control, wherever the worker runs
     }
 else:
-    # A web request queues an alert without waiting long for a broker that is down (the tick queues it later).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 10}
+    # A web request queues an alert without waiting long for a broker that is down (the tick queues it later):
+    # one connection attempt, not attempts until the connection timeout.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "max_retries": 1,
+        "interval_start": 0,
+    }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True  # outcomes are rows in the database, not task results

@@ -2,8 +2,10 @@
 
 Views, the CLI, the JSON API (and later policies) all come through here. An audit row is
 written as *pending* before ArcGIS is called and completed afterwards, whatever happens in
-between. Upstream calls for many jobs run concurrently, while all database work stays on
-the caller's thread.
+between: a database that does not answer stops an action before anything is sent (its error
+reaches the caller), and one that stops answering once ArcGIS was called raises
+audit.CompletionLost. Upstream calls for many jobs run concurrently, while all database work
+stays on the caller's thread.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 import arcgis_client
@@ -133,7 +135,7 @@ def _connect(user, site, via, obtain: Callable[[], tuple[arcgis_client.Token, st
         result = _obtain_and_store(user, site, obtain)
     except Exception as exc:  # nothing may leave the audit row pending, not even a bug
         result = _unexpected(Action.CONNECT, None, exc)
-    audit.complete([event], [_completion(result, time.monotonic() - started)])
+    _complete([event], [_completion(result, time.monotonic() - started)])
     return result
 
 
@@ -278,10 +280,20 @@ def act(
     events = audit.begin(user, site, action, via, keys, via_detail=via_detail)
     try:
         results = _attempt_all(user, site, action, targets, known)
+    except DatabaseError:  # reading the stored token, or marking it rejected: nothing was carried out
+        raise
     except Exception as exc:  # nothing may leave the audit rows pending, not even a bug
         results = [(_unexpected(action, target, exc), 0.0) for target in targets]
-    audit.complete(events, [_completion(result, seconds) for result, seconds in results])
+    _complete(events, [_completion(result, seconds) for result, seconds in results])
     return [result for result, _ in results]
+
+
+def _complete(events: list[AuditEvent], completions: list[audit.Completion]) -> None:
+    """Complete the rows of an action ArcGIS may have carried out by now."""
+    try:
+        audit.complete(events, completions)
+    except DatabaseError as exc:  # the rows stay pending; audit.complete logged each outcome first
+        raise audit.CompletionLost(events[0].action if events else "action") from exc
 
 
 def _attempt_all(user, site: Site, action: str, targets: list[ActionTarget], known) -> list[tuple[ActionResult, float]]:

@@ -1,4 +1,6 @@
-"""The shared cache (Redis with several workers), as one client per process."""
+"""The shared cache (Redis with several workers), as one client per process. While Redis does not answer, its
+calls go to this process's own memory instead, never raising (dashboard/cache.py): what lives here then works per
+process."""
 
 from __future__ import annotations
 

@@ -77,16 +77,24 @@
   function say(text) {
     var area = document.getElementById("messages");
     if (!area) { return; }
+    var last = area.lastElementChild;
+    if (last && last.textContent === text) { return; }  // a poll failing again says nothing new
     var p = document.createElement("p");
     p.className = "message message-error";
     p.setAttribute("role", "alert");
     p.textContent = text;
     area.appendChild(p);
   }
+  // The portal's own words from a 503 (its database not answering): the fragment's role="alert" text.
+  function explanation(xhr) {
+    var said = new DOMParser().parseFromString(xhr.responseText || "", "text/html").querySelector('[role="alert"]');
+    return said ? said.textContent.trim() : "";
+  }
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
     if (status === 403) { say("Your role does not allow this action."); }
     else if (status === 400) { say("The portal refused that request as malformed; nothing was sent to ArcGIS."); }
+    else if (status === 503) { say(explanation(event.detail.xhr) || "The portal is not answering right now; try again in a moment."); }
     else { say("The portal answered HTTP " + status + "; nothing else changed. Try again."); }
   });
   document.addEventListener("htmx:sendError", function () {

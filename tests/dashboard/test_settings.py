@@ -115,10 +115,25 @@ def test_database_and_redis_urls(environ):
         "db.example.com",
         "portal",
     )
-    assert (
-        settings["CACHES"]["default"]["BACKEND"] == "dashboard.cache.PortalRedisCache"
-    )  # Django's, one client per pool
-    assert settings["SESSION_ENGINE"] == "django.contrib.sessions.backends.cache"
+    assert database["OPTIONS"]["connect_timeout"] == 5  # a server that does not answer holds nobody for long
+    caches = settings["CACHES"]
+    # Django's, one client per pool: while Redis is down, per-process memory, or nothing at all
+    assert caches["default"]["BACKEND"] == "dashboard.cache.PortalRedisCache"
+    assert caches["shared_only"]["BACKEND"] == "dashboard.cache.SharedOnlyRedisCache"
+    for cache in caches.values():
+        assert cache["LOCATION"] == "redis://cache.example.com:6379/1"
+        # a Redis that hangs costs a quarter of a second, once per retry interval
+        assert cache["OPTIONS"] == {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
+    # sessions live in the database and are read through Redis, never from a per-process copy
+    assert settings["SESSION_ENGINE"] == "django.contrib.sessions.backends.cached_db"
+    assert settings["SESSION_CACHE_ALIAS"] == "shared_only"
+    # a web request queueing an alert tries a broker that is down once, not until the connection timeout
+    assert settings["CELERY_BROKER_TRANSPORT_OPTIONS"] == {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "max_retries": 1,
+        "interval_start": 0,
+    }
 
 
 def test_check_deploy_is_clean_with_production_variables(tmp_path):
