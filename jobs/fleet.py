@@ -28,7 +28,7 @@ from jobs.models import Site
 from jobs.queries import FleetQuery, submitted_ms
 from jobs.reads import SiteReader, services_of
 from jobs.running_long import Thresholds, baseline, cancelling_since, flag_for, notice_running_long, running_long_after
-from jobs.targets import JobEntry, ServiceTarget
+from jobs.targets import JobEntry, ServiceTarget, remember_entries
 from jobs.upstream import shared_read, site_slot
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,14 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
     state = Fleet()
     collected: list[FleetRow] = []
     remaining, last_sent = len(sites), 0.0
+    remembered: set[tuple[ServiceTarget, str]] = set()
+
+    def remember(rows: list[FleetRow]) -> None:
+        """Rows shown are kept, so that an action on one answers with everything the row showed."""
+        shown = [item.row for item in rows if (item.row.target, item.row.job_id) not in remembered]
+        remember_entries(shown)
+        remembered.update((row.target, row.job_id) for row in shown)
+
     while remaining:
         try:
             event = events.get(timeout=0.1)
@@ -111,11 +119,13 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
                     collected = _merge(collected, target, jobs, base, query, limits, now)
         if time.monotonic() - last_sent >= 0.25 and (collected or state.failures):
             state.rows = collected[: query.page_size]
+            remember(state.rows)
             last_sent = time.monotonic()
             yield state
     for reader in readers.values():
         reader.settle()
     state.rows = _with_cancel_times(collected[: query.page_size], limits, now)
+    remember(state.rows)
     state.more = len(collected) > query.page_size
     if state.more and state.rows:
         last = state.rows[-1]

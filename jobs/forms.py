@@ -9,20 +9,12 @@ from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 
 import arcgis_client
-from jobs import audit
+from jobs import audit, sorting
 from jobs.models import AuditEvent
 from jobs.queries import ActionTarget, FleetQuery, JobQuery
 from jobs.validators import JOB_ID_PATTERN, job_id_validator, machine_validator, name_validator, username_validator
 
 PAGE_SIZES = (25, 50, 100, 200)
-SORTS = {
-    "-submitted": "Newest first",
-    "submitted": "Oldest first",
-    "status": "Status",
-    "user": "User",
-    "machine": "Machine",
-    "-duration": "Longest running",
-}
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -127,7 +119,7 @@ class JobFilterForm(TimeRangeForm):
     user = forms.CharField(required=False, max_length=150, validators=[username_validator], widget=EXACT_NAME)
     machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
     job = forms.CharField(required=False, max_length=64, validators=[job_id_validator], label="Job ID")
-    sort = forms.ChoiceField(required=False, choices=list(SORTS.items()), widget=forms.HiddenInput)
+    sort = forms.ChoiceField(required=False, choices=sorting.choices(sorting.SERVICE_COLUMNS), widget=forms.HiddenInput)
     per_page = forms.TypedChoiceField(
         required=False,
         choices=[(n, n) for n in PAGE_SIZES],
@@ -147,11 +139,7 @@ class JobFilterForm(TimeRangeForm):
 
     @property
     def ordering(self) -> str:
-        return self.cleaned_data.get("sort") or "-submitted"
-
-    @property
-    def sort_label(self) -> str:
-        return SORTS[self.ordering]
+        return self.cleaned_data.get("sort") or sorting.DEFAULT
 
     @property
     def page_size(self) -> int:
@@ -178,6 +166,7 @@ class JobFilterForm(TimeRangeForm):
             until=data["until"],
             start=(self.page_number - 1) * self.page_size + 1,
             number=self.page_size,
+            oldest_first=self.ordering == "submitted",
         )
 
 
@@ -257,6 +246,7 @@ class FleetFilterForm(TimeRangeForm):
         required=False, choices=[("newest", "Newest first"), ("longest", "Longest running first")], label="Order"
     )
     before = forms.RegexField(required=False, regex=rf"\A[0-9]{{1,16}}:{JOB_ID_PATTERN}\Z", widget=forms.HiddenInput)
+    sort = forms.ChoiceField(required=False, choices=sorting.choices(sorting.FLEET_COLUMNS), widget=forms.HiddenInput)
 
     def clean_before(self):
         value = self.cleaned_data["before"]
@@ -269,9 +259,24 @@ class FleetFilterForm(TimeRangeForm):
         self.fields["site"].choices = [("", "All sites"), *((site.slug, site.name) for site in sites)]
 
     @property
+    def ordering(self) -> str:
+        """The list's order: by submission (the order's choice) across pages, any other column within the page."""
+        data = self.cleaned_data
+        if data.get("sort"):
+            return data["sort"]
+        return "submitted" if data.get("order") == "longest" else sorting.DEFAULT
+
+    def _oldest_first(self) -> bool:
+        """By submission, oldest first: the sort chosen, or when the list is sorted within its pages, the order."""
+        if sorting.across_pages(self.ordering):
+            return self.ordering == "submitted"
+        return self.cleaned_data["order"] == "longest"
+
+    @property
     def plain_fields(self):
-        """The fields shown as a label over an input (status, the range and the check box have their own)."""
-        return [self[name] for name in ("site", "folder", "service", "user", "machine", "within", "order")]
+        """The fields shown as a label over an input (status, the range and the check box have their own; the
+        order is the table's: its headers and sort menu)."""
+        return [self[name] for name in ("site", "folder", "service", "user", "machine", "within")]
 
     def query(self) -> FleetQuery:
         """What every GP service is asked."""
@@ -290,7 +295,7 @@ class FleetFilterForm(TimeRangeForm):
             since=self.window_start(),
             until=data["until"],
             running_long_only=data["running_long"],
-            longest_first=data["order"] == "longest",
+            longest_first=self._oldest_first(),
             cursor=cursor,
         )
 

@@ -53,6 +53,7 @@ urlpatterns = [
     path("jobs/", fleet_view.fleet_view, name="fleet"),
     path("jobs/stream", fleet_view.fleet_stream, name="fleet_stream"),
     path("jobs/refresh", fleet_view.fleet_refresh, name="fleet_refresh"),
+    path("jobs/updates", polling.fleet_updates, name="fleet_updates"),
     path("jobs/bulk/", actions.fleet_bulk, name="fleet_bulk"),
     path("audit/", audit_trail.audit_trail, name="audit"),
     path("audit.csv", audit_trail.audit_csv, name="audit_csv"),

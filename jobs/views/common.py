@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
 from accounts.access import AuthenticatedHttpRequest
-from jobs import operations
+from jobs import operations, sorting
 from jobs.rows import RowOutcome
 
 
@@ -43,6 +43,24 @@ def without_inline(request: HttpRequest) -> str:
     query = request.GET.copy()
     query.pop("inline", None)
     return f"{request.path}?{query.urlencode()}" if query else request.path
+
+
+def kept_parameters(request: HttpRequest, *dropped: str) -> list[tuple[str, str]]:
+    """The page's query parameters but these, as (name, value) pairs: a form's hidden inputs that keep them."""
+    return [(name, value) for name, values in request.GET.lists() if name not in dropped for value in values]
+
+
+def sort_context(request: HttpRequest, keys, ordering: str) -> dict:
+    """What a job table's sorting shows: its headers, the order in words (and whether it is the page's own),
+    and the sort menu."""
+    return {
+        "sort": ordering,
+        "columns": sorting.header(keys, ordering),
+        "sort_words": sorting.describe(ordering),
+        "sorted_within_page": not sorting.across_pages(ordering),
+        "sort_choices": sorting.menu(keys),
+        "sort_keep": kept_parameters(request, "sort", "page", "before", "inline"),
+    }
 
 
 def flash(request: HttpRequest, result: operations.ActionResult) -> None:

@@ -13,12 +13,14 @@ from django_htmx.http import HttpResponseStopPolling
 
 from accounts.access import viewer_required
 from accounts.roles import can_operate
-from jobs import fleet
+from jobs import fleet, sorting
 from jobs.forms import (
     FleetFilterForm,
 )
 from jobs.models import Site
-from jobs.views.common import HtmxHttpRequest, event_stream, page_path
+from jobs.views.common import HtmxHttpRequest, event_stream, page_path, sort_context
+
+REFRESH_SECONDS = 30  # the whole table is read again this often
 
 
 def _fleet_form(request: HtmxHttpRequest) -> tuple[FleetFilterForm, list[Site]]:
@@ -32,18 +34,26 @@ def _fleet_sites(form: FleetFilterForm, sites: list[Site]) -> list[Site]:
     return [site for site in sites if site.slug == slug] if slug else sites
 
 
+def _ordering(form: FleetFilterForm) -> str:
+    return form.ordering if form.is_valid() else sorting.DEFAULT
+
+
 def _fleet_context(request: HtmxHttpRequest, state, form: FleetFilterForm) -> dict:
     query = request.GET.copy()
     query.pop("before", None)
     query.pop("inline", None)
+    ordering = _ordering(form)
     return {
         "fleet": state,
-        "rows": [item.row for item in state.rows],
+        "rows": sorting.sort_entries([item.row for item in state.rows], ordering),
+        "sort_words": sorting.describe(ordering),
+        "sorted_within_page": not sorting.across_pages(ordering),
         "can_operate": can_operate(request.user),
         "back_url": page_path(request),
         "first_page": f"{reverse('jobs:fleet')}?{query.urlencode()}",
         "next_page": f"{reverse('jobs:fleet')}?{query.urlencode()}&before={state.next_cursor}" if state.more else "",
         "refresh_url": f"{reverse('jobs:fleet_refresh')}?{request.GET.urlencode()}",
+        "refresh_seconds": REFRESH_SECONDS,
     }
 
 
@@ -60,6 +70,7 @@ def fleet_view(request: HtmxHttpRequest) -> HttpResponse:
         "inline": inline,
         "stream_url": f"{reverse('jobs:fleet_stream')}?{query.urlencode()}",
         "can_operate": can_operate(request.user),
+        **sort_context(request, sorting.FLEET_COLUMNS, _ordering(form)),
     }
     if inline and form.is_valid():
         *_, state = fleet.fleet(request.user, _fleet_sites(form, sites), form.query())

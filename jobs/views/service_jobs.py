@@ -11,7 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.access import viewer_required
 from accounts.roles import can_operate
-from jobs import audit, reads
+from jobs import audit, reads, sorting
 from jobs.access import target_of
 from jobs.forms import (
     JobFilterForm,
@@ -20,8 +20,8 @@ from jobs.job_page import JobPage
 from jobs.models import StoredToken
 from jobs.rows import JobRow
 from jobs.targets import ServiceTarget
-from jobs.views.common import HtmxHttpRequest, page_path, pop_outcomes, without_inline
-from jobs.views.polling import filters_query, newest_shown_ms, poll_for
+from jobs.views.common import HtmxHttpRequest, page_path, pop_outcomes, sort_context, without_inline
+from jobs.views.polling import filters_query, newest_shown_ms, poll_for, watched_rows
 
 
 def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFilterForm) -> dict:
@@ -33,7 +33,7 @@ def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFil
         return {"table": table}
     outcomes = pop_outcomes(request)
     table.rows = [
-        JobRow.of(entry, outcomes.get(entry.job_id)) for entry in reads.sort_entries(table.rows, form.ordering)
+        JobRow.of(entry, outcomes.get(entry.job_id)) for entry in sorting.sort_entries(table.rows, form.ordering)
     ]
     newest = newest_shown_ms(form, table.rows)
     return {
@@ -41,9 +41,9 @@ def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFil
         "page_number": form.page_number,
         "last_shown": page.start + len(table.rows) - 1,
         "page_count": max(math.ceil(page.total / form.page_size), 1),
-        "sort": form.ordering,
-        "sort_label": form.sort_label,
-        "poll": poll_for(target, filters_query(request), table.rows, newest, 0, table.seconds),
+        "poll": poll_for(target, filters_query(request), watched_rows(table.rows), newest, 0, table.seconds),
+        "sort_target": "#job-table",
+        **sort_context(request, sorting.SERVICE_COLUMNS, form.ordering),
     }
 
 

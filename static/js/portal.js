@@ -11,9 +11,27 @@
     if (zone !== document.documentElement.dataset.tz) { location.reload(); }
   }
 
+  // The fleet view's rows in motion (a job just cancelled, on any service of any site), as its poll sends them:
+  // "site:Folder/Name:jobId:status[:flag]". The rows settle by themselves; with none in motion, nothing is asked.
+  var MOVING = ["esriJobCancelling", "esriJobDeleting"];
+  function movingRows() {
+    var found = [];
+    document.querySelectorAll("tr.job[data-site][data-status]").forEach(function (tr) {
+      if (MOVING.indexOf(tr.dataset.status) < 0) { return; }
+      var state = [tr.dataset.site, tr.dataset.service, tr.id.slice(4), tr.dataset.status];
+      if (tr.dataset.flag) { state.push(tr.dataset.flag); }
+      found.push(state.join(":"));
+    });
+    return found.slice(0, 20);
+  }
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt.hasAttribute("data-watch-moving")) { event.detail.parameters.rows = movingRows().join(","); }
+  });
+
   // A hidden tab does not poll: the request waits until the tab is visible again.
   document.addEventListener("htmx:confirm", function (event) {
     var elt = event.detail.elt;
+    if (elt.hasAttribute("data-watch-moving") && !movingRows().length) { event.preventDefault(); return; }
     if (!document.hidden || !elt.hasAttribute("data-poll")) { return; }
     event.preventDefault();
     if (elt.dataset.waiting) { return; }
@@ -38,6 +56,27 @@
       if (facts && freshFacts) { freshFacts.replaceWith(facts); }  // already loaded: keep it
     }
   });
+  // The fleet view's table is read again as a whole (every 30 s): a row an action answered (its outcome shown)
+  // stays where it was, with everything it showed, also once its job has left the list (a cancelled job is no
+  // longer active). Only the operator's reload lets it go.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var old = event.detail.target;
+    if (!old || old.id !== "fleet-rows") { return; }
+    var fresh = event.detail.fragment.querySelector("#fleet-rows") || event.detail.fragment.firstElementChild;
+    if (!fresh) { return; }
+    var anchor = null;  // where in the fresh table the last row seen of the old one is
+    Array.prototype.slice.call(old.querySelectorAll("tr.job")).forEach(function (tr) {
+      var counterpart = fresh.querySelector("#" + CSS.escape(tr.id));
+      if (counterpart) { anchor = counterpart; return; }
+      var outcome = tr.querySelector("[role=status]");
+      if (!outcome || !outcome.textContent.trim()) { return; }
+      var placeholder = fresh.querySelector("tr:not(.job)");
+      if (placeholder) { placeholder.remove(); }  // "No jobs match." no longer says it
+      fresh.insertBefore(tr, anchor ? anchor.nextSibling : fresh.firstChild);
+      anchor = tr;
+    });
+  });
+
   // The same for a row an action answered with (a normal swap): its details open again once it is in.
   var openRows = {};
   document.addEventListener("htmx:beforeSwap", function (event) {
@@ -52,6 +91,12 @@
     delete openRows[row.id];
     var details = row.querySelector("details");
     if (details) { details.open = true; }
+  });
+
+  // A sort menu that htmx does not send applies a choice at once.
+  document.addEventListener("change", function (event) {
+    var menu = event.target.closest && event.target.closest("form[data-sort-menu]:not([hx-get])");
+    if (menu) { menu.requestSubmit(); }
   });
 
   // "Select all on this page".
@@ -72,6 +117,27 @@
     var text = seconds < 2 ? "just now" : seconds + " s ago";
     document.querySelectorAll("[data-updated-at]").forEach(function (el) { el.textContent = text; });
   }, 1000);
+
+  // Durations of jobs that have not ended keep counting (as jobs/rows.py's duration() writes them), from the
+  // seconds the row was rendered with: the browser's own clock may be off, its stopwatch is not.
+  var since = new WeakMap();
+  function durationText(seconds) {
+    var hours = Math.floor(seconds / 3600), minutes = Math.floor((seconds % 3600) / 60), rest = seconds % 60;
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (hours) { return hours + " h " + two(minutes) + " min"; }
+    if (minutes) { return minutes + " min " + two(rest) + " s"; }
+    return rest + " s";
+  }
+  function tick() {
+    var now = performance.now();
+    document.querySelectorAll("[data-elapsed]").forEach(function (el) {
+      if (!since.has(el)) { since.set(el, now - 1000 * Number(el.dataset.elapsed)); }
+      var text = durationText(Math.max(0, Math.floor((now - since.get(el)) / 1000)));
+      if (el.textContent !== text) { el.textContent = text; }
+    });
+  }
+  document.addEventListener("htmx:load", tick);
+  setInterval(tick, 1000);
 
   // htmx does not swap 4xx/5xx answers: say what happened instead of failing silently.
   function say(text) {
