@@ -161,7 +161,7 @@ class BulkIn(Schema):
 
 class BulkOut(Schema):
     action: str
-    summary: str  # e.g. "3 cancellation requested, 1 refused, 2 skipped (already finished)"
+    summary: str  # e.g. "3 cancellations requested, 1 refused, 2 skipped (already finished)"
     results: list[ActionOut]
     skipped: list[str]  # job IDs not sent: the portal last saw them finished
 

@@ -134,6 +134,31 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
     yield state
 
 
+class EveryJob:
+    """Every job of the fleet's query, each once, page after page by its cursor (each page asks every service
+    again), at most `limit`. Iterate it; then `failures` names the services that did not answer on some page."""
+
+    def __init__(self, user, sites: list[Site], query: FleetQuery, *, limit: int, page_size: int = 200) -> None:
+        self.user, self.sites, self.query, self.limit, self.page_size = user, sites, query, limit, page_size
+        self.failures: dict[str, str] = {}
+
+    def __iter__(self) -> Iterator[JobEntry]:
+        cursor: tuple[int, str] | None = None
+        seen: set[tuple[ServiceTarget, str]] = set()
+        while len(seen) < self.limit:
+            size = min(self.page_size, self.limit - len(seen))
+            *_, state = fleet(self.user, self.sites, replace(self.query, page_size=size, cursor=cursor))
+            self.failures.update(state.failures)
+            for item in state.rows:
+                key = (item.row.target, item.row.job_id)
+                if key not in seen and len(seen) < self.limit:
+                    seen.add(key)
+                    yield item.row
+            if not state.more or not state.rows:
+                return
+            cursor = (state.rows[-1].submitted_ms, state.rows[-1].row.job_id)
+
+
 _STATISTICS = "statistics"  # a service's job counts, asked before its jobs
 
 

@@ -200,19 +200,28 @@ MAX_BULK = 500
 
 
 class BulkForm(forms.Form):
-    """Cancel or delete the selected jobs (checkboxes named job_ids)."""
+    """Cancel or delete the selected jobs (checkboxes named job_ids), or every job the page's filters match."""
 
     action = forms.ChoiceField(choices=[("cancel", "Cancel"), ("delete", "Delete")])
+    all_matching = forms.BooleanField(required=False)  # every job of the list, on every page: asked first
+    filters = forms.CharField(required=False, max_length=4000)  # the list's query string, for all_matching
     data: MultiValueDict[str, str]  # request.POST, or the API's: the ticked boxes share one name
 
     def selected(self) -> list[str]:
-        """The ticked values, each once, as many as a bulk may hold."""
+        """The ticked values, each once, as many as a bulk may hold (none will do for all matching)."""
         values = list(dict.fromkeys(self.data.getlist("job_ids")))
-        if not values:
+        if not values and not self.cleaned_data.get("all_matching"):
             raise forms.ValidationError("Select at least one job.")
         if len(values) > MAX_BULK:
             raise forms.ValidationError(f"Select at most {MAX_BULK} jobs at once.")
         return values
+
+    @property
+    def shown(self) -> set[str]:
+        """The IDs of the jobs whose rows the page shows (their rows are answered): those ticked, unless the
+        selection came from a confirmation, which says which."""
+        values = self.data.getlist("shown")[:MAX_BULK] or self.data.getlist("job_ids")[:MAX_BULK]
+        return {value.rpartition(":")[2] for value in values}
 
     def clean(self):
         data = super().clean()
@@ -271,6 +280,12 @@ class FleetFilterForm(TimeRangeForm):
         if sorting.across_pages(self.ordering):
             return self.ordering == "submitted"
         return self.cleaned_data["order"] == "longest"
+
+    def sites_asked(self, sites: list) -> list:
+        """Of the sites the user may see, those the filters ask (a restricted site the user may not see is never
+        even asked)."""
+        slug = self.cleaned_data["site"]
+        return [site for site in sites if site.slug == slug] if slug else list(sites)
 
     @property
     def plain_fields(self):

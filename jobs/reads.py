@@ -288,6 +288,29 @@ def job_table(user, target: ServiceTarget, query: JobQuery, *, job_id: str | Non
     return table
 
 
+LIST_PAGE = 200  # jobs asked for at a time when a whole list is read (an export, "select all matching")
+
+
+def each_job(user, target: ServiceTarget, query: JobQuery, *, limit: int) -> Iterator[JobEntry]:
+    """Every job the query matches, page after page in its order, each once, at most `limit`. A failed read
+    raises its ReadError (what came before it stands); a site slot is held for each page's read only."""
+    reader = SiteReader(user, target.site)
+    start, seen = 1, set[str]()
+    try:
+        while len(seen) < limit:
+            with site_slot(target.site):
+                page = _page(reader, target, replace(query, start=start, number=min(LIST_PAGE, limit - len(seen))))
+            for job in page.jobs:
+                if job.job_id not in seen and len(seen) < limit:
+                    seen.add(job.job_id)
+                    yield JobEntry(target, job.job_id, job)
+            if page.next_start is None or not page.jobs:
+                return
+            start += len(page.jobs)
+    finally:
+        reader.settle()
+
+
 def _explained(reader: SiteReader, target: ServiceTarget, exc: ReadError) -> ReadError:
     """A service ArcGIS does not know as a GP service is named as such (e.g. a MapServer opened as one)."""
     if not isinstance(exc, arcgis_client.NotFound) or exc.code != 404:

@@ -50,6 +50,15 @@ def kept_parameters(request: HttpRequest, *dropped: str) -> list[tuple[str, str]
     return [(name, value) for name, values in request.GET.lists() if name not in dropped for value in values]
 
 
+def list_filters(request: HttpRequest) -> str:
+    """The filters of the list the page shows, as a query string (not its page, order or a poll's state): what
+    "all matching" means, and what an export exports."""
+    query = request.GET.copy()
+    for name in ("page", "before", "sort", "inline", "rows", "newest", "failures", "every"):
+        query.pop(name, None)
+    return query.urlencode()
+
+
 def sort_context(request: HttpRequest, keys, ordering: str) -> dict:
     """What a job table's sorting shows: its headers, the order in words (and whether it is the page's own),
     and the sort menu."""

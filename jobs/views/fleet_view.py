@@ -15,10 +15,11 @@ from accounts.access import viewer_required
 from accounts.roles import can_operate
 from jobs import fleet, sorting
 from jobs.forms import (
+    MAX_BULK,
     FleetFilterForm,
 )
 from jobs.models import Site
-from jobs.views.common import HtmxHttpRequest, event_stream, page_path, sort_context
+from jobs.views.common import HtmxHttpRequest, event_stream, list_filters, page_path, sort_context
 
 REFRESH_SECONDS = 30  # the whole table is read again this often
 
@@ -26,12 +27,6 @@ REFRESH_SECONDS = 30  # the whole table is read again this often
 def _fleet_form(request: HtmxHttpRequest) -> tuple[FleetFilterForm, list[Site]]:
     sites = list(Site.objects.visible_to(request.user))
     return FleetFilterForm(request.GET, sites=sites), sites
-
-
-def _fleet_sites(form: FleetFilterForm, sites: list[Site]) -> list[Site]:
-    """Only the sites asked for; a restricted site the user may not see is never even asked."""
-    slug = form.cleaned_data["site"]
-    return [site for site in sites if site.slug == slug] if slug else sites
 
 
 def _ordering(form: FleetFilterForm) -> str:
@@ -70,10 +65,13 @@ def fleet_view(request: HtmxHttpRequest) -> HttpResponse:
         "inline": inline,
         "stream_url": f"{reverse('jobs:fleet_stream')}?{query.urlencode()}",
         "can_operate": can_operate(request.user),
+        "list_filters": list_filters(request),
+        "matching_url": f"{reverse('jobs:fleet_matching')}?{list_filters(request)}",
+        "max_bulk": MAX_BULK,
         **sort_context(request, sorting.FLEET_COLUMNS, _ordering(form)),
     }
     if inline and form.is_valid():
-        *_, state = fleet.fleet(request.user, _fleet_sites(form, sites), form.query())
+        *_, state = fleet.fleet(request.user, form.sites_asked(sites), form.query())
         context |= _fleet_context(request, state, form)
     return render(request, "jobs/fleet.html", context)
 
@@ -86,7 +84,7 @@ def fleet_stream(request: HtmxHttpRequest) -> StreamingHttpResponse:
         return event_stream([])
 
     def fragments() -> Iterator[str]:
-        for state in fleet.fleet(request.user, _fleet_sites(form, sites), form.query()):
+        for state in fleet.fleet(request.user, form.sites_asked(sites), form.query()):
             context = _fleet_context(request, state, form)
             yield render_to_string("jobs/partials/fleet_update.html", context, request)
 
@@ -100,5 +98,5 @@ def fleet_refresh(request: HtmxHttpRequest) -> HttpResponse:
     form, sites = _fleet_form(request)
     if not form.is_valid():
         return HttpResponseStopPolling()
-    *_, state = fleet.fleet(request.user, _fleet_sites(form, sites), form.query())
+    *_, state = fleet.fleet(request.user, form.sites_asked(sites), form.query())
     return render(request, "jobs/partials/fleet_update.html", _fleet_context(request, state, form))

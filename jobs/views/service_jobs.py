@@ -14,13 +14,14 @@ from accounts.roles import can_operate
 from jobs import audit, reads, sorting
 from jobs.access import target_of
 from jobs.forms import (
+    MAX_BULK,
     JobFilterForm,
 )
 from jobs.job_page import JobPage
 from jobs.models import StoredToken
 from jobs.rows import JobRow
 from jobs.targets import ServiceTarget
-from jobs.views.common import HtmxHttpRequest, page_path, pop_outcomes, sort_context, without_inline
+from jobs.views.common import HtmxHttpRequest, list_filters, page_path, pop_outcomes, sort_context, without_inline
 from jobs.views.polling import filters_query, newest_shown_ms, poll_for, watched_rows
 
 
@@ -43,6 +44,8 @@ def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFil
         "page_count": max(math.ceil(page.total / form.page_size), 1),
         "poll": poll_for(target, filters_query(request), watched_rows(table.rows), newest, 0, table.seconds),
         "sort_target": "#job-table",
+        "list_filters": list_filters(request),
+        "max_bulk": MAX_BULK,
         **sort_context(request, sorting.SERVICE_COLUMNS, form.ordering),
     }
 

@@ -99,11 +99,117 @@
     if (menu) { menu.requestSubmit(); }
   });
 
-  // "Select all on this page".
+  // The selection of a bulk action: the rows' boxes ("3 selected"), all of the page (the header's box), then,
+  // when the list has more pages, all jobs its filters match ("All 312 matching selected"). An action clears it.
+  function boxes() {
+    return Array.prototype.slice.call(document.querySelectorAll('input[name="job_ids"][form="bulk-form"]:not(:disabled)'));
+  }
+  function morePages(banner) {
+    return !banner.hasAttribute("data-fleet") || !!document.querySelector("#fleet-pager a");
+  }
+  function showSelection() {
+    var form = document.getElementById("bulk-form");
+    if (!form) { return; }
+    var all = form.querySelector("[data-all-matching]");
+    var ticked = boxes().filter(function (box) { return box.checked; }).length;
+    var wholePage = ticked > 0 && ticked === boxes().length;
+    if (!wholePage) { all.value = ""; }  // unticking a row leaves "all matching"
+    document.querySelectorAll("[data-select-all]").forEach(function (box) { box.checked = wholePage; });
+    var count = form.querySelector("[data-selection-count]");
+    if (count) {
+      count.textContent = all.value ? "All " + all.dataset.count + " matching selected"
+        : ticked ? ticked + " selected" : "None selected";
+    }
+    var banner = document.querySelector("[data-select-matching]");
+    if (!banner) { return; }
+    banner.hidden = !wholePage || !morePages(banner);
+    banner.querySelector("[data-when-page]").hidden = !!all.value;
+    banner.querySelector("[data-when-all]").hidden = !all.value;
+    var counter = banner.querySelector("[data-count-matching]");
+    if (!banner.hidden && counter && window.htmx) { htmx.trigger(counter, "matching-wanted"); }
+  }
+  function clearSelection() {
+    boxes().forEach(function (box) { box.checked = false; });
+    showSelection();
+  }
   document.addEventListener("change", function (event) {
-    if (!event.target.matches("[data-select-all]")) { return; }
-    document.querySelectorAll('input[name="job_ids"]:not(:disabled)').forEach(function (box) {
-      box.checked = event.target.checked;
+    var target = event.target;
+    if (target.matches("[data-select-all]")) {
+      boxes().forEach(function (box) { box.checked = target.checked; });
+    } else if (!target.matches('input[name="job_ids"]')) {
+      return;
+    }
+    showSelection();
+  });
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target.closest("button, a") : null;
+    if (!target) { return; }
+    if (target.matches("[data-select-all-matching]")) {
+      var all = document.querySelector("#bulk-form [data-all-matching]");
+      all.value = "1";
+      all.dataset.count = target.dataset.count;
+      document.querySelectorAll("[data-matching-count]").forEach(function (el) { el.textContent = target.dataset.count; });
+      showSelection();
+    } else if (target.matches("[data-clear-selection]")) {
+      clearSelection();
+    } else if (target.matches("[data-bulk-confirm] [data-dismiss]")) {
+      event.preventDefault();  // "Keep them": the question goes away, the selection stays
+      target.closest("[data-bulk-confirm]").remove();
+      var first = document.querySelector("#bulk-form button");
+      if (first) { first.focus(); }
+    }
+  });
+  document.addEventListener("htmx:load", function (event) {
+    showSelection();
+    var question = event.detail.elt.querySelector && (event.detail.elt.matches("[data-bulk-confirm]") ?
+      event.detail.elt : event.detail.elt.querySelector("[data-bulk-confirm]"));
+    if (question) { question.querySelector("button[type=submit]").focus(); }
+  });
+
+  // A confirmed bulk streams its answer (server-sent events of the POST): progress ("212 of 500 done"), each
+  // row's outcome as it comes, then the summary. Its selection is spent: it is cleared at once.
+  function handleEvent(block) {
+    var name = "message", data = [];
+    block.split("\n").forEach(function (line) {
+      if (line.indexOf("event: ") === 0) { name = line.slice(7); }
+      else if (line.indexOf("data: ") === 0) { data.push(line.slice(6)); }
+    });
+    if (name === "fragment") { htmx.swap(document.body, data.join("\n"), { swapStyle: "none" }); }
+  }
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches("form[data-bulk-stream]") || !window.fetch || !window.TextDecoder || !window.htmx) { return; }
+    event.preventDefault();
+    form.querySelectorAll("button").forEach(function (button) { button.disabled = true; });
+    clearSelection();
+    // One bulk at a time from a page: its buttons wait until this one has ended.
+    var bulkButtons = document.querySelectorAll("#bulk-form button");
+    bulkButtons.forEach(function (button) { button.disabled = true; });
+    var decoder = new TextDecoder(), buffer = "";
+    fetch(form.getAttribute("action"), {  // (form.action would be its input named "action")
+      method: "POST", body: new FormData(form), credentials: "same-origin",
+      headers: { "Accept": "text/event-stream", "HX-Request": "true", "HX-Current-URL": location.href }
+    }).then(function (response) {
+      if (!response.ok || !response.body) {
+        say("The portal answered HTTP " + response.status + "; nothing was sent to ArcGIS. Try again.");
+        return null;
+      }
+      var reader = response.body.getReader();
+      function pump() {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) { return null; }
+          buffer += decoder.decode(chunk.value, { stream: true });
+          var blocks = buffer.split("\n\n");
+          buffer = blocks.pop();
+          blocks.forEach(handleEvent);
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function () {
+      say("The connection to the portal broke off while the bulk ran; it carries on, and the audit trail says what it did.");
+    }).then(function () {
+      bulkButtons.forEach(function (button) { button.disabled = false; });
     });
   });
 

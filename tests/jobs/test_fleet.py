@@ -217,8 +217,10 @@ def test_a_bulk_cancel_across_services_and_sites_acts_once_per_job(simulator, si
     far = second.state.add_job("Transport/Roads", status=EXECUTING)
     fleet_page(olivia)
     values = [f"main:{service.key}:{here}", f"main:Buffer:{there}", f"spare:Transport/Roads:{far}"]
-    html = olivia.action(reverse("jobs:fleet_bulk"), {"action": "cancel", "job_ids": values}).content.decode()
-    assert "3 cancellation requested" in html
+    html = olivia.action(
+        reverse("jobs:fleet_bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": values}
+    ).content.decode()
+    assert "3 cancellations requested" in html
     for job_id in (here, there, far):
         assert 'data-status="esriJobCancelling"' in row_html(html, job_id)
         assert 'data-site="' in row_html(html, job_id)  # the fleet's own row, with its service column
@@ -235,7 +237,7 @@ def test_a_bulk_with_a_job_of_an_invisible_site_sends_nothing(simulator, site, s
     simulator.requests.clear()
     html = olivia.action(
         reverse("jobs:fleet_bulk"),
-        {"action": "cancel", "job_ids": [f"main:{service.key}:{job_id}", f"ghost:X:{job_id}"]},
+        {"action": "cancel", "confirmed": "yes", "job_ids": [f"main:{service.key}:{job_id}", f"ghost:X:{job_id}"]},
     ).content.decode()
     assert "A selected job is not one of a site you may see." in html
     assert not simulator.requests and not AuditEvent.objects.exists()
