@@ -291,19 +291,25 @@ def job_table(user, target: ServiceTarget, query: JobQuery, *, job_id: str | Non
 LIST_PAGE = 200  # jobs asked for at a time when a whole list is read (an export, "select all matching")
 
 
-def each_job(user, target: ServiceTarget, query: JobQuery, *, limit: int) -> Iterator[JobEntry]:
-    """Every job the query matches, page after page in its order, each once, at most `limit`. A failed read
-    raises its ReadError (what came before it stands); a site slot is held for each page's read only."""
+def each_job(
+    user, target: ServiceTarget, query: JobQuery, *, limit: int, job_id: str | None = None
+) -> Iterator[JobEntry]:
+    """Every job the query matches (or the one job asked for by ID), page after page in its order, each once, at
+    most `limit`, flagged as the pages flag them. A failed read raises its ReadError (what came before it stands);
+    a site slot is held for each page's read only."""
     reader = SiteReader(user, target.site)
     start, seen = 1, set[str]()
     try:
         while len(seen) < limit:
             with site_slot(target.site):
-                page = _page(reader, target, replace(query, start=start, number=min(LIST_PAGE, limit - len(seen))))
-            for job in page.jobs:
-                if job.job_id not in seen and len(seen) < limit:
-                    seen.add(job.job_id)
-                    yield JobEntry(target, job.job_id, job)
+                if job_id:
+                    job = _single(reader, target, job_id)
+                    page = arcgis_client.QueryPage([job] if job else [], 1 if job else 0, 1, 1, None)
+                else:
+                    page = _page(reader, target, replace(query, start=start, number=min(LIST_PAGE, limit - len(seen))))
+            fresh = [job for job in page.jobs if job.job_id not in seen][: limit - len(seen)]
+            seen.update(job.job_id for job in fresh)
+            yield from running_long.flag_entries([JobEntry(target, job.job_id, job) for job in fresh])
             if page.next_start is None or not page.jobs:
                 return
             start += len(page.jobs)

@@ -29,6 +29,7 @@ app_name = "jobs"
 
 service_urls = [
     path("jobs/", service_jobs.job_list, name="job_list"),
+    path("jobs/export.csv", service_jobs.job_export, name="job_export"),
     path("jobs/counts/", sites.service_counts, name="service_counts"),
     path("jobs/updates/", polling.job_updates, name="job_updates"),
     path("jobs/baseline/", sites.service_baseline, name="service_baseline"),
@@ -54,6 +55,7 @@ urlpatterns = [
     path("jobs/stream", fleet_view.fleet_stream, name="fleet_stream"),
     path("jobs/refresh", fleet_view.fleet_refresh, name="fleet_refresh"),
     path("jobs/updates", polling.fleet_updates, name="fleet_updates"),
+    path("jobs/export.csv", fleet_view.fleet_export, name="fleet_export"),
     path("jobs/bulk/", bulk.fleet_bulk, name="fleet_bulk"),
     path("jobs/matching", bulk.fleet_matching, name="fleet_matching"),
     path("audit/", audit_trail.audit_trail, name="audit"),

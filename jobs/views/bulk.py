@@ -157,7 +157,9 @@ def _service_matching(request: HtmxHttpRequest, target: ServiceTarget, filters: 
     if not form.is_valid():
         return f"The filters need a correction: {form.problems()}"
     try:
-        found = list(reads.each_job(request.user, target, form.query(), limit=MAX_BULK + 1))
+        found = list(
+            reads.each_job(request.user, target, form.query(), limit=MAX_BULK + 1, job_id=form.cleaned_data["job"])
+        )
     except stored_tokens.READ_ERRORS as exc:
         return exc.message
     return _at_most_a_bulk(found)

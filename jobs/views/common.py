@@ -59,6 +59,21 @@ def list_filters(request: HttpRequest) -> str:
     return query.urlencode()
 
 
+def export_url(request: HttpRequest, url: str) -> str:
+    """Where the list the page shows is exported: its filters and its order (ArcGIS's: by submission)."""
+    query = request.GET.copy()
+    for name in ("page", "before", "inline", "rows", "newest", "failures", "every"):
+        query.pop(name, None)
+    return f"{url}?{query.urlencode()}" if query else url
+
+
+def refused_export(form) -> HttpResponse:
+    """An export of nothing would look like an empty list: bad filters are said in words instead."""
+    return HttpResponse(
+        f"The filters need a correction. {form.problems()}\n", status=400, content_type="text/plain; charset=utf-8"
+    )
+
+
 def sort_context(request: HttpRequest, keys, ordering: str) -> dict:
     """What a job table's sorting shows: its headers, the order in words (and whether it is the page's own),
     and the sort menu."""

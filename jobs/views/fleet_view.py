@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -13,15 +13,24 @@ from django_htmx.http import HttpResponseStopPolling
 
 from accounts.access import viewer_required
 from accounts.roles import can_operate
-from jobs import fleet, sorting
+from jobs import exports, fleet, sorting
 from jobs.forms import (
     MAX_BULK,
     FleetFilterForm,
 )
 from jobs.models import Site
-from jobs.views.common import HtmxHttpRequest, event_stream, list_filters, page_path, sort_context
+from jobs.views.common import (
+    HtmxHttpRequest,
+    event_stream,
+    export_url,
+    list_filters,
+    page_path,
+    refused_export,
+    sort_context,
+)
 
 REFRESH_SECONDS = 30  # the whole table is read again this often
+EXPORT_PAGE = 500  # jobs of the fleet read at a time for an export (each page asks every service again)
 
 
 def _fleet_form(request: HtmxHttpRequest) -> tuple[FleetFilterForm, list[Site]]:
@@ -67,6 +76,7 @@ def fleet_view(request: HtmxHttpRequest) -> HttpResponse:
         "can_operate": can_operate(request.user),
         "list_filters": list_filters(request),
         "matching_url": f"{reverse('jobs:fleet_matching')}?{list_filters(request)}",
+        "export_url": export_url(request, reverse("jobs:fleet_export")),
         "max_bulk": MAX_BULK,
         **sort_context(request, sorting.FLEET_COLUMNS, _ordering(form)),
     }
@@ -100,3 +110,21 @@ def fleet_refresh(request: HtmxHttpRequest) -> HttpResponse:
         return HttpResponseStopPolling()
     *_, state = fleet.fleet(request.user, form.sites_asked(sites), form.query())
     return render(request, "jobs/partials/fleet_update.html", _fleet_context(request, state, form))
+
+
+@require_GET
+@viewer_required
+def fleet_export(request: HtmxHttpRequest) -> HttpResponseBase:
+    """Every job the fleet view's filters match, on all its pages, as CSV, streamed page by page; the services
+    that did not answer are named in its last lines."""
+    form, sites = _fleet_form(request)
+    if not form.is_valid():
+        return refused_export(form)
+    listing = fleet.EveryJob(
+        request.user, form.sites_asked(sites), form.query(), limit=exports.EXPORT_MAX, page_size=EXPORT_PAGE
+    )
+
+    def problems() -> list[str]:
+        return [f"{name} did not answer: {why}" for name, why in listing.failures.items()]
+
+    return exports.export(listing, "gp-jobs-every-site.csv", problems)
