@@ -97,7 +97,7 @@ def test_bulk_cancel_reports_each_row_and_a_summary(operator_page: Page, simulat
     page = operator_page
     page.goto(jobs_url)
 
-    page.locator("[data-select-all]").check()
+    page.get_by_label("Select all jobs on this page").check()
     boxes = page.locator('input[name="job_ids"]')
     expect(boxes).to_have_count(5)
     # A row the page's poll swaps in keeps its ticked box.
