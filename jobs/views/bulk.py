@@ -57,6 +57,12 @@ class Selection:
         return sorted((service, site, n) for (service, site), n in counts.items())
 
     @property
+    def one_site(self) -> str:
+        """The name of the one site the jobs are on, or "" when they are on several."""
+        names = {site.name for site, targets in self.by_site.items() if targets}
+        return names.pop() if len(names) == 1 else ""
+
+    @property
     def finished(self) -> int:
         """How many the portal last saw finished: a cancel skips them."""
         if not self.is_cancel:

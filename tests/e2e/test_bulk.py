@@ -74,10 +74,8 @@ def test_a_fleet_bulk_names_its_services_and_its_rows_stay_whole(service, operat
     page.get_by_role("button", name="Cancel selected").click()
 
     question = page.get_by_role("alertdialog")
-    expect(question.get_by_role("heading")).to_have_text("Cancel 2 jobs of 2 services?")
-    expect(question.get_by_role("listitem")).to_have_text(
-        ["Buffer on Main site: 1 job", "Hydrology/Watershed on Main site: 1 job"]
-    )
+    expect(question.get_by_role("heading")).to_have_text("Cancel 2 jobs of 2 services on Main site?")
+    expect(question.get_by_role("listitem")).to_have_text(["Buffer: 1 job", "Hydrology/Watershed: 1 job"])
     question.get_by_role("link", name="Keep them").click()  # not now: nothing happens, the selection stays
     expect(question).to_have_count(0)
     assert ticked(page) == 2 and not [r for r in simulator.requests if r.operation == "cancel"]

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 import arcgis_client
 from jobs import operations
-from jobs.models import AuditEvent
+from jobs.models import AuditEvent, Site
 from jobs.queries import ActionTarget
 from jobs.views import bulk
 from tests.helpers import jobs_table_html, row_ids, sse_events, text
@@ -45,12 +45,23 @@ def test_a_bulk_asks_first_saying_how_many_jobs_of_which_services(simulator, sit
     html = olivia.action(reverse("jobs:fleet_bulk"), {"action": "cancel", "job_ids": values}).content.decode()
 
     assert 'role="alertdialog"' in html
-    assert text(re.search(r"<h2[^>]*>(.*?)</h2>", html).group(1)) == "Cancel 3 jobs of 2 services?"
-    assert "<strong>Buffer</strong> on Main site: 1 job" in html
-    assert "<strong>Hydrology/Watershed</strong> on Main site: 2 jobs" in html
+    assert text(re.search(r"<h2[^>]*>(.*?)</h2>", html).group(1)) == "Cancel 3 jobs of 2 services on Main site?"
+    assert "<strong>Buffer</strong>: 1 job" in html
+    assert "<strong>Hydrology/Watershed</strong>: 2 jobs" in html
     assert sorted(hidden_values(html, "job_ids")) == sorted(values)  # exactly these, posted back when confirmed
     assert hidden_values(html, "confirmed") == ["yes"] and ">Cancel 3 jobs</button>" in html
     assert not cancels(simulator) and not AuditEvent.objects.exists()
+
+
+def test_jobs_of_several_sites_are_named_with_their_site(simulator, site, service, operator, connect, olivia):
+    backup = Site.objects.create(slug="backup", name="Backup site", admin_url=simulator.admin_url, insecure=True)
+    connect(operator, backup)
+    job_id = add_jobs(simulator, service, 1)[0]
+    values = [f"main:{service.key}:{job_id}", f"backup:{service.key}:{job_id}"]
+    html = olivia.action(reverse("jobs:fleet_bulk"), {"action": "delete", "job_ids": values}).content.decode()
+    assert text(re.search(r"<h2[^>]*>(.*?)</h2>", html).group(1)) == "Delete 2 jobs of 2 services?"
+    assert "<strong>Hydrology/Watershed</strong> on Backup site: 1 job" in html
+    assert "<strong>Hydrology/Watershed</strong> on Main site: 1 job" in html
 
 
 def test_without_javascript_the_question_is_a_page_of_its_own(simulator, site, service, target, olivia):
