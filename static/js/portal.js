@@ -153,11 +153,19 @@
     } else if (target.matches("[data-clear-selection]")) {
       clearSelection();
     } else if (target.matches("[data-bulk-confirm] [data-dismiss]")) {
-      event.preventDefault();  // "Keep them": the question goes away, the selection stays
-      target.closest("[data-bulk-confirm]").remove();
-      var first = document.querySelector("#bulk-form button");
-      if (first) { first.focus(); }
+      event.preventDefault();
+      dismiss(target.closest("[data-bulk-confirm]"));
     }
+  });
+  // "Keep them" (or Escape): the question goes away, the selection stays, the keyboard is back at the buttons.
+  function dismiss(question) {
+    question.remove();
+    var first = document.querySelector("#bulk-form button");
+    if (first) { first.focus(); }
+  }
+  document.addEventListener("keydown", function (event) {
+    var question = event.key === "Escape" && event.target.closest ? event.target.closest("[data-bulk-confirm]") : null;
+    if (question) { dismiss(question); }
   });
   document.addEventListener("htmx:load", function (event) {
     showSelection();

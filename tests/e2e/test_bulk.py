@@ -79,6 +79,11 @@ def test_a_fleet_bulk_names_its_services_and_its_rows_stay_whole(service, operat
     question.get_by_role("link", name="Keep them").click()  # not now: nothing happens, the selection stays
     expect(question).to_have_count(0)
     assert ticked(page) == 2 and not [r for r in simulator.requests if r.operation == "cancel"]
+    page.get_by_role("button", name="Cancel selected").click()
+    expect(question.get_by_role("button", name="Cancel 2 jobs")).to_be_focused()
+    page.keyboard.press("Escape")  # from the keyboard too
+    expect(question).to_have_count(0)
+    expect(page.get_by_role("button", name="Cancel selected")).to_be_focused()
 
     page.get_by_role("button", name="Cancel selected").click()
     page.get_by_role("alertdialog").get_by_role("button", name="Cancel 2 jobs").click()
