@@ -38,7 +38,7 @@ from accounts.permission_cache import uncached
 from api import personal_tokens, schemas
 from api.models import ApiToken
 from api.schemas import ActionOut, BulkIn, BulkOut, ErrorOut, JobDetailOut, JobFilters, JobPageOut
-from jobs import fleet, operations, reads
+from jobs import fleet, operations, reads, sorting
 from jobs.access import target_of, visible_site
 from jobs.forms import BulkForm, FleetFilterForm, JobFilterForm, problems_in_words
 from jobs.models import AuditEvent, Site, StoredToken
@@ -273,7 +273,7 @@ def list_jobs(request: ApiRequest, slug: str, folder: str, name: str, filters: Q
     return JobPageOut(
         site=slug,
         service=target.service.key,
-        jobs=[schemas.job_out(row) for row in reads.sort_entries(table.rows, form.ordering)],
+        jobs=[schemas.job_out(row) for row in sorting.sort_entries(table.rows, form.ordering)],
         total=table.page.total,
         page=form.page_number,
         per_page=form.page_size,

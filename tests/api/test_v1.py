@@ -282,7 +282,7 @@ def test_bulk_cancel_reports_each_job_the_summary_and_the_skipped(simulator, sit
     ops.get(BASE)  # the portal saw the finished one finished: it is not sent
     body = ops.post(f"{BASE}bulk", {"action": "cancel", "job_ids": [*running, finished]}).json()
     assert body["action"] == "cancel"
-    assert body["summary"] == "2 cancellation requested, 1 skipped (already finished)"
+    assert body["summary"] == "2 cancellations requested, 1 skipped (already finished)"
     assert body["skipped"] == [finished]
     assert [(r["job_id"], r["outcome"]) for r in body["results"]] == [(running[0], "success"), (running[1], "success")]
     rows = AuditEvent.objects.filter(action="cancel")
