@@ -222,7 +222,8 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         env |= {
             "CELERY_BROKER_URL": broker.url + "/0",
             "POLICY_TICK_SECONDS": "1",
-            "ALERT_WEBHOOKS_ALLOW_HTTP": "1",  # the receiver is plain http on 127.0.0.1
+            "ALERT_WEBHOOKS_ALLOW_HTTP": "1",  # the receiver is plain http on 127.0.0.1…
+            "ALERT_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",  # …a loopback address, which webhooks may not reach else
             "DATABASE_CONN_MAX_AGE": "60",  # persistent connections, as deployed: a restart breaks them
         }
         people = {}
