@@ -104,7 +104,8 @@ def _audit_refusal(row: ApiToken) -> None:
 
 def check_rate(row: ApiToken) -> None:
     """At most API_RATE_LIMIT requests per token and minute, counted in the shared cache (every worker
-    and host agrees); raises RateLimited with the seconds until the next minute."""
+    and host agrees; while Redis is away, each process counts its own); raises RateLimited with the seconds until
+    the next minute."""
     limit = settings.API_RATE_LIMIT
     now = time.time()
     window = math.floor(now / 60)

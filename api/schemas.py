@@ -161,7 +161,7 @@ class BulkIn(Schema):
 
 class BulkOut(Schema):
     action: str
-    summary: str  # e.g. "3 cancellation requested, 1 refused, 2 skipped (already finished)"
+    summary: str  # e.g. "3 cancellations requested, 1 refused, 2 skipped (already finished)"
     results: list[ActionOut]
     skipped: list[str]  # job IDs not sent: the portal last saw them finished
 
@@ -176,7 +176,9 @@ class JobFilters(Schema):
     within: Literal["1h", "6h", "24h", "7d"] | None = None
     since: str | None = None  # e.g. 2026-11-02T09:00:00Z; without an offset: UTC
     until: str | None = None
-    sort: str | None = None  # -submitted (default), submitted, status, user, machine, -duration
+    sort: str | None = (
+        None  # -submitted (default), submitted (oldest first), or a column within the page: status, -user…
+    )
     page: int | None = None
     per_page: int | None = None  # 25, 50 (default), 100 or 200
 

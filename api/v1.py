@@ -19,7 +19,9 @@ import functools
 import inspect
 import math
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, QueryDict
 from django.utils.datastructures import MultiValueDict
@@ -30,12 +32,13 @@ from ninja.security import HttpBearer
 
 import arcgis_client
 import jobs.urls  # noqa: F401  (registers the arcgisname and jobid path converters used below)
-from accounts import roles
+from accounts import roles, sso
 from accounts.access import AuthenticatedHttpRequest, require
+from accounts.permission_cache import uncached
 from api import personal_tokens, schemas
 from api.models import ApiToken
 from api.schemas import ActionOut, BulkIn, BulkOut, ErrorOut, JobDetailOut, JobFilters, JobPageOut
-from jobs import fleet, operations, reads
+from jobs import fleet, operations, reads, sorting
 from jobs.access import target_of, visible_site
 from jobs.forms import BulkForm, FleetFilterForm, JobFilterForm, problems_in_words
 from jobs.models import AuditEvent, Site, StoredToken
@@ -75,8 +78,27 @@ class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str):
         row = personal_tokens.authenticate(token)  # raises personal_tokens.Refused
         personal_tokens.check_rate(row)  # raises personal_tokens.RateLimited
-        request.user = row.user
+        # Its owner's roles as they are now: from the database, whichever process changed them, and confirmed with
+        # the identity provider when theirs is due (a provider that removed them leaves the role gone: 403).
+        request.user = uncached(row.user)
+        try:
+            sso.renew(request.user)
+        except sso.AccessUnconfirmed as exc:
+            raise personal_tokens.Refused(str(exc)) from None
         return row
+
+
+def _docs_for_people_signed_in(view):
+    """The schema and the interactive docs: for people signed in to the portal, unless API_DOCS_PUBLIC opens them
+    (they name every path and parameter the portal takes)."""
+
+    @functools.wraps(view)
+    def docs(request: HttpRequest, *args, **kwargs):
+        if not settings.API_DOCS_PUBLIC and not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return docs
 
 
 api = NinjaAPI(
@@ -90,6 +112,7 @@ api = NinjaAPI(
     urls_namespace="api-v1",
     auth=BearerToken(),
     docs=Swagger(settings={"persistAuthorization": False}),
+    docs_decorator=_docs_for_people_signed_in,
 )
 
 
@@ -250,7 +273,7 @@ def list_jobs(request: ApiRequest, slug: str, folder: str, name: str, filters: Q
     return JobPageOut(
         site=slug,
         service=target.service.key,
-        jobs=[schemas.job_out(row) for row in reads.sort_entries(table.rows, form.ordering)],
+        jobs=[schemas.job_out(row) for row in sorting.sort_entries(table.rows, form.ordering)],
         total=table.page.total,
         page=form.page_number,
         per_page=form.page_size,

@@ -11,7 +11,7 @@ Everything public is importable from the package itself.
 """
 
 from arcgis_client.admin_api import AdminClient
-from arcgis_client.concurrency import as_completed, run_concurrently
+from arcgis_client.concurrency import as_completed, in_batches, run_concurrently
 from arcgis_client.connection import CallGuard, Observer, SiteConnection, same_origin
 from arcgis_client.errors import (
     ArcGISError,

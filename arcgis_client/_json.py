@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
+
+# What an answer may hold once decoded: a hostile server's `[{},{},…]` costs some thirty times its bytes as Python
+# objects, and nesting costs the decoder's stack. A page of 200 jobs holds a few thousand; a job's page (messages,
+# parameters with geometries) tens of thousands.
+MAX_CONTAINERS = 200_000  # objects and lists in one answer
+MAX_DEPTH = 100
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)  # a JSON string, escapes included
+_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 def as_int(value: Any) -> int | None:
@@ -63,3 +72,18 @@ def depth(value: Any, limit: int) -> int:
                 return level
             stack += [(child, level + 1) for child in item if isinstance(child, dict | list)]
     return deepest
+
+
+def shape_problem(raw: bytes) -> str | None:
+    """Why an answer's JSON is too much to decode (too many objects and lists, or nested too deeply), before it is
+    decoded; None when it is not. Brackets inside strings do not count."""
+    skeleton = _STRING.sub(b"", raw)
+    containers = skeleton.count(b"{") + skeleton.count(b"[")
+    if containers > MAX_CONTAINERS:
+        return f"more than {MAX_CONTAINERS:,} objects and lists"
+    level = 0
+    for bracket in _BRACKET.finditer(skeleton):
+        level += 1 if bracket.group() in (b"{", b"[") else -1
+        if level > MAX_DEPTH:
+            return f"objects and lists nested too deeply: more than {MAX_DEPTH} levels"
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -68,3 +69,41 @@ def as_completed(
                     waiting.extendleft(reversed(list(then(item, result))))
                 fill()
                 yield item, result
+
+
+def in_batches(
+    func: Callable[[_T], _R], items: Iterable[_T], limit: int = 16, every: float | None = None
+) -> Iterator[list[tuple[_T, _R | ArcGISError]]]:
+    """func over items with at most `limit` in flight; (item, result or ArcGISError) pairs in batches, so that a
+    caller can report progress: what finished in each `every` seconds (a batch waits for at least one result), or,
+    with `every` None, one batch of all, in the items' order. Calls go on while the caller handles a batch."""
+    items = list(items)
+    if not items:
+        return
+    if every is None or len(items) == 1:
+        yield list(zip(items, run_concurrently(func, items, limit), strict=True))
+        return
+
+    def guarded(item: _T) -> _R | ArcGISError:
+        try:
+            return func(item)
+        except ArcGISError as exc:
+            return exc
+
+    waiting = deque(items)
+    with ThreadPoolExecutor(max_workers=min(limit, len(items)), thread_name_prefix="arcgis") as pool:
+        running: dict[concurrent.futures.Future, _T] = {}
+        batch: list[tuple[_T, _R | ArcGISError]] = []
+        since = time.monotonic()
+        while waiting or running:
+            while waiting and len(running) < limit:
+                item = waiting.popleft()
+                running[pool.submit(guarded, item)] = item
+            left = every - (time.monotonic() - since)
+            finished, _ = concurrent.futures.wait(
+                running, timeout=max(left, 0) if batch else None, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            batch += [(running.pop(future), future.result()) for future in finished]
+            if batch and (time.monotonic() - since >= every or not (waiting or running)):
+                yield batch
+                batch, since = [], time.monotonic()

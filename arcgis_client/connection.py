@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from arcgis_client._json import shape_problem
 from arcgis_client.errors import (
     ArcGISError,
     Forbidden,
@@ -304,8 +305,14 @@ class SiteConnection:
 
     def _decode(self, response: requests.Response, content: bytes | None = None) -> Any:
         status = response.status_code
+        raw = response.content if content is None else content
+        if problem := shape_problem(raw):
+            raise MalformedResponse(f"{self.host} answered with more than an ArcGIS answer holds ({problem}).")
         try:
-            body = response.json() if content is None else json.loads(content)
+            try:
+                body = json.loads(raw)
+            except UnicodeDecodeError:  # not UTF-8: the charset the server declared
+                body = json.loads(response.text)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             body = None
         if isinstance(body, dict):

@@ -32,9 +32,9 @@ def run(bench: Bench) -> list[Result]:
         path = f"/sites/{site.slug}/services/{SERVICE}.GPServer/jobs/bulk/"
 
         def portal(job_ids: list[str]) -> float:
-            data = [("action", "cancel"), *(("job_ids", job_id) for job_id in job_ids)]
+            data = [("action", "cancel"), ("confirmed", "yes"), *(("job_ids", job_id) for job_id in job_ids)]
             elapsed, answer = timed(lambda: browser.post(path, data))
-            summary = f"{len(job_ids)} cancellation requested"
+            summary = f"{len(job_ids)} cancellations requested"
             if answer.status_code != 200 or summary not in answer.text:
                 raise RuntimeError(f"bulk cancel: HTTP {answer.status_code}: {answer.text[:300]}")
             if answer.text.count("<tr id=") != len(job_ids):

@@ -528,7 +528,7 @@ class Bench:
     def _environment(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if key not in _UNSET}
         if redis_url := _reachable_redis():
-            # Several gunicorn workers share sessions and the row cache through Redis, as in production.
+            # Several gunicorn workers share the row cache through Redis and read sessions through it, as in production.
             env |= {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": f"gpjobs-bench-{os.getpid()}"}
         env |= {
             "DJANGO_SETTINGS_MODULE": "dashboard.settings",
@@ -563,7 +563,7 @@ class Bench:
     @property
     def _caches(self) -> str:
         if "REDIS_URL" in self.env:
-            return "sessions and cache in Redis"
+            return "sessions in the database read through Redis, cache in Redis"
         return "sessions in the database, local-memory cache"
 
     def portal(self) -> Portal:

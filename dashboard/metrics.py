@@ -3,7 +3,8 @@
 A scrape never calls ArcGIS. It shows the counters and histograms of jobs.counters (with several gunicorn workers,
 set PROMETHEUS_MULTIPROC_DIR: each worker writes its counts there and a scrape of any worker adds them all up), what
 the portal last read and each site's circuit breaker (from the shared cache), and cancel policy runs and alert
-deliveries (from the database, where the background workers record them, on whatever host).
+deliveries (from the database, where the background workers record them, on whatever host), and whether each
+dependency answers (dashboard.health; the database's figures are left out while it does not).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from dashboard import health
 from jobs import counters
 from jobs.models import Site
 from jobs.upstream import SiteGuard
@@ -38,21 +40,25 @@ class SharedCollector:
 
     def from_the_database(self):
         runs = CounterMetricFamily(
-            "gpjobs_policy_runs", "Cancel policy runs that ended, by policy and outcome.", labels=["policy", "outcome"]
+            "gpjobs_policy_runs",
+            "Cancel policy runs that ended, by site, policy and outcome.",
+            labels=["site", "policy", "outcome"],
         )
         ended = PolicyRun.objects.exclude(outcome__in=PolicyRun.UNFINISHED)
-        for policy, outcome, count in ended.values_list("policy__name", "outcome").annotate(n=Count("id")):
-            runs.add_metric([policy, outcome], count)
+        by_policy = ended.values_list("policy__site__slug", "policy__name", "outcome").annotate(n=Count("id"))
+        for site, policy, outcome, count in by_policy:
+            runs.add_metric([site, policy, outcome], count)
         # By name, so that a counter never goes down: a channel or policy deleted (its rows with it) or renamed
         # ends its series instead.
         alerts = CounterMetricFamily(
             "gpjobs_alerts_sent",
-            "Alert deliveries sent, or failed for good, by channel.",
-            labels=["channel", "outcome"],
+            "Alert deliveries sent, or failed for good, by channel (and its site; empty: every site).",
+            labels=["site", "channel", "outcome"],
         )
         done = Delivery.objects.filter(status__in=[Delivery.Status.SENT, Delivery.Status.FAILED])
-        for channel, status, count in done.values_list("channel__name", "status").annotate(n=Count("id")):
-            alerts.add_metric([channel, status], count)
+        by_channel = done.values_list("channel__site__slug", "channel__name", "status").annotate(n=Count("id"))
+        for site, channel, status, count in by_channel:
+            alerts.add_metric([site or "", channel, status], count)
         yield from (runs, alerts)
 
     def from_the_cache(self):
@@ -90,14 +96,41 @@ class SharedCollector:
         yield from (jobs, read, running_long, breaker_open, failures)
 
 
+def left_out_sites() -> set[str]:
+    """The slugs a scrape leaves out: sites restricted to groups, when METRICS_INCLUDE_RESTRICTED_SITES is off."""
+    if settings.METRICS_INCLUDE_RESTRICTED_SITES:
+        return set()
+    return set(Site.objects.filter(groups__isnull=False).values_list("slug", flat=True))
+
+
+class LeavingOut:
+    """Another registry's metrics without the samples of the given sites (their `site` label)."""
+
+    def __init__(self, registry: CollectorRegistry, sites: set[str]):
+        self.registry, self.sites = registry, sites
+
+    def collect(self):
+        for family in self.registry.collect():
+            family.samples = [sample for sample in family.samples if sample.labels.get("site") not in self.sites]
+            yield family
+
+
 def exposition() -> bytes:
-    registry = CollectorRegistry()
+    gathered = CollectorRegistry(auto_describe=False)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)  # every worker's counters and histograms, added up
+        multiprocess.MultiProcessCollector(gathered)  # every worker's counters and histograms, added up
     else:
         for metric in counters.COUNTED:
-            registry.register(metric)
-    registry.register(SharedCollector())
+            gathered.register(metric)
+    states = health.dependency_states()
+    gathered.register(health.DependencyCollector(states))
+    if states["database"] == "down":  # without it the scrape still says which dependency is down
+        return generate_latest(gathered)
+    gathered.register(SharedCollector())
+    if not (left_out := left_out_sites()):
+        return generate_latest(gathered)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(LeavingOut(gathered, left_out))
     return generate_latest(registry)
 
 

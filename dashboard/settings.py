@@ -6,6 +6,8 @@ makes the secret key and the token encryption keys mandatory and turns on the
 HTTPS-only protections. See the README for the full table.
 """
 
+import ipaddress
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -27,15 +29,35 @@ if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be off when DJANGO_PRODUCTION is on.")
 
 
+def _private_directory(path: Path) -> None:
+    """var/ holds the SQLite database (sessions, password hashes, webhook URLs), keys and the task queue: only the
+    portal's own account may enter it (0700), made so, or made so again when it is ours and was not."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = path.stat()
+    if status.st_uid == os.geteuid() and status.st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def _private_file(path: Path) -> None:
+    """A file only the portal's own account may read (0600): created so before anything is written to it, or made
+    so when it is ours and was not."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        status = path.stat()
+        if status.st_uid == os.geteuid() and status.st_mode & 0o077:
+            path.chmod(0o600)
+
+
 def _development_secret(name: str, make) -> str:
     """A key generated once and kept in var/, so restarts keep sessions and tokens."""
     if PRODUCTION:
         raise ImproperlyConfigured(f"{name} (or {name}_FILE) is required when DJANGO_PRODUCTION is on.")
     path = VAR_DIR / f"dev-{name.lower().replace('_', '-')}"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        _private_directory(VAR_DIR)
+        _private_file(path)
         path.write_text(make())
-        path.chmod(0o600)
     return path.read_text().strip()
 
 
@@ -93,6 +115,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.SingleSignOnRenewal",  # an SSO account's roles, confirmed with its provider as they age
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "jobs.middleware.OperatorTimezoneMiddleware",
@@ -114,6 +137,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.portal",
+                "dashboard.context_processors.shared_cache",
             ],
         },
     },
@@ -138,8 +162,17 @@ try:
     }
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database server that does not answer at all (rather than refusing) must not hold a request for minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.integer("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    _private_directory(VAR_DIR)
+    _database_file = str(DATABASES["default"]["NAME"])
+    if _database_file not in ("", ":memory:") and not _database_file.startswith("file:"):
+        Path(_database_file).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(_database_file))  # SQLite makes its -wal and -shm files with the database's mode
     # WAL lets readers and the one writer work at once; IMMEDIATE avoids lock upgrades.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
@@ -153,16 +186,28 @@ REDIS_URL = env.string("REDIS_URL")
 if REDIS_URL:
     if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://; got {REDIS_URL!r}.")
-    CACHES = {
-        "default": {
-            "BACKEND": "dashboard.cache.PortalRedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.string("REDIS_KEY_PREFIX", "gpjobs"),
-        }
+    # A Redis that hangs must cost milliseconds: no cache call waits longer than this (dashboard/cache.py).
+    _redis_timeout = env.integer("REDIS_TIMEOUT_MS", 250, minimum=10) / 1000
+    _redis = {
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.string("REDIS_KEY_PREFIX", "gpjobs"),
+        "OPTIONS": {"socket_connect_timeout": _redis_timeout, "socket_timeout": _redis_timeout},
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    CACHES = {
+        # While Redis does not answer: each process's own memory (breakers, shared reads, rate counts).
+        "default": {"BACKEND": "dashboard.cache.PortalRedisCache", **_redis},
+        # While Redis does not answer: nothing (sessions and permission sets come from the database).
+        "shared_only": {"BACKEND": "dashboard.cache.SharedOnlyRedisCache", **_redis},
+    }
+    # Sessions live in the database and are read through Redis: losing Redis signs nobody out.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_CACHE_ALIAS = "shared_only"
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # One process: both names are the same local memory (one LOCATION).
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "shared_only": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTHENTICATION_BACKENDS = [
@@ -202,6 +247,11 @@ for _item in env.csv("OIDC_ROLE_MAP", []):
         )
     OIDC_ROLE_MAP[_group] = _role
 OIDC_USE_PKCE = True
+# How old the provider's last confirmation of an account's roles may be before it is asked again (accounts/sso.py).
+OIDC_RENEW_SECONDS = env.integer("OIDC_RENEW_SECONDS", 900, minimum=60)
+# A linked account signs in through the provider only (its MFA included), unless this keeps its local password too.
+OIDC_LINK_KEEPS_PASSWORD = env.boolean("OIDC_LINK_KEEPS_PASSWORD", False)
+OIDC_STORE_ID_TOKEN = True  # in the session (server side), for the provider's sign-out (id_token_hint)
 OIDC_TIMEOUT = env.integer("OIDC_TIMEOUT_SECONDS", 10, minimum=1)
 OIDC_AUTHENTICATE_CLASS = "accounts.sso.SignIn"
 OIDC_CALLBACK_CLASS = "accounts.sso.Callback"
@@ -305,15 +355,22 @@ SERVICES_CACHE_SECONDS = 60.0
 
 # The JSON API (/api/v1/): requests per personal API token and minute, counted in the shared cache.
 API_RATE_LIMIT = env.integer("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
+# The API's schema and interactive docs (/api/v1/openapi.json, /api/v1/docs): for people signed in, unless opened.
+API_DOCS_PUBLIC = env.boolean("API_DOCS_PUBLIC", False)
 
 # /metrics (Prometheus) answers only with this bearer token; unset, it answers 404. With several gunicorn
 # workers, also set PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself; see the README).
 METRICS_TOKEN = env.string("METRICS_TOKEN")
+# Services a scrape names per gauge (jobs by status, jobs running long); beyond them, one "other" series per site.
+METRICS_MAX_SERVICES = env.integer("METRICS_MAX_SERVICES", 1000, minimum=1)
+# Whoever holds METRICS_TOKEN sees every site's slug and numbers; off, sites restricted to groups are left out.
+METRICS_INCLUDE_RESTRICTED_SITES = env.boolean("METRICS_INCLUDE_RESTRICTED_SITES", True)
 
 # Background work (policies/tasks.py) on Celery: a worker runs the tasks, one beat sends the tick.
 # The broker is the deployment's Redis; without one (the demo, one host), a directory under var/.
 CELERY_BROKER_URL = env.string("CELERY_BROKER_URL", REDIS_URL or "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    _private_directory(VAR_DIR)
     _queue = VAR_DIR / "celery-queue"
     _queue.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, str | int] = {
@@ -322,8 +379,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_queue / "control"),  # kombu's default is ./control, wherever the worker runs
     }
 else:
-    # A web request queues an alert without waiting long for a broker that is down (the tick queues it later).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 10}
+    # A web request queues an alert without waiting long for a broker that is down (the tick queues it later):
+    # one connection attempt, not attempts until the connection timeout.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "max_retries": 1,
+        "interval_start": 0,
+    }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True  # outcomes are rows in the database, not task results
@@ -342,12 +405,24 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Alerts (policies/alerts.py): webhooks and e-mail.
 ALERT_SITE_DOWN_MINUTES = env.integer("ALERT_SITE_DOWN_MINUTES", 5, minimum=1)
-ALERT_WEBHOOK_TIMEOUT_SECONDS = env.integer("ALERT_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.integer("ALERT_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)  # all of one call
 ALERT_DELIVERY_ATTEMPTS = env.integer("ALERT_DELIVERY_ATTEMPTS", 5, minimum=1)
 # Plain-http webhooks are for test receivers only: never in production.
 ALERT_WEBHOOKS_ALLOW_HTTP = env.boolean("ALERT_WEBHOOKS_ALLOW_HTTP", False)
 if PRODUCTION and ALERT_WEBHOOKS_ALLOW_HTTP:
     raise ImproperlyConfigured("ALERT_WEBHOOKS_ALLOW_HTTP is for testing and must be off when DJANGO_PRODUCTION is on.")
+# Webhooks reach public addresses only (policies/webhooks.py), unless an address is in one of these networks.
+ALERT_WEBHOOK_ALLOWED_NETWORKS = env.csv("ALERT_WEBHOOK_ALLOWED_NETWORKS", [])
+for _network in ALERT_WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "ALERT_WEBHOOK_ALLOWED_NETWORKS is a comma-separated list of networks (e.g. 10.20.0.0/16); "
+            f"got {_network!r}."
+        ) from None
+# The CA certificates webhooks' TLS is verified against (a PEM file); none: the usual public CAs (certifi's).
+ALERT_WEBHOOK_CA_BUNDLE = env.string("ALERT_WEBHOOK_CA_BUNDLE")
 # The portal's own address, for links in alerts (e.g. https://jobs.example.com); none: alerts carry no links.
 PORTAL_URL = env.string("PORTAL_URL", "").rstrip("/")
 if PORTAL_URL and not PORTAL_URL.startswith(("https://", "http://")):

@@ -1,3 +1,5 @@
+import sys
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
@@ -20,7 +22,7 @@ def favicon(request):
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", sso.SignOut.as_view(), name="logout"),
     path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path(
         "accounts/password_change/done/",
@@ -35,6 +37,7 @@ urlpatterns = [
     path("favicon.ico", favicon),
     path("metrics", metrics_view, name="metrics"),
     path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("policies/", include("policies.urls")),
     path("", include("jobs.urls")),
 ]
@@ -53,7 +56,17 @@ def bad_request(request, exception=None):
     return error_pages.bad_request(request, exception)
 
 
+def server_error(request):
+    """A database that does not answer is a 503 in words, in the API's shape for the API."""
+    if request.path.startswith("/api/") and (text := error_pages.database_not_answering(sys.exc_info()[1])):
+        response = v1.error_response(request, 503, text, "unavailable")
+        response["Retry-After"] = str(error_pages.RETRY_AFTER_SECONDS)
+        response._has_been_logged = True  # logged once per outage (error_pages.DATABASE), not per request
+        return response
+    return error_pages.server_error(request)
+
+
 handler400 = bad_request
 handler403 = "dashboard.error_pages.permission_denied"
 handler404 = page_not_found
-handler500 = "dashboard.error_pages.server_error"
+handler500 = server_error

@@ -100,6 +100,15 @@ def begin(
     return events
 
 
+class CompletionLost(Exception):
+    """ArcGIS was called, but the database stopped answering before the audit rows could be completed: they stay
+    pending (the outcome is in the portal's log), and whoever acted must hear that it may have been carried out."""
+
+    def __init__(self, action: str):
+        self.action = action
+        super().__init__(f"the database stopped answering before the {action} could be recorded as done")
+
+
 @dataclass(frozen=True)
 class Completion:
     outcome: str  # an AuditEvent.Outcome value

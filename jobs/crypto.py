@@ -1,26 +1,38 @@
-"""Encryption of stored ArcGIS tokens with MultiFernet under TOKEN_ENCRYPTION_KEYS.
+"""Encryption of the secrets the portal stores (operators' ArcGIS tokens, webhook URLs) with MultiFernet under
+TOKEN_ENCRYPTION_KEYS.
 
 The first key encrypts; every key decrypts, so keys can be rotated: put the new key
-first, run `manage.py rotate_token_keys`, then drop the old one.
+first, run `manage.py rotate_token_keys`, then drop the old one. Each app registers the
+model fields it keeps encrypted (`register`), so that rotation re-encrypts them all.
 """
 
-from functools import cache
+from cryptography.fernet import InvalidToken
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from django.conf import settings
+from accounts.crypto import TokenDecryptionError, decrypt_text, encrypt_text, fernet
+
+__all__ = [
+    "ENCRYPTED_FIELDS",
+    "TokenDecryptionError",
+    "decrypt_text",
+    "decrypt_token",
+    "encrypt_text",
+    "encrypt_token",
+    "fernet",
+    "register",
+    "rotate",
+]
 
 
-class TokenDecryptionError(Exception):
-    """A stored token cannot be decrypted with any configured key."""
+# (model, binary field, what it holds) of every value kept encrypted under these keys: what rotate_token_keys
+# re-encrypts.
+ENCRYPTED_FIELDS: list[tuple[type, str, str]] = []
 
 
-@cache
-def _fernet(keys: tuple[str, ...]) -> MultiFernet:
-    return MultiFernet([Fernet(key) for key in keys])
-
-
-def fernet() -> MultiFernet:
-    return _fernet(tuple(settings.TOKEN_ENCRYPTION_KEYS))
+def register(model: type, field: str, noun: str) -> None:
+    """The model keeps this binary field encrypted under TOKEN_ENCRYPTION_KEYS (`noun`: what it holds, for people);
+    called from an app's ready()."""
+    if (model, field, noun) not in ENCRYPTED_FIELDS:
+        ENCRYPTED_FIELDS.append((model, field, noun))
 
 
 def encrypt_token(token: str) -> bytes:

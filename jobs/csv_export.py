@@ -30,7 +30,12 @@ class _Echo:
 
 def lines(header: Sequence[str], rows: Iterable[Sequence]) -> Iterator[str]:
     """The header, then each row, as CSV lines (the csv module quotes and doubles embedded quotes)."""
+    yield csv.writer(_Echo()).writerow(header)
+    yield from rows_only(rows)
+
+
+def rows_only(rows: Iterable[Sequence]) -> Iterator[str]:
+    """Rows as CSV lines, each cell made safe (cell())."""
     writer = csv.writer(_Echo())
-    yield writer.writerow(header)
     for row in rows:
         yield writer.writerow([cell(value) for value in row])

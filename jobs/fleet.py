@@ -28,7 +28,7 @@ from jobs.models import Site
 from jobs.queries import FleetQuery, submitted_ms
 from jobs.reads import SiteReader, services_of
 from jobs.running_long import Thresholds, baseline, cancelling_since, flag_for, notice_flagged, running_long_after
-from jobs.targets import JobEntry, ServiceTarget
+from jobs.targets import JobEntry, ServiceTarget, remember_entries
 from jobs.upstream import shared_read, site_slot
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,14 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
     state = Fleet()
     collected: list[FleetRow] = []
     remaining, last_sent = len(sites), 0.0
+    remembered: set[tuple[ServiceTarget, str]] = set()
+
+    def remember(rows: list[FleetRow]) -> None:
+        """Rows shown are kept, so that an action on one answers with everything the row showed."""
+        shown = [item.row for item in rows if (item.row.target, item.row.job_id) not in remembered]
+        remember_entries(shown)
+        remembered.update((row.target, row.job_id) for row in shown)
+
     while remaining:
         try:
             event = events.get(timeout=0.1)
@@ -111,17 +119,44 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
                     collected = _merge(collected, target, jobs, base, query, limits, now)
         if time.monotonic() - last_sent >= 0.25 and (collected or state.failures):
             state.rows = collected[: query.page_size]
+            remember(state.rows)
             last_sent = time.monotonic()
             yield state
     for reader in readers.values():
         reader.settle()
     state.rows = _with_cancel_times(collected[: query.page_size], limits, now)
+    remember(state.rows)
     state.more = len(collected) > query.page_size
     if state.more and state.rows:
         last = state.rows[-1]
         state.next_cursor = f"{last.submitted_ms}:{last.row.job_id}"
     state.done = True
     yield state
+
+
+class EveryJob:
+    """Every job of the fleet's query, each once, page after page by its cursor (each page asks every service
+    again), at most `limit`. Iterate it; then `failures` names the services that did not answer on some page."""
+
+    def __init__(self, user, sites: list[Site], query: FleetQuery, *, limit: int, page_size: int = 200) -> None:
+        self.user, self.sites, self.query, self.limit, self.page_size = user, sites, query, limit, page_size
+        self.failures: dict[str, str] = {}
+
+    def __iter__(self) -> Iterator[JobEntry]:
+        cursor: tuple[int, str] | None = None
+        seen: set[tuple[ServiceTarget, str]] = set()
+        while len(seen) < self.limit:
+            size = min(self.page_size, self.limit - len(seen))
+            *_, state = fleet(self.user, self.sites, replace(self.query, page_size=size, cursor=cursor))
+            self.failures.update(state.failures)
+            for item in state.rows:
+                key = (item.row.target, item.row.job_id)
+                if key not in seen and len(seen) < self.limit:
+                    seen.add(key)
+                    yield item.row
+            if not state.more or not state.rows:
+                return
+            cursor = (state.rows[-1].submitted_ms, state.rows[-1].row.job_id)
 
 
 _STATISTICS = "statistics"  # a service's job counts, asked before its jobs

@@ -9,20 +9,12 @@ from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 
 import arcgis_client
-from jobs import audit
+from jobs import audit, sorting
 from jobs.models import AuditEvent
 from jobs.queries import ActionTarget, FleetQuery, JobQuery
 from jobs.validators import JOB_ID_PATTERN, job_id_validator, machine_validator, name_validator, username_validator
 
 PAGE_SIZES = (25, 50, 100, 200)
-SORTS = {
-    "-submitted": "Newest first",
-    "submitted": "Oldest first",
-    "status": "Status",
-    "user": "User",
-    "machine": "Machine",
-    "-duration": "Longest running",
-}
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -166,7 +158,7 @@ class JobFilterForm(TimeRangeForm):
     user = forms.CharField(required=False, max_length=150, validators=[username_validator], widget=EXACT_NAME)
     machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
     job = forms.CharField(required=False, max_length=64, validators=[job_id_validator], label="Job ID")
-    sort = forms.ChoiceField(required=False, choices=list(SORTS.items()), widget=forms.HiddenInput)
+    sort = forms.ChoiceField(required=False, choices=sorting.choices(sorting.SERVICE_COLUMNS), widget=forms.HiddenInput)
     per_page = forms.TypedChoiceField(
         required=False,
         choices=[(n, n) for n in PAGE_SIZES],
@@ -187,11 +179,7 @@ class JobFilterForm(TimeRangeForm):
 
     @property
     def ordering(self) -> str:
-        return self.cleaned_data.get("sort") or "-submitted"
-
-    @property
-    def sort_label(self) -> str:
-        return SORTS[self.ordering]
+        return self.cleaned_data.get("sort") or sorting.DEFAULT
 
     @property
     def page_size(self) -> int:
@@ -221,6 +209,7 @@ class JobFilterForm(TimeRangeForm):
             until=data["until"],
             start=(self.page_number - 1) * self.page_size + 1,
             number=self.page_size,
+            oldest_first=self.ordering == "submitted",
         )
 
 
@@ -254,19 +243,28 @@ MAX_BULK = 500
 
 
 class BulkForm(forms.Form):
-    """Cancel or delete the selected jobs (checkboxes named job_ids)."""
+    """Cancel or delete the selected jobs (checkboxes named job_ids), or every job the page's filters match."""
 
     action = forms.ChoiceField(choices=[("cancel", "Cancel"), ("delete", "Delete")])
+    all_matching = forms.BooleanField(required=False)  # every job of the list, on every page: asked first
+    filters = forms.CharField(required=False, max_length=4000)  # the list's query string, for all_matching
     data: MultiValueDict[str, str]  # request.POST, or the API's: the ticked boxes share one name
 
     def selected(self) -> list[str]:
-        """The ticked values, each once, as many as a bulk may hold."""
+        """The ticked values, each once, as many as a bulk may hold (none will do for all matching)."""
         values = list(dict.fromkeys(self.data.getlist("job_ids")))
-        if not values:
+        if not values and not self.cleaned_data.get("all_matching"):
             raise forms.ValidationError("Select at least one job.")
         if len(values) > MAX_BULK:
             raise forms.ValidationError(f"Select at most {MAX_BULK} jobs at once.")
         return values
+
+    @property
+    def shown(self) -> set[str]:
+        """The IDs of the jobs whose rows the page shows (their rows are answered): those ticked, unless the
+        selection came from a confirmation, which says which."""
+        values = self.data.getlist("shown")[:MAX_BULK] or self.data.getlist("job_ids")[:MAX_BULK]
+        return {value.rpartition(":")[2] for value in values}
 
     def clean(self):
         data = super().clean()
@@ -303,6 +301,7 @@ class FleetFilterForm(TimeRangeForm):
         widget=forms.Select(attrs={"data-default": "newest"}),  # a default is not a filter someone set
     )
     before = forms.RegexField(required=False, regex=rf"\A[0-9]{{1,16}}:{JOB_ID_PATTERN}\Z", widget=forms.HiddenInput)
+    sort = forms.ChoiceField(required=False, choices=sorting.choices(sorting.FLEET_COLUMNS), widget=forms.HiddenInput)
 
     def clean_before(self):
         value = self.cleaned_data["before"]
@@ -318,9 +317,30 @@ class FleetFilterForm(TimeRangeForm):
         return whole_values_note(self, ("folder", "service", "user", "machine"))
 
     @property
+    def ordering(self) -> str:
+        """The list's order: by submission (the order's choice) across pages, any other column within the page."""
+        data = self.cleaned_data
+        if data.get("sort"):
+            return data["sort"]
+        return "submitted" if data.get("order") == "longest" else sorting.DEFAULT
+
+    def _oldest_first(self) -> bool:
+        """By submission, oldest first: the sort chosen, or when the list is sorted within its pages, the order."""
+        if sorting.across_pages(self.ordering):
+            return self.ordering == "submitted"
+        return self.cleaned_data["order"] == "longest"
+
+    def sites_asked(self, sites: list) -> list:
+        """Of the sites the user may see, those the filters ask (a restricted site the user may not see is never
+        even asked)."""
+        slug = self.cleaned_data["site"]
+        return [site for site in sites if site.slug == slug] if slug else list(sites)
+
+    @property
     def plain_fields(self):
-        """The fields shown as a label over an input (status, the range and the check box have their own)."""
-        return [self[name] for name in ("site", "folder", "service", "user", "machine", "within", "order")]
+        """The fields shown as a label over an input (status, the range and the check box have their own; the
+        order is the table's: its headers and sort menu)."""
+        return [self[name] for name in ("site", "folder", "service", "user", "machine", "within")]
 
     def query(self) -> FleetQuery:
         """What every GP service is asked."""
@@ -339,7 +359,7 @@ class FleetFilterForm(TimeRangeForm):
             since=self.window_start(),
             until=data["until"],
             running_long_only=data["running_long"],
-            longest_first=data["order"] == "longest",
+            longest_first=self._oldest_first(),
             cursor=cursor,
         )
 

@@ -314,6 +314,8 @@ class AuditEvent(models.Model):
         ALERTS_CHANGED = "alerts_changed", "Change alert channels"
         VIEW_SHARED = "view_shared", "Share a saved view"
         VIEW_UNSHARED = "view_unshared", "Delete a shared view"
+        ACCOUNT_LINKED = "account_linked", "Link account to single sign-on"
+        ROLES_REMOVED = "roles_removed", "Remove roles at single sign-on"
 
     class Outcome(models.TextChoices):
         PENDING = "pending", "Pending"

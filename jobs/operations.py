@@ -2,20 +2,22 @@
 
 Views, the CLI, the JSON API (and later policies) all come through here. An audit row is
 written as *pending* before ArcGIS is called and completed afterwards, whatever happens in
-between. Upstream calls for many jobs run concurrently, while all database work stays on
-the caller's thread.
+between: a database that does not answer stops an action before anything is sent (its error
+reaches the caller), and one that stops answering once ArcGIS was called raises
+audit.CompletionLost. Upstream calls for many jobs run concurrently, while all database work
+stays on the caller's thread.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 import arcgis_client
@@ -71,7 +73,8 @@ class ActionResult:
 
 @dataclass(frozen=True)
 class BulkReport:
-    """A bulk action: a result per job sent, and the jobs not sent because they had already finished."""
+    """A bulk action: a result per job sent, and the jobs not sent because they had already finished. A report of
+    a bulk still under way counts what has ended so far."""
 
     action: str
     results: list[ActionResult]
@@ -93,9 +96,12 @@ class BulkReport:
 
     @property
     def summary(self) -> str:
-        """E.g. "3 cancellation requested, 1 refused, 47 skipped (already finished)"."""
-        done = "cancellation requested" if self.action == Action.CANCEL else "deleted"
-        parts = [f"{self.count(Outcome.SUCCESS)} {done}"]
+        """E.g. "21 cancellations requested, 4 refused, 47 skipped (already finished)"."""
+        done = self.count(Outcome.SUCCESS)
+        if self.action == Action.CANCEL:
+            parts = [f"{done} cancellation{'' if done == 1 else 's'} requested"]
+        else:
+            parts = [f"{done} deleted"]
         parts += [f"{self.count(o)} {o}" for o in (Outcome.REFUSED, Outcome.FAILED) if self.count(o)]
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped (already finished)")
@@ -133,7 +139,7 @@ def _connect(user, site, via, obtain: Callable[[], tuple[arcgis_client.Token, st
         result = _obtain_and_store(user, site, obtain)
     except Exception as exc:  # nothing may leave the audit row pending, not even a bug
         result = _unexpected(Action.CONNECT, None, exc)
-    audit.complete([event], [_completion(result, time.monotonic() - started)])
+    _complete([event], [_completion(result, time.monotonic() - started)])
     return result
 
 
@@ -253,68 +259,125 @@ def purge_queue(user, site, service, *, via=Via.WEB, via_detail: str = "") -> Ac
     return act(user, site, Action.PURGE, [ActionTarget(service)], via=via, via_detail=via_detail)[0]
 
 
-def bulk(
-    user, site, action: str, targets: Iterable[ActionTarget], *, known=None, via=Via.BULK, via_detail: str = ""
-) -> BulkReport:
-    """Cancel or delete many jobs of a site (of one service or several). A cancel is not sent for a
-    job the portal last saw finished: a finished job never becomes cancellable again."""
+def plan_bulk(
+    action: str, targets: Iterable[ActionTarget], known: dict | None = None
+) -> tuple[list[ActionTarget], list[str]]:
+    """What a bulk sends, and the IDs it skips: a cancel is not sent for a job the portal last saw finished (a
+    finished job never becomes cancellable again)."""
     if action not in (Action.CANCEL, Action.DELETE):
         raise ValueError(f"Bulk actions are cancel and delete, not {action!r}.")
     known = known or {}
     targets = list(dict.fromkeys(targets))
-    skipped = []
-    if action == Action.CANCEL:
-        finished = {t for t in targets if (job := known.get(t.job_id)) is not None and job.is_terminal}
-        skipped = [t.job_id for t in targets if t in finished]
-        targets = [t for t in targets if t not in finished]
-    results = act(user, site, action, targets, via=via, via_detail=via_detail, known=known) if targets else []
+    if action != Action.CANCEL:
+        return targets, []
+    finished = {t for t in targets if (job := known.get(t.job_id)) is not None and job.is_terminal}
+    return [t for t in targets if t not in finished], [t.job_id for t in targets if t in finished]
+
+
+def bulk(
+    user, site, action: str, targets: Iterable[ActionTarget], *, known=None, via=Via.BULK, via_detail: str = ""
+) -> BulkReport:
+    """Cancel or delete many jobs of a site (of one service or several), all at once (see plan_bulk)."""
+    send, skipped = plan_bulk(action, targets, known)
+    results = act(user, site, action, send, via=via, via_detail=via_detail, known=known) if send else []
     return BulkReport(action, results, skipped)
 
 
 def act(
     user, site: Site, action: str, targets: list[ActionTarget], *, via, via_detail: str = "", known=None
 ) -> list[ActionResult]:
-    """Act on jobs of one site: audit rows first, upstream calls concurrently, rows completed.
+    """Act on jobs of one site: audit rows first, upstream calls concurrently, rows completed; a result per
+    target, in their order. `known` maps job IDs to their last known state, so a successful cancel can show
+    the row as CANCELLING without reading the job again. `via_detail` names what acted for the user (an API
+    token, a policy), for the audit trail."""
+    batches = act_in_batches(user, site, action, targets, via=via, via_detail=via_detail, known=known, every=None)
+    return [result for batch in batches for result in batch]
 
-    `known` maps job IDs to their last known state, so a successful cancel can show
-    the row as CANCELLING without reading the job again. `via_detail` names what acted for
-    the user (an API token, a policy), for the audit trail.
-    """
+
+def act_in_batches(
+    user,
+    site: Site,
+    action: str,
+    targets: list[ActionTarget],
+    *,
+    via,
+    via_detail: str = "",
+    known=None,
+    every: float | None = 0.25,
+) -> Iterator[list[ActionResult]]:
+    """act(), its results as they come: whatever ended in each `every` seconds (None: all at once, in the targets'
+    order), each batch's audit rows completed before it is handed on. Every row is written before any call.
+
+    A caller that stops listening (a page that went away while its bulk streamed) does not stop the bulk: what
+    the operator confirmed is carried out and recorded all the same; nothing is left pending, not even by a bug."""
     targets = [replace(t, job_id=t.job_id and arcgis_client.validate_job_id(t.job_id)) for t in dict.fromkeys(targets)]
     known = known or {}
-    keys = [(t.service.key, t.job_id) for t in targets]
-    events = audit.begin(user, site, action, via, keys, via_detail=via_detail)
+    events = audit.begin(user, site, action, via, [(t.service.key, t.job_id) for t in targets], via_detail=via_detail)
+    event_of = dict(zip(targets, events, strict=True))
+    pending = set(targets)
+
+    def record(batch: list[tuple[ActionTarget, ActionResult, float]]) -> list[ActionResult]:
+        _complete([event_of[t] for t, _, _ in batch], [_completion(r, seconds) for _, r, seconds in batch])
+        pending.difference_update(t for t, _, _ in batch)
+        return [result for _, result, _ in batch]
+
+    batches = _attempt_in_batches(user, site, action, targets, known, every)
     try:
-        results = _attempt_all(user, site, action, targets, known)
-    except Exception as exc:  # nothing may leave the audit rows pending, not even a bug
-        results = [(_unexpected(action, target, exc), 0.0) for target in targets]
-    audit.complete(events, [_completion(result, seconds) for result, seconds in results])
-    return [result for result, _ in results]
+        try:
+            for batch in batches:
+                yield record(batch)
+        except (DatabaseError, audit.CompletionLost):  # the database went away: said so (a 503), nothing to record
+            raise
+        except Exception as exc:  # a bug (each job's own failure is caught where it happens): nothing left pending
+            if pending:
+                yield record([(t, _unexpected(action, t, exc), 0.0) for t in targets if t in pending])
+    finally:
+        try:
+            for batch in batches:  # only when the caller stopped listening: carried out and recorded, not shown
+                record(batch)
+        except (DatabaseError, audit.CompletionLost):
+            log.error(
+                "%s of %s jobs on %s: the database went away; their audit rows stay pending",
+                action,
+                len(pending),
+                site.slug,
+            )
+        except Exception as exc:
+            if pending:
+                record([(t, _unexpected(action, t, exc), 0.0) for t in targets if t in pending])
 
 
-def _attempt_all(user, site: Site, action: str, targets: list[ActionTarget], known) -> list[tuple[ActionResult, float]]:
+def _complete(events: list[AuditEvent], completions: list[audit.Completion]) -> None:
+    """Complete the rows of an action ArcGIS may have carried out by now."""
+    try:
+        audit.complete(events, completions)
+    except DatabaseError as exc:  # the rows stay pending; audit.complete logged each outcome first
+        raise audit.CompletionLost(events[0].action if events else "action") from exc
+
+
+def _attempt_in_batches(
+    user, site: Site, action: str, targets: list[ActionTarget], known, every: float | None
+) -> Iterator[list[tuple[ActionTarget, ActionResult, float]]]:
     rejections = stored_tokens.RejectionWatch(user, site)
+
+    def attempt(target: ActionTarget) -> tuple[ActionResult, float]:
+        started = time.monotonic()
+        try:
+            result = _attempt(client, action, target, known.get(target.job_id), rejections)
+        except Exception as exc:  # one job's surprise is that job's failure, not the whole bulk's
+            result = _unexpected(action, target, exc)
+        return result, time.monotonic() - started
+
     try:
         client = stored_tokens.client_for(user, site)
         with site_slot(site):
-
-            def attempt(target: ActionTarget) -> tuple[ActionResult, float]:
-                started = time.monotonic()
-                try:
-                    result = _attempt(client, action, target, known.get(target.job_id), rejections)
-                except Exception as exc:  # one job's surprise is that job's failure, not the whole bulk's
-                    result = _unexpected(action, target, exc)
-                return result, time.monotonic() - started
-
             # attempt() catches everything, so each result is a (result, seconds) pair, never an ArcGISError.
-            results = cast(
-                list[tuple[ActionResult, float]],
-                arcgis_client.run_concurrently(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY),
-            )
-    except (stored_tokens.NotConnected, arcgis_client.SiteUnavailable) as exc:
-        return [(ActionResult(action, Outcome.FAILED, exc.message, t, reconnect=exc.reconnect), 0.0) for t in targets]
+            for batch in arcgis_client.in_batches(attempt, targets, settings.ARCGIS_MAX_CONCURRENCY, every):
+                yield [(target, *cast(tuple[ActionResult, float], done)) for target, done in batch]
+    except (stored_tokens.NotConnected, arcgis_client.SiteUnavailable) as exc:  # raised before any call is sent
+        yield [(t, ActionResult(action, Outcome.FAILED, exc.message, t, reconnect=exc.reconnect), 0.0) for t in targets]
+        return
     rejections.settle()
-    return results
 
 
 def _attempt(client, action: str, target: ActionTarget, known: arcgis_client.Job | None, rejections) -> ActionResult:

@@ -4,7 +4,7 @@ an action's target. Forms build them; the read side, the fleet view and the oper
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import arcgis_client
@@ -21,23 +21,39 @@ class JobQuery:
     until: datetime | None = None
     start: int = 1
     number: int = 50
+    oldest_first: bool = False  # ArcGIS lists newest first: its last page comes first, read backwards
 
     def key(self) -> tuple:
         since = self.since.timestamp() if self.since else None
         until = self.until.timestamp() if self.until else None
-        return (self.status, self.username, self.machine, since, until, self.start, self.number)
+        return (self.status, self.username, self.machine, since, until, self.start, self.number, self.oldest_first)
 
     def run(self, client: arcgis_client.AdminClient, service: arcgis_client.ServiceRef) -> arcgis_client.QueryPage:
-        return client.query_jobs(
-            service,
-            status=self.status,
-            username=self.username,
-            machine=self.machine,
-            start_time=self.since,
-            end_time=self.until,
-            start=self.start,
-            number=self.number,
-        )
+        """This page of the jobs; oldest first costs a second read (the first one learns how many there are)."""
+
+        def ask(start: int, number: int) -> arcgis_client.QueryPage:
+            return client.query_jobs(
+                service,
+                status=self.status,
+                username=self.username,
+                machine=self.machine,
+                start_time=self.since,
+                end_time=self.until,
+                start=start,
+                number=number,
+            )
+
+        if not self.oldest_first:
+            return ask(self.start, self.number)
+        total = ask(1, 1).total
+        last = total - self.start + 1  # where this page's oldest job is, newest first
+        if last < 1:
+            return arcgis_client.QueryPage(jobs=[], total=total, start=self.start, number=self.number, next_start=None)
+        first = max(last - self.number + 1, 1)
+        page = ask(first, last - first + 1)
+        shown = self.start + len(page.jobs)
+        more = first > 1 and shown <= page.total
+        return replace(page, jobs=page.jobs[::-1], start=self.start, next_start=shown if more else None)
 
 
 @dataclass(frozen=True)

@@ -145,10 +145,22 @@ def site_section(user, site: Site) -> SiteSection:
     return section
 
 
+def listed_target(site: Site, client: arcgis_client.AdminClient, target: ServiceTarget) -> ServiceTarget:
+    """The service as the site lists it: ArcGIS's names are case-insensitive, so `floodmodel` in a URL is its
+    FloodModel, and only names the site lists are counted (a URL's spelling never makes a series of its own)."""
+    wanted = target.service.key.lower()
+    for service in services_of(site, client):
+        if service.ref.key.lower() == wanted:
+            return ServiceTarget(site, service.ref, service.description)
+    raise arcgis_client.NotFound(f"{target.service.key} is not a GP service on {site.name}.", code=404)
+
+
 def service_counts(user, target: ServiceTarget) -> ServiceCounts:
+    """One service's counts (a cell's Retry), under the name the site lists it by."""
     reader = SiteReader(user, target.site)
     try:
         with site_slot(target.site):
+            target = reader.call(lambda client: listed_target(target.site, client, target))
             stats = reader.call(lambda client: _counts(target.site, client, target))
     except stored_tokens.READ_ERRORS as exc:
         result = ServiceCounts(target, error=exc)
@@ -288,6 +300,35 @@ def job_table(user, target: ServiceTarget, query: JobQuery, *, job_id: str | Non
     return table
 
 
+LIST_PAGE = 200  # jobs asked for at a time when a whole list is read (an export, "select all matching")
+
+
+def each_job(
+    user, target: ServiceTarget, query: JobQuery, *, limit: int, job_id: str | None = None
+) -> Iterator[JobEntry]:
+    """Every job the query matches (or the one job asked for by ID), page after page in its order, each once, at
+    most `limit`, flagged as the pages flag them. A failed read raises its ReadError (what came before it stands);
+    a site slot is held for each page's read only."""
+    reader = SiteReader(user, target.site)
+    start, seen = 1, set[str]()
+    try:
+        while len(seen) < limit:
+            with site_slot(target.site):
+                if job_id:
+                    job = _single(reader, target, job_id)
+                    page = arcgis_client.QueryPage([job] if job else [], 1 if job else 0, 1, 1, None)
+                else:
+                    page = _page(reader, target, replace(query, start=start, number=min(LIST_PAGE, limit - len(seen))))
+            fresh = [job for job in page.jobs if job.job_id not in seen][: limit - len(seen)]
+            seen.update(job.job_id for job in fresh)
+            yield from running_long.flag_entries([JobEntry(target, job.job_id, job) for job in fresh])
+            if page.next_start is None or not page.jobs:
+                return
+            start += len(page.jobs)
+    finally:
+        reader.settle()
+
+
 def _explained(reader: SiteReader, target: ServiceTarget, exc: ReadError) -> ReadError:
     """A service ArcGIS does not know as a GP service is named as such (e.g. a MapServer opened as one)."""
     if not isinstance(exc, arcgis_client.NotFound) or exc.code != 404:
@@ -301,29 +342,16 @@ def _explained(reader: SiteReader, target: ServiceTarget, exc: ReadError) -> Rea
     return exc
 
 
-_SORT_KEYS = {
-    "submitted": lambda row: row.job.submitted.timestamp() if row.job and row.job.submitted else 0,
-    "status": lambda row: row.label,
-    "user": lambda row: ((row.job and row.job.username) or "").lower(),
-    "machine": lambda row: ((row.job and row.job.machine) or "").lower(),
-    "duration": lambda row: row.job.duration.total_seconds() if row.job and row.job.duration else 0,
-}
-
-
-def sort_entries(entries: list[JobEntry], sort: str) -> list[JobEntry]:
-    """Orders the page the server returned (ArcGIS itself only lists newest first)."""
-    return sorted(entries, key=_SORT_KEYS[sort.lstrip("-")], reverse=sort.startswith("-"))
-
-
 # --- what changed on a page ---------------------------------------------------------------------
 
 
 @dataclass
 class Changes:
-    """What the page's one poll learns: rows whose status changed, and how many newer jobs exist."""
+    """What the page's one poll learns: rows that changed (their status, or what their flag says), and how many
+    newer jobs exist."""
 
     rows: list[JobEntry] = field(default_factory=list)
-    still_active: dict[str, str] = field(default_factory=dict)  # job ID -> status, for the next poll
+    still_active: dict[str, str] = field(default_factory=dict)  # job ID -> JobEntry.state, for the next poll
     newer: int = 0  # jobs newer than the page's newest (first page, newest first)
     newer_capped: bool = False
     error: ReadError | None = None
@@ -334,12 +362,14 @@ MAX_SINGLE_READS = 20  # rows that left the page's window are read one by one, t
 
 
 def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str], newest_ms: int | None) -> Changes:
-    """Re-read the page's window once (shared with every operator looking at the same page) and
-    report the watched rows whose status changed. Rows no longer in the window (pushed out by
+    """Re-read the page's window once (shared with every operator looking at the same page) and report the
+    watched rows (job ID -> JobEntry.state) that changed: their status, or their flag (a job that has just
+    crossed the running-long threshold, a queue that grew longer). Rows no longer in the window (pushed out by
     newer jobs, or filtered out by a status filter) are read one by one, a few at most."""
     reader = SiteReader(user, target.site)
     result = Changes()
     started = time.monotonic()
+    base = None
     try:
         with site_slot(target.site):
             page = _page(reader, target, query)
@@ -348,21 +378,26 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
             for job_id, job in arcgis_client.as_completed(lambda j: _single(reader, target, j), missing):
                 if not isinstance(job, arcgis_client.ArcGISError):  # else: asked again next time
                     seen[job_id] = job
+            if any((job := seen.get(job_id)) and job.status == arcgis_client.EXECUTING for job_id in watched):
+                base = _baseline_if_possible(reader, target)
     except stored_tokens.READ_ERRORS as exc:
         result.error = exc
         result.still_active = dict(watched)
     else:
+        read = [
+            JobEntry(target, job_id, seen[job_id], gone=seen[job_id] is None) for job_id in watched if job_id in seen
+        ]
+        now_rows = {row.job_id: row for row in running_long.flag_entries(read, base=base)}
         changed = []
-        for job_id, status in watched.items():
-            if job_id not in seen:  # not read this time (over the one-by-one limit): ask again next time
-                result.still_active[job_id] = status
+        for job_id, state in watched.items():
+            if job_id not in now_rows:  # not read this time (over the one-by-one limit): ask again next time
+                result.still_active[job_id] = state
                 continue
-            job = seen[job_id]
-            row = JobEntry(target, job_id, job, gone=job is None)
-            if row.status != status:
+            row = now_rows[job_id]
+            if row.state != state:
                 changed.append(row)
             if row.active:
-                result.still_active[job_id] = row.status
+                result.still_active[job_id] = row.state
         target.remember([row.job for row in changed if row.job])
         latest = audit.latest_events(target.site, target.service.key, [row.job_id for row in changed])
         result.rows = [replace(r, last_event=latest.get(r.job_id)) for r in changed]
@@ -373,6 +408,52 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
     result.seconds = time.monotonic() - started
     reader.settle()
     return result
+
+
+def _baseline_if_possible(reader: SiteReader, target: ServiceTarget) -> running_long.Baseline | None:
+    """The service's baseline (shared, read at most every ten minutes), or None when it cannot be read now:
+    the flags then stand on what is known."""
+    try:
+        return reader.call(lambda client: running_long.baseline(target.site, client, target.service))
+    except arcgis_client.ArcGISError:
+        return None
+
+
+def _read_one_by_one(user, items: list[tuple[ServiceTarget, str]]) -> list[JobEntry]:
+    """Jobs of one site, read concurrently; those that could not be read are left out."""
+    site = items[0][0].site
+    reader = SiteReader(user, site)
+    entries = []
+    try:
+        with site_slot(site):
+            for (target, job_id), job in arcgis_client.as_completed(
+                lambda item: _single(reader, item[0], item[1]), items, settings.ARCGIS_MAX_CONCURRENCY
+            ):
+                if not isinstance(job, arcgis_client.ArcGISError):
+                    entries.append(JobEntry(target, job_id, job, gone=job is None))
+    except stored_tokens.READ_ERRORS:
+        pass  # this site's rows stay as they are; the next poll asks again
+    reader.settle()
+    return entries
+
+
+def rows_now(user, wanted: list[tuple[ServiceTarget, str]]) -> list[JobEntry]:
+    """Jobs of any services and sites read again one by one (a few at most: the fleet view's rows in motion, such
+    as a job just cancelled), flagged as the pages flag them. A job that could not be read is left out: it is
+    asked about again next time."""
+    by_site: dict[int, list[tuple[ServiceTarget, str]]] = {}
+    for target, job_id in wanted[:MAX_SINGLE_READS]:
+        by_site.setdefault(target.site.pk, []).append((target, job_id))
+    entries: list[JobEntry] = []
+    for items in by_site.values():
+        entries += _read_one_by_one(user, items)
+    by_service: dict[ServiceTarget, list[JobEntry]] = {}
+    for entry in entries:
+        by_service.setdefault(entry.target, []).append(entry)
+    flagged = [row for rows in by_service.values() for row in running_long.flag_entries(rows)]
+    for target, rows in by_service.items():
+        target.remember([row.job for row in rows if row.job])
+    return flagged
 
 
 # --- one job ---------------------------------------------------------------------------------

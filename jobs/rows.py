@@ -9,7 +9,6 @@ costs more than the rest of a row's display value.)
 
 from __future__ import annotations
 
-import re
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -106,29 +105,35 @@ class JobRow(JobEntry):
 
     @cached_property
     def duration(self) -> str:
-        return duration(self.job.duration if self.job else None)
+        """How long since it was submitted; while it has not ended, the browser keeps counting (data-since)."""
+        job = self.job
+        if job is None:
+            return "—"
+        text = duration(job.duration)
+        if job.ended is None and job.submitted is not None and not job.is_terminal and not self.gone:
+            seconds = int(job.duration.total_seconds()) if job.duration else 0
+            return SafeString(f'<span data-elapsed="{seconds}">{text}</span>')
+        return text
 
     @cached_property
     def user(self) -> str:
-        return breakable(self.job.username if self.job else None)
+        """A name is never broken: one too long for its column ends in "…", whole on hover and in the details."""
+        return whole_name(self.job.username if self.job else None)
 
     @cached_property
     def machine(self) -> str:
         """The host's own name (GIS02 of GIS02.EXAMPLE.COM), the whole name on hover and in the details."""
         name = self.job.machine if self.job else None
         if not name or "." not in name.strip("."):
-            return breakable(name)
+            return whole_name(name)
         return SafeString(f'<span title="{escape(name)}">{escape(name.split(".", 1)[0])}</span>')
 
 
-_BREAK_AFTER = re.compile(r"([._@\\-])")
-
-
-def breakable(text: str | None) -> str:
-    """A long account or host name may wrap after its dots, underscores and dashes, not mid-word."""
+def whole_name(text: str | None) -> str:
     if not text:
         return "—"
-    return SafeString(_BREAK_AFTER.sub(r"\1<wbr>", escape(text)))  # escaped first, then <wbr> added
+    name = escape(text)
+    return SafeString(f'<span title="{name}">{name}</span>')
 
 
 _render_zone: ContextVar[tzinfo | None] = ContextVar("render_zone", default=None)

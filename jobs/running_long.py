@@ -123,14 +123,25 @@ def _running_long_past(usual: timedelta, limits: Thresholds) -> timedelta:
     return max(usual * limits.running_long_factor, usual + timedelta(minutes=limits.running_long_margin))
 
 
+@dataclass(frozen=True)
+class CancellingSince:
+    """Since when a job is cancelling, as well as the portal knows. ArcGIS keeps no time for it: `exact` when the
+    portal sent the cancel itself (the audit trail, whoever sent it, however); otherwise `at` is when the portal
+    first saw the job cancelling, and it may have been cancelling for longer."""
+
+    at: datetime
+    exact: bool
+
+
 def flag_for(
     job: arcgis_client.Job,
     base: Baseline | None,
     limits: Thresholds,
     now: datetime,
-    cancelling_since: datetime | None = None,
+    cancelling_since: CancellingSince | None = None,
 ) -> Flag | None:
-    """The one flag a job deserves, if any. The edges: a job is flagged only once strictly past them."""
+    """The one flag a job deserves, if any. The edges: a job is flagged only once strictly past them. A cancelling
+    job is judged only when it is known since when it cancels (cancelling_since)."""
     if job.submitted is None:
         return None
     age = now - job.submitted
@@ -140,10 +151,11 @@ def flag_for(
         return Flag("running-long", f"Running long: {times:.1f}× its usual {minutes_text(usual)}")
     if job.status in arcgis_client.QUEUED_STATUSES and age > timedelta(minutes=limits.queued_long_minutes):
         return Flag("queued-long", f"Queued long: waiting {minutes_text(age)}")
-    if job.status == arcgis_client.CANCELLING:
-        since = cancelling_since or job.submitted
-        if now - since > timedelta(minutes=limits.cancel_stuck_minutes):
-            return Flag("cancel-stuck", f"Cancel stuck: cancelling for {minutes_text(now - since)}")
+    if job.status == arcgis_client.CANCELLING and cancelling_since is not None:
+        stuck = now - cancelling_since.at
+        if stuck > timedelta(minutes=limits.cancel_stuck_minutes):
+            at_least = "" if cancelling_since.exact else "at least "
+            return Flag("cancel-stuck", f"Cancel stuck: cancelling for {at_least}{minutes_text(stuck)}")
     return None
 
 
@@ -193,15 +205,15 @@ def noticed() -> list[dict]:
     return [found[key] for key in sorted(found)]
 
 
-def cancelling_since(site: Site, service: str, job_ids: list[str]) -> dict[str, datetime]:
+def cancelling_since(site: Site, service: str, job_ids: list[str]) -> dict[str, CancellingSince]:
     """When each job started cancelling, as well as the portal knows: its own cancel request (from the
-    audit trail) or the first time it saw the job cancelling (kept in the shared cache)."""
+    audit trail), else the first time it saw the job cancelling (kept in the shared cache), a lower bound."""
     now = time.time()
     seen = {}
     for job_id in job_ids:
         key = f"cancelling:{site.pk}:{service}:{job_id}"
         cache.add(key, now, timeout=24 * 3600)
-        seen[job_id] = datetime.fromtimestamp(cache.get(key, now), tz=UTC)
+        seen[job_id] = CancellingSince(datetime.fromtimestamp(cache.get(key, now), tz=UTC), exact=False)
     events = AuditEvent.objects.filter(
         site=site,
         service=service,
@@ -209,20 +221,23 @@ def cancelling_since(site: Site, service: str, job_ids: list[str]) -> dict[str, 
         action=AuditEvent.Action.CANCEL,
         outcome=AuditEvent.Outcome.SUCCESS,
     )
+    requested: dict[str, datetime] = {}
     for job_id, created in events.values_list("job_id", "created"):
-        seen[job_id] = min(seen.get(job_id, created), created)
-    return seen
+        requested[job_id] = min(requested.get(job_id, created), created)
+    # The portal's own request is when the job began cancelling (a first sighting later than it says less).
+    return seen | {job_id: CancellingSince(at, exact=True) for job_id, at in requested.items()}
 
 
-def flag_entries(rows: list[JobEntry], now: datetime | None = None) -> list[JobEntry]:
+def flag_entries(rows: list[JobEntry], now: datetime | None = None, base: Baseline | None = None) -> list[JobEntry]:
     """Entries of one service's page with their flags, from what the portal knows without asking ArcGIS:
-    the service's baseline if read lately, the thresholds, and since when cancelling jobs cancel."""
+    the service's baseline (`base`, or the one read lately), the thresholds, and since when cancelling jobs
+    cancel."""
     if not rows:
         return rows
     now = now or datetime.now(UTC)
     target = rows[0].target
     limits = Thresholds.lookup(Thresholds.for_sites([target.site]), target)
-    base = known_baseline(target.site, target.service)
+    base = base or known_baseline(target.site, target.service)
     cancelling = [row.job_id for row in rows if row.status == arcgis_client.CANCELLING]
     since = cancelling_since(target.site, target.service.key, cancelling) if cancelling else {}
     flagged = [

@@ -3,6 +3,8 @@ knows it (JobEntry). The read side returns entries; the display layer (jobs.rows
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import urlencode
@@ -78,6 +80,11 @@ class Flag:
     def attribute(self) -> str:
         return f"data-{self.kind}"
 
+    @cached_property
+    def stamp(self) -> str:
+        """A short fingerprint of what the flag says: a page's poll carries it, to learn when the words changed."""
+        return f"{zlib.crc32(self.text.encode()):08x}"
+
 
 @dataclass(frozen=True)
 class JobEntry:
@@ -114,3 +121,15 @@ class JobEntry:
     @property
     def can_cancel(self) -> bool:
         return self.job is not None and self.job.can_cancel
+
+    @property
+    def state(self) -> str:
+        """What a page's poll compares to learn whether the row changed: its status, and its flag's words."""
+        return f"{self.status}:{self.flag.stamp}" if self.flag else self.status
+
+
+def remember_entries(entries: Iterable[JobEntry]) -> None:
+    """Keep the jobs of these entries, of any services, in one cache call (see ServiceTarget.remember)."""
+    jobs = {entry.target._cache_key(entry.job_id): entry.job for entry in entries if entry.job is not None}
+    if jobs:
+        cache.set_many(jobs, ROW_CACHE_SECONDS)

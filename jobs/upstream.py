@@ -33,7 +33,8 @@ _admitted = threading.local()  # per thread: (site pk, whether its breaker had a
 
 @dataclass(frozen=True)
 class SiteGuard:
-    """A circuit breaker for one site, its state in the shared cache so every worker and host agrees.
+    """A circuit breaker for one site, its state in the shared cache so every worker and host agrees (while Redis
+    is away, each process keeps its own).
 
     After BREAKER_FAILURES consecutive timeouts or connection failures, calls fail at once for
     BREAKER_COOLDOWN seconds; then one trial call decides whether the site is back.

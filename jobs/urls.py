@@ -6,6 +6,7 @@ from jobs import validators
 from jobs.views import (
     actions,
     audit_trail,
+    bulk,
     connect,
     fleet_view,
     polling,
@@ -39,11 +40,12 @@ app_name = "jobs"
 
 service_urls = [
     path("jobs/", service_jobs.job_list, name="job_list"),
+    path("jobs/export.csv", service_jobs.job_export, name="job_export"),
     path("jobs/counts/", sites.service_counts, name="service_counts"),
     path("jobs/updates/", polling.job_updates, name="job_updates"),
     path("jobs/baseline/", sites.service_baseline, name="service_baseline"),
     path("jobs/purge/", actions.purge_queue, name="purge"),
-    path("jobs/bulk/", actions.bulk_action, name="bulk"),
+    path("jobs/bulk/", bulk.bulk_action, name="bulk"),
     path("jobs/<jobid:job_id>/", service_jobs.job_detail, name="job"),
     path("jobs/<jobid:job_id>/facts/", service_jobs.job_facts, name="job_facts"),
     path("jobs/<jobid:job_id>/messages/", polling.job_messages, name="job_messages"),
@@ -63,7 +65,10 @@ urlpatterns = [
     path("jobs/", fleet_view.fleet_view, name="fleet"),
     path("jobs/stream", fleet_view.fleet_stream, name="fleet_stream"),
     path("jobs/refresh", fleet_view.fleet_refresh, name="fleet_refresh"),
-    path("jobs/bulk/", actions.fleet_bulk, name="fleet_bulk"),
+    path("jobs/updates", polling.fleet_updates, name="fleet_updates"),
+    path("jobs/export.csv", fleet_view.fleet_export, name="fleet_export"),
+    path("jobs/bulk/", bulk.fleet_bulk, name="fleet_bulk"),
+    path("jobs/matching", bulk.fleet_matching, name="fleet_matching"),
     path("audit/", audit_trail.audit_trail, name="audit"),
     path("audit.csv", audit_trail.audit_csv, name="audit_csv"),
     path("timezone/", preferences.set_timezone, name="timezone"),

@@ -3,6 +3,7 @@ channel is audited, naming where it sends (a webhook's host and a fingerprint of
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
@@ -47,11 +48,12 @@ def sees_every_site(request) -> bool:
 
 
 def visible_channels(request):
-    """The channels of the sites this admin may see. A channel for every site carries every site's alerts: only
-    an admin who may see every site sees it, or may make one."""
+    """The channels of the sites this admin may see, and their own. A channel for every site carries the alerts
+    of every site its owner may see: only an admin who may see every site sees others' such channels, or may make
+    one."""
     if sees_every_site(request):
         return AlertChannel.objects.all()
-    return AlertChannel.objects.filter(site__in=visible_sites(request))
+    return AlertChannel.objects.filter(Q(site__in=visible_sites(request)) | Q(owner=request.user))
 
 
 def _record(request, channel: AlertChannel, message: str) -> None:
@@ -77,6 +79,8 @@ class AlertChannelAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         before = _snapshot(AlertChannel.objects.get(pk=obj.pk)) if change else None
+        if obj.owner_id is None:  # its maker; or whoever saves one that has no owner any more
+            obj.owner = request.user
         super().save_model(request, obj, form, change)
         after = _snapshot(obj)
         name = audit.quoted(obj.name)
@@ -110,17 +114,15 @@ class AlertChannelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a test alert", permissions=["change"])
     def send_test_alert(self, request, queryset):
-        for channel in queryset:
-            delivery = Delivery.objects.create(
-                channel=channel,
-                event=channel.events[0] if channel.events else AlertChannel.Event.POLICY_ACTED,
-                site=channel.site,
-                title="Test alert from the GP Jobs Portal",
-                text=f"{request.user.get_username()} sent this to check the channel {audit.quoted(channel.name)}.",
-                link=alerts.portal_link("/policies/"),
+        refusals = [refusal for channel in queryset if (refusal := alerts.send_test_alert(channel, request.user))]
+        for refusal in refusals:
+            self.message_user(request, refusal, messages.WARNING)
+        if (queued := queryset.count() - len(refusals)) == 1:
+            self.message_user(request, "Test alert queued: its delivery says whether it was sent.", messages.INFO)
+        elif queued:
+            self.message_user(
+                request, "Test alerts queued: their deliveries say whether they were sent.", messages.INFO
             )
-            alerts.queue(delivery.pk)
-        self.message_user(request, "Test alerts queued: their deliveries say whether they were sent.", messages.INFO)
 
 
 @admin.register(Delivery)

@@ -51,14 +51,21 @@ class ChannelForm(forms.ModelForm):
     """An alert channel in the Django admin: its events as check boxes."""
 
     events = forms.MultipleChoiceField(choices=AlertChannel.Event.choices, widget=forms.CheckboxSelectMultiple)
+    # Not the model's field: the URL is stored encrypted and never shown again (its path is often its secret).
     url = forms.URLField(
         label="Webhook URL",
         required=False,
         max_length=1000,
         assume_scheme="https",
-        help_text="https only; redirects are never followed. Empty for e-mail.",
+        help_text="https, to a public address; redirects are never followed. Stored encrypted and never shown "
+        "again: leave it empty to keep the current one. Empty for e-mail.",
     )
 
     class Meta:
         model = AlertChannel
         fields = ["name", "kind", "url", "recipients", "events", "site", "enabled"]
+
+    def _post_clean(self):
+        if url := self.cleaned_data.get("url"):
+            self.instance.url = url  # before the model's own checks (its address among them) run
+        super()._post_clean()

@@ -11,8 +11,10 @@ from django.db import models
 from django.utils import timezone
 
 import arcgis_client
+from jobs.crypto import TokenDecryptionError, decrypt_text, encrypt_text
 from jobs.models import Site
 from jobs.validators import machine_validator, username_validator, validate_service_patterns
+from policies import webhooks
 
 # What a policy may ask for: every status ArcGIS can be queried for; none chosen means DEFAULT_STATUSES.
 STATUS_CHOICES = [(status, arcgis_client.status_label(status)) for status in arcgis_client.QUERYABLE_STATUSES]
@@ -61,7 +63,8 @@ class Policy(models.Model):
         "enabled",
     )
 
-    name = models.CharField(max_length=100, unique=True, help_text='The audit trail says: via policy "<name>".')
+    # Unique on its site only: a name taken on a site someone may not see tells them nothing.
+    name = models.CharField(max_length=100, help_text='The audit trail says: via policy "<name>".')
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="policies")
     services = models.CharField(
         "GP services",
@@ -117,6 +120,13 @@ class Policy(models.Model):
         ordering = ["name"]
         verbose_name_plural = "policies"
         permissions = [("manage_all_policies", "Can manage every operator's cancel policies")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "name"],
+                name="one_policy_name_per_site",
+                violation_error_message="This site has a policy of that name already.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -257,27 +267,73 @@ class AlertChannel(models.Model):
         Event.SITE_DOWN: "site down or back",
     }
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100)  # unique on its site (or among channels for every site)
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    url = models.URLField(
-        "webhook URL", max_length=1000, blank=True, help_text="https only; redirects are never followed."
-    )
+    # The webhook URL, encrypted like operators' tokens: for Slack and Teams its path is the secret (see `url`).
+    url_ciphertext = models.BinaryField(editable=False, default=b"")
     recipients = models.TextField(blank=True, help_text="E-mail addresses, separated by commas or new lines.")
     events = models.JSONField(default=list, help_text="What this channel is told about.")
     site = models.ForeignKey(
         Site, null=True, blank=True, on_delete=models.CASCADE, help_text="Only this site's alerts. Empty: every site."
     )
     enabled = models.BooleanField(default=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The Site admin who made it: it carries the alerts of the sites they may see now.",
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "name"],
+                name="one_channel_name_per_site",
+                violation_error_message="This site has an alert channel of that name already.",
+            ),
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(site__isnull=True),
+                name="one_channel_name_for_every_site",
+                violation_error_message="There is an alert channel of that name for every site already.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
+    def may_carry(self, site: Site | None) -> bool:
+        """Whether an alert about this site may go out here: its owner may see the site now (a site restricted
+        later to groups they are not in is not theirs to hear about). A channel without an owner (made before
+        channels had one, or whose owner was deleted) carries alerts of unrestricted sites only."""
+        if site is None:
+            return True
+        if self.owner is None:
+            return not site.groups.exists()
+        return Site.objects.visible_to(self.owner).filter(pk=site.pk).exists()
+
     @property
     def is_webhook(self) -> bool:
         return self.kind != self.Kind.EMAIL
+
+    @property
+    def url(self) -> str:
+        """The webhook URL (raises TokenDecryptionError when no configured key decrypts it)."""
+        return decrypt_text(bytes(self.url_ciphertext), "webhook URL") if self.url_ciphertext else ""
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self.url_ciphertext = encrypt_text(value) if value else b""
+
+    def _readable_url(self) -> str:
+        try:
+            return self.url
+        except TokenDecryptionError:
+            return ""
 
     @property
     def recipient_list(self) -> list[str]:
@@ -292,27 +348,31 @@ class AlertChannel(models.Model):
     def destination(self) -> str:
         """Where it sends, safe to show and audit: a webhook's host only (its path is often its secret)."""
         if self.is_webhook:
-            return urlsplit(self.url).hostname or ""
+            return urlsplit(self._readable_url()).hostname or "(its URL cannot be decrypted)"
         return ", ".join(self.recipient_list)
 
     @property
     def url_fingerprint(self) -> str:
         """Tells one webhook URL from another in the audit trail without revealing it."""
-        return hashlib.sha256(self.url.encode()).hexdigest()[:12] if self.url else ""
+        url = self._readable_url()
+        return hashlib.sha256(url.encode()).hexdigest()[:12] if url else ""
 
     def clean(self) -> None:
         known = {event for event, _ in self.Event.choices}
         if not isinstance(self.events, list) or not self.events or not set(self.events) <= known:
             raise ValidationError({"events": "Choose at least one event."})
         if self.is_webhook:
-            parts = urlsplit(self.url)
-            if not self.url:
+            parts = urlsplit(self._readable_url())
+            if not parts.geturl():
                 raise ValidationError({"url": "A webhook channel needs its URL."})
             if parts.scheme != "https" and not (parts.scheme == "http" and settings.ALERT_WEBHOOKS_ALLOW_HTTP):
                 raise ValidationError({"url": "Webhook URLs must use https."})
             if parts.username or parts.password:
                 raise ValidationError({"url": "Credentials never belong in the URL."})
+            if problem := webhooks.problem_with(self.url):
+                raise ValidationError({"url": problem})
         else:
+            self.url = ""  # an e-mail channel keeps no webhook URL
             if not self.recipient_list:
                 raise ValidationError({"recipients": "An e-mail channel needs at least one address."})
             for address in self.recipient_list:

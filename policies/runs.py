@@ -18,6 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 import arcgis_client
+from accounts import sso
+from accounts.permission_cache import uncached
 from accounts.roles import can_operate
 from jobs import audit, fleet, operations, stored_tokens
 from jobs.models import AuditEvent, Site
@@ -227,6 +229,14 @@ def run_scheduled(run: PolicyRun) -> PolicyRun:
         run.reason = "Not run: the policy was disabled or made manual after this run was due."
         _finish(run, Outcome.NOTHING)
         return run
+    if policy.owner is not None:
+        uncached(policy.owner)  # the roles as the database has them now, whichever process changed them
+        try:
+            sso.renew(policy.owner)  # an account of the identity provider: its roles, confirmed when due
+        except sso.AccessUnconfirmed as exc:
+            run.reason = f"Not run: {exc}"
+            _finish(run, Outcome.FAILED)
+            return run
     if problem := owner_problem(policy):
         return _paused(run, problem)
     owner = policy.owner
@@ -290,6 +300,12 @@ def _paused(run: PolicyRun, problem: str) -> PolicyRun:
     _finish(run, Outcome.PAUSED)
     _pause(run.policy, problem)
     return run
+
+
+def pause_owned_by(user, problem: str) -> None:
+    """Every enabled policy of this owner pauses itself, each audited and alerted."""
+    for policy in Policy.objects.select_related("site", "owner").filter(owner=user, enabled=True):
+        _pause(policy, problem)
 
 
 def _pause(policy: Policy, problem: str) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
 from django.utils import timezone
 
 from policies import runs
@@ -39,3 +41,14 @@ def tick() -> dict:
         except Exception:
             log.exception("the tick's %s failed", step.__name__)
     return done
+
+
+@shared_task(ignore_result=True)
+def tell_user(user_id: int, subject: str, body: str) -> None:
+    """An e-mail to one portal user about something of theirs (e.g. a policy that became someone else's), when their
+    account has an address."""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None or not user.email:
+        log.info("not told (no e-mail address): user %s, %s", user_id, subject)
+        return
+    send_mail(f"[GP Jobs Portal] {subject}", body, None, [user.email])

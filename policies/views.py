@@ -22,6 +22,7 @@ from policies.forms import PolicyForm
 from policies.models import Policy, PolicyRun
 
 RUNS_SHOWN = 25
+YOURS_NOW = " It is now yours: its schedule acts with your ArcGIS token, and its previous owner is told."
 
 policy_viewer = permission_required(roles.VIEW_POLICY)
 policy_changer = permission_required(roles.CHANGE_POLICY)
@@ -73,7 +74,13 @@ def policy_new(request: HttpRequest) -> HttpResponse:
 def policy_detail(request: HttpRequest, pk: int) -> HttpResponse:
     policy = managed_policy(request, pk)
     history = policy.runs.exclude(outcome=PolicyRun.Outcome.PREVIEW)[:RUNS_SHOWN]
-    return render(request, "policies/detail.html", {"policy": policy, "runs": history})
+    context = {"policy": policy, "runs": history, "others": _others(request, policy)}
+    return render(request, "policies/detail.html", context)
+
+
+def _others(request: HttpRequest, policy: Policy) -> bool:
+    """Someone else's policy: changing what it does, or switching it on, makes it yours (policies.editing)."""
+    return policy.owner_id != request.user.pk
 
 
 @require_http_methods(["GET", "POST"])
@@ -83,10 +90,10 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
     before = editing.snapshot(policy)
     form = _form(request, policy)
     if request.method == "POST" and form.is_valid():
-        editing.save(request.user, form.save(commit=False), before)
-        messages.success(request, f"Policy {quoted(policy.name)} saved.")
+        taken_over = editing.save(request.user, form.save(commit=False), before)
+        messages.success(request, f"Policy {quoted(policy.name)} saved." + (YOURS_NOW if taken_over else ""))
         return redirect("policies:detail", pk=policy.pk)
-    return render(request, "policies/form.html", {"form": form, "policy": policy})
+    return render(request, "policies/form.html", {"form": form, "policy": policy, "others": _others(request, policy)})
 
 
 @require_POST
@@ -94,11 +101,11 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def policy_enable(request: HttpRequest, pk: int) -> HttpResponse:
     policy = managed_policy(request, pk)
     enabled = request.POST.get("enabled") == "1"
-    editing.set_enabled(request.user, policy, enabled)
+    taken_over = editing.set_enabled(request.user, policy, enabled)
     state = (
         "enabled: it runs on its schedule" if enabled and policy.scheduled else ("enabled" if enabled else "disabled")
     )
-    messages.success(request, f"Policy {quoted(policy.name)} {state}.")
+    messages.success(request, f"Policy {quoted(policy.name)} {state}." + (YOURS_NOW if taken_over else ""))
     return redirect("policies:detail", pk=policy.pk)
 
 

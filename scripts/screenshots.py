@@ -217,6 +217,7 @@ class Screen:
     javascript: bool = True
     jobs_table: bool = False  # a jobs table is expected: wait for its rows
     cleanup: Callable[[Demo], None] | None = None
+    quiet: bool = True  # wait for the network to be quiet first (not while a bulk streams its progress)
 
 
 def open_jobs(page: Page) -> None:
@@ -305,12 +306,24 @@ def cancel_refused(page: Page, demo: Demo) -> None:
     raise ScreenshotError("could not make ArcGIS refuse a cancel: the finished job never kept its Cancel button")
 
 
+def confirm_bulk(page: Page) -> None:
+    """A bulk asks first; its button says what it does ("Cancel 3 jobs")."""
+    question = page.get_by_role("alertdialog")
+    question.get_by_role("button", name=re.compile(r"^(Cancel|Delete) \d+ jobs?$")).click()
+
+
+def select_page(page: Page) -> None:
+    """The box that ticks every job of the page: the table's header on a desktop, above the cards on a phone."""
+    page.locator("[data-select-all]:visible").first.check()
+
+
 def bulk_cancel(page: Page, demo: Demo) -> None:
     rows = [page.locator(f"#job-{job_id(row)}") for row in executing_rows(page, demo, 3)]
     for row in rows:
         row.get_by_role("checkbox").check()
     page.get_by_role("button", name="Cancel selected").click()
-    expect(page.locator("#bulk-summary")).to_contain_text("cancellation requested")
+    confirm_bulk(page)
+    expect(page.locator("#bulk-summary")).to_contain_text("cancellations requested")
     for row in rows:
         expect(row.get_by_role("status")).not_to_be_empty()
     show_outcome(rows[0])
@@ -361,6 +374,47 @@ def policy_preview(page: Page, demo: Demo) -> None:
     page.get_by_role("link", name=re.compile("^Night cleanup")).first.click()
     page.get_by_role("button", name="Preview", exact=True).click()
     page.get_by_role("heading", name=re.compile("^Preview of")).wait_for()
+
+
+def fleet_bulk_confirmation(page: Page, demo: Demo) -> None:
+    """Before a bulk acts: how many jobs, of which services."""
+    fleet(page, demo)
+    select_page(page)
+    page.get_by_role("button", name="Cancel selected").click()
+    page.get_by_role("alertdialog").wait_for()
+
+
+BULK_USER = "svc_nightly"  # the jobs of the large bulk, and only they, match its filters
+MIDWAY = """() => {
+  const bar = document.getElementById("bulk-progress-bar");
+  return bar && bar.value > 0 && bar.value < bar.max;
+}"""
+
+
+def bulk_progress(page: Page, demo: Demo) -> None:
+    """A large bulk under way: "48 of 150 done" as it goes, each row's outcome as it comes."""
+    demo.simulator.add_jobs(EXECUTING, 150, username=BULK_USER)
+    demo.simulator.call("POST", "faults", {"kind": "latency", "operation": "cancel", "ms": 400})
+    page.goto(f"{JOBS_PATH}?user={BULK_USER}&status={EXECUTING}&per_page=25")
+    page.locator(ROWS).first.wait_for()
+    select_page(page)
+    page.get_by_role("button", name=re.compile(r"^Select all \d+ matching jobs$")).click()
+    page.get_by_role("button", name="Cancel selected").click()
+    confirm_bulk(page)
+    page.wait_for_function(MIDWAY, timeout=TIMEOUT_MS)
+    page.locator("#action-result").scroll_into_view_if_needed()
+
+
+def fleet_row_details(page: Page, demo: Demo) -> None:
+    """A row's details open and a long refusal beside them: the row grows taller, the columns stay put."""
+    (job,) = demo.simulator.add_jobs(EXECUTING, 1, username="svc_batch")
+    fleet(page, demo)
+    row = page.locator(f"#job-{job}")
+    row.locator("summary").click()
+    row.locator(".job-fields").wait_for()
+    demo.simulator.set_status(job, "esriJobSucceeded")  # it ends; the fleet view's row does not know yet
+    row.get_by_role("button", name="Cancel", exact=True).click()
+    expect(row.get_by_role("status")).to_contain_text("Unable to cancel job")
 
 
 def policy_form(page: Page, demo: Demo) -> None:
@@ -500,16 +554,19 @@ SCREENS = [
     Screen("16-policies", policies),
     Screen("17-policy-preview", policy_preview),
     Screen("18-policy-form", policy_form),
-    Screen("19-failed-job", failed_job),
-    Screen("20-new-job", new_job, jobs_table=True),
-    Screen("21-no-match", no_match),
-    Screen("22-purge-count", purge_count),
-    Screen("23-api-tokens", api_tokens),
-    Screen("24-save-view", save_view),
-    Screen("25-views-menu", views_menu),
-    Screen("26-admin-sites", admin_sites, user=SITE_ADMIN),
-    Screen("27-admin-site", admin_site, user=SITE_ADMIN),
-    Screen("28-admin-alert-channel", admin_alert_channel, user=SITE_ADMIN),
+    Screen("19-fleet-bulk-confirmation", fleet_bulk_confirmation),
+    Screen("20-bulk-progress", bulk_progress, cleanup=clear_faults, quiet=False),
+    Screen("21-fleet-row-details", fleet_row_details),
+    Screen("22-failed-job", failed_job),
+    Screen("23-new-job", new_job, jobs_table=True),
+    Screen("24-no-match", no_match),
+    Screen("25-purge-count", purge_count),
+    Screen("26-api-tokens", api_tokens),
+    Screen("27-save-view", save_view),
+    Screen("28-views-menu", views_menu),
+    Screen("29-admin-sites", admin_sites, user=SITE_ADMIN),
+    Screen("30-admin-site", admin_site, user=SITE_ADMIN),
+    Screen("31-admin-alert-channel", admin_alert_channel, user=SITE_ADMIN),
 ]
 
 
@@ -566,10 +623,11 @@ def settle(page: Page, screen: Screen, network: Network) -> None:
     if screen.jobs_table:
         page.locator(ROWS).first.wait_for()
     page.mouse.move(0, 0)  # no hover effect where the last click was
-    if screen.javascript:
+    if screen.javascript and screen.quiet:
         page.evaluate(SCROLL_THROUGH)
         page.wait_for_function("() => !document.querySelector('.htmx-request')")
-    network.wait_quiet()
+    if screen.quiet:
+        network.wait_quiet()
 
 
 # What a reviewer should hear about before opening the pictures: [problem, detail] pairs.

@@ -18,6 +18,7 @@ from django.test import Client
 from django.utils.crypto import get_random_string
 
 import arcgis_client
+from jobs.counters import SeriesIndex
 from jobs.models import Site, StoredToken
 from jobs.targets import ServiceTarget
 from tests.helpers import METRICS_TOKEN, SETTINGS_VARIABLES
@@ -42,6 +43,7 @@ def environ(monkeypatch, tmp_path):
 def _fresh_cache():
     """The row cache and sessions may live in Redis, shared between tests: start each test clean."""
     cache.clear()
+    SeriesIndex.forget_all()  # the gauges' index, when it lives in this process (no Redis)
     yield
 
 
@@ -187,15 +189,27 @@ class Receiver:
         self.plan.extend(plan)
 
 
+RECEIVER_NETWORK = "127.0.0.1/32"  # where the receiver listens: the only private address webhooks may reach in tests
+
+
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A webhook receiver the test starts on 127.0.0.1 and that stops with it."""
+def receiver(settings) -> Iterator[Receiver]:
+    """A webhook receiver the test starts on 127.0.0.1 (loopback only) and that stops with it; webhooks may reach it
+    because ALERT_WEBHOOK_ALLOWED_NETWORKS allows that one address."""
+    settings.ALERT_WEBHOOK_ALLOWED_NETWORKS = [RECEIVER_NETWORK]
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            state.received.append({"path": self.path, "type": self.headers["Content-Type"], "json": json.loads(body)})
+            state.received.append(
+                {
+                    "path": self.path,
+                    "type": self.headers["Content-Type"],
+                    "json": json.loads(body),
+                    "headers": dict(self.headers),
+                }
+            )
             status, headers, wait = state.plan.pop(0) if state.plan else (200, {}, 0)
             if wait:
                 state.stopping.wait(wait)

@@ -1,23 +1,17 @@
-"""The proxy: cancel, delete, purge and bulk actions, through the audited operations with the operator's own
-token. htmx gets the re-rendered row (HTTP 200 whatever ArcGIS answered); a plain form goes back to its page
-with a message. Destructive actions ask first when there is no JavaScript to confirm them."""
+"""The proxy: cancel, delete and purge, through the audited operations with the operator's own token. htmx gets
+the re-rendered row (HTTP 200 whatever ArcGIS answered); a plain form goes back to its page with a message.
+Destructive actions ask first when there is no JavaScript to confirm them. (Bulk actions: jobs/views/bulk.py.)"""
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
-import arcgis_client
 from accounts.access import operator_required
 from jobs import operations, reads
 from jobs.access import target_of
-from jobs.forms import BulkForm, FleetBulkForm
-from jobs.models import Site
-from jobs.queries import ActionTarget
 from jobs.rows import JobRow, render_rows
 from jobs.targets import ServiceTarget
 from jobs.views.common import HtmxHttpRequest, flash, page_path, redirect_back, stash_outcomes
@@ -85,63 +79,3 @@ def purge_queue(request: HtmxHttpRequest, slug: str, name: str, folder: str = ""
         return trigger_client_event(response, "jobs-changed")  # the table reloads itself
     flash(request, result)
     return redirect_back(request, target.url("job_list"))
-
-
-@require_POST
-@operator_required
-def bulk_action(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -> HttpResponse:
-    target = target_of(request, slug, name, folder)
-    form = BulkForm(request.POST)
-    if not form.is_valid():
-        return _refused_bulk(request, form, target.url("job_list"))
-    action, job_ids = form.cleaned_data["action"], form.cleaned_data["job_ids"]
-    if action == "delete" and (confirmation := _needs_confirmation(request, target, "delete", job_ids)):
-        return confirmation
-    return _bulk(request, action, {target.site: [ActionTarget(target.service, j) for j in job_ids]}, target)
-
-
-def _refused_bulk(request: HtmxHttpRequest, form, back: str) -> HttpResponse:
-    errors = [str(error) for errors in form.errors.values() for error in errors]
-    if request.htmx:
-        return render(request, "jobs/partials/action_result.html", {"errors": errors})
-    for error in errors:
-        messages.error(request, error)
-    return redirect_back(request, back)
-
-
-def _bulk(
-    request: HtmxHttpRequest, action: str, by_site: dict[Site, list[ActionTarget]], page: ServiceTarget | None
-) -> HttpResponse:
-    """One audited bulk per site; a row each for htmx (with the fleet's columns when not on a service's
-    page), the summary and the refusals as messages without JavaScript."""
-    reports, rows = [], []
-    for site, targets in by_site.items():
-        services = {ServiceTarget(site, t.service) for t in targets}
-        known: dict[str, arcgis_client.Job] = {}
-        for service in services:
-            known |= service.recall([t.job_id for t in targets if t.service == service.service])
-        report = operations.bulk(request.user, site, action, targets, known=known)
-        reports.append(report)
-        for result in report.results:
-            assert result.target is not None  # each result of a bulk is of one of its jobs
-            rows.append(JobRow.after(ServiceTarget(site, result.target.service), result, known.get(result.job_id)))
-    report = operations.BulkReport.combined(action, reports)
-    if request.htmx:
-        context = {"report": report, "rows": rows, "can_operate": True, "back_url": page_path(request)}
-        return render(request, "jobs/partials/bulk_result.html", context | {"fleet": page is None})
-    messages.add_message(request, messages.SUCCESS if report.all_ok else messages.WARNING, report.summary)
-    for result in report.results:
-        if not result.ok:
-            flash(request, result)
-    stash_outcomes(request, report.results)
-    return redirect_back(request, page.url("job_list") if page else reverse("jobs:fleet"))
-
-
-@require_POST
-@operator_required
-def fleet_bulk(request: HtmxHttpRequest) -> HttpResponse:
-    """Cancel or delete jobs of several services and sites: one audited bulk per site, a row each."""
-    form = FleetBulkForm(request.POST, sites=Site.objects.visible_to(request.user))
-    if not form.is_valid():
-        return _refused_bulk(request, form, reverse("jobs:fleet"))
-    return _bulk(request, form.cleaned_data["action"], form.cleaned_data["by_site"], None)

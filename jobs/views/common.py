@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
 from accounts.access import AuthenticatedHttpRequest
-from jobs import operations
+from jobs import operations, sorting
 from jobs.rows import RowOutcome
 
 
@@ -58,6 +58,48 @@ def without_inline(request: HttpRequest) -> str:
     query = request.GET.copy()
     query.pop("inline", None)
     return f"{request.path}?{query.urlencode()}" if query else request.path
+
+
+def kept_parameters(request: HttpRequest, *dropped: str) -> list[tuple[str, str]]:
+    """The page's query parameters but these, as (name, value) pairs: a form's hidden inputs that keep them."""
+    return [(name, value) for name, values in request.GET.lists() if name not in dropped for value in values]
+
+
+def list_filters(request: HttpRequest) -> str:
+    """The filters of the list the page shows, as a query string (not its page, order or a poll's state): what
+    "all matching" means, and what an export exports."""
+    query = request.GET.copy()
+    for name in ("page", "before", "sort", "inline", "rows", "newest", "failures", "every"):
+        query.pop(name, None)
+    return query.urlencode()
+
+
+def export_url(request: HttpRequest, url: str) -> str:
+    """Where the list the page shows is exported: its filters and its order (ArcGIS's: by submission)."""
+    query = request.GET.copy()
+    for name in ("page", "before", "inline", "rows", "newest", "failures", "every"):
+        query.pop(name, None)
+    return f"{url}?{query.urlencode()}" if query else url
+
+
+def refused_export(form) -> HttpResponse:
+    """An export of nothing would look like an empty list: bad filters are said in words instead."""
+    return HttpResponse(
+        f"The filters need a correction. {form.problems()}\n", status=400, content_type="text/plain; charset=utf-8"
+    )
+
+
+def sort_context(request: HttpRequest, keys, ordering: str) -> dict:
+    """What a job table's sorting shows: its headers, the order in words (and whether it is the page's own),
+    and the sort menu."""
+    return {
+        "sort": ordering,
+        "columns": sorting.header(keys, ordering),
+        "sort_words": sorting.describe(ordering),
+        "sorted_within_page": not sorting.across_pages(ordering),
+        "sort_choices": sorting.menu(keys),
+        "sort_keep": kept_parameters(request, "sort", "page", "before", "inline"),
+    }
 
 
 def flash(request: HttpRequest, result: operations.ActionResult) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -13,12 +13,25 @@ from django_htmx.http import HttpResponseStopPolling
 
 from accounts.access import viewer_required
 from accounts.roles import can_operate
-from jobs import fleet
+from jobs import exports, fleet, sorting
 from jobs.forms import (
+    MAX_BULK,
     FleetFilterForm,
 )
 from jobs.models import Site
-from jobs.views.common import HtmxHttpRequest, event_stream, page_path, without_empty_filters
+from jobs.views.common import (
+    HtmxHttpRequest,
+    event_stream,
+    export_url,
+    list_filters,
+    page_path,
+    refused_export,
+    sort_context,
+    without_empty_filters,
+)
+
+REFRESH_SECONDS = 30  # the whole table is read again this often
+EXPORT_PAGE = 500  # jobs of the fleet read at a time for an export (each page asks every service again)
 
 
 def _fleet_form(request: HtmxHttpRequest) -> tuple[FleetFilterForm, list[Site]]:
@@ -26,25 +39,27 @@ def _fleet_form(request: HtmxHttpRequest) -> tuple[FleetFilterForm, list[Site]]:
     return FleetFilterForm(request.GET, sites=sites), sites
 
 
-def _fleet_sites(form: FleetFilterForm, sites: list[Site]) -> list[Site]:
-    """Only the sites asked for; a restricted site the user may not see is never even asked."""
-    slug = form.cleaned_data["site"]
-    return [site for site in sites if site.slug == slug] if slug else sites
+def _ordering(form: FleetFilterForm) -> str:
+    return form.ordering if form.is_valid() else sorting.DEFAULT
 
 
 def _fleet_context(request: HtmxHttpRequest, state, form: FleetFilterForm) -> dict:
     query = request.GET.copy()
     query.pop("before", None)
     query.pop("inline", None)
+    ordering = _ordering(form)
     return {
         "fleet": state,
-        "rows": [item.row for item in state.rows],
+        "rows": sorting.sort_entries([item.row for item in state.rows], ordering),
+        "sort_words": sorting.describe(ordering),
+        "sorted_within_page": not sorting.across_pages(ordering),
         "can_operate": can_operate(request.user),
         "back_url": page_path(request),
         "first_page": f"{reverse('jobs:fleet')}?{query.urlencode()}",
         "next_page": f"{reverse('jobs:fleet')}?{query.urlencode()}&before={state.next_cursor}" if state.more else "",
         "refresh_url": f"{reverse('jobs:fleet_refresh')}?{request.GET.urlencode()}",
         "whole_values_note": form.whole_values_note(),
+        "refresh_seconds": REFRESH_SECONDS,
     }
 
 
@@ -63,9 +78,14 @@ def fleet_view(request: HtmxHttpRequest) -> HttpResponse:
         "inline": inline,
         "stream_url": f"{reverse('jobs:fleet_stream')}?{query.urlencode()}",
         "can_operate": can_operate(request.user),
+        "list_filters": list_filters(request),
+        "matching_url": f"{reverse('jobs:fleet_matching')}?{list_filters(request)}",
+        "export_url": export_url(request, reverse("jobs:fleet_export")),
+        "max_bulk": MAX_BULK,
+        **sort_context(request, sorting.FLEET_COLUMNS, _ordering(form)),
     }
     if inline and form.is_valid():
-        *_, state = fleet.fleet(request.user, _fleet_sites(form, sites), form.query())
+        *_, state = fleet.fleet(request.user, form.sites_asked(sites), form.query())
         context |= _fleet_context(request, state, form)
     return render(request, "jobs/fleet.html", context)
 
@@ -78,7 +98,7 @@ def fleet_stream(request: HtmxHttpRequest) -> StreamingHttpResponse:
         return event_stream([])
 
     def fragments() -> Iterator[str]:
-        for state in fleet.fleet(request.user, _fleet_sites(form, sites), form.query()):
+        for state in fleet.fleet(request.user, form.sites_asked(sites), form.query()):
             context = _fleet_context(request, state, form)
             yield render_to_string("jobs/partials/fleet_update.html", context, request)
 
@@ -92,5 +112,23 @@ def fleet_refresh(request: HtmxHttpRequest) -> HttpResponse:
     form, sites = _fleet_form(request)
     if not form.is_valid():
         return HttpResponseStopPolling()
-    *_, state = fleet.fleet(request.user, _fleet_sites(form, sites), form.query())
+    *_, state = fleet.fleet(request.user, form.sites_asked(sites), form.query())
     return render(request, "jobs/partials/fleet_update.html", _fleet_context(request, state, form))
+
+
+@require_GET
+@viewer_required
+def fleet_export(request: HtmxHttpRequest) -> HttpResponseBase:
+    """Every job the fleet view's filters match, on all its pages, as CSV, streamed page by page; the services
+    that did not answer are named in its last lines."""
+    form, sites = _fleet_form(request)
+    if not form.is_valid():
+        return refused_export(form)
+    listing = fleet.EveryJob(
+        request.user, form.sites_asked(sites), form.query(), limit=exports.EXPORT_MAX, page_size=EXPORT_PAGE
+    )
+
+    def problems() -> list[str]:
+        return [f"{name} did not answer: {why}" for name, why in listing.failures.items()]
+
+    return exports.export(listing, "gp-jobs-every-site.csv", problems)

@@ -4,6 +4,7 @@ One request per page per interval, slower when ArcGIS is slow or failing, stoppi
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from django.http import HttpResponse
@@ -20,6 +21,8 @@ from jobs.forms import (
     JobFilterForm,
 )
 from jobs.job_page import count_text, message_poll, new_lines
+from jobs.models import Site
+from jobs.rows import render_rows
 from jobs.targets import JobEntry, ServiceTarget
 from jobs.views.common import HtmxHttpRequest, page_path, small_int
 
@@ -35,10 +38,14 @@ class Poll:
     seconds: int = 1
 
 
+def watched_rows(rows: list[JobEntry]) -> dict[str, str]:
+    """The rows a page's poll asks about: the active ones, each with what it shows now (JobEntry.state)."""
+    return {row.job_id: row.state for row in rows if row.active}
+
+
 def poll_for(
-    target: ServiceTarget, query_string: str, rows: list[JobEntry], newest_ms, failures: int, elapsed: float
+    target: ServiceTarget, query_string: str, watched: dict[str, str], newest_ms, failures: int, elapsed: float
 ) -> Poll:
-    watched = {row.job_id: row.status for row in rows if row.active}
     if not watched and newest_ms is None:
         return Poll()
     if failures:
@@ -48,7 +55,7 @@ def poll_for(
     else:
         seconds = NEW_JOBS_SECONDS
     # The poller carries its own interval too, so an answer can tell when the interval should change.
-    rows_state = ",".join(f"{job_id}:{status}" for job_id, status in watched.items())
+    rows_state = ",".join(f"{job_id}:{state}" for job_id, state in watched.items())
     vals = {"rows": rows_state, "failures": failures, "every": seconds}
     if newest_ms is not None:
         vals["newest"] = newest_ms
@@ -72,13 +79,8 @@ def filters_query(request: HtmxHttpRequest) -> str:
 
 
 def _watched(request: HtmxHttpRequest) -> dict[str, str]:
-    """The poller's rows, "jobId:status,…": anything malformed is left out."""
-    watched = {}
-    for item in request.GET.get("rows", "").split(",")[:200]:
-        job_id, _, status = item.partition(":")
-        if arcgis_client.is_job_id(job_id) and status in arcgis_client.STATUSES:
-            watched[job_id] = status
-    return watched
+    """The poller's rows, "jobId:status[:stamp],…" → {jobId: "status[:stamp]"}."""
+    return {job_id: state for (job_id,), state in parse_rows(request.GET.get("rows", "")).items()}
 
 
 def _state_of(poll: Poll) -> dict[str, str]:
@@ -102,11 +104,7 @@ def job_updates(request: HtmxHttpRequest, slug: str, name: str, folder: str = ""
     if changes.error and changes.error.reconnect:
         poll = Poll()  # nothing will work until the operator reconnects
     else:
-        still = [
-            JobEntry(target, job_id, arcgis_client.Job(job_id, status))
-            for job_id, status in changes.still_active.items()
-        ]
-        poll = poll_for(target, filters_query(request), still, newest, failures, changes.seconds)
+        poll = poll_for(target, filters_query(request), changes.still_active, newest, failures, changes.seconds)
     sent = {name: request.GET.get(name, "") for name in ("rows", "failures", "every")}
     context = {
         "target": target,
@@ -161,3 +159,53 @@ def poll_interval(elapsed: float, failures: int = 0) -> int:
     if failures:
         return min(2**failures, 60)
     return min(max(1, round(elapsed * 5)), 30)
+
+
+_STAMP = re.compile(r"\A[0-9a-f]{8}\Z")
+MAX_WATCHED = 200  # rows a poll may carry
+
+
+def parse_rows(text: str, leading: int = 0) -> dict[tuple[str, ...], str]:
+    """The rows a poll carries, "[…:]jobId:status[:stamp],…" with `leading` parts before the job ID (the fleet's
+    site and service), as {(…, jobId): "status[:stamp]"} (see JobEntry.state); anything malformed is left out."""
+    found = {}
+    for item in text.split(",")[:MAX_WATCHED]:
+        parts = item.split(":")
+        if len(parts) == leading + 2:
+            parts.append("")
+        if len(parts) != leading + 3:
+            continue
+        *where, job_id, status, stamp = parts
+        if arcgis_client.is_job_id(job_id) and status in arcgis_client.STATUSES and (not stamp or _STAMP.match(stamp)):
+            found[(*where, job_id)] = f"{status}:{stamp}" if stamp else status
+    return found
+
+
+@require_GET
+@viewer_required
+def fleet_updates(request: HtmxHttpRequest) -> HttpResponse:
+    """The fleet view's rows in motion (a job just cancelled), as the page sends them from what it shows:
+    "site:Folder/Name:jobId:status[:stamp]", a few at most. Answers the rows that changed, out of band;
+    the page asks again while any row is in motion (static/js/portal.js)."""
+    sites = {site.slug: site for site in Site.objects.visible_to(request.user)}
+    wanted: dict[tuple[ServiceTarget, str], str] = {}
+    for (slug, service, job_id), state in parse_rows(request.GET.get("rows", ""), leading=2).items():
+        try:
+            ref = arcgis_client.ServiceRef.parse(service)
+        except arcgis_client.InvalidName:
+            continue
+        if slug in sites:
+            wanted[(ServiceTarget(sites[slug], ref), job_id)] = state
+    rows = reads.rows_now(request.user, list(wanted))
+    changed = [row for row in rows if row.state != wanted[(row.target, row.job_id)]]
+    html = render_rows(
+        request,
+        changed,
+        can_operate=can_operate(request.user),
+        back_url=page_path(request),
+        fleet=True,
+        refresh=True,
+        oob=True,
+        wrap=True,
+    )
+    return HttpResponse(html)

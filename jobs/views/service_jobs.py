@@ -4,24 +4,35 @@ from __future__ import annotations
 
 import math
 
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from accounts.access import viewer_required
 from accounts.roles import can_operate
-from jobs import audit, reads
+from jobs import audit, exports, reads, sorting
 from jobs.access import target_of
 from jobs.forms import (
+    MAX_BULK,
     JobFilterForm,
 )
 from jobs.job_page import JobPage
 from jobs.models import StoredToken
 from jobs.rows import JobRow
 from jobs.targets import ServiceTarget
-from jobs.views.common import HtmxHttpRequest, page_path, pop_outcomes, without_empty_filters, without_inline
-from jobs.views.polling import filters_query, newest_shown_ms, poll_for
+from jobs.views.common import (
+    HtmxHttpRequest,
+    export_url,
+    list_filters,
+    page_path,
+    pop_outcomes,
+    refused_export,
+    sort_context,
+    without_empty_filters,
+    without_inline,
+)
+from jobs.views.polling import filters_query, newest_shown_ms, poll_for, watched_rows
 
 
 def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFilterForm) -> dict:
@@ -33,7 +44,7 @@ def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFil
         return {"table": table}
     outcomes = pop_outcomes(request)
     table.rows = [
-        JobRow.of(entry, outcomes.get(entry.job_id)) for entry in reads.sort_entries(table.rows, form.ordering)
+        JobRow.of(entry, outcomes.get(entry.job_id)) for entry in sorting.sort_entries(table.rows, form.ordering)
     ]
     newest = newest_shown_ms(form, table.rows)
     return {
@@ -41,9 +52,12 @@ def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFil
         "page_number": form.page_number,
         "last_shown": page.start + len(table.rows) - 1,
         "page_count": max(math.ceil(page.total / form.page_size), 1),
-        "sort": form.ordering,
-        "sort_label": form.sort_label,
-        "poll": poll_for(target, filters_query(request), table.rows, newest, 0, table.seconds),
+        "poll": poll_for(target, filters_query(request), watched_rows(table.rows), newest, 0, table.seconds),
+        "sort_target": "#job-table",
+        "list_filters": list_filters(request),
+        "max_bulk": MAX_BULK,
+        "export_url": export_url(request, target.url("job_export")),
+        **sort_context(request, sorting.SERVICE_COLUMNS, form.ordering),
     }
 
 
@@ -100,3 +114,17 @@ def job_facts(request: HtmxHttpRequest, slug: str, name: str, job_id: str, folde
     row = JobRow(target, job_id, job, last_event=latest)
     last_error = reads.last_error(request.user, target, job) if job else None
     return render(request, "jobs/partials/job_facts.html", {"row": row, "last_error": last_error})
+
+
+@require_GET
+@viewer_required
+def job_export(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -> HttpResponseBase:
+    """Every job the filters match, on every page (in ArcGIS's order, or oldest first), as CSV, streamed."""
+    target = target_of(request, slug, name, folder)
+    form = JobFilterForm(request.GET)
+    if not form.is_valid():
+        return refused_export(form)
+    entries = reads.each_job(
+        request.user, target, form.query(), limit=exports.EXPORT_MAX, job_id=form.cleaned_data["job"]
+    )
+    return exports.export(entries, f"gp-jobs-{target.site.slug}-{target.service.key.replace('/', '-')}.csv")

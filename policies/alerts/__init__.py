@@ -11,19 +11,29 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 from django.conf import settings
 from django.db import transaction
 
+from jobs.audit import quoted
 from jobs.models import Site
+from jobs.shared_cache import cache
 from policies.models import AlertChannel, Delivery
 
 log = logging.getLogger(__name__)
 
+# A test alert makes the worker call the channel's address at once: at most one a minute per channel, and ten an hour
+# per person, so that "send a test" is no way to knock on an address again and again.
+TEST_ALERT_EVERY_SECONDS = 60
+TEST_ALERTS_PER_HOUR = 10
+
 
 def alert(event: str, site: Site | None, title: str, text: str, *, link: str = "") -> list[Delivery]:
-    """One delivery per enabled channel that wants this event (for this site), queued after the commit."""
-    channels = [channel for channel in AlertChannel.objects.filter(enabled=True) if channel.wants(event, site)]
+    """One delivery per enabled channel that wants this event (for this site) and whose owner may see the site,
+    queued after the commit."""
+    enabled = AlertChannel.objects.filter(enabled=True).select_related("owner")
+    channels = [channel for channel in enabled if channel.wants(event, site) and channel.may_carry(site)]
     deliveries = [
         Delivery.objects.create(channel=channel, event=event, site=site, title=title[:300], text=text, link=link)
         for channel in channels
@@ -46,3 +56,30 @@ def queue(delivery_id: int) -> None:
 def portal_link(path: str) -> str:
     """An absolute link to a portal page, when PORTAL_URL says where the portal is."""
     return f"{settings.PORTAL_URL}{path}" if settings.PORTAL_URL else ""
+
+
+def send_test_alert(channel: AlertChannel, user) -> str | None:
+    """Queue a test alert on the channel, on behalf of the user; returns why it was not, when it was asked for too
+    often (the limits are counted in the shared cache, so they hold across workers)."""
+    hour = int(time.time() // 3600)
+    per_user = f"alerts:test:user:{user.pk}:{hour}"
+    cache.add(per_user, 0, timeout=3700)
+    try:
+        sent = cache.incr(per_user)
+    except ValueError:  # expired between add and incr
+        cache.set(per_user, 1, timeout=3700)
+        sent = 1
+    if sent > TEST_ALERTS_PER_HOUR:
+        return f"You sent {TEST_ALERTS_PER_HOUR} test alerts this hour: try again later."
+    if not cache.add(f"alerts:test:channel:{channel.pk}", 1, timeout=TEST_ALERT_EVERY_SECONDS):
+        return f"{channel.name}: a test alert was sent less than a minute ago; its delivery says how it went."
+    delivery = Delivery.objects.create(
+        channel=channel,
+        event=channel.events[0] if channel.events else AlertChannel.Event.POLICY_ACTED,
+        site=channel.site,
+        title="Test alert from the GP Jobs Portal",
+        text=f"{user.get_username()} sent this to check the channel {quoted(channel.name)}.",
+        link=portal_link("/policies/"),
+    )
+    queue(delivery.pk)
+    return None

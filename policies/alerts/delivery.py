@@ -41,7 +41,11 @@ def attempt(delivery_id: int) -> float | None:
     try:
         send(delivery)
     except Exception as exc:  # whatever went wrong is this attempt's failure, recorded
-        error = str(exc) if isinstance(exc, DeliveryFailed) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, DeliveryFailed):
+            error = str(exc)
+        else:  # its details may be the receiver's or the network's: they go to the log, never to the record
+            log.exception("alert delivery %s failed unexpectedly", delivery_id)
+            error = "failed unexpectedly (the details are in the worker's log)"
         done = timezone.now()
         if delivery.attempts >= settings.ALERT_DELIVERY_ATTEMPTS:
             Delivery.objects.filter(pk=delivery_id).update(status=Status.FAILED, last_error=error[:2000])

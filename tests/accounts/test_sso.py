@@ -3,137 +3,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import sqlite3
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
-
 import pytest
-import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
+from tests.accounts.conftest import roles, sign_in
 from tests.conftest import make_user
-from tests.helpers import ROOT, messages_text
-
-CLIENT_ID = "gp-jobs-portal"
-CLIENT_SECRET = secrets.token_urlsafe(24)
-ROLE_MAP = {"gis-ops": "Operator", "gis-viewers": "Viewer", "gis-admins": "Site admin"}
-USERS = {
-    "ada": {"password": "ada-sso-password", "email": "ada@example.com", "groups": ["gis-ops", "staff"]},
-    "bob": {"password": "bob-sso-password", "groups": ["staff"]},
-    "olivia": {"password": "olivia-sso-password", "groups": ["gis-ops"]},
-}
-
-
-@dataclass
-class Provider:
-    base: str
-    db: Path
-
-    @property
-    def discovery_url(self) -> str:
-        return f"{self.base}/o/.well-known/openid-configuration"
-
-    def set_groups(self, username: str, groups: list[str]) -> None:
-        """What a directory administrator does in the provider."""
-        with sqlite3.connect(self.db) as db:
-            [user_id] = db.execute("SELECT id FROM auth_user WHERE username = ?", (username,)).fetchone()
-            db.execute("DELETE FROM auth_user_groups WHERE user_id = ?", (user_id,))
-            for name in groups:
-                db.execute("INSERT OR IGNORE INTO auth_group (name) VALUES (?)", (name,))
-                [group_id] = db.execute("SELECT id FROM auth_group WHERE name = ?", (name,)).fetchone()
-                db.execute("INSERT INTO auth_user_groups (user_id, group_id) VALUES (?, ?)", (user_id, group_id))
-
-
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory):
-    """The provider in a second process, with an RSA key made now, a confidential client and users with groups."""
-    directory = tmp_path_factory.mktemp("oidc")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    setup = {
-        "client": {"id": CLIENT_ID, "secret": CLIENT_SECRET, "redirect_uri": "http://testserver/oidc/callback/"},
-        "users": USERS,
-    }
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "tests.oidc.settings",
-        "OIDC_TEST_SECRET_KEY": secrets.token_urlsafe(40),
-        "OIDC_TEST_DB": str(directory / "provider.sqlite3"),
-        "OIDC_TEST_RSA_KEY": pem.decode(),
-        "OIDC_TEST_SETUP": json.dumps(setup),
-        "OIDC_TEST_LIFETIME": "600",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.oidc.serve"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = int(process.stdout.readline())
-        yield Provider(f"http://127.0.0.1:{port}", directory / "provider.sqlite3")
-    finally:
-        process.stdin.close()  # the provider stops by itself
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture
-def sso(provider, settings, db):
-    settings.OIDC_ENABLED = True
-    settings.OIDC_RP_CLIENT_ID = CLIENT_ID
-    settings.OIDC_RP_CLIENT_SECRET = CLIENT_SECRET
-    settings.OIDC_OP_DISCOVERY_URL = provider.discovery_url
-    settings.OIDC_PROVIDER_NAME = "Example SSO"
-    settings.OIDC_ROLE_MAP = ROLE_MAP
-    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, "accounts.sso.PortalOIDCBackend"]
-    for name, groups in {name: user["groups"] for name, user in USERS.items()}.items():
-        provider.set_groups(name, groups)
-    return provider
-
-
-def sign_in(provider: Provider, username: str, portal: Client | None = None, next_url: str = "/"):
-    """Through the portal and the provider, as a browser: returns the portal client and its last answer."""
-    portal = portal or Client()
-    start = portal.get(reverse("oidc_authentication_init"), {"next": next_url})
-    assert start.status_code == 302 and start["Location"].startswith(provider.base), start
-    browser = requests.Session()
-    location = start["Location"]
-    for _ in range(10):
-        if location.startswith("http://testserver/"):
-            break
-        answer = browser.get(location, allow_redirects=False, timeout=10)
-        if answer.status_code == 200 and 'name="password"' in answer.text:  # the provider's sign-in form
-            csrf = browser.cookies["csrftoken"]
-            form = {"username": username, "password": USERS[username]["password"], "csrfmiddlewaretoken": csrf}
-            form["next"] = answer.text.split('name="next" value="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
-            answer = browser.post(answer.url, data=form, allow_redirects=False, timeout=10)
-        assert answer.status_code == 302, (answer.status_code, answer.text[:500])
-        location = requests.compat.urljoin(answer.url, answer.headers["Location"])
-    else:
-        raise AssertionError("the provider never sent the browser back")
-    callback = urlsplit(location)
-    assert callback.path == reverse("oidc_authentication_callback")
-    return portal, portal.get(f"{callback.path}?{callback.query}")
-
-
-def roles(username: str) -> set[str]:
-    return set(get_user_model().objects.get(username=username).groups.values_list("name", flat=True))
+from tests.helpers import messages_text
 
 
 def test_the_login_page_offers_the_provider_only_when_configured(client, db, settings):
@@ -191,7 +68,7 @@ def test_a_local_account_of_the_same_name_is_not_taken_over(sso):
     portal, landed = sign_in(sso, "olivia")
     assert landed["Location"] == reverse("login")
     message = messages_text(portal.get(reverse("login")).content.decode())
-    assert "an account named olivia that was not made by signing in with Example SSO" in message
+    assert "an account named olivia that is not linked to your Example SSO account" in message
     assert roles("olivia") == {"Viewer"}
 
 
@@ -202,22 +79,22 @@ def test_a_local_account_without_a_password_is_not_taken_over_either(sso):
     assert portal.get(reverse("jobs:overview")).status_code == 302  # not signed in
 
 
-def test_an_account_an_administrator_marked_is_bound_at_its_next_sign_in(sso):
+def test_an_account_an_administrator_linked_to_a_subject_signs_in_through_it(sso):
     from django.core.management import CommandError, call_command
 
     from accounts.models import ProviderAccount
 
     make_user("olivia", "Viewer")  # e.g. made before sign-ins linked accounts to identities
     with pytest.raises(CommandError, match="No account named nobody"):
-        call_command("sso_link", "olivia", "nobody")
+        call_command("sso_link", "nobody", "--subject", "1")
     assert not ProviderAccount.objects.exists()
-    call_command("sso_link", "olivia")
-    _, landed = sign_in(sso, "olivia")
-    assert landed.status_code == 302 and landed["Location"] != reverse("login")
+    call_command("sso_link", "olivia", "--subject", sso.subject_of("olivia.smith"))
     link = ProviderAccount.objects.get(user__username="olivia")
-    assert link.subject and link.issuer == sso.base + "/o"
+    assert (link.subject, link.issuer) == (sso.subject_of("olivia.smith"), sso.base + "/o")  # the discovered issuer
+    _, landed = sign_in(sso, "olivia.smith")
+    assert landed.status_code == 302 and landed["Location"] != reverse("login")
     assert roles("olivia") == {"Operator"}  # from the provider's groups, as at every sign-in
-    _, again = sign_in(sso, "olivia")
+    _, again = sign_in(sso, "olivia.smith")
     assert again["Location"] != reverse("login")
 
 

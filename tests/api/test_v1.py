@@ -282,7 +282,7 @@ def test_bulk_cancel_reports_each_job_the_summary_and_the_skipped(simulator, sit
     ops.get(BASE)  # the portal saw the finished one finished: it is not sent
     body = ops.post(f"{BASE}bulk", {"action": "cancel", "job_ids": [*running, finished]}).json()
     assert body["action"] == "cancel"
-    assert body["summary"] == "2 cancellation requested, 1 skipped (already finished)"
+    assert body["summary"] == "2 cancellations requested, 1 skipped (already finished)"
     assert body["skipped"] == [finished]
     assert [(r["job_id"], r["outcome"]) for r in body["results"]] == [(running[0], "success"), (running[1], "success")]
     rows = AuditEvent.objects.filter(action="cancel")
@@ -437,7 +437,16 @@ def test_a_deactivated_users_token_stops_working(site, service, operator, connec
     assert "deactivated" in error(script.get("/api/v1/sites/"), 401, "unauthorized")
 
 
-def test_the_schema_and_the_docs_are_served_by_the_portal(client, db):
+def test_the_schema_and_the_docs_are_for_people_signed_in_unless_opened(client, db, viewer, settings):
+    for path in ("/api/v1/openapi.json", "/api/v1/docs"):
+        anonymous = client.get(path)
+        assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/?next=")
+    settings.API_DOCS_PUBLIC = True
+    assert client.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_the_schema_and_the_docs_are_served_by_the_portal(client, db, viewer):
+    client.force_login(viewer)
     schema = client.get("/api/v1/openapi.json")
     assert schema.status_code == 200
     spec = schema.json()

@@ -321,3 +321,34 @@ def test_redirects_are_not_followed(stub, client, simulator, status):
 
     assert len(stub.requests) == 2
     assert len(simulator.requests) == 0
+
+
+# --- round 2's security review, finding 9: a hostile answer's decoded size ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        (b'{"results": [' + b"{}," * 250_000 + b"{}]}", "more than 200,000 objects and lists"),
+        (b'{"results": ' + b"[" * 500 + b"]" * 500 + b"}", "nested too deeply: more than 100 levels"),
+    ],
+    ids=["many-empty-objects", "deep-nesting"],
+)
+def test_round2_finding_9_an_answer_of_too_many_or_too_deep_objects_is_refused_before_decoding(stub, client, body, why):
+    """Some 750 KB of `{},` would decode into a quarter of a million dicts (over 20 MB): the structure is bounded,
+    not only the bytes."""
+    stub.answer(f"{JOBS}/query", body)
+
+    with pytest.raises(arcgis_client.MalformedResponse) as refused:
+        client.query_jobs(BUFFER)
+
+    assert why in refused.value.message
+
+
+def test_round2_finding_9_brackets_inside_strings_do_not_count(stub, client):
+    messages = "[{" * 150_000  # a job's message full of brackets is text, not structure
+    stub.answer(f"{JOBS}/query", {"results": [{"jobId": "j1", "jobStatus": "esriJobFailed", "messages": [messages]}]})
+
+    page = client.query_jobs(BUFFER)
+
+    assert [job.job_id for job in page.jobs] == ["j1"]

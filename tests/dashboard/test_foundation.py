@@ -113,20 +113,6 @@ def test_audit_events_cannot_be_changed_in_the_admin(client_as):
 
 
 @pytest.mark.django_db
-def test_healthz_reports_the_database():
-    response = Client().get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
-
-
-def test_healthz_fails_when_the_database_is_unreachable():
-    # Without the db fixture pytest-django refuses every query: the database is "down".
-    response = Client().get("/healthz")
-    assert response.status_code == 503
-    assert response.json()["status"] == "error"
-
-
-@pytest.mark.django_db
 def test_security_headers_and_csp(client_as, viewer):
     response = client_as(viewer).get(reverse("jobs:overview"))
     csp = response["Content-Security-Policy"]

@@ -115,10 +115,25 @@ def test_database_and_redis_urls(environ):
         "db.example.com",
         "portal",
     )
-    assert (
-        settings["CACHES"]["default"]["BACKEND"] == "dashboard.cache.PortalRedisCache"
-    )  # Django's, one client per pool
-    assert settings["SESSION_ENGINE"] == "django.contrib.sessions.backends.cache"
+    assert database["OPTIONS"]["connect_timeout"] == 5  # a server that does not answer holds nobody for long
+    caches = settings["CACHES"]
+    # Django's, one client per pool: while Redis is down, per-process memory, or nothing at all
+    assert caches["default"]["BACKEND"] == "dashboard.cache.PortalRedisCache"
+    assert caches["shared_only"]["BACKEND"] == "dashboard.cache.SharedOnlyRedisCache"
+    for cache in caches.values():
+        assert cache["LOCATION"] == "redis://cache.example.com:6379/1"
+        # a Redis that hangs costs a quarter of a second, once per retry interval
+        assert cache["OPTIONS"] == {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
+    # sessions live in the database and are read through Redis, never from a per-process copy
+    assert settings["SESSION_ENGINE"] == "django.contrib.sessions.backends.cached_db"
+    assert settings["SESSION_CACHE_ALIAS"] == "shared_only"
+    # a web request queueing an alert tries a broker that is down once, not until the connection timeout
+    assert settings["CELERY_BROKER_TRANSPORT_OPTIONS"] == {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "max_retries": 1,
+        "interval_start": 0,
+    }
 
 
 def test_check_deploy_is_clean_with_production_variables(tmp_path):
@@ -180,3 +195,29 @@ def test_x_forwarded_proto_is_trusted_only_behind_a_declared_tls_proxy(tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == expected
+
+
+# --- round 2's security review, finding 8: var/ and the SQLite database were readable by other local users -------
+
+
+def test_round2_finding_8_var_and_the_database_are_the_portals_own(environ, tmp_path):
+    import os
+    import stat
+
+    var = tmp_path / "var"
+    load_settings()
+    mode = {path.name: stat.S_IMODE(path.stat().st_mode) for path in [var, *var.iterdir()]}
+    assert mode["var"] == 0o700
+    assert mode["portal.sqlite3"] == 0o600
+    assert mode["dev-django-secret-key"] == 0o600 and mode["dev-token-encryption-keys"] == 0o600
+    # An older portal left them open to every local user: the next start closes them.
+    var.chmod(0o755)
+    (var / "portal.sqlite3").chmod(0o644)
+    load_settings()
+    assert stat.S_IMODE(var.stat().st_mode) == 0o700
+    assert stat.S_IMODE((var / "portal.sqlite3").stat().st_mode) == 0o600
+    # A database elsewhere (DATABASE_URL) is created 0600 too.
+    elsewhere = tmp_path / "data" / "portal.sqlite3"
+    environ.setenv("DATABASE_URL", f"sqlite:///{elsewhere}")
+    load_settings()
+    assert stat.S_IMODE(os.stat(elsewhere).st_mode) == 0o600

@@ -99,6 +99,29 @@ def browser_context_args(live_server) -> dict:
 # --- the portal on a live server -------------------------------------------------------------
 
 
+class OneChunkAtATime:
+    """A response whose body is made while it is sent (a stream: a bulk's progress, the fleet view) makes each
+    chunk under the lock too, so its database work never runs beside another request's."""
+
+    def __init__(self, response, lock: threading.Lock) -> None:
+        self.response, self.lock = response, lock
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunks = iter(self.response)
+        while True:
+            with self.lock:
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+
+    def close(self) -> None:
+        with self.lock:
+            close = getattr(self.response, "close", None)
+            if close is not None:
+                close()
+
+
 @pytest.fixture(scope="package")
 def live_server(request) -> Iterator[LiveServer]:
     """pytest-django's live server, stopped when the browser tests end instead of at session end.
@@ -115,7 +138,8 @@ def live_server(request) -> Iterator[LiveServer]:
 
         def one_at_a_time(environ, start_response):
             with server.lock:
-                return django(environ, start_response)
+                response = django(environ, start_response)
+            return OneChunkAtATime(response, server.lock)
 
         static_files.application = one_at_a_time
     yield server

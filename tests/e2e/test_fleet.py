@@ -49,8 +49,9 @@ def test_the_fleet_fills_in_flags_a_runaway_and_cancels_across_services(service,
     page.locator(f"#job-{runaway}").get_by_role("checkbox").check()
     page.locator(f"#job-{buffered}").get_by_role("checkbox").check()
     page.get_by_role("button", name="Cancel selected").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Cancel 2 jobs").click()
 
-    expect(page.locator("#bulk-summary")).to_have_text("2 cancellation requested")
+    expect(page.locator("#bulk-summary")).to_have_text("2 cancellations requested")
     for job_id in (runaway, buffered):
         expect(page.locator(f"#job-{job_id}").get_by_role("status")).to_have_text("Cancel requested")
         expect(page.locator(f"#job-{job_id}")).to_have_attribute("data-status", arcgis_client.CANCELLING)

@@ -96,9 +96,8 @@ def test_bulk_cancel_reports_each_row_and_a_summary(operator_page: Page, simulat
     simulator.faults.set("latency", operation="cancel", ms=1000)
     page = operator_page
     page.goto(jobs_url)
-    expect(page.locator("#bulk-progress")).to_be_hidden()
 
-    page.locator("[data-select-all]").check()
+    page.get_by_label("Select all jobs on this page").check()
     boxes = page.locator('input[name="job_ids"]')
     expect(boxes).to_have_count(5)
     # A row the page's poll swaps in keeps its ticked box.
@@ -108,14 +107,18 @@ def test_bulk_cancel_reports_each_row_and_a_summary(operator_page: Page, simulat
 
     cancel_selected = page.get_by_role("button", name="Cancel selected")
     cancel_selected.click()
+    question = page.get_by_role("alertdialog")
+    expect(question).to_contain_text("Cancel 5 jobs of Hydrology/Watershed on Main site?")
+    expect(question).to_contain_text("2 of them have already finished: the portal does not send them a cancel.")
+    question.get_by_role("button", name="Cancel 5 jobs").click()
 
-    expect(page.locator("#bulk-progress")).to_be_visible()
+    expect(page.locator("#bulk-progress-text")).to_contain_text("of 5 done")
     expect(cancel_selected).to_be_disabled()
     expect(page.get_by_role("button", name="Delete selected")).to_be_disabled()
 
     # Finished jobs are not sent: no flood of refusals for what "select all" happened to tick.
-    expect(page.locator("#bulk-summary")).to_have_text("3 cancellation requested, 2 skipped (already finished)")
-    expect(page.locator("#bulk-progress")).to_be_hidden()
+    expect(page.locator("#bulk-summary")).to_have_text("3 cancellations requested, 2 skipped (already finished)")
+    expect(page.locator("#bulk-progress-text")).to_have_text("5 of 5 done")
     expect(cancel_selected).to_be_enabled()
     for job_id in active:
         expect(row(page, job_id).get_by_role("status")).to_have_text("Cancel requested")

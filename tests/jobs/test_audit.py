@@ -80,7 +80,7 @@ def test_the_audit_row_is_pending_while_arcgis_is_called(
         "cancel": (target.url("cancel", job_ids[0]), {}),
         "delete": (target.url("delete", job_ids[0]), {"confirmed": "yes"}),
         "purge": (target.url("purge"), {"confirmed": "yes"}),
-        "bulk": (target.url("bulk"), {"action": "cancel", "job_ids": job_ids}),
+        "bulk": (target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": job_ids}),
         "connect": (token_url(site), {"intent": "connect", "username": "siteadmin", "password": "siteadmin"}),
     }
     # The first upstream call of the action hangs until the simulator stops.

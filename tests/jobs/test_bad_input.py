@@ -274,7 +274,7 @@ def test_a_site_restricted_to_another_group_is_404_and_invisible(simulator, site
 )
 def test_bad_bulk_posts_are_refused_with_a_clear_error_and_nothing_sent(simulator, target, olivia, job_ids, error):
     simulator.requests.clear()
-    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": job_ids})
+    response = olivia.action(target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": job_ids})
     assert response.status_code == 200
     assert re.search(rf'role="alert">{re.escape(error)}</p>', response.content.decode())
     response = olivia.action(
@@ -299,8 +299,10 @@ def test_five_hundred_ids_are_accepted(simulator, service, target, olivia):
     """The limit is 500, not less: the refusal above is about the 501st."""
     job_ids = [simulator.state.add_job(service.key, status=EXECUTING) for _ in range(500)]
     simulator.requests.clear()
-    html = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": job_ids}).content.decode()
-    assert "500 cancellation requested" in html
+    html = olivia.action(
+        target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": job_ids}
+    ).content.decode()
+    assert "500 cancellations requested" in html
     assert len([r for r in simulator.requests if r.operation == "cancel"]) == 500
 
 
@@ -310,7 +312,7 @@ POST_ROUTES = [
     (f"{BASE}/jobs/{JOB}/cancel/", {}),
     (f"{BASE}/jobs/{JOB}/delete/", {"confirmed": "yes"}),
     (f"{BASE}/jobs/purge/", {"confirmed": "yes"}),
-    (f"{BASE}/jobs/bulk/", {"action": "cancel", "job_ids": JOB}),
+    (f"{BASE}/jobs/bulk/", {"action": "cancel", "confirmed": "yes", "job_ids": JOB}),
     ("/sites/main/token/", {"intent": "connect", "username": "siteadmin", "password": "siteadmin", "expiration": 60}),
     ("/sites/main/token/", {"intent": "disconnect"}),
     ("/timezone/", {"timezone": "Europe/Berlin"}),
@@ -411,8 +413,8 @@ def test_actions_never_redirect_off_site(simulator, service, target, olivia):
         (target.url("cancel", job_id), {}, target.url("job_list")),
         (target.url("delete", job_id), {"confirmed": "yes"}, target.url("job_list")),
         (target.url("purge"), {"confirmed": "yes"}, target.url("job_list")),
-        (target.url("bulk"), {"action": "cancel", "job_ids": JOB}, target.url("job_list")),
-        (target.url("bulk"), {"action": "cancel", "job_ids": "../x"}, target.url("job_list")),
+        (target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": JOB}, target.url("job_list")),
+        (target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": "../x"}, target.url("job_list")),
         (reverse("jobs:timezone"), {"timezone": "Europe/Berlin"}, reverse("jobs:overview")),
         (reverse("jobs:timezone"), {"timezone": "Nowhere/Else"}, reverse("jobs:overview")),
         (token_url, {"intent": "disconnect"}, token_url),
@@ -523,7 +525,9 @@ def test_a_refusal_message_from_the_server_is_escaped_everywhere(simulator, serv
     assert status_text(row) == f"{REFUSAL} — it is Executing."
     assert escape(REFUSAL) in row
     assert_escaped(row, REFUSAL)
-    bulk = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [evil_job]}).content.decode()
+    bulk = olivia.action(
+        target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": [evil_job]}
+    ).content.decode()
     assert_escaped(bulk, REFUSAL)
     olivia.action(target.url("cancel", evil_job), {"next": target.url("job_list")}, htmx=False)
     page = olivia.get(

@@ -217,8 +217,10 @@ def test_a_bulk_cancel_across_services_and_sites_acts_once_per_job(simulator, si
     far = second.state.add_job("Transport/Roads", status=EXECUTING)
     fleet_page(olivia)
     values = [f"main:{service.key}:{here}", f"main:Buffer:{there}", f"spare:Transport/Roads:{far}"]
-    html = olivia.action(reverse("jobs:fleet_bulk"), {"action": "cancel", "job_ids": values}).content.decode()
-    assert "3 cancellation requested" in html
+    html = olivia.action(
+        reverse("jobs:fleet_bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": values}
+    ).content.decode()
+    assert "3 cancellations requested" in html
     for job_id in (here, there, far):
         assert 'data-status="esriJobCancelling"' in row_html(html, job_id)
         assert 'data-site="' in row_html(html, job_id)  # the fleet's own row, with its service column
@@ -235,7 +237,7 @@ def test_a_bulk_with_a_job_of_an_invisible_site_sends_nothing(simulator, site, s
     simulator.requests.clear()
     html = olivia.action(
         reverse("jobs:fleet_bulk"),
-        {"action": "cancel", "job_ids": [f"main:{service.key}:{job_id}", f"ghost:X:{job_id}"]},
+        {"action": "cancel", "confirmed": "yes", "job_ids": [f"main:{service.key}:{job_id}", f"ghost:X:{job_id}"]},
     ).content.decode()
     assert "A selected job is not one of a site you may see." in html
     assert not simulator.requests and not AuditEvent.objects.exists()
@@ -274,8 +276,8 @@ NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 LIMITS = running_long.Thresholds()  # 3× and +10 min, queued 30 min, cancelling 5 min
 
 
-def job(status: str, age: timedelta) -> arcgis_client.Job:
-    return arcgis_client.Job("j1", status, submitted=NOW - age)
+def job(status: str, age: timedelta, now: datetime = NOW) -> arcgis_client.Job:
+    return arcgis_client.Job("j1", status, submitted=now - age)
 
 
 @pytest.mark.parametrize(
@@ -309,9 +311,39 @@ def test_queued_long_edges(status):
 
 def test_cancel_stuck_edges_count_from_when_it_started_cancelling():
     old = job(arcgis_client.CANCELLING, timedelta(hours=2))
-    assert running_long.flag_for(old, None, LIMITS, NOW, NOW - timedelta(minutes=5)) is None
-    flag = running_long.flag_for(old, None, LIMITS, NOW, NOW - timedelta(minutes=5, seconds=1))
+    since = running_long.CancellingSince
+    assert running_long.flag_for(old, None, LIMITS, NOW, since(NOW - timedelta(minutes=5), exact=True)) is None
+    flag = running_long.flag_for(old, None, LIMITS, NOW, since(NOW - timedelta(minutes=5, seconds=1), exact=True))
     assert flag.kind == "cancel-stuck" and flag.text == "Cancel stuck: cancelling for 6 min"
+    # Not known since when: not judged by its submission, which says nothing of when the cancel began.
+    assert running_long.flag_for(old, None, LIMITS, NOW) is None
+
+
+def test_cancel_stuck_says_at_least_when_the_portal_only_knows_when_it_first_saw_it(site, service):
+    """ArcGIS keeps no time for a cancel: unless the portal sent it, a job stuck for 25 minutes that the portal
+    first saw cancelling 6 minutes ago has been cancelling for at least 6 minutes, and the flag says so."""
+    first_seen, requested = "j" + "1" * 32, "j" + "2" * 32
+    AuditEvent.objects.create(
+        site=site,
+        site_slug=site.slug,
+        service=service.key,
+        job_id=requested,
+        action=AuditEvent.Action.CANCEL,
+        outcome=AuditEvent.Outcome.SUCCESS,
+        username="olivia",
+    )
+    found = running_long.cancelling_since(site, service.key, [first_seen, requested])
+    assert not found[first_seen].exact and found[requested].exact
+    later = found[first_seen].at + timedelta(minutes=6)
+    stuck = job(arcgis_client.CANCELLING, timedelta(hours=2), now=later)
+    assert running_long.flag_for(stuck, None, LIMITS, later, found[first_seen]).text == (
+        "Cancel stuck: cancelling for at least 6 min"
+    )
+    later = found[requested].at + timedelta(minutes=7)
+    stuck = job(arcgis_client.CANCELLING, timedelta(hours=2), now=later)
+    assert running_long.flag_for(stuck, None, LIMITS, later, found[requested]).text == (
+        "Cancel stuck: cancelling for 7 min"
+    )
 
 
 def test_thresholds_of_a_site_and_of_one_service(site):

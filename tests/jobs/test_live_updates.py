@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 
 import pytest
 from django.test import override_settings
+from django.urls import reverse
 
 from tests.conftest import make_user
-from tests.helpers import jobs_table_html, row_html, row_ids, status_text
+from tests.helpers import jobs_table_html, row_html, row_ids, status_text, streamed_html
 
 EXECUTING, SUCCEEDED, SUBMITTED = "esriJobExecuting", "esriJobSucceeded", "esriJobSubmitted"
 CANCELLING, CANCELLED = "esriJobCancelling", "esriJobCancelled"
@@ -23,6 +24,11 @@ def poller(html: str) -> dict:
     assert match, html
     url, vals, seconds = match.groups()
     return {"url": url.replace("&amp;", "&"), "vals": json.loads(vals.replace("&quot;", '"')), "seconds": int(seconds)}
+
+
+def window_reads(simulator) -> list:
+    """Queries of the page's window (not the service's baseline, read at most every ten minutes and shared)."""
+    return [r for r in simulator.requests if r.operation == "query" and r.query.get("jobStatus") != SUCCEEDED]
 
 
 def poll(client, found: dict):
@@ -51,12 +57,12 @@ def test_the_poll_answers_only_the_rows_that_changed_and_stops_when_none_is_acti
     first, second = (
         simulator.state.add_job(service.key, status=EXECUTING, submitted=T0 + timedelta(i)) for i in (0, 1)
     )
-    found = poller(jobs_table_html(olivia, target, {"page": 1, "per_page": 25, "sort": "submitted"}))
+    found = poller(jobs_table_html(olivia, target, {"page": 1, "per_page": 25, "sort": "-duration"}))
     simulator.requests.clear()
 
     quiet = poll(olivia, found)
     assert quiet.status_code == 200 and row_ids(quiet.content.decode()) == []
-    assert len([r for r in simulator.requests if r.operation == "query"]) == 1  # one read for the page
+    assert len(window_reads(simulator)) == 1  # one read for the page
 
     simulator.state.set_status(service.key, first, SUCCEEDED)
     changed = poll(olivia, found)
@@ -179,7 +185,7 @@ def test_operators_watching_one_service_share_one_upstream_read(simulator, site,
     simulator.requests.clear()
     for client in clients:
         assert poll(client, found).status_code == 200
-    assert len([r for r in simulator.requests if r.operation == "query"]) == 0  # the table's read is reused
+    assert len(window_reads(simulator)) == 0  # the table's read is reused
     simulator.state.set_status(service.key, job_id, SUCCEEDED)
     simulator.requests.clear()
     assert row_ids(poll(clients[1], found).content.decode()) == []  # still the shared answer
@@ -201,3 +207,61 @@ def test_sorted_pages_poll_with_their_own_filters(simulator, service, target, ol
     simulator.state.add_job(service.key, status=EXECUTING, username="amy")
     found = poller(jobs_table_html(olivia, target, {"sort": sort, "user": "amy"}))
     assert "user=amy" in found["url"] and f"sort={sort}".replace("-", "%2D") in found["url"].replace("-", "%2D")
+
+
+def test_a_row_whose_flag_changed_is_answered_though_its_status_did_not(simulator, service, target, olivia):
+    """A job that crosses the running-long threshold while the page is open is flagged by the next poll."""
+    now = datetime.now(UTC)
+    for i in range(8):  # usually five minutes: running long past fifteen
+        start = now - timedelta(hours=2, minutes=i)
+        simulator.state.add_job(service.key, status=SUCCEEDED, submitted=start, end_time=start + timedelta(minutes=5))
+    job_id = simulator.state.add_job(service.key, status=EXECUTING, submitted=now - timedelta(minutes=14))
+    found = poller(jobs_table_html(olivia, target))
+    assert f"{job_id}:{EXECUTING}" in found["vals"]["rows"].split(",")
+    assert row_ids(poll(olivia, found).content.decode()) == []  # nothing to say yet
+
+    simulator.state.add_job(service.key, status=EXECUTING, submitted=now - timedelta(minutes=20), job_id="j" + "7" * 32)
+    found["vals"]["rows"] += f",{'j' + '7' * 32}:{EXECUTING}"  # as if shown before it crossed the threshold
+    html = poll(olivia, found).content.decode()
+    assert row_ids(html) == ["j" + "7" * 32]
+    assert 'data-running-long="true"' in html
+    following = poller(html)  # it now carries what the flag says, and answers again only when that changes
+    state = dict(item.split(":", 1) for item in following["vals"]["rows"].split(","))
+    assert re.fullmatch(rf"{EXECUTING}:[0-9a-f]{{8}}", state["j" + "7" * 32])
+    assert row_ids(poll(olivia, following).content.decode()) == []
+
+
+def fleet_poll(client, *rows: str):
+    return client.htmx_get(reverse("jobs:fleet_updates"), {"rows": ",".join(rows)})
+
+
+def test_the_fleet_asks_about_its_rows_in_motion_and_answers_them_whole(simulator, site, service, target, olivia):
+    job_id = simulator.state.add_job(service.key, status=EXECUTING, username="svc_batch")
+    fleet_html = streamed_html(olivia, reverse("jobs:fleet_stream"))
+    assert set(row_ids(fleet_html)) == {job_id}
+    answer = olivia.action(target.url("cancel", job_id), {"fleet": "1"}).content.decode()
+    # The row answered from the fleet view keeps what the fleet view showed: it was read moments ago.
+    assert 'data-status="esriJobCancelling"' in answer and "svc_batch" in answer and 'data-site="main"' in answer
+    moving = f"main:{service.key}:{job_id}:{CANCELLING}"
+    assert row_ids(fleet_poll(olivia, moving).content.decode()) == []  # still cancelling: nothing to say
+
+    simulator.clock.advance(5)
+    html = fleet_poll(olivia, moving).content.decode()
+    row = row_html(html, job_id)
+    assert 'data-status="esriJobCancelled"' in row and 'hx-swap-oob="true"' in row and "svc_batch" in row
+    assert 'data-service="Hydrology/Watershed"' in row
+    assert re.search(rf'<span role="status" id="outcome-{job_id}"[^>]*hx-preserve', row)  # the outcome stays
+
+
+def test_the_fleet_poll_leaves_out_what_it_may_not_read(simulator, site, hidden_site, service, olivia):
+    job_id = simulator.state.add_job(service.key, status=CANCELLING)
+    simulator.requests.clear()
+    response = fleet_poll(
+        olivia,
+        f"hidden:{service.key}:{job_id}:{EXECUTING}",  # a site she may not see
+        f"main:../x:{job_id}:{EXECUTING}",
+        f"main:{service.key}:{job_id}:esriJobExploded",
+        f"main:{service.key}:{job_id}:{EXECUTING}:nothex!!",
+    )
+    assert response.status_code == 200 and row_ids(response.content.decode()) == []
+    assert len(simulator.requests) == 0

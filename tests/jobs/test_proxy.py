@@ -138,10 +138,12 @@ def test_bulk_cancel_sends_what_can_still_change_and_reports_each_outcome(simula
     jobs_table_html(olivia, target)  # the page the operator ticked "select all" on
     simulator.state.set_status(service.key, racing, SUCCEEDED)  # finishes before the click
     simulator.requests.clear()
-    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [*running, done, racing]})
+    response = olivia.action(
+        target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": [*running, done, racing]}
+    )
     html = response.content.decode()
     assert response.status_code == 200
-    summary = "3 cancellation requested, 1 refused, 1 skipped (already finished)"
+    summary = "3 cancellations requested, 1 refused, 1 skipped (already finished)"
     assert re.search(rf'id="bulk-summary">{re.escape(summary)}</p>', html)
     # Each row sent comes back out of band, with its own outcome; the finished one is not sent at all.
     for job_id in running:
@@ -166,22 +168,26 @@ def test_bulk_summary_counts_failures(simulator, service, target, olivia):
     ok = simulator.state.add_job(service.key, status=EXECUTING)
     other = simulator.state.add_job(service.key, status=EXECUTING)
     simulator.faults.set("html_502", operation="cancel", after=1, count=1)
-    html = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [ok, other]}).content.decode()
+    html = olivia.action(
+        target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": [ok, other]}
+    ).content.decode()
     assert "1 cancellation requested, 1 failed" in html
     assert "Bad Gateway" in html
 
 
 def test_bulk_without_javascript_redirects_back_with_the_summary(simulator, service, target, olivia):
     jobs = [simulator.state.add_job(service.key, status=EXECUTING) for _ in range(2)]
-    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": jobs}, htmx=False, follow=True)
-    assert "2 cancellation requested" in response.content.decode()
+    response = olivia.action(
+        target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": jobs}, htmx=False, follow=True
+    )
+    assert "2 cancellations requested" in response.content.decode()
 
 
 def test_bulk_delete_without_javascript_asks_for_confirmation(simulator, service, target, olivia):
     jobs = [simulator.state.add_job(service.key, status=SUCCEEDED) for _ in range(2)]
     simulator.requests.clear()
     html = olivia.action(target.url("bulk"), {"action": "delete", "job_ids": jobs}, htmx=False).content.decode()
-    assert "Delete 2 jobs?" in html and all(job_id in html for job_id in jobs)
+    assert "Delete 2 jobs of Hydrology/Watershed on Main site?" in html and all(job_id in html for job_id in jobs)
     assert not simulator.requests
 
 

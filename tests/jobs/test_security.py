@@ -159,7 +159,7 @@ def test_finding_1_a_changed_address_receives_no_token_and_no_password(
         olivia.htmx_get(target.url("service_counts")),
         olivia.get(target.url("job", job_id)),
         olivia.action(target.url("cancel", job_id)),
-        olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [job_id]}),
+        olivia.action(target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": [job_id]}),
     ):
         assert response.status_code == 200
         pages.append(response.content.decode())
@@ -358,8 +358,10 @@ def test_finding_3_an_unexpected_error_for_one_job_of_a_bulk_fails_that_job_only
         return real(self, service, job_id)
 
     monkeypatch.setattr(arcgis_client.AdminClient, "cancel_job", flaky)
-    html = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": job_ids}).content.decode()
-    assert "3 cancellation requested, 1 failed" in html
+    html = olivia.action(
+        target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": job_ids}
+    ).content.decode()
+    assert "3 cancellations requested, 1 failed" in html
     outcomes = dict(AuditEvent.objects.values_list("job_id", "outcome"))
     assert outcomes == {job_id: "failed" if job_id == job_ids[1] else "success" for job_id in job_ids}
 
@@ -378,7 +380,7 @@ def test_finding_3_an_unexpected_error_before_any_call_completes_every_row(
     for url, data in (
         (target.url("cancel", job_ids[0]), {}),
         (target.url("purge"), {"confirmed": "yes"}),
-        (target.url("bulk"), {"action": "cancel", "job_ids": job_ids}),
+        (target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": job_ids}),
     ):
         response = olivia.action(url, data)
         assert response.status_code == 200
@@ -428,10 +430,12 @@ def test_finding_4_a_trailing_newline_in_a_url_is_refused(simulator, service, ta
 def test_finding_4_a_trailing_newline_in_a_bulk_post_is_a_form_error(simulator, service, target, olivia, job_id):
     simulator.state.add_job(service.key, status=EXECUTING, job_id=JOB)
     simulator.requests.clear()
-    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [job_id]})
+    response = olivia.action(target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": [job_id]})
     assert response.status_code == 200
     assert 'role="alert">Job IDs are letters and digits.</p>' in response.content.decode()
-    response = olivia.action(target.url("bulk"), {"action": "cancel", "job_ids": [job_id]}, htmx=False)
+    response = olivia.action(
+        target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": [job_id]}, htmx=False
+    )
     assert response.status_code == 302
     assert not simulator.requests and not AuditEvent.objects.exists()
     assert simulator.state.get_job(service.key, JOB)["status"] == EXECUTING

@@ -284,12 +284,12 @@ def test_token_expiring_in_the_middle_of_a_bulk_cancel(simulator, service, targe
     job_ids = [simulator.state.add_job(service.key, status=EXECUTING) for _ in range(8)]
     jobs_table_html(olivia, target)  # the page the operator acts on
     simulator.faults.set("expire_tokens", operation="cancel", after=3)
-    response = timed(olivia.action, target.url("bulk"), {"action": "cancel", "job_ids": job_ids})
+    response = timed(olivia.action, target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": job_ids})
     assert response.status_code == 200
     html = response.content.decode()
     assert (
         text(re.search(r'<p [^>]*id="bulk-summary">(.*?)</p>', html, re.S).group(1))
-        == "3 cancellation requested, 5 failed"
+        == "3 cancellations requested, 5 failed"
     )
     statuses = {job_id: row_status(html, job_id) for job_id in job_ids}
     assert sorted(statuses.values()) == [CANCELLING] * 3 + [EXECUTING] * 5
@@ -501,9 +501,9 @@ def test_bulk_cancel_against_a_stalled_server_fails_each_job_within_the_timeout(
     job_ids = [simulator.state.add_job(service.key, status=EXECUTING) for _ in range(8)]
     jobs_table_html(olivia, target)  # the page the operator acts on
     simulator.faults.set("stall", operation="cancel", **STALL)
-    response = timed(olivia.action, target.url("bulk"), {"action": "cancel", "job_ids": job_ids})
+    response = timed(olivia.action, target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": job_ids})
     html = response.content.decode()
-    assert "0 cancellation requested, 8 failed" in html
+    assert "0 cancellations requested, 8 failed" in html
     for job_id in job_ids:
         row = re.search(rf'<tr id="job-{job_id}".*?</tr>', html, re.S).group(0)
         assert status_text(row) == f"{timeout_message(host)} Re-reading the job: it is Executing."
@@ -514,8 +514,10 @@ def test_bulk_cancel_against_a_stalled_server_fails_each_job_within_the_timeout(
 def test_bulk_cancel_whose_answers_are_lost_confirms_each_job(simulator, service, target, olivia):
     job_ids = [simulator.state.add_job(service.key, status=EXECUTING) for _ in range(8)]
     simulator.faults.set("reset_after", operation="cancel")
-    html = timed(olivia.action, target.url("bulk"), {"action": "cancel", "job_ids": job_ids}).content.decode()
-    assert "8 cancellation requested" in html
+    html = timed(
+        olivia.action, target.url("bulk"), {"action": "cancel", "confirmed": "yes", "job_ids": job_ids}
+    ).content.decode()
+    assert "8 cancellations requested" in html
     assert all(row_status(html, job_id) == CANCELLING for job_id in job_ids)
     assert [job["status"] for job in simulator.state.jobs(service.key)] == [CANCELLING] * 8
     assert set(AuditEvent.objects.values_list("outcome", "message")) == {("success", CONFIRMED_CANCEL)}

@@ -28,6 +28,7 @@ def set_up(setup: dict) -> None:
         client_type=Application.CLIENT_CONFIDENTIAL,
         authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
         redirect_uris=client["redirect_uri"],
+        post_logout_redirect_uris=client.get("post_logout_redirect_uri", ""),
         algorithm=Application.RS256_ALGORITHM,
         skip_authorization=True,
     )

@@ -36,4 +36,6 @@ OAUTH2_PROVIDER = {
     "PKCE_REQUIRED": True,
     "SCOPES": {"openid": "OpenID Connect", "profile": "Your name", "email": "Your e-mail address"},
     "OAUTH2_VALIDATOR_CLASS": "tests.oidc.claims.GroupsValidator",
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,  # an end_session_endpoint, for the portal's sign-out
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
 }

@@ -160,7 +160,7 @@ def test_operators_manage_their_own_policies_and_site_admins_everyones(
     assert "Batch queue" in listed and "Oscar&#x27;s" in listed
     assert post(sam, reverse("policies:edit", args=[mine.pk]), form_data(site, max_jobs="5")).status_code == 302
     mine.refresh_from_db()
-    assert mine.max_jobs == 5 and mine.owner == operator  # the owner stays: their token acts on the schedule
+    assert mine.max_jobs == 5 and mine.owner == site_admin  # what olivia's token does is hers alone to change
     assert AuditEvent.objects.get(action="policy_changed").username == "sam"
 
 

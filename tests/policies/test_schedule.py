@@ -318,7 +318,7 @@ def test_runs_are_counted_for_prometheus(simulator, site, service, owner, metric
     scheduled(owner, site)
     tasks.tick()
     found = samples(scrape().content.decode())
-    assert value(found, "gpjobs_policy_runs_total", policy="Batch queue", outcome="nothing") == 1
+    assert value(found, "gpjobs_policy_runs_total", site="main", policy="Batch queue", outcome="nothing") == 1
 
 
 def test_deliveries_are_not_made_for_channels_that_do_not_want_the_event(

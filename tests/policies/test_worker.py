@@ -20,6 +20,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from arcgis_simulator import Simulator
+from tests.conftest import RECEIVER_NETWORK
 from tests.helpers import ROOT
 
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
@@ -59,6 +60,7 @@ def _environment(tmp_path: Path) -> dict[str, str]:
         PORTAL_VAR_DIR=str(tmp_path / "var"),  # SQLite and the filesystem broker's queue
         POLICY_TICK_SECONDS="1",
         ALERT_WEBHOOKS_ALLOW_HTTP="1",  # the receiver is plain http on 127.0.0.1
+        ALERT_WEBHOOK_ALLOWED_NETWORKS=RECEIVER_NETWORK,  # and loopback, which webhooks reach only when allowed
         PORTAL_URL="https://jobs.example.com",
         PYTHONUNBUFFERED="1",
         PYTHONDONTWRITEBYTECODE="1",

@@ -115,8 +115,8 @@ class Cluster:
 
     def session_stores(self, session_key: str) -> tuple[bool, bool]:
         """Whether the session is in the portals' Redis, and whether it is in their database."""
-        # Django's cache key (prefix:version:key) for the cache session backend's entry.
-        key = f"{self.redis_key_prefix}:1:django.contrib.sessions.cache{session_key}"
+        # Django's cache key (prefix:version:key) for the cached_db session backend's entry.
+        key = f"{self.redis_key_prefix}:1:django.contrib.sessions.cached_db{session_key}"
         with redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB) as client:
             in_redis = bool(client.exists(key))
         with psycopg.connect(dbname=self.database, connect_timeout=3, **POSTGRES) as conn:
@@ -164,15 +164,24 @@ def _postgres(sql: str) -> None:
         conn.execute(sql)
 
 
-def _environment(database: str, key_prefix: str, static_root: Path, var_dir: Path) -> dict[str, str]:
+def _environment(
+    database: str,
+    key_prefix: str,
+    static_root: Path,
+    var_dir: Path,
+    *,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+) -> dict[str, str]:
+    """The portals' environment; the machine's PostgreSQL and Redis unless other URLs are given (tests/faults)."""
     env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
     env.update(
         DJANGO_SETTINGS_MODULE="dashboard.settings",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         TOKEN_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        DATABASE_URL=f"postgres://{POSTGRES['user']}@{POSTGRES['host']}:{POSTGRES['port']}/{database}",
-        REDIS_URL=f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
+        DATABASE_URL=database_url or f"postgres://{POSTGRES['user']}@{POSTGRES['host']}:{POSTGRES['port']}/{database}",
+        REDIS_URL=redis_url or f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
         REDIS_KEY_PREFIX=key_prefix,
         DJANGO_STATIC_ROOT=str(static_root),
         PORTAL_VAR_DIR=str(var_dir),
@@ -206,7 +215,7 @@ def _finish(process: subprocess.Popen, what: str) -> None:
         pytest.fail(f"{what} exited with {process.returncode}:\n{output}", pytrace=False)
 
 
-def _start_portal(name: str, env: dict[str, str], directory: Path, threads: int = 4) -> Portal:
+def _start_portal(name: str, env: dict[str, str], directory: Path, threads: int = 4, workers: int = 1) -> Portal:
     # The test binds the port and hands the listening socket to gunicorn: no window in which another
     # process could take a port picked in advance, and early connections wait in the backlog.
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -223,7 +232,7 @@ def _start_portal(name: str, env: dict[str, str], directory: Path, threads: int 
                     "gunicorn",
                     "dashboard.wsgi",
                     f"--bind=fd://{listener.fileno()}",
-                    "--workers=1",
+                    f"--workers={workers}",
                     "--worker-class=gthread",
                     f"--threads={threads}",
                     "--timeout=60",
@@ -258,15 +267,15 @@ def _wait_until_healthy(portals: list[Portal]) -> None:
                 pytrace=False,
             )
         try:
-            response = requests.get(portal.url + "/healthz", timeout=2)
-            if response.status_code == 200 and response.json() == {"status": "ok", "database": "ok"}:
+            response = requests.get(portal.url + "/readyz", timeout=2)
+            if response.status_code == 200 and response.json()["status"] == "ok":
                 waiting.pop(0)
                 continue
         except requests.RequestException:
             pass
         if time.monotonic() > deadline:
             pytest.fail(
-                f"portal {portal.name} did not answer /healthz within {STARTUP_SECONDS} s:\n{portal.log()}",
+                f"portal {portal.name} was not ready (/readyz) within {STARTUP_SECONDS} s:\n{portal.log()}",
                 pytrace=False,
             )
         time.sleep(0.1)

@@ -1,8 +1,8 @@
 """Two portal processes behind one imaginary load balancer: whatever one of them does, the other knows.
 
-Sessions and the row cache live in the shared Redis, the audit trail and the encrypted tokens in the shared
-PostgreSQL database; a request may land on either process. The portals are real gunicorn processes (see
-conftest.py) driven over HTTP the way a browser and htmx drive them.
+Sessions live in the shared PostgreSQL database, read through the shared Redis, which also holds the row cache; the
+audit trail and the encrypted tokens are in the database; a request may land on either process. The portals are real
+gunicorn processes (see conftest.py) driven over HTTP the way a browser and htmx drive them.
 """
 
 from __future__ import annotations
@@ -145,8 +145,8 @@ def test_a_session_opened_on_portal_a_is_honoured_by_portal_b(portals: Cluster):
     on_a = Browser(portals.a)
     on_a.log_in(olivia)
     assert signed_in_as(on_a.get("/").text) == "olivia"
-    # The session lives in the shared Redis, not in the database.
-    assert portals.session_stores(on_a.session_cookie) == (True, False)
+    # The session lives in the shared database, read through the shared Redis.
+    assert portals.session_stores(on_a.session_cookie) == (True, True)
 
     # Without the cookie, B knows nobody.
     stranger = Browser(portals.b).get("/")

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0010_provider_account"),
+        ("jobs", "0011_provider_account_renewal_and_link_audit"),
     ]
 
     operations = [
@@ -29,6 +29,8 @@ class Migration(migrations.Migration):
                     ("alerts_changed", "Change alert channels"),
                     ("view_shared", "Share a saved view"),
                     ("view_unshared", "Delete a shared view"),
+                    ("account_linked", "Link account to single sign-on"),
+                    ("roles_removed", "Remove roles at single sign-on"),
                 ],
                 max_length=20,
             ),

@@ -5,8 +5,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0011_audit_in_words"),
-        ("policies", "0002_roles"),
+        ("jobs", "0012_audit_in_words"),
+        ("policies", "0005_names_unique_per_site"),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0011_audit_in_words"),
+        ("jobs", "0012_audit_in_words"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
