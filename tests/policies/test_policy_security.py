@@ -95,7 +95,7 @@ def test_round2_finding_1_a_site_admin_who_widens_a_policy_acts_with_their_own_t
     olivias_policy.refresh_from_db()
     assert olivias_policy.owner == site_admin
     change = AuditEvent.objects.get(action="policy_changed")
-    assert change.username == "sam" and "owner 'olivia' → 'sam'" in change.message
+    assert change.username == "sam" and "owner: “olivia” → “sam”" in change.message
     assert change.message.endswith("It is now sam's: its schedule acts with their ArcGIS token.")
     [told] = mailoutbox
     assert told.to == ["olivia@example.com"] and "is now sam's" in told.subject
