@@ -19,7 +19,7 @@ def test_a_channels_page_sends_a_test_alert(site, site_admin, portal, mailoutbox
     page = portal.open(site_admin)
     page.goto(reverse("admin:policies_alertchannel_change", args=[made.pk]))
     page.get_by_role("button", name="Send a test alert").click()
-    expect(page.locator(".messagelist")).to_contain_text("Test alerts queued")
+    expect(page.locator(".messagelist")).to_contain_text("Test alert queued: its delivery says whether it was sent.")
     expect(page).to_have_url(f"{portal.live_server.url}{reverse('admin:policies_alertchannel_change', args=[made.pk])}")
     portal.wait_until_idle()
     assert [mail.subject for mail in mailoutbox] == ["[GP Jobs Portal] Test alert from the GP Jobs Portal"]
