@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "jobs",
     "api",
     "policies",
+    "history",
     "dashboard",
 ]
 

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class HistoryConfig(AppConfig):
+    default = True
+    name = "history"
+    verbose_name = "Job history"
+
+    def ready(self) -> None:
+        from history.models import MonitoringAccount
+        from jobs import crypto
+
+        crypto.register(MonitoringAccount, "secret_ciphertext", "monitoring account's password or token")
+        crypto.register(MonitoringAccount, "token_ciphertext", "monitoring account's current token")
