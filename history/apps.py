@@ -7,8 +7,11 @@ class HistoryConfig(AppConfig):
     verbose_name = "Job history"
 
     def ready(self) -> None:
+        from history import baselines
         from history.models import MonitoringAccount
-        from jobs import crypto
+        from jobs import crypto, running_long
 
         crypto.register(MonitoringAccount, "secret_ciphertext", "monitoring account's password or token")
         crypto.register(MonitoringAccount, "token_ciphertext", "monitoring account's current token")
+        # jobs never imports history: the index reaches it through these hooks
+        running_long.register_index_baselines(baselines.index_baselines)

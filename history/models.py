@@ -101,6 +101,12 @@ class IndexedJob(models.Model):
             models.Index(fields=["site", "service_key", "-submitted"], name="history_service_newest"),
             models.Index(fields=["job_id"], name="history_job_id"),
             models.Index(fields=["ended"], name="history_ended"),
+            # the runaway baselines (history.baselines): a service's recent succeeded durations, read from the index
+            models.Index(
+                fields=["site", "service_key", "submitted", "duration_ms"],
+                condition=models.Q(status="esriJobSucceeded"),
+                name="history_succeeded_durations",
+            ),
         ]
 
     def __str__(self) -> str:

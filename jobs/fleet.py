@@ -27,7 +27,16 @@ from jobs import stored_tokens
 from jobs.models import Site
 from jobs.queries import FleetQuery, submitted_ms
 from jobs.reads import SiteReader, services_of
-from jobs.running_long import Thresholds, baseline, cancelling_since, flag_for, notice_flagged, running_long_after
+from jobs.running_long import (
+    IndexedBaselines,
+    Thresholds,
+    baseline,
+    cancelling_since,
+    flag_for,
+    index_baselines,
+    notice_flagged,
+    running_long_after,
+)
 from jobs.targets import JobEntry, ServiceTarget, remember_entries
 from jobs.upstream import shared_read, site_slot
 
@@ -57,6 +66,7 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
     """The fleet as it comes in: a snapshot whenever services have answered (at most every few tenths
     of a second), then the complete one with done=True. The snapshots share one Fleet object."""
     limits = Thresholds.for_sites(sites)  # database work here, on the request's thread
+    indexed = index_baselines(sites)
     readers = {site.pk: SiteReader(user, site) for site in sites}
     events: queue.Queue = queue.Queue()
     overall = threading.BoundedSemaphore(settings.ARCGIS_FLEET_CONCURRENCY)
@@ -69,7 +79,7 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
                 services = reader.call(lambda client: services_of(site, client))
                 targets = [ServiceTarget(site, s.ref, s.description) for s in services if query.wants(s.ref)]
                 events.put(("asked", len(targets)))
-                for (target, status), result in _service_calls(reader, targets, query, overall, limits, now):
+                for (target, status), result in _service_calls(reader, targets, query, overall, limits, now, indexed):
                     if status != _STATISTICS:
                         events.put(("jobs", target, result))
                 events.put(("answered", len(targets)))
@@ -162,7 +172,9 @@ class EveryJob:
 _STATISTICS = "statistics"  # a service's job counts, asked before its jobs
 
 
-def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: FleetQuery, overall, limits, now):
+def _service_calls(
+    reader: SiteReader, targets: list[ServiceTarget], query: FleetQuery, overall, limits, now, indexed: IndexedBaselines
+):
     """Each service's jobs in each asked status, as they come in: ((target, status), result).
 
     For active jobs, one statistics call per service first tells which have any at all: most services
@@ -176,7 +188,7 @@ def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: Flee
         if status == _STATISTICS:
             key = ("stats", target.site.pk, target.service.key)
             return reader.call(lambda client: shared_read(key, lambda: client.job_statistics(target.service)))
-        return _ask(reader, target, status, query, overall, Thresholds.lookup(limits, target), now)
+        return _ask(reader, target, status, query, overall, Thresholds.lookup(limits, target), now, indexed)
 
     def then(task, result):
         target, status = task
@@ -192,8 +204,18 @@ def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: Flee
     return arcgis_client.as_completed(call, tasks, settings.ARCGIS_MAX_CONCURRENCY, then=then)
 
 
-def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, overall, limits: Thresholds, now):
-    """One service's jobs in one status, pushed down to ArcGIS; the baseline too when some are executing."""
+def _ask(
+    reader,
+    target: ServiceTarget,
+    status: str | None,
+    query: FleetQuery,
+    overall,
+    limits: Thresholds,
+    now,
+    indexed: IndexedBaselines,
+):
+    """One service's jobs in one status, pushed down to ArcGIS; the baseline too when some are executing (the index's,
+    `indexed`, when it holds enough jobs: read before, as this runs on another thread than the request's)."""
     since, until = query.window()
     with overall:
 
@@ -201,7 +223,7 @@ def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, o
             base, end = None, until
             if query.running_long_only:
                 # Runaways are the oldest executing jobs: ask only for those submitted long enough ago.
-                base = baseline(target.site, client, target.service)
+                base = baseline(target.site, client, target.service, indexed)
                 if (limit := running_long_after(base, limits)) is None:
                     return [], base
                 end = min(until, now - limit) if until else now - limit
@@ -221,7 +243,7 @@ def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, o
 
             jobs = _unshown_jobs(ask, query)
             if base is None and any(job.status == arcgis_client.EXECUTING for job in jobs):
-                base = baseline(target.site, client, target.service)
+                base = baseline(target.site, client, target.service, indexed)
             return jobs, base
 
         return reader.call(run)
