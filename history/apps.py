@@ -7,11 +7,12 @@ class HistoryConfig(AppConfig):
     verbose_name = "Job history"
 
     def ready(self) -> None:
-        from history import baselines
+        from history import baselines, fleet_index
         from history.models import MonitoringAccount
-        from jobs import crypto, running_long
+        from jobs import crypto, fleet, running_long
 
         crypto.register(MonitoringAccount, "secret_ciphertext", "monitoring account's password or token")
         crypto.register(MonitoringAccount, "token_ciphertext", "monitoring account's current token")
         # jobs never imports history: the index reaches it through these hooks
         running_long.register_index_baselines(baselines.index_baselines)
+        fleet.register_index_fleet(fleet_index.indexed_fleet)

@@ -88,10 +88,13 @@ def indexed_baseline(indexed: IndexedBaselines, site: Site, service: arcgis_clie
     return indexed.get((site.pk, service.key.lower()))
 
 
-def known_baseline(site: Site, service: arcgis_client.ServiceRef) -> Baseline | None:
+def known_baseline(
+    site: Site, service: arcgis_client.ServiceRef, indexed: IndexedBaselines | None = None
+) -> Baseline | None:
     """The service's baseline from the index, or if someone read it from ArcGIS in the last ten minutes; never asks
-    ArcGIS. Reads the database: on the request's thread only."""
-    return indexed_baseline(index_baselines([site]), site, service) or shared_value(("baseline", site.pk, service.key))
+    ArcGIS. `indexed`: index_baselines() of its site (None reads the database now: on the request's thread only)."""
+    indexed = index_baselines([site]) if indexed is None else indexed
+    return indexed_baseline(indexed, site, service) or shared_value(("baseline", site.pk, service.key))
 
 
 def baseline(
