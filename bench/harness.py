@@ -51,7 +51,7 @@ class Result:
     comparison: float | None
     target: str
     met: bool | None  # None: a figure shown for information, held to no target
-    unit: str = "s"  # "s", "MB" or "/s" (a rate)
+    unit: str = "s"  # "s", "MB", "B" (bytes) or "/s" (a rate)
     note: str = ""
 
     @property
@@ -79,6 +79,8 @@ class Result:
             return f"{amount:.1f} MB"
         if self.unit == "/s":
             return f"{amount:.2f}/s"
+        if self.unit == "B":
+            return f"{amount:,.0f} B"
         return seconds(amount)
 
     def ratio_text(self) -> str:
