@@ -15,6 +15,7 @@ import traceback
 from bench import (
     bulk_cancel,
     fleet,
+    fleet_index,
     history_db,
     jobs_page,
     overview,
@@ -26,7 +27,17 @@ from bench.harness import Bench, Result, machine, say
 
 MEASURES = {
     module.NAME: module
-    for module in (proxy_cancel, jobs_page, overview, bulk_cancel, polling_load, stalled_site, fleet, history_db)
+    for module in (
+        proxy_cancel,
+        jobs_page,
+        overview,
+        bulk_cancel,
+        polling_load,
+        stalled_site,
+        fleet,
+        fleet_index,
+        history_db,
+    )
 }
 
 

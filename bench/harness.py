@@ -205,6 +205,7 @@ def _simulator_commands() -> dict[str, Callable]:
         "add_jobs": add_jobs,
         "set_status": lambda sim, service, job_id, status: sim.state.set_status(service, job_id, status),
         "statuses": statuses,
+        "jobs": lambda sim, service: sim.state.jobs(service),  # every job of it, as ArcGIS answers them
         "issue_token": lambda sim, user, referer: sim.issue_token(user, referer=referer, expiration_minutes=120),
         "fault": lambda sim, kind, **params: sim.faults.set(kind, **params).to_json(),
         "clear_faults": lambda sim: sim.faults.clear(),
