@@ -12,3 +12,8 @@ class HistoryConfig(AppConfig):
 
         crypto.register(MonitoringAccount, "secret_ciphertext", "monitoring account's password or token")
         crypto.register(MonitoringAccount, "token_ciphertext", "monitoring account's current token")
+
+        from history import queries
+        from jobs import hooks
+
+        hooks.register(hooks.forgotten_job_lookups, queries.remembered_job)

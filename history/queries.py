@@ -12,7 +12,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from history.models import IndexedJob
+from history.rows import remembered
+from jobs.hooks import RememberedJob
 from jobs.models import Site
+from jobs.targets import ServiceTarget
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -118,3 +121,9 @@ class HistoryQuery:
 class HistoryPage:
     rows: list[IndexedJob]
     next_cursor: str  # "" on the last page
+
+
+def remembered_job(target: ServiceTarget, job_id: str) -> RememberedJob | None:
+    """The job as the index last saw it, for its page once ArcGIS has forgotten it (jobs.hooks)."""
+    found = IndexedJob.objects.filter(site=target.site, service_key=target.service.key.lower(), job_id=job_id).first()
+    return remembered(found) if found is not None else None

@@ -3,6 +3,7 @@ may see, a page at a time by a cursor over the index; its CSV; and a forgotten j
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -105,3 +106,105 @@ def test_the_page_is_one_query(site, django_assert_num_queries):
     with django_assert_num_queries(1):
         page = history.page([site])
         assert [row.site.slug for row in page.rows] == ["main"] * 5
+
+
+# --- the page ----------------------------------------------------------------------------------------------
+
+
+def rows_of(html: str) -> dict[str, str]:
+    """Each job row's opening tag, by job ID."""
+    return {found.group(1): found.group(0) for found in re.finditer(r'<tr id="job-([A-Za-z0-9]+)"[^>]*>', html)}
+
+
+def test_the_page_shows_the_rows_with_the_fleet_views_hooks(client_as, viewer, site, secret_site):
+    indexed(site, "Hydrology/FloodModel", arcgis_client.FAILED, job_id="jflood", user="svc_batch")
+    indexed(site, "Buffer", arcgis_client.EXECUTING, job_id="jbuffer", gone_while=arcgis_client.EXECUTING, seconds=None)
+    indexed(secret_site, "Hydrology/FloodModel", job_id="jsecret")
+    response = client_as(viewer).get("/history/")  # a viewer without any ArcGIS connection
+    assert response.status_code == 200
+    html = response.content.decode()
+    found = rows_of(html)
+    assert set(found) == {"jflood", "jbuffer"}
+    assert 'data-status="esriJobFailed"' in found["jflood"]
+    assert 'data-site="main"' in found["jflood"]
+    assert 'data-service="Hydrology/FloodModel"' in found["jflood"]
+    assert 'data-service="Buffer"' in found["jbuffer"]
+    assert "Gone while Executing" in html
+    assert ">Failed<" in html
+    assert 'href="/sites/main/services/Hydrology/FloodModel.GPServer/jobs/jflood/"' in html
+    assert "Secret" not in html and "jsecret" not in html
+
+
+def test_the_top_navigation_links_to_the_history(client_as, viewer, site):
+    html = client_as(viewer).get("/history/").content.decode()
+    assert '<a href="/history/" aria-current="page">History</a>' in html
+    assert '<a href="/history/">History</a>' in client_as(viewer).get("/jobs/").content.decode()
+
+
+def test_the_next_page_link_carries_the_filters_and_the_cursor(client_as, viewer, site):
+    for n in range(4):
+        indexed(site, job_id=f"j{n}", submitted=timezone.now() - timedelta(minutes=n + 1))
+    client = client_as(viewer)
+    html = client.get("/history/?per_page=3&user=analyst1").content.decode()
+    assert list(rows_of(html)) == ["j0", "j1", "j2"]
+    link = re.search(r'<a href="([^"]+)" rel="next">', html)
+    assert link is not None
+    url = link.group(1).replace("&amp;", "&")
+    assert "user=analyst1" in url and "before=" in url
+    older = client.get(url).content.decode()
+    assert list(rows_of(older)) == ["j3"]
+    assert 'rel="next"' not in older
+
+
+def test_a_filter_that_needs_a_correction_says_so(client_as, viewer, site):
+    indexed(site, job_id="jshown")
+    html = client_as(viewer).get("/history/?job=not-an-id").content.decode()
+    assert "The filters need a correction" in html
+    assert rows_of(html) == {}
+
+
+def test_the_page_renders_whole_with_inline(client_as, viewer, site):
+    indexed(site, job_id="jinline")
+    response = client_as(viewer).get("/history/?inline=1")
+    assert response.status_code == 200
+    assert "jinline" in rows_of(response.content.decode())
+
+
+def test_someone_without_a_role_may_not_see_the_history(client_as, outsider):
+    assert client_as(outsider).get("/history/").status_code == 403
+
+
+# --- a forgotten job's own page ----------------------------------------------------------------------------
+
+
+def test_a_job_arcgis_forgot_opens_its_page_from_the_index(olivia, site, service):
+    indexed(site, "Hydrology/Watershed", arcgis_client.SUCCEEDED, job_id="jforgotten", user="svc_batch")
+    response = olivia.get("/sites/main/services/Hydrology/Watershed.GPServer/jobs/jforgotten/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "ArcGIS no longer holds this job; its messages are gone with it" in html
+    assert 'data-status="esriJobSucceeded"' in rows_of(html)["jforgotten"]
+    assert "svc_batch" in html
+    assert "no longer exists on the server" not in html
+    assert ">Delete<" not in html  # nothing to act on
+
+
+def test_the_index_answers_for_the_folder_and_name_in_any_case(olivia, site, service):
+    indexed(site, "Hydrology/Watershed", arcgis_client.EXECUTING, job_id="jgone", gone_while=arcgis_client.EXECUTING)
+    html = olivia.get("/sites/main/services/hydrology/WATERSHED.GPServer/jobs/jgone/").content.decode()
+    assert "ArcGIS no longer holds this job" in html
+    assert "it vanished while Executing, so how it ended is not known" in html
+
+
+def test_a_job_neither_arcgis_nor_the_index_knows_is_gone_as_before(olivia, site, service):
+    html = olivia.get("/sites/main/services/Hydrology/Watershed.GPServer/jobs/jnowhere/").content.decode()
+    assert "This job no longer exists on the server." in html
+    assert "ArcGIS no longer holds this job" not in html
+
+
+def test_a_viewer_without_a_connection_sees_the_job_as_last_indexed(client_as, viewer, site, service):
+    indexed(site, "Hydrology/Watershed", arcgis_client.FAILED, job_id="jfailed")
+    html = client_as(viewer).get("/sites/main/services/Hydrology/Watershed.GPServer/jobs/jfailed/").content.decode()
+    assert "Could not read the job" in html
+    assert "Shown as the portal's job history last saw it" in html
+    assert 'data-status="esriJobFailed"' in rows_of(html)["jfailed"]
