@@ -8,4 +8,5 @@ app_name = "history"
 
 urlpatterns = [
     path("", views.history, name="jobs"),
+    path("export.csv", views.history_export, name="export"),
 ]

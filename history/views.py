@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from accounts.access import viewer_required
+from history import exports
 from history.forms import HistoryFilterForm
 from history.queries import retention
 from history.rows import HistoryRow
 from jobs.models import Site
-from jobs.views.common import HtmxHttpRequest, without_empty_filters
+from jobs.views.common import HtmxHttpRequest, refused_export, without_empty_filters
 
 
 def _form(request: HtmxHttpRequest) -> tuple[HistoryFilterForm, list[Site]]:
@@ -43,6 +44,7 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
         "inline": request.GET.get("inline") == "1",
         "retention_days": retention().days,
         "several_sites": len(sites) > 1,
+        "export_url": _link("history:export", request, "before", "inline", "per_page"),
     }
     if form.is_valid():
         page = form.query().page(sites)
@@ -55,3 +57,14 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
             "whole_values_note": form.whole_values_note(),
         }
     return render(request, "history/history.html", context)
+
+
+@require_GET
+@viewer_required
+def history_export(request: HtmxHttpRequest) -> HttpResponseBase:
+    """Every job the filters match, on all the list's pages, as CSV, streamed from the database."""
+    form, sites = _form(request)
+    if not form.is_valid():
+        return refused_export(form)
+    query = form.query()
+    return exports.export(query, sites)

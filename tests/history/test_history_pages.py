@@ -3,6 +3,8 @@ may see, a page at a time by a cursor over the index; its CSV; and a forgotten j
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import timedelta
 
@@ -12,6 +14,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 import arcgis_client
+from history import exports
 from history.forms import HistoryFilterForm
 from history.queries import HistoryQuery
 from jobs.models import Site
@@ -208,3 +211,49 @@ def test_a_viewer_without_a_connection_sees_the_job_as_last_indexed(client_as, v
     assert "Could not read the job" in html
     assert "Shown as the portal's job history last saw it" in html
     assert 'data-status="esriJobFailed"' in rows_of(html)["jfailed"]
+
+
+# --- the CSV -----------------------------------------------------------------------------------------------
+
+
+def csv_rows(response) -> list[list[str]]:
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def test_the_csv_is_the_filtered_list_streamed_from_the_database(client_as, viewer, site, secret_site, monkeypatch):
+    monkeypatch.setattr(exports, "CHUNK", 2)  # several chunks
+    now = timezone.now()
+    for n in range(5):
+        indexed(site, "Hydrology/FloodModel", job_id=f"jflood{n}", submitted=now - timedelta(minutes=n + 1), seconds=90)
+    indexed(site, "Buffer", job_id="jbuffer")
+    indexed(secret_site, "Hydrology/FloodModel", job_id="jsecret")
+    page = client_as(viewer).get("/history/?service=floodmodel").content.decode()
+    assert 'href="/history/export.csv?service=floodmodel"' in page
+    response = client_as(viewer).get("/history/export.csv?service=floodmodel")
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert 'filename="gp-jobs-history.csv"' in response["Content-Disposition"]
+    indexed(site, "Hydrology/FloodModel", job_id="jlate", submitted=now)  # read as the file is sent, not before
+    header, *lines = csv_rows(response)
+    assert header[:5] == ["site", "service", "job_id", "status", "status_label"]
+    assert [line[2] for line in lines] == ["jlate", "jflood0", "jflood1", "jflood2", "jflood3", "jflood4"]
+    first = dict(zip(header, lines[1], strict=True))
+    assert first["site"] == "main" and first["service"] == "Hydrology/FloodModel"
+    assert first["status_label"] == "Succeeded" and first["duration_seconds"] == "90"
+    assert first["submitted"].endswith("+00:00")
+
+
+def test_the_csv_neutralises_what_a_spreadsheet_would_run(client_as, viewer, site):
+    for n, user in enumerate(["=HYPERLINK(1)", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx", " =1", "plain"]):
+        indexed(site, job_id=f"j{n}", user=user, submitted=timezone.now() - timedelta(minutes=n + 1))
+    header, *lines = csv_rows(client_as(viewer).get("/history/export.csv"))
+    users = [line[header.index("user")] for line in lines]
+    assert users == ["'=HYPERLINK(1)", "'+1", "'-1+2", "'@SUM(A1)", "'\tx", "'\rx", "' =1", "plain"]
+
+
+def test_a_csv_with_bad_filters_says_so(client_as, viewer, site):
+    response = client_as(viewer).get("/history/export.csv?site=secret")
+    assert response.status_code == 400
+    assert "The filters need a correction" in response.content.decode()
