@@ -9,4 +9,5 @@ app_name = "history"
 urlpatterns = [
     path("", views.history, name="jobs"),
     path("export.csv", views.history_export, name="export"),
+    path("activity/", views.history_activity, name="activity"),
 ]

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from accounts.access import viewer_required
-from history import exports
+from history import activity, charts, exports
 from history.forms import HistoryFilterForm
 from history.queries import retention
 from history.rows import HistoryRow
@@ -45,6 +45,7 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
         "retention_days": retention().days,
         "several_sites": len(sites) > 1,
         "export_url": _link("history:export", request, "before", "inline", "per_page"),
+        "activity_url": _link("history:activity", request, "before", "inline", "per_page"),
     }
     if form.is_valid():
         page = form.query().page(sites)
@@ -56,7 +57,42 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
             else "",
             "whole_values_note": form.whole_values_note(),
         }
+        if context["inline"]:
+            context |= _activity_context(request, form, sites)
     return render(request, "history/history.html", context)
+
+
+# The spans the charts offer in one click (any other comes from the filters' own span, or from and to).
+RANGES = (("24h", "24 h"), ("7d", "7 d"), ("30d", "30 d"), ("90d", "90 d"))
+
+
+def _activity_context(request: HtmxHttpRequest, form: HistoryFilterForm, sites: list[Site]) -> dict:
+    """The charts of the list's jobs (the filters' span, cut into hours or days); the page's, or its fragment's."""
+    query = form.query()
+    span = activity.span_of(*query.span())
+    counted = activity.Activity(query.jobs(sites), span, query.sites_of(sites))
+    custom = bool(form.cleaned_data["since"] or form.cleaned_data["until"])
+    within = form.cleaned_data["within"]
+    ranges = [
+        {
+            "label": label,
+            "url": _link("history:jobs", request, "before", "inline", "since", "until", "within", within=value),
+            "current": not custom and within == value,
+        }
+        for value, label in RANGES
+    ]
+    return {"figures": [charts.figure(table) for table in counted.tables()], "span": span, "ranges": ranges}
+
+
+@require_GET
+@viewer_required
+def history_activity(request: HtmxHttpRequest) -> HttpResponse:
+    """The activity charts of the history's list, as a fragment the page loads after its rows."""
+    form, sites = _form(request)
+    context = {"form": form}
+    if form.is_valid():
+        context |= _activity_context(request, form, sites)
+    return render(request, "history/partials/activity.html", context)
 
 
 @require_GET
