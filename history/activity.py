@@ -327,6 +327,24 @@ class Summary:
     def failed_percent(self) -> float:
         return 100 * self.failed / self.jobs if self.jobs else 0.0
 
+    @property
+    def text(self) -> str:
+        share = self.failed_percent
+        failed = f"{share:.1f} %" if 0 < share < 1 else f"{round(share)} %"
+        words = [f"{self.jobs:,} job{'s' if self.jobs != 1 else ''}", f"{failed} failed"]
+        if self.p95_seconds is not None:
+            words.append(f"p95 {roughly(self.p95_seconds)}")
+        return f"Last {self.days} days: {', '.join(words)}"
+
+
+def roughly(seconds: float) -> str:
+    """A duration in one round number: "45 s", "11 min", "2.5 h"."""
+    if seconds < 60:
+        return f"{round(seconds)} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
 
 def summary(jobs: QuerySet[IndexedJob], days: int) -> Summary:
     """Two queries: the counts, and the p95 of the succeeded jobs' durations."""

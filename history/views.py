@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse, HttpResponseBase
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.access import viewer_required
 from history import activity, charts, exports
 from history.forms import HistoryFilterForm
-from history.queries import retention
+from history.queries import HistoryQuery, retention
 from history.rows import HistoryRow
 from jobs.models import Site
+from jobs.targets import ServiceTarget
 from jobs.views.common import HtmxHttpRequest, refused_export, without_empty_filters
 
 
@@ -104,3 +110,24 @@ def history_export(request: HtmxHttpRequest) -> HttpResponseBase:
         return refused_export(form)
     query = form.query()
     return exports.export(query, sites)
+
+
+SERVICE_DAYS = 7
+
+
+def service_activity_panel(request: HttpRequest, target: ServiceTarget) -> str:
+    """A service's page's own small charts (jobs.hooks.service_panels): its last 7 days in a line and two charts,
+    or nothing when the history holds none of its jobs (its site is not collected, say)."""
+    until = timezone.now()
+    since = until - timedelta(days=SERVICE_DAYS)
+    query = HistoryQuery(site=target.site.slug, folder=target.service.folder, service=target.service.name, since=since)
+    jobs = query.jobs([target.site])
+    recent = activity.summary(jobs, SERVICE_DAYS)
+    if not recent.jobs:
+        return ""
+    counted = activity.Activity(jobs, activity.span_of(since, until), [target.site])
+    figures = [charts.figure(table, small=True) for table in (counted.jobs_per_period, counted.duration_percentiles)]
+    asked = {"site": target.site.slug, "folder": target.service.folder, "service": target.service.name}
+    link = f"{reverse('history:jobs')}?{urlencode({key: value for key, value in asked.items() if value})}"
+    context = {"summary": recent, "figures": figures, "history_url": link}
+    return render_to_string("history/partials/service_activity.html", context, request)

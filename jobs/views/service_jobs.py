@@ -85,6 +85,7 @@ def job_list(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -
         context |= _table_context(request, target, form)
     if table_only:
         return render(request, "jobs/partials/job_table.html", context)
+    context["service_panels"] = hooks.service_panel_html(request, target)
     return render(request, "jobs/job_list.html", context)
 
 

@@ -246,3 +246,38 @@ def test_the_history_page_inline_holds_the_charts_and_the_range_links(client_as,
     lazy = client.get("/history/?service=FloodModel").content.decode()
     assert figures(lazy) == {}
     assert 'hx-get="/history/activity/?service=FloodModel"' in lazy
+
+
+# --- a service's page ----------------------------------------------------------------------------------------
+
+
+def test_a_services_page_gains_its_last_7_days(client_as, viewer, site, service):
+    now = timezone.now()
+    for n in range(40):
+        status = arcgis_client.FAILED if n < 2 else arcgis_client.SUCCEEDED
+        indexed(site, "Hydrology/Watershed", status, submitted=now - timedelta(hours=3 * n + 1), seconds=60 * (n + 1))
+    indexed(site, "Hydrology/Watershed", submitted=now - timedelta(days=8))  # older than the last 7 days
+    indexed(site, "Hydrology/Other", arcgis_client.FAILED)  # another service
+    response = client_as(viewer).get("/sites/main/services/Hydrology/Watershed.GPServer/jobs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    # the 38 succeeded took 3 to 40 min: p95 at 95 % of the way through them
+    assert "Last 7 days: 40 jobs, 5 % failed, p95 38 min." in html
+    found = figures(html)
+    assert set(found) == {"jobs-per-period", "duration-percentiles"}
+    per_day = table_of(found["jobs-per-period"])
+    assert sum(int(row[1]) for row in per_day[1:]) == 38 and sum(int(row[2]) for row in per_day[1:]) == 2
+    assert 'href="/history/?site=main&amp;folder=Hydrology&amp;service=Watershed"' in html
+
+
+def test_a_service_the_history_has_no_job_of_shows_no_panel(client_as, viewer, site, service):
+    indexed(site, "Hydrology/Other")
+    html = client_as(viewer).get("/sites/main/services/Hydrology/Watershed.GPServer/jobs/").content.decode()
+    assert "service-activity" not in html
+    assert figures(html) == {}
+
+
+def test_the_summary_in_words():
+    assert activity.Summary(7, 1204, 36, 660).text == "Last 7 days: 1,204 jobs, 3 % failed, p95 11 min"
+    assert activity.Summary(7, 1000, 4, 45).text == "Last 7 days: 1,000 jobs, 0.4 % failed, p95 45 s"
+    assert activity.Summary(7, 1, 0, None).text == "Last 7 days: 1 job, 0 % failed"
