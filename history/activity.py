@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from functools import cached_property
+from typing import Literal
 
 from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, Max, Q, QuerySet, Sum
@@ -98,7 +99,7 @@ class Span:
     zone: tzinfo
 
     @property
-    def step(self) -> str:
+    def step(self) -> Literal["hour", "day"]:
         return "hour" if self.until - self.since <= HOURLY_UP_TO else "day"
 
     def start_of(self, when: datetime) -> datetime:
