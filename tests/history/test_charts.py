@@ -281,3 +281,14 @@ def test_the_summary_in_words():
     assert activity.Summary(7, 1204, 36, 660).text == "Last 7 days: 1,204 jobs, 3 % failed, p95 11 min"
     assert activity.Summary(7, 1000, 4, 45).text == "Last 7 days: 1,000 jobs, 0.4 % failed, p95 45 s"
     assert activity.Summary(7, 1, 0, None).text == "Last 7 days: 1 job, 0 % failed"
+
+
+def test_days_are_the_users_days(site, day_a):
+    """23:30 UTC is already the next day in Zurich (UTC+1 in winter, +2 in summer)."""
+    indexed(site, submitted=day_a + timedelta(hours=23, minutes=30))
+    with timezone.override("Europe/Zurich"):
+        charts = activity_for([site], day_a)
+        counts = {row.label: row.values[0] for row in charts.jobs_per_period.rows}
+        assert charts.jobs_per_period.rows[0].at.tzinfo is not None
+    assert counts[f"{day_a + DAY:%Y-%m-%d}"] == 1
+    assert sum(counts.values()) == 1
