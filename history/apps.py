@@ -7,8 +7,10 @@ class HistoryConfig(AppConfig):
     verbose_name = "Job history"
 
     def ready(self) -> None:
+        from history import monitoring
         from history.models import MonitoringAccount
-        from jobs import crypto
+        from jobs import crypto, signals
 
         crypto.register(MonitoringAccount, "secret_ciphertext", "monitoring account's password or token")
         crypto.register(MonitoringAccount, "token_ciphertext", "monitoring account's current token")
+        signals.site_moved.connect(monitoring.forget_on_move, dispatch_uid="monitoring-account-stays-behind")
