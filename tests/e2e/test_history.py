@@ -67,6 +67,18 @@ def test_the_history_lists_jobs_arcgis_forgot_and_draws_their_charts(operator_pa
     expect(page.locator("#history-summary")).to_contain_text("12 jobs shown")
     charts_drawn(page)
 
+    # dark mode: the bars and the type take the dark palette (portal.css), the type stays readable on the card
+    colours = """() => { const bar = document.querySelector('figure[data-chart="jobs-per-period"] rect.s-succeeded');
+      const text = document.querySelector('figure[data-chart="jobs-per-period"] svg text.axis-title');
+      const card = document.querySelector('figure[data-chart="jobs-per-period"]');
+      return [getComputedStyle(bar).fill, getComputedStyle(text).fill, getComputedStyle(card).backgroundColor]; }"""
+    light = page.evaluate(colours)
+    page.emulate_media(color_scheme="dark")
+    dark = page.evaluate(colours)
+    assert dark[0] != light[0] and dark[1] != light[1] and dark[2] != light[2], (light, dark)
+    assert dark[2] == "rgb(28, 32, 41)" and dark[1] == "rgb(154, 163, 178)"  # --card and --muted, dark
+    page.emulate_media(color_scheme="light")
+
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     charts_drawn(page)
