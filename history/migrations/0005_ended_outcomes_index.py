@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("history", "0002_succeeded_durations_index"),
+        ("history", "0004_succeeded_durations_index"),
         ("jobs", "0013_saved_views"),
     ]
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("history", "0001_job_index"),
+        ("history", "0003_site_admins_manage_monitoring_accounts"),
         ("jobs", "0013_saved_views"),
     ]
 
