@@ -17,6 +17,7 @@ from django.utils import timezone
 
 import arcgis_client
 from history.models import IndexedJob, ServiceCollection
+from history.queries import HistoryQuery
 from jobs.fleet import Fleet, from_index
 from jobs.models import Site
 from jobs.queries import FleetQuery
@@ -72,14 +73,7 @@ def _coverage(sites: list[Site], query: FleetQuery) -> Coverage | None:
 
 def _services_q(query: FleetQuery) -> Q:
     """The folder and service filters on service_key ("folder/name" in lower case, as ArcGIS matches names)."""
-    folder, name = query.folder.lower(), query.service.lower()
-    if folder and name:
-        return Q(service_key=f"{folder}/{name}")
-    if folder:
-        return Q(service_key__startswith=f"{folder}/")
-    if name:  # in any folder, the root's included
-        return Q(service_key=name) | Q(service_key__endswith=f"/{name}")
-    return Q()
+    return HistoryQuery(folder=query.folder, service=query.service).service_filter()
 
 
 def _rows(sites: list[Site], query: FleetQuery):

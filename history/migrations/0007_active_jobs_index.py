@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("history", "0004_activity_covering_index"),
+        ("history", "0006_activity_covering_index"),
         ("jobs", "0013_saved_views"),
     ]
 

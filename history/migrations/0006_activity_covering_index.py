@@ -21,6 +21,6 @@ def drop(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("history", "0003_ended_outcomes_index")]
+    dependencies = [("history", "0005_ended_outcomes_index")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]
