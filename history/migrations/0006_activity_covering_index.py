@@ -1,17 +1,19 @@
-"""The activity charts read a span of submitted times and group its jobs by day, outcome, service, machine or user:
-on PostgreSQL an index on submitted that carries those columns lets them read the index alone (about half the time of
-reading the table, at some 116 bytes a job; bench/history_db.py). SQLite (the demo) has no such index: none here."""
+"""The activity charts count a span of a site's jobs (every site the user may see, or one) by day, outcome, service,
+machine or user. A site's jobs lie among every other site's in the table, so reading them visits most of its pages:
+on PostgreSQL an index on (site, submitted) that carries the columns the charts count lets them read the index alone
+(one site's 30 days of 1,000,000 jobs: 26 ms instead of 960; every site's: about a sixth of the time), at some 147
+bytes a job (bench/history_db.py). SQLite (the demo) gets no such index."""
 
 from django.db import migrations
 
 NAME = "history_activity"
-COLUMNS = "site_id, status, gone_while, duration_ms, service_key, machine, username"
+CARRIED = "id, status, gone_while, duration_ms, service_key, folder, service, machine, username"
 
 
 def create(apps, schema_editor) -> None:
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {NAME} ON history_indexedjob (submitted) INCLUDE ({COLUMNS})"
+            f"CREATE INDEX IF NOT EXISTS {NAME} ON history_indexedjob (site_id, submitted) INCLUDE ({CARRIED})"
         )
 
 
