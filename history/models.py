@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+import arcgis_client
 from jobs.crypto import decrypt_text, encrypt_text
 from jobs.models import Site
 
@@ -94,6 +95,10 @@ class ServiceCollection(models.Model):
         return f"{self.site_id}:{self.service_key}"
 
 
+# A job the collector reads again each pass: not finished, not gone. Its own (partial) index finds them at once.
+ACTIVE_JOB = models.Q(gone_while="") & ~models.Q(status__in=sorted(arcgis_client.TERMINAL_STATUSES))
+
+
 class IndexedJob(models.Model):
     """One GP job as the collector last saw it; kept after ArcGIS forgets it, until HISTORY_RETENTION_DAYS."""
 
@@ -122,6 +127,7 @@ class IndexedJob(models.Model):
             models.Index(fields=["site", "service_key", "-submitted"], name="history_service_newest"),
             models.Index(fields=["job_id"], name="history_job_id"),
             models.Index(fields=["ended"], name="history_ended"),
+            models.Index(fields=["site", "service_key"], condition=ACTIVE_JOB, name="history_active"),
         ]
 
     def __str__(self) -> str:
