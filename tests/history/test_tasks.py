@@ -38,13 +38,13 @@ def test_collect_jobs_fails_for_a_site_it_cannot_collect(simulator, site, hidden
     with pytest.raises(CommandError, match="No site 'nowhere'"):
         collect_jobs("--site", "nowhere")
     out = io.StringIO()
-    with pytest.raises(CommandError, match="Not collected: hidden.") as failure:
+    with pytest.raises(CommandError, match=r"Not collected: hidden\.") as failure:
         call_command("collect_jobs", "--site", "hidden", stdout=out)
     assert failure.value.returncode == 1
     assert out.getvalue() == "hidden: no monitoring account, not collected\n"
     simulator.faults.set("expire_tokens")
     out = io.StringIO()
-    with pytest.raises(CommandError, match="Not collected: main."):
+    with pytest.raises(CommandError, match=r"Not collected: main\."):
         call_command("collect_jobs", stdout=out)
     assert "ArcGIS rejected the monitoring account's token" in out.getvalue()
 
