@@ -256,6 +256,7 @@ class AlertChannel(models.Model):
         POLICY_ACTED = "policy_acted", "A scheduled policy run acted"
         POLICY_STOPPED = "policy_stopped", "A policy paused itself or held back a run"
         SITE_DOWN = "site_down", "A site stopped answering, and came back"
+        MONITORING = "monitoring", "A site's monitoring account failed, and works again"
 
     # Each event in a few words, for a list of them in the audit trail.
     EVENT_NAMES: dict[str, str] = {
@@ -265,6 +266,7 @@ class AlertChannel(models.Model):
         Event.POLICY_ACTED: "policy acted",
         Event.POLICY_STOPPED: "policy stopped",
         Event.SITE_DOWN: "site down or back",
+        Event.MONITORING: "monitoring account failing or back",
     }
 
     name = models.CharField(max_length=100)  # unique on its site (or among channels for every site)
