@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from history import collector, monitoring
-from jobs.shared_cache import cache
 from history.models import MonitoringAccount
+from jobs.shared_cache import cache
 from policies import tasks
 from policies.models import AlertChannel, SiteOutage
 from tests.helpers import text
