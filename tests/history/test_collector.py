@@ -275,3 +275,13 @@ def test_retention_prunes_old_jobs_a_bounded_batch_at_a_time(site, settings, mon
     assert collector.prune(site, now) == 0
     assert sorted(IndexedJob.objects.values_list("job_id", flat=True)) == ["recent", "recent_undated"]
     assert Transition.objects.count() == 2
+
+
+def test_a_pass_prunes_what_retention_no_longer_keeps(simulator, site, service, monitored, now, settings):
+    settings.HISTORY_RETENTION_DAYS = 7
+    recent = simulator.state.add_job(service.key, status=SUCCEEDED, submitted=now - timedelta(days=6))
+    simulator.state.add_job(service.key, status=SUCCEEDED, submitted=now - timedelta(days=8))
+    result = collector.collect_site(site)  # ArcGIS still had it: indexed, then pruned with the rest
+    assert (result.tally.new, result.pruned) == (2, 1)
+    assert list(IndexedJob.objects.values_list("job_id", flat=True)) == [recent]
+    assert "; 1 pruned" in result.summary
