@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+import arcgis_client
 from jobs.crypto import decrypt_text, encrypt_text
 from jobs.models import Site
 
@@ -94,6 +95,10 @@ class ServiceCollection(models.Model):
         return f"{self.site_id}:{self.service_key}"
 
 
+# A job the collector reads again each pass: not finished, not gone. Its own (partial) index finds them at once.
+ACTIVE_JOB = models.Q(gone_while="") & ~models.Q(status__in=sorted(arcgis_client.TERMINAL_STATUSES))
+
+
 class IndexedJob(models.Model):
     """One GP job as the collector last saw it; kept after ArcGIS forgets it, until HISTORY_RETENTION_DAYS."""
 
@@ -129,6 +134,7 @@ class IndexedJob(models.Model):
                 condition=models.Q(status="esriJobSucceeded"),
                 name="history_succeeded_durations",
             ),
+            models.Index(fields=["site", "service_key"], condition=ACTIVE_JOB, name="history_active"),
         ]
 
     def __str__(self) -> str:
