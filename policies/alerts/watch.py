@@ -167,6 +167,8 @@ def _alert_failure_rate(channel: AlertChannel, site: Site, rate: failure_rates.S
         link=portal_link(target.url("job_list", status=arcgis_client.FAILED)),
         on=[channel],
     )
+
+
 def monitoring_accounts(now: datetime) -> None:
     """A site's monitoring account that fails is alerted once per failure (ArcGIS rejected it or its token expired:
     at once; the site cannot be reached: past ALERT_SITE_DOWN_MINUTES, unless the site-down alert already tells it),

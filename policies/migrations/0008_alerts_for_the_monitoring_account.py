@@ -10,13 +10,38 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AlterField(
-            model_name='alertedjob',
-            name='kind',
-            field=models.CharField(choices=[('running_long', 'A job starts running long'), ('queued_long', 'A job waits in the queue too long'), ('cancel_stuck', 'A job is stuck cancelling'), ('policy_acted', 'A scheduled policy run acted'), ('policy_stopped', 'A policy paused itself or held back a run'), ('site_down', 'A site stopped answering, and came back'), ('failure_rate', "A service's failure rate over the last hour is above this channel's threshold"), ('monitoring', "A site's monitoring account failed, and works again")], default='running_long', max_length=20),
+            model_name="alertedjob",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("running_long", "A job starts running long"),
+                    ("queued_long", "A job waits in the queue too long"),
+                    ("cancel_stuck", "A job is stuck cancelling"),
+                    ("policy_acted", "A scheduled policy run acted"),
+                    ("policy_stopped", "A policy paused itself or held back a run"),
+                    ("site_down", "A site stopped answering, and came back"),
+                    ("failure_rate", "A service's failure rate over the last hour is above this channel's threshold"),
+                    ("monitoring", "A site's monitoring account failed, and works again"),
+                ],
+                default="running_long",
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='delivery',
-            name='event',
-            field=models.CharField(choices=[('running_long', 'A job starts running long'), ('queued_long', 'A job waits in the queue too long'), ('cancel_stuck', 'A job is stuck cancelling'), ('policy_acted', 'A scheduled policy run acted'), ('policy_stopped', 'A policy paused itself or held back a run'), ('site_down', 'A site stopped answering, and came back'), ('failure_rate', "A service's failure rate over the last hour is above this channel's threshold"), ('monitoring', "A site's monitoring account failed, and works again")], max_length=20),
+            model_name="delivery",
+            name="event",
+            field=models.CharField(
+                choices=[
+                    ("running_long", "A job starts running long"),
+                    ("queued_long", "A job waits in the queue too long"),
+                    ("cancel_stuck", "A job is stuck cancelling"),
+                    ("policy_acted", "A scheduled policy run acted"),
+                    ("policy_stopped", "A policy paused itself or held back a run"),
+                    ("site_down", "A site stopped answering, and came back"),
+                    ("failure_rate", "A service's failure rate over the last hour is above this channel's threshold"),
+                    ("monitoring", "A site's monitoring account failed, and works again"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

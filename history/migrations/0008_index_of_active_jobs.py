@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("history", "0005_ended_outcomes_index"),
+        ("history", "0007_active_jobs_index"),
         ("jobs", "0013_saved_views"),
     ]
 
