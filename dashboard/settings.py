@@ -441,6 +441,10 @@ else:  # no mail server: e-mail alerts are written to the worker's log
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "gp-jobs-portal@localhost")
 
+# History (history/): how often the collector reads every service of a site with a monitoring account. The fleet view
+# reads its rows from the job index while every site it covers was collected within two intervals.
+HISTORY_COLLECT_SECONDS = env.integer("HISTORY_COLLECT_SECONDS", 30, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -18,6 +18,11 @@ class MonitoringAccount(models.Model):
     PASSWORD = "password"
     TOKEN = "token"
 
+    # Why it fails (problem_kind): ArcGIS refused it, its token ran out, or the site could not be reached.
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    UNREACHABLE = "unreachable"
+
     site = models.OneToOneField(Site, on_delete=models.CASCADE, related_name="monitoring")
     kind = models.CharField(max_length=10, choices=[(PASSWORD, "username and password"), (TOKEN, "token")])
     username = models.CharField(max_length=150, blank=True)
@@ -29,7 +34,18 @@ class MonitoringAccount(models.Model):
     last_ok = models.DateTimeField(null=True, blank=True)
     failing_since = models.DateTimeField(null=True, blank=True)
     problem = models.CharField(max_length=300, blank=True)
+    problem_kind = models.CharField(
+        max_length=12,
+        blank=True,
+        choices=[(REJECTED, "rejected"), (EXPIRED, "expired"), (UNREACHABLE, "site unreachable")],
+    )
+    # The failing_since of the failure last alerted (policies.alerts.watch): each failure is alerted once, and so is
+    # its end.
+    alerted_failure = models.DateTimeField(null=True, blank=True, editable=False)
     changed = models.DateTimeField(default=timezone.now)
+    # The collector's last complete pass over the site, and how long it took (/metrics: its lag and duration).
+    last_pass = models.DateTimeField(null=True, blank=True, editable=False)
+    last_pass_seconds = models.FloatField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "monitoring account"
@@ -39,6 +55,11 @@ class MonitoringAccount(models.Model):
 
     def __repr__(self) -> str:  # never the secret
         return f"<MonitoringAccount site={self.site_id} kind={self.kind}>"
+
+    @property
+    def has_secret(self) -> bool:
+        """False once the site's address changed: the account must be entered again (history.monitoring)."""
+        return bool(self.secret_ciphertext)
 
     def set_secret(self, secret: str) -> None:
         self.secret_ciphertext = encrypt_text(secret)
@@ -100,7 +121,14 @@ class IndexedJob(models.Model):
             models.Index(fields=["-submitted", "-id"], name="history_newest"),
             models.Index(fields=["site", "service_key", "-submitted"], name="history_service_newest"),
             models.Index(fields=["job_id"], name="history_job_id"),
-            models.Index(fields=["ended"], name="history_ended"),
+            # the failure-rate watch (history.failure_rates): the last hour's outcomes per service, from the index alone
+            models.Index(fields=["ended", "site", "service_key", "status"], name="history_ended_outcomes"),
+            # the runaway baselines (history.baselines): a service's recent succeeded durations, read from the index
+            models.Index(
+                fields=["site", "service_key", "submitted", "duration_ms"],
+                condition=models.Q(status="esriJobSucceeded"),
+                name="history_succeeded_durations",
+            ),
         ]
 
     def __str__(self) -> str:

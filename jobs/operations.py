@@ -21,7 +21,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 import arcgis_client
-from jobs import audit, ca_bundles, stored_tokens
+from jobs import audit, ca_bundles, signals, stored_tokens
 from jobs.models import AuditEvent, Site, StoredToken
 from jobs.queries import ActionTarget
 from jobs.upstream import connection_for, site_slot
@@ -212,6 +212,8 @@ def change_site(user, site: Site, changes: dict[str, tuple[object, object]], *, 
             site.connection_changed = timezone.now()
         site.save()
         revoked = StoredToken.objects.filter(site=site).delete()[0] if moved else 0
+        if moved:
+            signals.site_moved.send(sender=Site, site=site)
         described = audit.describe_changes(_site_shown(), changes, created)
         message = f"{'Added' if created else 'Changed'} site {audit.quoted(site.name)}: {described or 'nothing'}."
         if moved:

@@ -23,7 +23,7 @@ class Command(BaseCommand):
             for model, field, noun in ENCRYPTED_FIELDS:
                 rotated, unreadable = 0, []
                 for row in model.objects.select_for_update().only("pk", field):
-                    ciphertext = bytes(getattr(row, field))
+                    ciphertext = bytes(getattr(row, field) or b"")  # nullable fields hold nothing yet
                     if not ciphertext:
                         continue
                     try:
