@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from arcgis_client import ACTIVE_STATUSES
+import arcgis_client
 from jobs.crypto import decrypt_text, encrypt_text
 from jobs.models import Site
 
@@ -95,6 +95,10 @@ class ServiceCollection(models.Model):
         return f"{self.site_id}:{self.service_key}"
 
 
+# A job the collector reads again each pass: not finished, not gone. Its own (partial) index finds them at once.
+ACTIVE_JOB = models.Q(gone_while="") & ~models.Q(status__in=sorted(arcgis_client.TERMINAL_STATUSES))
+
+
 class IndexedJob(models.Model):
     """One GP job as the collector last saw it; kept after ArcGIS forgets it, until HISTORY_RETENTION_DAYS."""
 
@@ -127,7 +131,7 @@ class IndexedJob(models.Model):
             # the fleet view from the index (history.fleet_index): the newest active jobs, few among millions
             models.Index(
                 fields=["-submitted", "-job_id"],
-                condition=models.Q(status__in=ACTIVE_STATUSES),
+                condition=models.Q(status__in=arcgis_client.ACTIVE_STATUSES),
                 name="history_active_newest",
             ),
             # the runaway baselines (history.baselines): a service's recent succeeded durations, read from the index
@@ -136,6 +140,7 @@ class IndexedJob(models.Model):
                 condition=models.Q(status="esriJobSucceeded"),
                 name="history_succeeded_durations",
             ),
+            models.Index(fields=["site", "service_key"], condition=ACTIVE_JOB, name="history_active"),
         ]
 
     def __str__(self) -> str:
