@@ -264,7 +264,9 @@ class Tally:
         return sum(self.outcomes.values())
 
     def add(self, outcomes: dict[str, int], running_ms: int | None, folder: str | None, service: str | None) -> None:
-        self.outcomes.update({name: n for name, n in outcomes.items() if n})  # an outcome no job has is not seen
+        for name, n in outcomes.items():
+            if n:  # an outcome no job has is not seen
+                self.outcomes[name] += n
         self.running_ms += running_ms or 0
         self.folder = max(self.folder, folder or "")
         self.service = max(self.service, service or "")
