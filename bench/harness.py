@@ -82,7 +82,7 @@ class Result:
         if self.unit == "B":
             return f"{amount:,.0f} B"
         if self.unit != "s":  # a count, e.g. "calls"
-            return f"{amount:,.0f} {self.unit}"
+            return f"{amount:,.0f} {self.unit.removesuffix('s') if amount == 1 else self.unit}"
         return seconds(amount)
 
     def ratio_text(self) -> str:
