@@ -23,6 +23,7 @@ pruned a bounded batch at a time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -35,8 +36,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 import arcgis_client
@@ -146,9 +147,14 @@ def _cheapest(site: Site, plan: Plan) -> str:
     apart; or ask per active status (plus one call per job whose status a query cannot ask for)."""
     assert plan.since is not None
     dated = [k.submitted for k in plan.older.values() if k.submitted is not None]
-    jobs = IndexedJob.objects.filter(site=site, service_key=plan.collection.service_key)
-    in_window = jobs.filter(submitted__gte=plan.since).count()
-    in_range = jobs.filter(submitted__gte=min(dated), submitted__lt=plan.since).count() if dated else 0
+    jobs = IndexedJob.objects.filter(
+        site=site, service_key=plan.collection.service_key, submitted__gte=min(dated, default=plan.since)
+    )
+    counts = jobs.aggregate(
+        in_window=Count("pk", filter=Q(submitted__gte=plan.since)),
+        in_range=Count("pk", filter=Q(submitted__lt=plan.since)),
+    )
+    in_window, in_range = counts["in_window"], counts["in_range"]
     unaskable = sum(1 for k in plan.older.values() if k.status not in statuses.QUERYABLE_STATUSES or not k.submitted)
     costs = {
         MERGE: pages(in_range + in_window) - pages(in_window) + unaskable,
@@ -444,7 +450,7 @@ def prune(site: Site, now: datetime | None = None) -> int:
         pks = list(IndexedJob.objects.filter(old, site=site).values_list("pk", flat=True)[:PRUNE_BATCH])
         if not pks:
             break
-        with transaction.atomic():
+        with _writing(), transaction.atomic():
             Transition.objects.filter(job_id__in=pks).delete()
             removed += IndexedJob.objects.filter(pk__in=pks).delete()[1].get(IndexedJob._meta.label, 0)
     return removed
@@ -553,10 +559,16 @@ def _collect_services(
             answer, seconds = (outcome, 0.0) if isinstance(outcome, arcgis_client.ArcGISError) else outcome
             if isinstance(answer, Reading):
                 try:
-                    result.tally.add(store(site, plan, answer, owner, timezone.now(), seconds))
+                    with _writing():
+                        result.tally.add(store(site, plan, answer, owner, timezone.now(), seconds))
                     result.services += 1
                 except LeaseLost:
                     log.warning("%s %s: the lease ran out before its answer was written", site.slug, plan.ref)
+                except DatabaseError as exc:  # e.g. SQLite busy: asked again next pass
+                    log.warning("%s %s: its answer could not be written (%s)", site.slug, plan.ref, exc)
+                    result.failed += 1
+                    with contextlib.suppress(DatabaseError):
+                        release(plan.collection, owner, "Its jobs could not be written to the index; next pass.")
                 continue
             if isinstance(answer, AccountProblem):
                 problem = problem or answer
@@ -566,6 +578,14 @@ def _collect_services(
                 result.failed += 1
             release(plan.collection, owner, str(getattr(answer, "message", "")) if answer is not None else "")
     return problem
+
+
+_sqlite_writes = threading.Lock()
+
+
+def _writing():
+    """SQLite takes one writer at a time: this process's site threads take turns rather than time out waiting."""
+    return _sqlite_writes if connection.vendor == "sqlite" else contextlib.nullcontext()
 
 
 def collect(sites: Iterable[Site]) -> list[SitePass]:
