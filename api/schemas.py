@@ -9,6 +9,9 @@ from typing import Any, Literal, cast
 from ninja import Schema
 
 import arcgis_client
+from history.activity import Table
+from history.models import IndexedJob
+from history.rows import HistoryRow
 from jobs import operations
 from jobs.models import AuditEvent, Site
 from jobs.targets import JobEntry, ServiceTarget
@@ -276,4 +279,106 @@ def fleet_job_out(row: JobEntry) -> FleetJobOut:
         service=row.target.service.key,
         flag=row.flag.kind if row.flag else None,
         flag_text=row.flag.text if row.flag else None,
+    )
+
+
+# --- the job history ----------------------------------------------------------------------------------------
+
+
+class HistoryFilters(Schema):
+    """The history's filters (history.forms.HistoryFilterForm checks them): the fleet view's, with every status when
+    none is given, one job by its ID, and a span of the last 7 days unless asked otherwise ("all": all it keeps)."""
+
+    status: list[str] = []
+    site: str | None = None
+    folder: str | None = None  # folder and service match in any case, as ArcGIS's names do
+    service: str | None = None
+    user: str | None = None
+    machine: str | None = None
+    job: str | None = None
+    within: Literal["1h", "6h", "24h", "7d", "30d", "90d", "all"] | None = None
+    since: str | None = None  # e.g. 2026-11-02T09:00:00Z; without an offset: UTC
+    until: str | None = None
+    before: str | None = None  # the previous answer's next_cursor
+    per_page: int | None = None  # 50 unless asked; at most 200
+
+
+class HistoryJobOut(Schema):
+    site: str
+    service: str  # folder/name, or name in the root folder, as ArcGIS spells it
+    job_id: str
+    status: str  # ArcGIS's status as last seen, e.g. esriJobSucceeded
+    status_label: str  # e.g. "Succeeded", or "Gone while Executing"
+    gone_while: str | None = None  # the status it had when it vanished from ArcGIS while active
+    submitted: datetime | None = None
+    ended: datetime | None = None
+    duration_seconds: float | None = None
+    user: str | None = None
+    machine: str | None = None
+    first_seen: datetime
+    last_seen: datetime
+    portal_url: str
+
+
+class HistoryJobsOut(Schema):
+    jobs: list[HistoryJobOut]
+    next_cursor: str | None = None  # pass as `before` for the next page; null on the last one
+
+
+class ChartRowOut(Schema):
+    label: str  # the first column: a period ("2026-11-02", "2026-11-02 14:00"), a service, a machine or a user
+    at: datetime | None = None  # a period's start
+    key: str | None = None  # a category's own name: "site:folder/name" (lower case) for a service
+    values: list[float | None]  # one per series; null where there is no number
+
+
+class ChartOut(Schema):
+    name: str  # as the page's <figure data-chart="…">
+    title: str
+    first: str  # what the first column is: Hour, Day, Service, Machine or User
+    series: list[str]  # the other columns, named as the page names them (Succeeded, Failed, p95…)
+    unit: str  # jobs, seconds or hours (a "Jobs" series always counts jobs)
+    rows: list[ChartRowOut]
+    note: str = ""
+
+
+class ActivityOut(Schema):
+    since: datetime
+    until: datetime
+    period: Literal["hour", "day"]
+    timezone: str
+    charts: list[ChartOut]
+
+
+def history_job_out(indexed: IndexedJob) -> HistoryJobOut:
+    """An indexed job (its site set)."""
+    row = HistoryRow(indexed)
+    return HistoryJobOut(
+        site=indexed.site.slug,
+        service=row.service_key,
+        job_id=indexed.job_id,
+        status=indexed.status,
+        status_label=row.label,
+        gone_while=indexed.gone_while or None,
+        submitted=indexed.submitted,
+        ended=indexed.ended,
+        duration_seconds=indexed.duration_ms / 1000 if indexed.duration_ms is not None else None,
+        user=indexed.username or None,
+        machine=indexed.machine or None,
+        first_seen=indexed.first_seen,
+        last_seen=indexed.last_seen,
+        portal_url=row.url,
+    )
+
+
+def chart_out(table: Table) -> ChartOut:
+    """A chart's numbers, as the page's table lists them."""
+    return ChartOut(
+        name=table.name,
+        title=table.title,
+        first=table.first,
+        series=table.series,
+        unit=table.unit,
+        rows=[ChartRowOut(label=row.label, at=row.at, key=row.key or None, values=row.values) for row in table.rows],
+        note=table.note,
     )

@@ -38,6 +38,8 @@ from accounts.permission_cache import uncached
 from api import personal_tokens, schemas
 from api.models import ApiToken
 from api.schemas import ActionOut, BulkIn, BulkOut, ErrorOut, JobDetailOut, JobFilters, JobPageOut
+from history import activity
+from history.forms import HistoryFilterForm
 from jobs import fleet, operations, reads, sorting
 from jobs.access import target_of, visible_site
 from jobs.forms import BulkForm, FleetFilterForm, JobFilterForm, problems_in_words
@@ -188,6 +190,20 @@ def read_failed(error: reads.ReadError) -> ApiError:
     return ApiError(502, error.message)
 
 
+def as_form_data(filters) -> QueryDict:
+    """A filters schema as the page's form takes its query string: lists as repeated values, a box ticked as "on",
+    what was not sent left out."""
+    data = QueryDict(mutable=True)
+    for key, value in filters.dict().items():
+        if isinstance(value, list):
+            data.setlist(key, value)
+        elif isinstance(value, bool):
+            data[key] = "on" if value else ""
+        elif value is not None:
+            data[key] = str(value)
+    return data
+
+
 # --- access: the pages' rules ----------------------------------------------------------------------
 
 
@@ -300,15 +316,7 @@ def fleet_jobs(request: ApiRequest, filters: Query[schemas.FleetFilters]):
     require(request.user, roles.VIEW_JOBS)
     only_known_parameters(request, schemas.FleetFilters)
     sites = list(Site.objects.visible_to(request.user))
-    data = QueryDict(mutable=True)
-    for key, value in filters.dict().items():
-        if key == "status":
-            data.setlist(key, value)
-        elif key == "running_long":
-            data[key] = "on" if value else ""
-        elif value is not None:
-            data[key] = value
-    form = FleetFilterForm(data, sites=sites)
+    form = FleetFilterForm(as_form_data(filters), sites=sites)
     if not form.is_valid():
         raise ApiError(400, problems_in_words(form, by_name=True))
     slug = form.cleaned_data["site"]
@@ -317,6 +325,50 @@ def fleet_jobs(request: ApiRequest, filters: Query[schemas.FleetFilters]):
         jobs=[schemas.fleet_job_out(item.row) for item in state.rows],
         failures=[schemas.FailureOut(service=name, message=why) for name, why in state.failures.items()],
         next_cursor=state.next_cursor or None,
+    )
+
+
+# --- the job history: the index's jobs and activity, on the sites the user may see -----------------------------
+
+
+def _history_form(request: ApiRequest, filters: schemas.HistoryFilters) -> tuple[HistoryFilterForm, list[Site]]:
+    require(request.user, roles.VIEW_JOBS)
+    only_known_parameters(request, schemas.HistoryFilters)
+    sites = list(Site.objects.visible_to(request.user))
+    form = HistoryFilterForm(as_form_data(filters), sites=sites)
+    if not form.is_valid():
+        raise ApiError(400, problems_in_words(form, by_name=True))
+    return form, sites
+
+
+@api.get(
+    "/history/jobs/", response={200: schemas.HistoryJobsOut, **ERRORS}, summary="Indexed jobs, also forgotten ones"
+)
+def history_jobs(request: ApiRequest, filters: Query[schemas.HistoryFilters]):
+    """Every job the portal's collector indexed on the sites you may see (also those ArcGIS has forgotten), newest
+    first, 50 a page (`per_page` up to 200); `next_cursor` moves to the next page. No ArcGIS connection needed."""
+    form, sites = _history_form(request, filters)
+    page = form.query().page(sites)
+    return schemas.HistoryJobsOut(
+        jobs=[schemas.history_job_out(row) for row in page.rows], next_cursor=page.next_cursor or None
+    )
+
+
+@api.get("/history/activity/", response={200: schemas.ActivityOut, **ERRORS}, summary="The activity charts' numbers")
+def history_activity(request: ApiRequest, filters: Query[schemas.HistoryFilters]):
+    """The numbers of the history page's charts for the same filters: jobs per hour (a span of up to two days) or
+    day by outcome, duration percentiles of the succeeded jobs (seconds), the services with the most failures and
+    the most running time (hours), and jobs per machine and per user. Periods are in UTC."""
+    form, sites = _history_form(request, filters)
+    query = form.query()
+    span = activity.span_of(*query.span())
+    counted = activity.Activity(query.jobs(sites), span, query.sites_of(sites))
+    return schemas.ActivityOut(
+        since=span.since,
+        until=span.until,
+        period=span.step,
+        timezone=str(span.zone),
+        charts=[schemas.chart_out(table) for table in counted.tables()],
     )
 
 

@@ -39,6 +39,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("policies/", include("policies.urls")),
+    path("history/", include("history.urls")),
     path("", include("jobs.urls")),
 ]
 

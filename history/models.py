@@ -126,7 +126,15 @@ class IndexedJob(models.Model):
             models.Index(fields=["-submitted", "-id"], name="history_newest"),
             models.Index(fields=["site", "service_key", "-submitted"], name="history_service_newest"),
             models.Index(fields=["job_id"], name="history_job_id"),
-            models.Index(fields=["ended"], name="history_ended"),
+            # the failure-rate watch (history.failure_rates): the last hour's outcomes per service, from the index alone
+            models.Index(fields=["ended", "site", "service_key", "status"], name="history_ended_outcomes"),
+            # the runaway baselines (history.baselines): a service's recent succeeded durations, read from the index
+            models.Index(
+                fields=["site", "service_key", "submitted", "duration_ms"],
+                condition=models.Q(status="esriJobSucceeded"),
+                name="history_succeeded_durations",
+            ),
+            # the collector (history.collector): a service's jobs still to read again, found at once
             models.Index(fields=["site", "service_key"], condition=ACTIVE_JOB, name="history_active"),
         ]
 

@@ -6,6 +6,9 @@ merges the answers newest first (or longest running first), and moves through pa
 since offsets cannot be merged across services. It yields what it has as services answer, so the
 page fills in progressively and one slow site holds nobody.
 
+When the job index covers every site asked and is fresh, the rows come from it instead, in one query, said to be
+"as of" its last collection (`served`: history registers the index's side when it is ready; jobs never imports it).
+
 Rows are flagged as jobs/running_long.py says: running long, queued long, cancel stuck.
 """
 
@@ -15,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -27,7 +30,17 @@ from jobs import stored_tokens
 from jobs.models import Site
 from jobs.queries import FleetQuery, submitted_ms
 from jobs.reads import SiteReader, services_of
-from jobs.running_long import Thresholds, baseline, cancelling_since, flag_for, notice_flagged, running_long_after
+from jobs.running_long import (
+    IndexedBaselines,
+    Thresholds,
+    baseline,
+    cancelling_since,
+    flag_for,
+    index_baselines,
+    known_baseline,
+    notice_flagged,
+    running_long_after,
+)
 from jobs.targets import JobEntry, ServiceTarget, remember_entries
 from jobs.upstream import shared_read, site_slot
 
@@ -51,12 +64,75 @@ class Fleet:
     done: bool = False
     more: bool = False  # there is a next page
     next_cursor: str = ""
+    as_of: datetime | None = None  # read from the job index, as it was at this time (None: asked of ArcGIS now)
+
+    @property
+    def age_seconds(self) -> int:
+        """How old the index's answer is: since the oldest last collection of the services it covers."""
+        return max(round((timezone.now() - self.as_of).total_seconds()), 0) if self.as_of else 0
+
+    @property
+    def age_text(self) -> str:
+        """As static/js/portal.js keeps counting it: "4 s ago", "3 min ago"."""
+        seconds = self.age_seconds
+        return f"{seconds} s ago" if seconds < 90 else f"{round(seconds / 60)} min ago"
+
+
+# --- from the job index, when it is fresh ----------------------------------------------------------
+
+# (sites, query) -> the complete fleet from the job index, or None when some site is not collected or not fresh.
+IndexedFleet = Callable[[list[Site], FleetQuery], Fleet | None]
+_index_source: IndexedFleet | None = None
+
+
+def register_index_fleet(source: IndexedFleet) -> None:
+    """The job index's side of the fleet view (history's app registers it when it is ready)."""
+    global _index_source
+    _index_source = source
+
+
+def served(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
+    """The fleet view's rows: from the job index in one query when every site asked is collected and fresh (one
+    complete snapshot), else asking every service of every site as they come in (fleet())."""
+    if _index_source is not None and sites and (state := _index_source(sites, query)) is not None:
+        yield state
+        return
+    yield from fleet(user, sites, query)
+
+
+def from_index(
+    jobs: list[tuple[ServiceTarget, arcgis_client.Job]], sites: list[Site], query: FleetQuery, services: int, as_of
+) -> Fleet:
+    """The complete fleet from jobs the index read in the query's order, a page and one more of them (all executing
+    ones for runaways only); flagged as the fan-out flags them, from the baselines known without asking ArcGIS."""
+    now = timezone.now()
+    limits = Thresholds.for_sites(sites)
+    indexed = index_baselines(sites)
+    entries = []
+    for target, job in jobs:
+        base = known_baseline(target.site, target.service, indexed) if job.status == arcgis_client.EXECUTING else None
+        entries.append(
+            JobEntry(target, job.job_id, job, flag=flag_for(job, base, Thresholds.lookup(limits, target), now))
+        )
+    notice_flagged(entries)
+    if query.running_long_only:
+        entries = [entry for entry in entries if entry.flag is not None and entry.flag.kind == "running-long"]
+    rows = [FleetRow(entry, submitted_ms(entry.job)) for entry in entries if entry.job is not None]
+    state = Fleet(asked=services, answered=services, done=True, as_of=as_of)
+    state.rows = _with_cancel_times(rows[: query.page_size], limits, now)
+    remember_entries(item.row for item in state.rows)
+    state.more = len(rows) > query.page_size
+    if state.more and state.rows:
+        last = state.rows[-1]
+        state.next_cursor = f"{last.submitted_ms}:{last.row.job_id}"
+    return state
 
 
 def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
     """The fleet as it comes in: a snapshot whenever services have answered (at most every few tenths
     of a second), then the complete one with done=True. The snapshots share one Fleet object."""
     limits = Thresholds.for_sites(sites)  # database work here, on the request's thread
+    indexed = index_baselines(sites)
     readers = {site.pk: SiteReader(user, site) for site in sites}
     events: queue.Queue = queue.Queue()
     overall = threading.BoundedSemaphore(settings.ARCGIS_FLEET_CONCURRENCY)
@@ -69,7 +145,7 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
                 services = reader.call(lambda client: services_of(site, client))
                 targets = [ServiceTarget(site, s.ref, s.description) for s in services if query.wants(s.ref)]
                 events.put(("asked", len(targets)))
-                for (target, status), result in _service_calls(reader, targets, query, overall, limits, now):
+                for (target, status), result in _service_calls(reader, targets, query, overall, limits, now, indexed):
                     if status != _STATISTICS:
                         events.put(("jobs", target, result))
                 events.put(("answered", len(targets)))
@@ -136,10 +212,14 @@ def fleet(user, sites: list[Site], query: FleetQuery) -> Iterator[Fleet]:
 
 class EveryJob:
     """Every job of the fleet's query, each once, page after page by its cursor (each page asks every service
-    again), at most `limit`. Iterate it; then `failures` names the services that did not answer on some page."""
+    again, or the index: `read` is fleet or served), at most `limit`. Iterate it; then `failures` names the services
+    that did not answer on some page."""
 
-    def __init__(self, user, sites: list[Site], query: FleetQuery, *, limit: int, page_size: int = 200) -> None:
+    def __init__(
+        self, user, sites: list[Site], query: FleetQuery, *, limit: int, page_size: int = 200, read=None
+    ) -> None:
         self.user, self.sites, self.query, self.limit, self.page_size = user, sites, query, limit, page_size
+        self.read = read or fleet
         self.failures: dict[str, str] = {}
 
     def __iter__(self) -> Iterator[JobEntry]:
@@ -147,7 +227,7 @@ class EveryJob:
         seen: set[tuple[ServiceTarget, str]] = set()
         while len(seen) < self.limit:
             size = min(self.page_size, self.limit - len(seen))
-            *_, state = fleet(self.user, self.sites, replace(self.query, page_size=size, cursor=cursor))
+            *_, state = self.read(self.user, self.sites, replace(self.query, page_size=size, cursor=cursor))
             self.failures.update(state.failures)
             for item in state.rows:
                 key = (item.row.target, item.row.job_id)
@@ -162,7 +242,9 @@ class EveryJob:
 _STATISTICS = "statistics"  # a service's job counts, asked before its jobs
 
 
-def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: FleetQuery, overall, limits, now):
+def _service_calls(
+    reader: SiteReader, targets: list[ServiceTarget], query: FleetQuery, overall, limits, now, indexed: IndexedBaselines
+):
     """Each service's jobs in each asked status, as they come in: ((target, status), result).
 
     For active jobs, one statistics call per service first tells which have any at all: most services
@@ -176,7 +258,7 @@ def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: Flee
         if status == _STATISTICS:
             key = ("stats", target.site.pk, target.service.key)
             return reader.call(lambda client: shared_read(key, lambda: client.job_statistics(target.service)))
-        return _ask(reader, target, status, query, overall, Thresholds.lookup(limits, target), now)
+        return _ask(reader, target, status, query, overall, Thresholds.lookup(limits, target), now, indexed)
 
     def then(task, result):
         target, status = task
@@ -192,8 +274,18 @@ def _service_calls(reader: SiteReader, targets: list[ServiceTarget], query: Flee
     return arcgis_client.as_completed(call, tasks, settings.ARCGIS_MAX_CONCURRENCY, then=then)
 
 
-def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, overall, limits: Thresholds, now):
-    """One service's jobs in one status, pushed down to ArcGIS; the baseline too when some are executing."""
+def _ask(
+    reader,
+    target: ServiceTarget,
+    status: str | None,
+    query: FleetQuery,
+    overall,
+    limits: Thresholds,
+    now,
+    indexed: IndexedBaselines,
+):
+    """One service's jobs in one status, pushed down to ArcGIS; the baseline too when some are executing (the index's,
+    `indexed`, when it holds enough jobs: read before, as this runs on another thread than the request's)."""
     since, until = query.window()
     with overall:
 
@@ -201,7 +293,7 @@ def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, o
             base, end = None, until
             if query.running_long_only:
                 # Runaways are the oldest executing jobs: ask only for those submitted long enough ago.
-                base = baseline(target.site, client, target.service)
+                base = baseline(target.site, client, target.service, indexed)
                 if (limit := running_long_after(base, limits)) is None:
                     return [], base
                 end = min(until, now - limit) if until else now - limit
@@ -221,7 +313,7 @@ def _ask(reader, target: ServiceTarget, status: str | None, query: FleetQuery, o
 
             jobs = _unshown_jobs(ask, query)
             if base is None and any(job.status == arcgis_client.EXECUTING for job in jobs):
-                base = baseline(target.site, client, target.service)
+                base = baseline(target.site, client, target.service, indexed)
             return jobs, base
 
         return reader.call(run)

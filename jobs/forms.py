@@ -275,16 +275,14 @@ class BulkForm(forms.Form):
         return data
 
 
-class FleetFilterForm(TimeRangeForm):
-    """The fleet view's filters, all in the query string. No status chosen means the active ones."""
-
-    field_order = ["status", "site", "folder", "service", "user", "machine", "within", "since", "until"]
+class ServiceFilterForm(TimeRangeForm):
+    """The filters the fleet view and the history share, all in the query string: statuses, a site of those the user
+    may see, a folder and a service (whole names), a user, a machine and when the jobs were submitted."""
 
     status = forms.MultipleChoiceField(
         required=False,
         choices=[(s, arcgis_client.status_label(s)) for s in arcgis_client.QUERYABLE_STATUSES],
         widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: the active ones (new, submitted, waiting, executing, cancelling).",
     )
     site = forms.ChoiceField(required=False, label="Site")
     folder = forms.CharField(required=False, max_length=120, validators=[name_validator])
@@ -293,6 +291,20 @@ class FleetFilterForm(TimeRangeForm):
         required=False, max_length=150, validators=[username_validator], label="User", widget=EXACT_NAME
     )
     machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
+    status_help = ""  # what no status ticked means
+
+    def __init__(self, data=None, *, sites=(), **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["site"].choices = [("", "All sites"), *((site.slug, site.name) for site in sites)]
+        self.fields["status"].help_text = self.status_help
+
+
+class FleetFilterForm(ServiceFilterForm):
+    """The fleet view's filters. No status chosen means the active ones."""
+
+    field_order = ["status", "site", "folder", "service", "user", "machine", "within", "since", "until"]
+    status_help = "None ticked: the active ones (new, submitted, waiting, executing, cancelling)."
+
     running_long = forms.BooleanField(required=False, label="Running long only")
     order = forms.ChoiceField(
         required=False,
@@ -308,10 +320,6 @@ class FleetFilterForm(TimeRangeForm):
         if value and int(value.split(":")[0]) > LATEST_MS:
             raise forms.ValidationError("This is not a page of this list: start from its first page.")
         return value
-
-    def __init__(self, data=None, *, sites=(), **kwargs):
-        super().__init__(data, **kwargs)
-        self.fields["site"].choices = [("", "All sites"), *((site.slug, site.name) for site in sites)]
 
     def whole_values_note(self) -> str:
         return whole_values_note(self, ("folder", "service", "user", "machine"))

@@ -57,10 +57,13 @@ class ServiceCounts:
     running_long: int = 0  # executing jobs far past what the service usually takes
 
 
-def _running_long(site: Site, client: arcgis_client.AdminClient, target: ServiceTarget, limits) -> int:
-    """How many of the service's executing jobs run long (its baseline is read at most every ten minutes). Only
-    jobs submitted long enough ago can, and they are the oldest: ArcGIS is asked for those alone, and counts them."""
-    base = running_long.baseline(site, client, target.service)
+def _running_long(
+    site: Site, client: arcgis_client.AdminClient, target: ServiceTarget, limits, indexed: running_long.IndexedBaselines
+) -> int:
+    """How many of the service's executing jobs run long (its baseline from the index, or read from ArcGIS at most
+    every ten minutes). Only jobs submitted long enough ago can, and they are the oldest: ArcGIS is asked for those
+    alone, and counts them."""
+    base = running_long.baseline(site, client, target.service, indexed)
     count, flagged = 0, {}
     if (limit := running_long.running_long_after(base, limits)) is not None:
         now = timezone.now()
@@ -187,6 +190,7 @@ def overview(user, sites: list[Site]) -> Iterator[SiteSection | ServiceCounts]:
 def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> Iterator[SiteSection | ServiceCounts]:
     readers = {site.pk: SiteReader(user, site) for site in sites}  # database work here, on this thread
     thresholds = running_long.Thresholds.for_sites(sites)
+    indexed = running_long.index_baselines(sites)  # the threads below never touch the database
     events: queue.Queue = queue.Queue()
     done = object()
 
@@ -210,7 +214,7 @@ def _stream_sites(user, sites: list[Site], listed: dict[int, SiteSection]) -> It
                         return ServiceCounts(target, stats)
                     limits = running_long.Thresholds.lookup(thresholds, target)
                     try:
-                        long_count = reader.call(lambda client: _running_long(site, client, target, limits))
+                        long_count = reader.call(lambda client: _running_long(site, client, target, limits, indexed))
                     except arcgis_client.ArcGISError:
                         long_count = 0  # the counts stand on their own
                     return ServiceCounts(target, stats, running_long=long_count)
@@ -699,11 +703,15 @@ def queued_counts(user, target: ServiceTarget) -> QueuedCounts | ReadError:
 
 
 def service_baseline(user, target: ServiceTarget) -> running_long.Baseline | ReadError:
-    """What the service usually takes (read at most every ten minutes, shared)."""
+    """What the service usually takes: from the job index when it holds enough jobs (no token needed), else read
+    from ArcGIS at most every ten minutes, shared."""
+    indexed = running_long.index_baselines([target.site])
+    if (known := running_long.indexed_baseline(indexed, target.site, target.service)) is not None:
+        return known
     reader = SiteReader(user, target.site)
     try:
         with site_slot(target.site):
-            result = reader.call(lambda client: running_long.baseline(target.site, client, target.service))
+            result = reader.call(lambda client: running_long.baseline(target.site, client, target.service, indexed))
     except stored_tokens.READ_ERRORS as exc:
         result = exc
     reader.settle()

@@ -122,11 +122,14 @@ class JobRow(JobEntry):
 
     @cached_property
     def machine(self) -> str:
-        """The host's own name (GIS02 of GIS02.EXAMPLE.COM), the whole name on hover and in the details."""
-        name = self.job.machine if self.job else None
-        if not name or "." not in name.strip("."):
-            return whole_name(name)
-        return SafeString(f'<span title="{escape(name)}">{escape(name.split(".", 1)[0])}</span>')
+        return host_name(self.job.machine if self.job else None)
+
+
+def host_name(name: str | None) -> str:
+    """The host's own name (GIS02 of GIS02.EXAMPLE.COM), the whole name on hover and in the details."""
+    if not name or "." not in name.strip("."):
+        return whole_name(name)
+    return SafeString(f'<span title="{escape(name)}">{escape(name.split(".", 1)[0])}</span>')
 
 
 def whole_name(text: str | None) -> str:

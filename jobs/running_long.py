@@ -1,7 +1,8 @@
 """Runaway jobs: what a GP service usually takes, which jobs stand out, and which the portal noticed (for alerts).
 
-A service's baseline is the 95th percentile of the durations of the succeeded jobs ArcGIS still keeps
-(from at least five of them; without enough history nothing is flagged by duration). An executing job
+A service's baseline is the 95th percentile of the durations of its succeeded jobs: those of the last 30 days in
+the job index when it holds enough of them (history registers that source: jobs never imports history), else those
+ArcGIS still keeps (from at least five of them; without enough history nothing is flagged by duration). An executing job
 is running long past both a multiple of it and it plus a margin; a queued job is queued long past a
 threshold; a job still cancelling after a few minutes is cancel stuck. Thresholds are the site's, or a
 service's own.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +37,7 @@ class Baseline:
 
     samples: int
     p95: timedelta | None
+    days: int = 0  # taken from the job index over this many days; 0: from the jobs ArcGIS still keeps
 
     @property
     def known(self) -> bool:
@@ -47,7 +50,9 @@ class Baseline:
                 f"Not enough history to judge running times: {self.samples} succeeded job"
                 f"{'' if self.samples == 1 else 's'} on the server, {BASELINE_MINIMUM} needed."
             )
-        return f"Usually ≤ {minutes_text(self.p95)} (95% of the last {self.samples} succeeded jobs)."
+        jobs = f"{self.samples:,} succeeded jobs"
+        among = f"the {jobs} of the last {self.days} days" if self.days else f"the last {jobs}"
+        return f"Usually ≤ {minutes_text(self.p95)} (95% of {among})."
 
 
 def baseline_of(jobs: list[arcgis_client.Job]) -> Baseline:
@@ -61,13 +66,48 @@ def baseline_of(jobs: list[arcgis_client.Job]) -> Baseline:
     return Baseline(len(durations), timedelta(seconds=p95))
 
 
-def known_baseline(site: Site, service: arcgis_client.ServiceRef) -> Baseline | None:
-    """The service's baseline if someone read it in the last ten minutes; never asks ArcGIS."""
-    return shared_value(("baseline", site.pk, service.key))
+# Baselines by (site pk, service key in lower case): the job index's, for the services it holds enough jobs of.
+IndexedBaselines = dict[tuple[int, str], Baseline]
+_index_source: Callable[[list[Site]], IndexedBaselines] | None = None
 
 
-def baseline(site: Site, client: arcgis_client.AdminClient, service: arcgis_client.ServiceRef) -> Baseline:
-    """The service's baseline, shared for ten minutes between everyone who may see the site."""
+def register_index_baselines(source: Callable[[list[Site]], IndexedBaselines]) -> None:
+    """The job index's baselines of the services of some sites (history's app registers it when it is ready). It
+    reads the database: call it on the request's thread, and hand its answer to threads that ask ArcGIS."""
+    global _index_source
+    _index_source = source
+
+
+def index_baselines(sites: list[Site]) -> IndexedBaselines:
+    """The baselines the job index holds enough jobs for; none when no index is installed."""
+    return _index_source(sites) if _index_source is not None and sites else {}
+
+
+def indexed_baseline(indexed: IndexedBaselines, site: Site, service: arcgis_client.ServiceRef) -> Baseline | None:
+    """ArcGIS matches service names whatever their case, and so does the index."""
+    return indexed.get((site.pk, service.key.lower()))
+
+
+def known_baseline(
+    site: Site, service: arcgis_client.ServiceRef, indexed: IndexedBaselines | None = None
+) -> Baseline | None:
+    """The service's baseline from the index, or if someone read it from ArcGIS in the last ten minutes; never asks
+    ArcGIS. `indexed`: index_baselines() of its site (None reads the database now: on the request's thread only)."""
+    indexed = index_baselines([site]) if indexed is None else indexed
+    return indexed_baseline(indexed, site, service) or shared_value(("baseline", site.pk, service.key))
+
+
+def baseline(
+    site: Site,
+    client: arcgis_client.AdminClient,
+    service: arcgis_client.ServiceRef,
+    indexed: IndexedBaselines | None = None,
+) -> Baseline:
+    """The service's baseline: the index's when it holds enough jobs, else from ArcGIS's own, shared for ten minutes
+    between everyone who may see the site. `indexed`: index_baselines() of its site, read on the request's thread
+    (a caller on another thread must pass it: None reads the database now)."""
+    if (found := indexed_baseline(index_baselines([site]) if indexed is None else indexed, site, service)) is not None:
+        return found
 
     def fetch() -> Baseline:
         page = client.query_jobs(service, status=arcgis_client.SUCCEEDED, number=BASELINE_SAMPLES)

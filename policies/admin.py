@@ -16,7 +16,7 @@ from policies import alerts
 from policies.forms import ChannelForm
 from policies.models import AlertChannel, Delivery
 
-AUDITED = ("name", "kind", "destination", "webhook URL", "events", "site", "enabled")
+AUDITED = ("name", "kind", "destination", "webhook URL", "events", "failure rate", "site", "enabled")
 _WEBHOOK_URL = audit.Shown("webhook URL", describe=lambda digest: f"fingerprint {digest}" if digest else "none")
 # How the audit trail tells each value: the kind and the events by their labels, a webhook URL by a fingerprint.
 SHOWN = audit.shown_fields(
@@ -27,6 +27,7 @@ SHOWN = audit.shown_fields(
         "webhook URL": audit.Shown("webhook URL", describe=lambda digest: f"fingerprint {digest}" if digest else "none")
     },
     events=audit.Shown("events", choices=AlertChannel.EVENT_NAMES),
+    **{"failure rate": audit.Shown("failure rate alert", empty="none", quote=False)},
     site=audit.Shown("site", empty="every site", quote=False),
 )
 
@@ -38,6 +39,7 @@ def _snapshot(channel: AlertChannel) -> dict:
         "destination": channel.destination,
         "webhook URL": channel.url_fingerprint,
         "events": list(channel.events),
+        "failure rate": channel.failure_rate_words,
         "site": channel.site.slug if channel.site else None,
         "enabled": channel.enabled,
     }

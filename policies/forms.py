@@ -63,7 +63,28 @@ class ChannelForm(forms.ModelForm):
 
     class Meta:
         model = AlertChannel
-        fields = ["name", "kind", "url", "recipients", "events", "site", "enabled"]
+        fields = [
+            "name",
+            "kind",
+            "url",
+            "recipients",
+            "events",
+            "failure_rate_percent",
+            "failure_rate_min_jobs",
+            "site",
+            "enabled",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("failure_rate_percent", "failure_rate_min_jobs"):  # empty: the usual value
+            self.fields[name].required = False
+
+    def clean_failure_rate_percent(self):
+        return self.cleaned_data.get("failure_rate_percent") or AlertChannel.FAILURE_RATE_PERCENT
+
+    def clean_failure_rate_min_jobs(self):
+        return self.cleaned_data.get("failure_rate_min_jobs") or AlertChannel.FAILURE_RATE_MIN_JOBS
 
     def _post_clean(self):
         if url := self.cleaned_data.get("url"):

@@ -256,6 +256,7 @@ class AlertChannel(models.Model):
         POLICY_ACTED = "policy_acted", "A scheduled policy run acted"
         POLICY_STOPPED = "policy_stopped", "A policy paused itself or held back a run"
         SITE_DOWN = "site_down", "A site stopped answering, and came back"
+        FAILURE_RATE = "failure_rate", "A service's failure rate over the last hour is above this channel's threshold"
         MONITORING = "monitoring", "A site's monitoring account failed, and works again"
 
     # Each event in a few words, for a list of them in the audit trail.
@@ -266,8 +267,11 @@ class AlertChannel(models.Model):
         Event.POLICY_ACTED: "policy acted",
         Event.POLICY_STOPPED: "policy stopped",
         Event.SITE_DOWN: "site down or back",
+        Event.FAILURE_RATE: "failure rate",
         Event.MONITORING: "monitoring account failing or back",
     }
+    FAILURE_RATE_PERCENT = 20
+    FAILURE_RATE_MIN_JOBS = 10
 
     name = models.CharField(max_length=100)  # unique on its site (or among channels for every site)
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -279,6 +283,20 @@ class AlertChannel(models.Model):
         Site, null=True, blank=True, on_delete=models.CASCADE, help_text="Only this site's alerts. Empty: every site."
     )
     enabled = models.BooleanField(default=True)
+    # The failure-rate event: a service whose jobs that ended in the last hour failed (or timed out) more often than
+    # this, counted once it had at least this many of them.
+    failure_rate_percent = models.PositiveSmallIntegerField(
+        "failure rate threshold",
+        default=FAILURE_RATE_PERCENT,
+        validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text="Failure rate: more than this % of a service's jobs that ended in the last hour failed.",
+    )
+    failure_rate_min_jobs = models.PositiveIntegerField(
+        "failure rate minimum jobs",
+        default=FAILURE_RATE_MIN_JOBS,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="Failure rate: counted once a service had this many jobs end in the last hour.",
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -340,6 +358,13 @@ class AlertChannel(models.Model):
     @property
     def recipient_list(self) -> list[str]:
         return [item.strip() for item in self.recipients.replace("\n", ",").split(",") if item.strip()]
+
+    @property
+    def failure_rate_words(self) -> str:
+        """Its failure-rate threshold in words, when it wants that event ("" otherwise)."""
+        if self.Event.FAILURE_RATE not in self.events:
+            return ""
+        return f"above {self.failure_rate_percent} % of at least {self.failure_rate_min_jobs} jobs an hour"
 
     def wants(self, event: str, site: Site | None) -> bool:
         return (
@@ -448,3 +473,27 @@ class SiteOutage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.site} since {self.since:%Y-%m-%d %H:%M}"
+
+
+class FailureRateBreach(models.Model):
+    """A service whose failure rate went over a channel's threshold: alerted on that channel once, when it went over;
+    ended when it no longer is (a later breach alerts again)."""
+
+    channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="+")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    service_key = models.CharField(max_length=241, help_text="'folder/name' in lower case: ArcGIS's own matching.")
+    started = models.DateTimeField(default=timezone.now)
+    ended = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "site", "service_key"],
+                condition=models.Q(ended__isnull=True),
+                name="one_open_breach_per_channel_and_service",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service_key} on site {self.site_id}, channel {self.channel_id}, since {self.started:%H:%M}"

@@ -1,4 +1,5 @@
-"""The fleet view: the jobs of every GP service of every site the user may see, filling in as services answer."""
+"""The fleet view: the jobs of every GP service of every site the user may see, filling in as services answer (or
+from the job index at once, when it is fresh: jobs.fleet.served)."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def fleet_view(request: HtmxHttpRequest) -> HttpResponse:
         **sort_context(request, sorting.FLEET_COLUMNS, _ordering(form)),
     }
     if inline and form.is_valid():
-        *_, state = fleet.fleet(request.user, form.sites_asked(sites), form.query())
+        *_, state = fleet.served(request.user, form.sites_asked(sites), form.query())
         context |= _fleet_context(request, state, form)
     return render(request, "jobs/fleet.html", context)
 
@@ -98,7 +99,7 @@ def fleet_stream(request: HtmxHttpRequest) -> StreamingHttpResponse:
         return event_stream([])
 
     def fragments() -> Iterator[str]:
-        for state in fleet.fleet(request.user, form.sites_asked(sites), form.query()):
+        for state in fleet.served(request.user, form.sites_asked(sites), form.query()):
             context = _fleet_context(request, state, form)
             yield render_to_string("jobs/partials/fleet_update.html", context, request)
 
@@ -112,7 +113,7 @@ def fleet_refresh(request: HtmxHttpRequest) -> HttpResponse:
     form, sites = _fleet_form(request)
     if not form.is_valid():
         return HttpResponseStopPolling()
-    *_, state = fleet.fleet(request.user, form.sites_asked(sites), form.query())
+    *_, state = fleet.served(request.user, form.sites_asked(sites), form.query())
     return render(request, "jobs/partials/fleet_update.html", _fleet_context(request, state, form))
 
 
@@ -125,7 +126,12 @@ def fleet_export(request: HtmxHttpRequest) -> HttpResponseBase:
     if not form.is_valid():
         return refused_export(form)
     listing = fleet.EveryJob(
-        request.user, form.sites_asked(sites), form.query(), limit=exports.EXPORT_MAX, page_size=EXPORT_PAGE
+        request.user,
+        form.sites_asked(sites),
+        form.query(),
+        limit=exports.EXPORT_MAX,
+        page_size=EXPORT_PAGE,
+        read=fleet.served,
     )
 
     def problems() -> list[str]:

@@ -11,7 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.access import viewer_required
 from accounts.roles import can_operate
-from jobs import audit, exports, reads, sorting
+from jobs import audit, exports, hooks, reads, sorting
 from jobs.access import target_of
 from jobs.forms import (
     MAX_BULK,
@@ -85,6 +85,7 @@ def job_list(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -
         context |= _table_context(request, target, form)
     if table_only:
         return render(request, "jobs/partials/job_table.html", context)
+    context["service_panels"] = hooks.service_panel_html(request, target)
     return render(request, "jobs/job_list.html", context)
 
 
@@ -96,9 +97,14 @@ def job_detail(request: HtmxHttpRequest, slug: str, name: str, job_id: str, fold
     detail = reads.job_detail(request.user, target, job_id)
     page = JobPage(detail, show_all=request.GET.get("messages") == "all")
     row = JobRow.of(detail.row)  # with its display values: its facts show its times too
+    # ArcGIS no longer holds it, or cannot be asked: the job as last seen, if an app above remembers it
+    remembered = hooks.remembered_job(target, job_id) if row.gone or row.job is None else None
+    if remembered is not None:
+        row = JobRow(target, job_id, remembered.job, gone=not remembered.job.is_terminal, last_event=row.last_event)
     context = {"target": target, "detail": detail, "page": page, "row": row, "token": detail.token}
+    context["remembered"] = remembered
     context["row_list"] = [row]
-    context["can_operate"] = can_operate(request.user)
+    context["can_operate"] = can_operate(request.user) and remembered is None
     context["back_url"] = request.get_full_path()
     return render(request, "jobs/job_detail.html", context)
 

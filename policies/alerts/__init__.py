@@ -29,10 +29,12 @@ TEST_ALERT_EVERY_SECONDS = 60
 TEST_ALERTS_PER_HOUR = 10
 
 
-def alert(event: str, site: Site | None, title: str, text: str, *, link: str = "") -> list[Delivery]:
+def alert(
+    event: str, site: Site | None, title: str, text: str, *, link: str = "", on: list[AlertChannel] | None = None
+) -> list[Delivery]:
     """One delivery per enabled channel that wants this event (for this site) and whose owner may see the site,
-    queued after the commit."""
-    enabled = AlertChannel.objects.filter(enabled=True).select_related("owner")
+    queued after the commit; `on`: only among these channels (an event whose threshold is each channel's own)."""
+    enabled = on if on is not None else AlertChannel.objects.filter(enabled=True).select_related("owner")
     channels = [channel for channel in enabled if channel.wants(event, site) and channel.may_carry(site)]
     deliveries = [
         Delivery.objects.create(channel=channel, event=event, site=site, title=title[:300], text=text, link=link)

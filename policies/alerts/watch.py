@@ -1,6 +1,8 @@
 """Watching (every tick): what the portal noticed becomes alerts: jobs found running long, queued long or stuck
 cancelling (once per job and kind), sites whose circuit breaker has been open for ALERT_SITE_DOWN_MINUTES (and
-their coming back), and sites' monitoring accounts that fail (and work again)."""
+their coming back), services whose failure rate over the last hour went above a channel's threshold (from the job
+index; once per service and breach, on each channel by its own threshold), and sites' monitoring accounts that fail
+(and work again)."""
 
 from __future__ import annotations
 
@@ -12,13 +14,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 import arcgis_client
+from history import failure_rates
 from history.models import MonitoringAccount
 from jobs.models import Site
 from jobs.running_long import minutes_text, noticed
 from jobs.targets import ServiceTarget
 from jobs.upstream import SiteGuard
 from policies.alerts import alert, portal_link
-from policies.models import AlertChannel, AlertedJob, SiteOutage
+from policies.models import AlertChannel, AlertedJob, FailureRateBreach, SiteOutage
 
 Event = AlertChannel.Event
 
@@ -37,6 +40,7 @@ def watch(now: datetime | None = None) -> None:
     now = now or timezone.now()
     jobs_flagged(now)
     site_outages(now)
+    failing_services(now)
     monitoring_accounts(now)
 
 
@@ -110,6 +114,59 @@ def site_outages(now: datetime) -> None:
                 f"{site.name} answers again",
                 f"{site.name} answers again after {minutes_text(now - outage.since)} without answering.",
             )
+
+
+def failing_services(now: datetime) -> int:
+    """An alert on each channel that wants the failure-rate event for each service whose jobs that ended in the last
+    hour failed more often than the channel's threshold, counted from its minimum number of jobs: once when it goes
+    over (a breach, kept per channel and service), again only after it was back within the threshold."""
+    channels = [
+        channel
+        for channel in AlertChannel.objects.filter(enabled=True).select_related("owner")
+        if Event.FAILURE_RATE in channel.events
+    ]
+    ongoing = {
+        (b.channel_id, b.site_id, b.service_key): b for b in FailureRateBreach.objects.filter(ended__isnull=True)
+    }
+    if not channels and not ongoing:
+        return 0
+    rates = failure_rates.failing_services(now)
+    over = {
+        (channel.pk, *key): (channel, rate)
+        for channel in channels
+        for key, rate in rates.items()
+        if rate.over(channel.failure_rate_percent, channel.failure_rate_min_jobs)
+    }
+    ended = [breach.pk for key, breach in ongoing.items() if key not in over]
+    FailureRateBreach.objects.filter(pk__in=ended, ended__isnull=True).update(ended=now)
+    sites = Site.objects.in_bulk({rate.site_pk for _, rate in over.values()})
+    raised = 0
+    for key, (channel, rate) in over.items():
+        site = sites.get(rate.site_pk)
+        if key in ongoing or site is None or not channel.may_carry(site) or not channel.wants(Event.FAILURE_RATE, site):
+            continue
+        try:
+            with transaction.atomic():
+                FailureRateBreach.objects.create(channel=channel, site=site, service_key=rate.service_key, started=now)
+        except IntegrityError:
+            continue  # another worker alerted it just now
+        _alert_failure_rate(channel, site, rate)
+        raised += 1
+    return raised
+
+
+def _alert_failure_rate(channel: AlertChannel, site: Site, rate: failure_rates.ServiceRate) -> None:
+    service = failure_rates.spelled(site.pk, rate.service_key)
+    target = ServiceTarget(site, service)
+    alert(
+        Event.FAILURE_RATE,
+        site,
+        f"Failure rate: {service.key} on {site.name}",
+        f"{service.key} on {site.name} failed {rate.failed} of {rate.ended} jobs in the last hour "
+        f"({rate.percent} %, threshold {channel.failure_rate_percent} %).",
+        link=portal_link(target.url("job_list", status=arcgis_client.FAILED)),
+        on=[channel],
+    )
 
 
 def monitoring_accounts(now: datetime) -> None:

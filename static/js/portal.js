@@ -353,11 +353,20 @@
     if (minutes) { return minutes + " min " + two(rest) + " s"; }
     return rest + " s";
   }
+  // How old the job index's answer is (the fleet view's "as of 4 s ago"): it keeps counting until the next refresh.
+  function ageText(seconds) {
+    return seconds < 90 ? seconds + " s ago" : Math.round(seconds / 60) + " min ago";
+  }
   function tick() {
     var now = performance.now();
     document.querySelectorAll("[data-elapsed]").forEach(function (el) {
       if (!since.has(el)) { since.set(el, now - 1000 * Number(el.dataset.elapsed)); }
       var text = durationText(Math.max(0, Math.floor((now - since.get(el)) / 1000)));
+      if (el.textContent !== text) { el.textContent = text; }
+    });
+    document.querySelectorAll("[data-age]").forEach(function (el) {
+      if (!since.has(el)) { since.set(el, now - 1000 * Number(el.dataset.age)); }
+      var text = ageText(Math.max(0, Math.floor((now - since.get(el)) / 1000)));
       if (el.textContent !== text) { el.textContent = text; }
     });
   }

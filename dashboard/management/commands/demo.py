@@ -22,6 +22,8 @@ from django.core.management.commands import runserver
 
 import arcgis_client
 from accounts import roles
+from history import monitoring
+from history.models import MonitoringAccount
 from jobs import operations
 from jobs.models import AuditEvent, Site
 from policies import editing
@@ -33,7 +35,8 @@ DEMO_USERS = {"operator": roles.OPERATOR, "viewer": roles.VIEWER, "siteadmin": r
 EXAMPLE_POLICY = "Night cleanup: FloodModel running long"
 # Each has an ArcGIS account of the same name on the simulated server, as a team has on a real one:
 # the operator and the site admin are ArcGIS administrators, the viewer may only read.
-ARCGIS_ACCOUNTS = ["operator:operator:admin", "siteadmin:siteadmin:admin", "viewer:viewer"]
+# The monitoring account is the collector's: it reads every job into the portal's history, and may only read.
+ARCGIS_ACCOUNTS = ["operator:operator:admin", "siteadmin:siteadmin:admin", "viewer:viewer", "monitor:monitor"]
 
 
 class Command(BaseCommand):
@@ -79,6 +82,7 @@ class Command(BaseCommand):
                 if not outcome.ok:
                     raise CommandError(f"Could not connect the demo users to the simulator: {outcome.message}")
             self._example_policy(site, owner=next(u for u in users if u.username == "operator"))
+            self._monitoring_account(site, actor=next(u for u in users if u.username == "siteadmin"))
             worker = self._start_worker()
             try:
                 server = QuietServer(self.style.SUCCESS(self._banner(addr, simulator, worker)))
@@ -132,6 +136,12 @@ class Command(BaseCommand):
             enabled=False,
         )
         editing.save(owner, policy, None, via=AuditEvent.Via.CLI)
+
+    def _monitoring_account(self, site: Site, actor) -> None:
+        """The collector's read-only account, set once (audited) and again only after the site moved."""
+        account = MonitoringAccount.objects.filter(site=site).first()
+        if account is None or not account.secret_ciphertext:
+            monitoring.set_account(site, actor, username="monitor", password="monitor", via=AuditEvent.Via.CLI)
 
     def _register_site(self, simulator, actor) -> Site:
         """The demo site on this run's simulator, changed like any site (audited; a new port revokes tokens)."""
