@@ -1,9 +1,11 @@
-"""Roles from the shared cache: a permission check costs one cache read, not two queries per request.
+"""Roles from the shared cache: what a signed-in user holds costs one cache read per request, not four queries.
 
-Every cached set of permissions is stamped with a generation. Any change to who holds what (a user's
-groups or permissions, a group's permissions, a group or permission itself, a migration) replaces the
-generation once its transaction commits, so the change takes effect at once on every worker that shares
-the cache. Whether a user is active or a superuser comes from the user's row, read on every request.
+What a user holds (Holdings: their permissions, their groups, whether their account is linked to single sign-on)
+is cached as one entry, stamped with a generation. Any change to who holds what (a user's groups or permissions,
+a group's permissions, a group or permission itself, an account linked or unlinked, a migration) replaces the
+generation once its transaction commits, so the change takes effect at once on every worker that shares the
+cache. Whether a user is active or a superuser, and their password's hash (a changed password ends their other
+sessions), come from the user's row, read on every request.
 
 The cache is the `shared_only` one: while Redis does not answer it holds nothing, so permission sets are read
 from the database on every request (failing closed: a per-process copy could miss a role removed meanwhile on
@@ -17,9 +19,12 @@ each process has its own cache, and a role changed in the web process would be u
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Group
 from django.core.cache import caches
 from django.db import transaction
 from django.utils.connection import ConnectionProxy
@@ -34,7 +39,7 @@ cache = ConnectionProxy(caches, "shared_only")  # as django.core.cache.cache is 
 
 def _user_key(user) -> str:
     # The row's creation time too: a deleted user's ID given to a new one never finds the old entry.
-    return f"permissions:{user.pk}:{user.date_joined.timestamp()}:{int(user.is_superuser)}"
+    return f"holdings:{user.pk}:{user.date_joined.timestamp()}:{int(user.is_superuser)}"
 
 
 def _current_generation() -> str:
@@ -56,10 +61,53 @@ def new_generation(**_signal) -> None:
 def uncached(user):
     """The same user, whose permission checks read the database, never the cache: for what acts without a browser
     (a scheduled policy run, an API call), so that a role removed anywhere counts at once."""
-    for cached in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+    for cached in ("_perm_cache", "_user_perm_cache", "_group_perm_cache", "_holdings"):
         user.__dict__.pop(cached, None)
     user._permissions_uncached = True
     return user
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What a user holds: permissions (as ModelBackend names them), groups, and whether the account is linked to a
+    single sign-on identity (then its password does not sign in, unless OIDC_LINK_KEEPS_PASSWORD)."""
+
+    permissions: frozenset[str]
+    group_ids: frozenset[int]
+    group_names: frozenset[str]
+    linked: bool
+
+
+def holdings(user) -> Holdings:
+    """The user's Holdings: from the shared cache while its generation stands, else read (and cached). Kept on the
+    user object for the rest of the request, as Django keeps its permission sets."""
+    found = user.__dict__.get("_holdings")
+    if found is not None:
+        return found
+    if getattr(user, "_permissions_uncached", False) or not user.is_active:
+        found = _read(user)
+    else:
+        user_key = _user_key(user)
+        cached = cache.get_many([GENERATION_KEY, user_key])
+        generation, entry = cached.get(GENERATION_KEY), cached.get(user_key)
+        if generation is not None and entry is not None and entry[0] == generation:
+            found = entry[1]
+        else:
+            # Read the generation before the database: a change committed in between leaves this entry stale.
+            generation = generation or _current_generation()
+            found = _read(user)
+            cache.set(user_key, (generation, found), timeout=ENTRY_SECONDS)
+    user._holdings = found
+    return found
+
+
+def _read(user) -> Holdings:
+    permissions = ModelBackend().get_all_permissions(user) if user.is_active else set()
+    groups = list(Group.objects.filter(user=user).values_list("pk", "name"))
+    linked = ProviderAccount.objects.filter(user=user).exclude(subject="").exists()
+    return Holdings(
+        frozenset(permissions), frozenset(pk for pk, _ in groups), frozenset(name for _, name in groups), linked
+    )
 
 
 class CachedPermissionsBackend(ModelBackend):
@@ -68,29 +116,28 @@ class CachedPermissionsBackend(ModelBackend):
     unless OIDC_LINK_KEEPS_PASSWORD."""
 
     def user_can_authenticate(self, user) -> bool:
+        """At a sign-in with a password: read from the database, never from the cache."""
         if not super().user_can_authenticate(user):
             return False
         if settings.OIDC_LINK_KEEPS_PASSWORD:
             return True
         return not ProviderAccount.objects.filter(user=user).exclude(subject="").exists()
 
+    def get_user(self, user_id):
+        """A session's user on every request: its row from the database, whether it is linked from its Holdings."""
+        users = get_user_model()._default_manager
+        try:
+            user = users.get(pk=user_id)
+        except users.model.DoesNotExist:
+            return None
+        if not ModelBackend.user_can_authenticate(self, user):
+            return None
+        return user if settings.OIDC_LINK_KEEPS_PASSWORD or not holdings(user).linked else None
+
     def get_all_permissions(self, user_obj, obj=None):
-        if (
-            hasattr(user_obj, "_perm_cache")
-            or getattr(user_obj, "_permissions_uncached", False)
-            or not user_obj.is_active
-            or user_obj.is_anonymous
-            or obj is not None
-        ):
+        if hasattr(user_obj, "_perm_cache") or not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return super().get_all_permissions(user_obj, obj)
-        user_key = _user_key(user_obj)
-        found = cache.get_many([GENERATION_KEY, user_key])
-        generation, entry = found.get(GENERATION_KEY), found.get(user_key)
-        if generation is not None and entry is not None and entry[0] == generation:
-            user_obj._perm_cache = entry[1]
-            return entry[1]
-        # Read the generation before the permissions: a change committed in between leaves this entry stale.
-        generation = generation or _current_generation()
-        permissions = super().get_all_permissions(user_obj)
-        cache.set(user_key, (generation, permissions), timeout=ENTRY_SECONDS)
-        return permissions
+        if getattr(user_obj, "_permissions_uncached", False):
+            return super().get_all_permissions(user_obj, obj)
+        user_obj._perm_cache = set(holdings(user_obj).permissions)
+        return user_obj._perm_cache

@@ -36,7 +36,9 @@ def can_operate(user) -> bool:
 
 def role_of(user) -> str:
     """The role the header names: the strongest of the user's role groups."""
+    from accounts.permission_cache import holdings  # (settings import this module: no models at its top)
+
     if user.is_superuser:
         return "Superuser"
-    names = {group.name for group in user.groups.all()}
+    names = holdings(user).group_names
     return next((name for name in ROLE_NAMES if name in names), "No role")

@@ -51,7 +51,7 @@ class Result:
     comparison: float | None
     target: str
     met: bool | None  # None: a figure shown for information, held to no target
-    unit: str = "s"  # "s", "MB" or "/s" (a rate)
+    unit: str = "s"  # "s", "MB", "B" (bytes) or "/s" (a rate)
     note: str = ""
 
     @property
@@ -79,6 +79,8 @@ class Result:
             return f"{amount:.1f} MB"
         if self.unit == "/s":
             return f"{amount:.2f}/s"
+        if self.unit == "B":
+            return f"{amount:,.0f} B"
         return seconds(amount)
 
     def ratio_text(self) -> str:
@@ -203,6 +205,7 @@ def _simulator_commands() -> dict[str, Callable]:
         "add_jobs": add_jobs,
         "set_status": lambda sim, service, job_id, status: sim.state.set_status(service, job_id, status),
         "statuses": statuses,
+        "jobs": lambda sim, service: sim.state.jobs(service),  # every job of it, as ArcGIS answers them
         "issue_token": lambda sim, user, referer: sim.issue_token(user, referer=referer, expiration_minutes=120),
         "fault": lambda sim, kind, **params: sim.faults.set(kind, **params).to_json(),
         "clear_faults": lambda sim: sim.faults.clear(),

@@ -184,6 +184,11 @@ class PortalRedisCache(RedisCache):
             server.wrote_without(writes, self._client)
         return meanwhile(self._fallback())
 
+    def validate_key(self, key: str) -> None:
+        """Django only warns here about keys memcached could not hold (long, or with spaces or control characters),
+        character by character: Redis holds any key, and fifty keys of a page's rows cost more checking than
+        storing."""
+
     def _keys(self, keys: Iterable[Any], version: int | None) -> list[str]:
         return [self.make_and_validate_key(key, version=version) for key in keys]
 

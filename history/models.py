@@ -128,6 +128,12 @@ class IndexedJob(models.Model):
             models.Index(fields=["job_id"], name="history_job_id"),
             # the failure-rate watch (history.failure_rates): the last hour's outcomes per service, from the index alone
             models.Index(fields=["ended", "site", "service_key", "status"], name="history_ended_outcomes"),
+            # the fleet view from the index (history.fleet_index): the newest active jobs, few among millions
+            models.Index(
+                fields=["-submitted", "-job_id"],
+                condition=models.Q(status__in=arcgis_client.ACTIVE_STATUSES),
+                name="history_active_newest",
+            ),
             # the runaway baselines (history.baselines): a service's recent succeeded durations, read from the index
             models.Index(
                 fields=["site", "service_key", "submitted", "duration_ms"],

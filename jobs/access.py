@@ -3,17 +3,20 @@ see is a 404, exactly as one that does not exist."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest
 
 import arcgis_client
+from jobs import site_directory
 from jobs.models import Site
 from jobs.targets import ServiceTarget
 
 
 def visible_site(request: HttpRequest, slug: str) -> Site:
     """The site, if this user may see it; a restricted site is a 404 to everyone else."""
-    return get_object_or_404(Site.objects.visible_to(request.user), slug=slug)
+    site = site_directory.visible_site(request.user, slug)
+    if site is None:
+        raise Http404("No such site.")
+    return site
 
 
 def target_of(request: HttpRequest, slug: str, name: str, folder: str = "") -> ServiceTarget:

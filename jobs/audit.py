@@ -135,12 +135,17 @@ def complete(events: list[AuditEvent], completions: list[Completion]) -> None:
             event.job_id,
             event.outcome,
         )
-    fields = ["outcome", "message", "upstream_code", "duration_ms", "finished"]
-    # One UPDATE per row, all in one transaction: for a 500-job bulk action this takes a
-    # fraction of the time bulk_update spends building its CASE expressions.
+    # One UPDATE for the rows that end alike (a bulk's successes differ only in how long each took, to the
+    # millisecond), all in one transaction: a bulk of 500 writes a few dozen, not 500 (Model.save's) or one whose
+    # CASE expressions take longer to build than the rows to write (bulk_update's).
+    alike: dict[tuple, list[int]] = {}
+    for event in events:
+        alike.setdefault((event.outcome, event.message, event.upstream_code, event.duration_ms), []).append(event.pk)
     with transaction.atomic():
-        for event in events:
-            event.save(update_fields=fields)
+        for (outcome, message, code, took), ids in alike.items():
+            AuditEvent.objects.filter(pk__in=ids).update(
+                outcome=outcome, message=message, upstream_code=code, duration_ms=took, finished=finished
+            )
 
 
 def record(

@@ -373,14 +373,18 @@ class AuditEvent(models.Model):
 
 
 class SavedViewQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "SavedViewQuerySet":
+    def visible_to(self, user, sites: list[Site] | None = None) -> "SavedViewQuerySet":
         """A user's own views and those shared with the team; either only while they may see its site (a view of
-        no one site, such as the fleet view over all sites, follows its owner's choice to share it)."""
+        no one site, such as the fleet view over all sites, follows its owner's choice to share it). `sites`: the
+        sites the user may see, when the caller knows them (jobs.site_directory)."""
         if not user.is_authenticated or not can_view(user):
             return self.none()
-        sites = Site.objects.visible_to(user)
         mine_or_shared = models.Q(owner=user) | models.Q(shared=True)
-        return self.filter(mine_or_shared).filter(models.Q(site__isnull=True) | models.Q(site__in=sites)).distinct()
+        if sites is not None:
+            seen = models.Q(site__isnull=True) | models.Q(site_id__in=[site.pk for site in sites])
+            return self.filter(mine_or_shared).filter(seen)
+        seen = models.Q(site__isnull=True) | models.Q(site__in=Site.objects.visible_to(user))
+        return self.filter(mine_or_shared).filter(seen).distinct()
 
 
 class SavedView(models.Model):

@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import arcgis_client
-from jobs.models import THRESHOLDS, AuditEvent, ServiceThresholds, Site
+from jobs import site_directory
+from jobs.models import THRESHOLDS, AuditEvent, Site
 from jobs.shared_cache import cache
 from jobs.targets import Flag, JobEntry, ServiceTarget
 from jobs.upstream import shared_read, shared_value
@@ -139,7 +140,7 @@ class Thresholds:
     def for_sites(cls, sites: list[Site]) -> dict[tuple[int, str], Thresholds]:
         """Each site's thresholds (key (site pk, "")) and each service's own, over its site's."""
         found = {(site.pk, ""): cls(**{name: getattr(site, name) for name in THRESHOLDS}) for site in sites}
-        for own in ServiceThresholds.objects.filter(site__in=sites):
+        for own in site_directory.service_thresholds(sites):
             base = found[(own.site_id, "")]
             values = {name: getattr(own, name) for name in THRESHOLDS if getattr(own, name) is not None}
             found[(own.site_id, own.service.lower())] = replace(base, **values)

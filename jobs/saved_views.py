@@ -16,7 +16,7 @@ from django.http import QueryDict
 from django.urls import Resolver404, resolve
 
 import arcgis_client
-from jobs import audit
+from jobs import audit, site_directory
 from jobs.forms import FleetFilterForm, JobFilterForm, filters_in_words
 from jobs.models import AuditEvent, SavedView, Site
 
@@ -60,7 +60,7 @@ def list_page(user, url: str) -> ListPage:
     query = QueryDict(parts.query, mutable=True)
     for name in [*NOT_FILTERS, *(name for name, value in query.items() if value == "")]:
         query.pop(name, None)
-    sites = list(Site.objects.visible_to(user))
+    sites = site_directory.visible_sites(user)
     form: FleetFilterForm | JobFilterForm
     if match.url_name == "fleet":
         form = FleetFilterForm(query, sites=sites)
@@ -110,7 +110,7 @@ def delete(user, view: SavedView) -> None:
 
 def visible(user):
     """The views this user may see and open: their own and the team's, each only while they may see its site."""
-    return SavedView.objects.visible_to(user).select_related("owner", "site")
+    return SavedView.objects.visible_to(user, site_directory.visible_sites(user)).select_related("owner", "site")
 
 
 def menu(user) -> list[SavedView]:

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 import arcgis_client
 from accounts.access import operator_required, viewer_required
-from jobs import fleet, operations, reads, stored_tokens
+from jobs import fleet, operations, reads, site_directory, stored_tokens
 from jobs.access import target_of
 from jobs.forms import MAX_BULK, BulkForm, FleetBulkForm, FleetFilterForm, JobFilterForm
 from jobs.models import Site
@@ -115,7 +115,7 @@ def bulk_action(request: HtmxHttpRequest, slug: str, name: str, folder: str = ""
 @operator_required
 def fleet_bulk(request: HtmxHttpRequest) -> HttpResponseBase:
     """Jobs of several services and sites: ticked in the fleet view, or all its filters match."""
-    sites = list(Site.objects.visible_to(request.user))
+    sites = site_directory.visible_sites(request.user)
     back = reverse("jobs:fleet")
     form = FleetBulkForm(request.POST, sites=sites)
     if not form.is_valid():
@@ -136,7 +136,7 @@ def fleet_bulk(request: HtmxHttpRequest) -> HttpResponseBase:
 def fleet_matching(request: HtmxHttpRequest) -> HttpResponse:
     """How many jobs the fleet view's filters match on all its pages (read when the operator may want them all):
     the "select all N matching" button, or why there is none."""
-    sites = list(Site.objects.visible_to(request.user))
+    sites = site_directory.visible_sites(request.user)
     form = FleetFilterForm(request.GET, sites=sites)
     if not form.is_valid():
         return HttpResponse("")

@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from accounts.access import viewer_required
 from accounts.roles import can_operate
-from jobs import exports, fleet, sorting
+from jobs import exports, fleet, site_directory, sorting
 from jobs.forms import (
     MAX_BULK,
     FleetFilterForm,
@@ -36,7 +36,7 @@ EXPORT_PAGE = 500  # jobs of the fleet read at a time for an export (each page a
 
 
 def _fleet_form(request: HtmxHttpRequest) -> tuple[FleetFilterForm, list[Site]]:
-    sites = list(Site.objects.visible_to(request.user))
+    sites = site_directory.visible_sites(request.user)
     return FleetFilterForm(request.GET, sites=sites), sites
 
 

@@ -15,13 +15,12 @@ from django_htmx.http import HttpResponseStopPolling
 import arcgis_client
 from accounts.access import viewer_required
 from accounts.roles import can_operate
-from jobs import reads
+from jobs import reads, site_directory
 from jobs.access import target_of
 from jobs.forms import (
     JobFilterForm,
 )
 from jobs.job_page import count_text, message_poll, new_lines
-from jobs.models import Site
 from jobs.rows import render_rows
 from jobs.targets import JobEntry, ServiceTarget
 from jobs.views.common import HtmxHttpRequest, page_path, small_int
@@ -187,7 +186,7 @@ def fleet_updates(request: HtmxHttpRequest) -> HttpResponse:
     """The fleet view's rows in motion (a job just cancelled), as the page sends them from what it shows:
     "site:Folder/Name:jobId:status[:stamp]", a few at most. Answers the rows that changed, out of band;
     the page asks again while any row is in motion (static/js/portal.js)."""
-    sites = {site.slug: site for site in Site.objects.visible_to(request.user)}
+    sites = {site.slug: site for site in site_directory.visible_sites(request.user)}
     wanted: dict[tuple[ServiceTarget, str], str] = {}
     for (slug, service, job_id), state in parse_rows(request.GET.get("rows", ""), leading=2).items():
         try:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.access import viewer_required
 from accounts.roles import can_operate
-from jobs import reads
+from jobs import reads, site_directory
 from jobs.access import target_of, visible_site
 from jobs.models import Site, StoredToken
 from jobs.views.common import HtmxHttpRequest, event_stream
@@ -52,7 +52,7 @@ def _assembled(
 @require_GET
 @viewer_required
 def overview(request: HtmxHttpRequest) -> HttpResponse:
-    sites = list(Site.objects.visible_to(request.user))
+    sites = site_directory.visible_sites(request.user)
     return _sites_page(request, "jobs/overview.html", sites, reverse("jobs:overview_stream"), {})
 
 
@@ -79,7 +79,7 @@ def _site_events(request: HtmxHttpRequest, events: Iterable) -> Iterator[str]:
 @viewer_required
 def sites_stream(request: HtmxHttpRequest, slug: str | None = None) -> StreamingHttpResponse:
     """The overview (or one site's page) filling in: sections, then counts, as ArcGIS answers."""
-    sites = [visible_site(request, slug)] if slug else list(Site.objects.visible_to(request.user))
+    sites = [visible_site(request, slug)] if slug else site_directory.visible_sites(request.user)
     return event_stream(_site_events(request, reads.overview(request.user, sites)))
 
 
@@ -87,7 +87,7 @@ def sites_stream(request: HtmxHttpRequest, slug: str | None = None) -> Streaming
 @viewer_required
 def overview_refresh(request: HtmxHttpRequest) -> HttpResponse:
     """Every site's section and counts again, in one answer (the overview refreshes every 30 s)."""
-    sites = list(Site.objects.visible_to(request.user))
+    sites = site_directory.visible_sites(request.user)
     slug = request.GET.get("site")
     if slug:
         sites = [site for site in sites if site.slug == slug]

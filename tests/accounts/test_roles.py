@@ -139,6 +139,18 @@ def test_a_new_user_given_a_deleted_users_id_does_not_inherit_its_roles(site, se
     assert client_as(new).get(reverse("jobs:overview")).status_code == 403
 
 
+def test_a_password_session_ends_at_the_next_request_once_its_account_is_linked(operator, client_as, settings):
+    """Linking keeps the password only with OIDC_LINK_KEEPS_PASSWORD: a session signed in with it then ends, also
+    when the link was made without changing the password (an administrator's, or the setting turned off since)."""
+    from accounts.models import ProviderAccount
+
+    settings.OIDC_LINK_KEEPS_PASSWORD = False
+    client = client_as(operator)
+    assert client.get(reverse("jobs:overview")).status_code == 200  # what the account holds is cached now
+    ProviderAccount.objects.create(user=operator, issuer="https://sso.example.com", subject="olivia.smith")
+    assert client.get(reverse("jobs:overview")).status_code == 302  # to the login page
+
+
 def test_migrations_make_every_cached_role_stale(operator):
     assert get_user_model().objects.get(pk=operator.pk).has_perm("jobs.operate_jobs")
     before = cache.get(GENERATION_KEY)
@@ -299,6 +311,55 @@ def test_a_viewer_in_the_group_sees_the_site_but_cannot_act(simulator, service, 
     client = client_as(reader)
     assert client.get(target.url("job_list")).status_code == 200
     assert client.action(target.url("purge"), {"confirmed": "yes"}).status_code == 403
+
+
+def test_who_may_see_a_site_changes_at_the_next_request(simulator, service, restricted, team, member, client_as):
+    """Sites and who sees them are kept in each process (jobs.site_directory): every change counts at once."""
+    client = client_as(member)
+    jobs_page = ServiceTarget(restricted, service).url("job_list")
+    assert client.get(jobs_page).status_code == 200  # the directory holds the site now
+    member.groups.remove(team)
+    assert client.get(jobs_page).status_code == 404
+    member.groups.add(team)
+    assert client.get(jobs_page).status_code == 200
+    other = Group.objects.create(name="Other team")
+    restricted.groups.set([other])
+    assert client.get(jobs_page).status_code == 404
+    restricted.groups.clear()  # no group: everyone with a role
+    assert client.get(jobs_page).status_code == 200
+    other.delete()
+    restricted.delete()
+    assert client.get(jobs_page).status_code == 404
+
+
+def test_a_renamed_or_added_site_is_found_at_the_next_request(simulator, site, service, operator, client_as):
+    client = client_as(operator)
+    assert "Main site" in client.get(reverse("jobs:overview")).content.decode()
+    site.name = "Renamed site"
+    site.save()
+    Site.objects.create(slug="north", name="North site", admin_url=simulator.admin_url, insecure=True)
+    html = client.get(reverse("jobs:overview")).content.decode()
+    assert "Renamed site" in html and "Main site" not in html and "North site" in html
+    assert client.get(reverse("jobs:site", args=["north"])).status_code == 200
+
+
+def test_a_site_is_found_without_a_query_once_known(site, operator, django_assert_num_queries):
+    from jobs import site_directory
+
+    user = get_user_model().objects.get(pk=operator.pk)
+    assert site_directory.visible_site(user, "main") == site  # read, and kept
+    user = get_user_model().objects.get(pk=operator.pk)  # as the next request loads the user
+    with django_assert_num_queries(0):
+        assert site_directory.visible_site(user, "main") == site
+        assert site_directory.visible_site(user, "elsewhere") is None
+        assert site_directory.visible_sites(user) == [site]
+
+
+def test_the_role_named_in_the_header_follows_a_role_change(operator, client_as):
+    client = client_as(operator)
+    assert '<span class="role">Operator</span>' in client.get(reverse("jobs:overview")).content.decode()
+    operator.groups.set([Group.objects.get(name="Viewer")])
+    assert '<span class="role">Viewer</span>' in client.get(reverse("jobs:overview")).content.decode()
 
 
 def test_a_group_alone_grants_no_role(simulator, service, restricted, team, client_as):

@@ -8,9 +8,10 @@ Answers the simulator never gives (cookies, redirects, odd JSON): test_odd_answe
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -430,3 +431,18 @@ def test_an_https_site_never_sends_a_password_to_a_plain_http_token_service(tls_
         AdminClient(open_connection(tls_simulator)).generate_token("siteadmin", "siteadmin")
 
     assert sent(tls_simulator) == [("POST", "/arcgis/admin/generateToken"), ("GET", "/arcgis/rest/info")]
+
+
+@pytest.mark.parametrize(
+    "submitted",
+    [
+        datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(2026, 12, 6, 10, 41, 26, 999_999, tzinfo=UTC),
+        datetime(2099, 12, 31, 23, 59, 59, 123_457, tzinfo=UTC),
+    ],
+)
+def test_a_job_kept_in_the_shared_cache_comes_back_the_same(submitted):
+    job = arcgis_client.Job("j1", arcgis_client.SUCCEEDED, submitted, submitted + timedelta(seconds=1), "u", "m", "x")
+    assert pickle.loads(pickle.dumps(job)) == job
+    unknown = arcgis_client.Job("j2", arcgis_client.NEW)
+    assert pickle.loads(pickle.dumps(unknown)) == unknown

@@ -176,6 +176,18 @@ def test_a_role_removed_while_redis_hangs_is_not_given_back_by_its_return(redis_
     assert not fresh(operator).has_perm("jobs.operate_jobs")
 
 
+def test_a_site_restricted_while_redis_hangs_is_hidden_at_once_and_after_its_return(redis_cache, site, operator):
+    from jobs import site_directory
+
+    assert site_directory.visible_site(fresh(operator), site.slug) == site  # the process keeps the directory now
+    redis_cache.pause()
+    site.groups.add(Group.objects.create(name="Hydrology team"))  # the new generation cannot reach Redis
+    assert site_directory.visible_site(fresh(operator), site.slug) is None  # from the database meanwhile
+    redis_cache.resume()
+    past_the_retry()
+    assert site_directory.visible_site(fresh(operator), site.slug) is None
+
+
 # --- per-process state: rate limits, the circuit breaker ------------------------------------------
 
 

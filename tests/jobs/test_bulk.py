@@ -185,3 +185,31 @@ def test_a_bulk_whose_page_went_away_is_still_carried_out_and_recorded(simulator
 def test_the_summary_counts_in_words(action, outcomes, skipped, summary):
     results = [operations.ActionResult(action, outcome, "") for outcome in outcomes]
     assert operations.BulkReport(action, results, ["j1"] * skipped).summary == summary
+
+
+def test_each_job_of_a_bulk_is_completed_with_its_own_outcome(simulator, site, service, operator, connect):
+    connect(operator, site)
+    running, finished = add_jobs(simulator, service, 3), add_jobs(simulator, service, 2, status=SUCCEEDED)
+    targets = [ActionTarget(service, job_id) for job_id in running + finished]
+
+    report = operations.bulk(operator, site, "cancel", targets)  # nothing known: each is sent
+
+    results = {result.job_id: result for result in report.results}
+    rows = {event.job_id: event for event in AuditEvent.objects.filter(via="bulk")}
+    assert sorted(rows) == sorted(running + finished)
+    for job_id in running:
+        assert (rows[job_id].outcome, rows[job_id].message, rows[job_id].upstream_code) == (
+            "success",
+            "Cancel requested",
+            None,
+        )
+    for job_id in finished:
+        refused = results[job_id]
+        assert refused.outcome == "refused" and job_id in refused.message
+        assert (rows[job_id].outcome, rows[job_id].message, rows[job_id].upstream_code) == (
+            "refused",
+            refused.message,
+            refused.code,
+        )
+    assert all(row.finished is not None and row.duration_ms is not None for row in rows.values())
+    assert len({row.finished for row in rows.values()}) == 1  # completed together
