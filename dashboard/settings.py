@@ -397,7 +397,7 @@ CELERY_TIMEZONE = "UTC"
 POLICY_TICK_SECONDS = env.integer("POLICY_TICK_SECONDS", 60, minimum=1)
 # The job history's collector (history/collector.py): beat sends a pass over every site with a monitoring account
 # this often (one task per site), and the index keeps a job this many days after it was submitted. The fleet view
-# reads its rows from the job index while every site it covers was collected within two intervals.
+# reads its rows from the index while every site it covers was collected within two intervals.
 HISTORY_COLLECT_SECONDS = env.integer("HISTORY_COLLECT_SECONDS", 30, minimum=1)
 HISTORY_RETENTION_DAYS = env.integer("HISTORY_RETENTION_DAYS", 90, minimum=1)
 CELERY_BEAT_SCHEDULE = {

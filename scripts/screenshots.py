@@ -535,6 +535,24 @@ def admin_alert_channel(page: Page, demo: Demo) -> None:
     page.locator(".messagelist").wait_for()
 
 
+def history(page: Page, demo: Demo) -> None:
+    """Every indexed job of the last 7 days, with the activity charts drawn under the list."""
+    page.goto("/history/")
+    page.locator('figure[data-chart="jobs-per-period"] svg').wait_for(timeout=15_000)
+
+
+def history_month(page: Page, demo: Demo) -> None:
+    """One service's last 30 days: its failures by machine and user, its durations."""
+    page.goto("/history/?within=30d&service=FloodModel")
+    page.locator('figure[data-chart="duration-percentiles"] svg').wait_for(timeout=15_000)
+
+
+def admin_monitoring_account(page: Page, demo: Demo) -> None:
+    """The demo site's monitoring account in the admin: its password is never shown again."""
+    page.goto("/admin/history/monitoringaccount/")
+    page.get_by_role("link", name=re.compile("demo")).first.click()
+
+
 SCREENS = [
     Screen("01-login", login, user=None),
     Screen("02-overview", overview),
@@ -567,6 +585,9 @@ SCREENS = [
     Screen("29-admin-sites", admin_sites, user=SITE_ADMIN),
     Screen("30-admin-site", admin_site, user=SITE_ADMIN),
     Screen("31-admin-alert-channel", admin_alert_channel, user=SITE_ADMIN),
+    Screen("32-history", history),
+    Screen("33-history-service-month", history_month),
+    Screen("34-admin-monitoring-account", admin_monitoring_account, user=SITE_ADMIN),
 ]
 
 

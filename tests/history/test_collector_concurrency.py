@@ -18,7 +18,8 @@ from jobs.models import AuditEvent, Site
 
 EXECUTING, SUCCEEDED = "esriJobExecuting", "esriJobSucceeded"
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the collectors run on threads, each with its connection
+# the collectors run on threads, each with its connection; the migrations' rows (roles) come back after the flush
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def in_threads(*calls):
