@@ -37,7 +37,7 @@ from jobs.views.polling import filters_query, newest_shown_ms, poll_for, watched
 def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFilterForm) -> dict:
     if not form.is_valid():
         return {}
-    table = reads.job_table(request.user, target, form.query(), job_id=form.cleaned_data["job"])
+    table = reads.job_table(request.user, target, form.query(), job_id=form.cleaned_data["job"], last_events=False)
     page = table.page
     if page is None:  # not read: the table shows table.error
         return {"table": table}
