@@ -23,6 +23,7 @@ pruned a bounded batch at a time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -464,7 +465,7 @@ def prune(site: Site, now: datetime | None = None) -> int:
         pks = list(IndexedJob.objects.filter(old, site=site).values_list("pk", flat=True)[:PRUNE_BATCH])
         if not pks:
             break
-        with transaction.atomic():
+        with _writing(), transaction.atomic():
             Transition.objects.filter(job_id__in=pks).delete()
             removed += IndexedJob.objects.filter(pk__in=pks).delete()[1].get(IndexedJob._meta.label, 0)
     return removed
@@ -573,10 +574,16 @@ def _collect_services(
             answer, seconds = (outcome, 0.0) if isinstance(outcome, arcgis_client.ArcGISError) else outcome
             if isinstance(answer, Reading):
                 try:
-                    result.tally.add(store(site, plan, answer, owner, timezone.now(), seconds))
+                    with _writing():
+                        result.tally.add(store(site, plan, answer, owner, timezone.now(), seconds))
                     result.services += 1
                 except LeaseLost:
                     log.warning("%s %s: the lease ran out before its answer was written", site.slug, plan.ref)
+                except DatabaseError as exc:  # e.g. SQLite busy: asked again next pass
+                    log.warning("%s %s: its answer could not be written (%s)", site.slug, plan.ref, exc)
+                    result.failed += 1
+                    with contextlib.suppress(DatabaseError):
+                        release(plan.collection, owner, "Its jobs could not be written to the index; next pass.")
                 continue
             if isinstance(answer, AccountProblem):
                 problem = problem or answer
@@ -586,6 +593,14 @@ def _collect_services(
                 result.failed += 1
             release(plan.collection, owner, str(getattr(answer, "message", "")) if answer is not None else "")
     return problem
+
+
+_sqlite_writes = threading.Lock()
+
+
+def _writing():
+    """SQLite takes one writer at a time: this process's site threads take turns rather than time out waiting."""
+    return _sqlite_writes if connection.vendor == "sqlite" else contextlib.nullcontext()
 
 
 def collect(sites: Iterable[Site]) -> list[SitePass]:
