@@ -124,10 +124,10 @@ class HistoryQuery:
 
     def span(self) -> tuple[datetime, datetime]:
         """The time the list covers, for the activity charts: from `since` (or as far back as the index keeps
-        jobs) to `until` (or now)."""
+        jobs) to `until` (or now); never further back than the index keeps jobs (no decades of empty days)."""
         now = timezone.now()
         until = min(self.until, now) if self.until else now
-        since = self.since or now - retention()
+        since = max(self.since or now - retention(), now - retention())
         return min(since, until), until
 
 
