@@ -18,8 +18,11 @@ each process has its own cache, and a role changed in the web process would be u
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -61,8 +64,9 @@ def new_generation(**_signal) -> None:
 def uncached(user):
     """The same user, whose permission checks read the database, never the cache: for what acts without a browser
     (a scheduled policy run, an API call), so that a role removed anywhere counts at once."""
-    for cached in ("_perm_cache", "_user_perm_cache", "_group_perm_cache", "_holdings"):
-        user.__dict__.pop(cached, None)
+    for cached in ("_perm_cache", "_user_perm_cache", "_group_perm_cache", "_holdings", "_read_along"):
+        with contextlib.suppress(AttributeError):  # (delattr, not __dict__: the user may be a lazy object)
+            delattr(user, cached)
     user._permissions_uncached = True
     return user
 
@@ -78,17 +82,37 @@ class Holdings:
     linked: bool
 
 
+# Keys of the shared cache that other layers read on most requests (the generations of what they keep per process:
+# sites, a user's tokens, saved views), each a function of the user: read in the same round trip as the user's
+# Holdings, one per request.
+_read_along: list[Callable[[Any], str]] = []
+
+
+def read_along(key_of: Callable[[Any], str]) -> None:
+    """Have the key key_of(user) read with every user's Holdings (see read_with)."""
+    _read_along.append(key_of)
+
+
+def read_with(user, key: str) -> str | None:
+    """What `key` held when this request read the user's Holdings; None when it held nothing or was not read
+    (then read it yourself)."""
+    found = getattr(user, "_read_along", None)  # (getattr: request.user is a lazy object)
+    return found.get(key) if found else None
+
+
 def holdings(user) -> Holdings:
     """The user's Holdings: from the shared cache while its generation stands, else read (and cached). Kept on the
     user object for the rest of the request, as Django keeps its permission sets."""
-    found = user.__dict__.get("_holdings")
+    found = getattr(user, "_holdings", None)  # (getattr: request.user is a lazy object)
     if found is not None:
         return found
     if getattr(user, "_permissions_uncached", False) or not user.is_active:
         found = _read(user)
     else:
         user_key = _user_key(user)
-        cached = cache.get_many([GENERATION_KEY, user_key])
+        along = [key_of(user) for key_of in _read_along]
+        cached = cache.get_many([GENERATION_KEY, user_key, *along])
+        user._read_along = {key: cached[key] for key in along if key in cached}
         generation, entry = cached.get(GENERATION_KEY), cached.get(user_key)
         if generation is not None and entry is not None and entry[0] == generation:
             found = entry[1]

@@ -162,6 +162,11 @@ class SiteConnection:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self.session = session
+        self._adapter = adapter
+        # Every call's headers but the token's: the session's defaults (user agent, compression), JSON, the referer.
+        self._headers = {**session.headers, "Accept": "application/json"}
+        if referer:
+            self._headers["Referer"] = referer
 
     @classmethod
     def for_settings(cls, **settings: Any) -> SiteConnection:
@@ -213,14 +218,12 @@ class SiteConnection:
 
     def _request(self, method: str, url: str, token: str | None, params: dict | None, max_bytes: int) -> Any:
         params = {**(params or {}), "f": "json"}
-        headers = {"Accept": "application/json"}
-        if self.referer:
-            headers["Referer"] = self.referer
+        headers = self._headers
         query: dict[str, Any] | None = None  # GET: in the URL
         form: dict[str, Any] | None = None  # POST: in the body
         if method == "GET":
             if token:
-                headers["X-Esri-Authorization"] = f"Bearer {token}"
+                headers = {**headers, "X-Esri-Authorization": f"Bearer {token}"}
             query = params
             timeout = self.timeout
         else:
@@ -230,22 +233,17 @@ class SiteConnection:
             # requests would raise a bare OSError for it.
             raise TLSFailure(f"{self.label}: the site's CA bundle file is missing.")  # its path is nobody's business
         self.guard.admit()
-        content = None
         try:
-            response = self.session.request(
-                method,
-                url,
-                headers=headers,
+            response = self._adapter.send(
+                self._prepared(method, url, headers, query, form),
+                stream=bool(max_bytes),
                 timeout=timeout,
                 verify=self.verify,
-                # A redirect could hand the token header to another host; ArcGIS never needs one.
-                allow_redirects=False,
-                stream=bool(max_bytes),
-                params=query,
-                data=form,
+                cert=None,
+                proxies={},
             )
-            if max_bytes:
-                content = self._read_capped(response, max_bytes, timeout[1])
+            # Read here, where a connection that breaks off meanwhile is understood.
+            content = self._read_capped(response, max_bytes, timeout[1]) if max_bytes else response.content
         except ResponseTooLarge:
             self.guard.record(answered=True)
             raise
@@ -279,6 +277,20 @@ class SiteConnection:
             if method != "GET" and (isinstance(exc, MalformedResponse) or response.status_code >= 500):
                 exc.ambiguous = True
             raise
+
+    @staticmethod
+    def _prepared(
+        method: str, url: str, headers: dict[str, str | bytes], query: dict | None, form: dict | None
+    ) -> requests.PreparedRequest:
+        """The request as requests' session would prepare it, without its merging of session settings, cookies and
+        hooks the portal never uses: no cookie is ever sent or kept, no redirect followed (a redirect could hand
+        the token header to another host; ArcGIS never needs one), no proxy or .netrc from the environment."""
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(method)
+        prepared.prepare_url(url, query)
+        prepared.prepare_headers(headers)
+        prepared.prepare_body(form, None)
+        return prepared
 
     def _read_capped(self, response: requests.Response, max_bytes: int, read_timeout: float) -> bytes:
         """A streamed answer's body, at most `max_bytes` once decompressed; the connection is dropped beyond."""

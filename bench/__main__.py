@@ -14,6 +14,7 @@ import traceback
 
 from bench import (
     bulk_cancel,
+    collector,
     fleet,
     fleet_index,
     history_db,
@@ -37,6 +38,7 @@ MEASURES = {
         fleet,
         fleet_index,
         history_db,
+        collector,
     )
 }
 

@@ -48,8 +48,12 @@ class MonitoringAccountAdmin(admin.ModelAdmin):
     form = MonitoringAccountForm
     list_display = ("site", "kind", "username", "last_ok", "failing_since", "problem")
     list_filter = ("kind", "problem_kind")
-    status_fields = ("kind", "last_ok", "failing_since", "problem", "token_expires", "last_pass", "last_pass_seconds")
+    status_fields = ("kind", "last_ok", "failing_since", "problem", "token_expires", "last_pass", "last_pass_took")
     fieldsets = ((None, {"fields": ("site", "username", "secret")}),)
+
+    @admin.display(description="Last pass took")
+    def last_pass_took(self, obj: MonitoringAccount) -> str:
+        return "—" if obj.last_pass_seconds is None else f"{obj.last_pass_seconds:.2f} s"
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

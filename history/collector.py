@@ -23,6 +23,7 @@ pruned a bounded batch at a time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -35,8 +36,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 import arcgis_client
@@ -116,7 +117,7 @@ class Plan:
     @property
     def window_start(self) -> datetime | None:
         if self.how == MERGE and self.older:
-            oldest = min((k.submitted for k in self.older.values() if k.submitted), default=None)
+            oldest = _oldest_dated(self)
             if oldest is not None and (self.since is None or oldest < self.since):
                 return oldest
         return self.since
@@ -135,20 +136,40 @@ def plans_for(site: Site, collections: list[ServiceCollection], refs: dict[str, 
         plan = Plan(collection, refs[collection.service_key], since, active[collection.service_key])
         if since is not None:
             plan.older = {job_id: k for job_id, k in plan.active.items() if k.submitted is None or k.submitted < since}
-        if plan.older:
-            plan.how = _cheapest(site, plan)
         plans.append(plan)
+    counted = [plan for plan in plans if plan.older]
+    counts = _counts(site, counted)
+    for i, plan in enumerate(counted):
+        plan.how = _cheapest(plan, counts[f"window{i}"], counts.get(f"range{i}", 0))
     return plans
 
 
-def _cheapest(site: Site, plan: Plan) -> str:
+def _oldest_dated(plan: Plan) -> datetime | None:
+    return min((k.submitted for k in plan.older.values() if k.submitted is not None), default=None)
+
+
+def _counts(site: Site, plans: list[Plan]) -> dict[str, int]:
+    """For each plan (by its position), the index's jobs of its service in its window (`window<i>`) and in the range
+    of its older active jobs before it (`range<i>`): one query for them all, where a query per count made planning
+    a pass about as slow as reading it."""
+    if not plans:
+        return {}
+    near, counts = Q(), {}
+    for i, plan in enumerate(plans):
+        assert plan.since is not None
+        key, oldest = plan.collection.service_key, _oldest_dated(plan)
+        near |= Q(service_key=key, submitted__gte=min(oldest, plan.since) if oldest else plan.since)
+        counts[f"window{i}"] = Count("pk", filter=Q(service_key=key, submitted__gte=plan.since))
+        if oldest is not None:
+            counts[f"range{i}"] = Count(
+                "pk", filter=Q(service_key=key, submitted__gte=oldest, submitted__lt=plan.since)
+            )
+    return IndexedJob.objects.filter(near, site=site).aggregate(**counts)
+
+
+def _cheapest(plan: Plan, in_window: int, in_range: int) -> str:
     """Calls each way takes, by the index's counts: start the window at the oldest active job; read that range
     apart; or ask per active status (plus one call per job whose status a query cannot ask for)."""
-    assert plan.since is not None
-    dated = [k.submitted for k in plan.older.values() if k.submitted is not None]
-    jobs = IndexedJob.objects.filter(site=site, service_key=plan.collection.service_key)
-    in_window = jobs.filter(submitted__gte=plan.since).count()
-    in_range = jobs.filter(submitted__gte=min(dated), submitted__lt=plan.since).count() if dated else 0
     unaskable = sum(1 for k in plan.older.values() if k.status not in statuses.QUERYABLE_STATUSES or not k.submitted)
     costs = {
         MERGE: pages(in_range + in_window) - pages(in_window) + unaskable,
@@ -444,7 +465,7 @@ def prune(site: Site, now: datetime | None = None) -> int:
         pks = list(IndexedJob.objects.filter(old, site=site).values_list("pk", flat=True)[:PRUNE_BATCH])
         if not pks:
             break
-        with transaction.atomic():
+        with _writing(), transaction.atomic():
             Transition.objects.filter(job_id__in=pks).delete()
             removed += IndexedJob.objects.filter(pk__in=pks).delete()[1].get(IndexedJob._meta.label, 0)
     return removed
@@ -553,10 +574,16 @@ def _collect_services(
             answer, seconds = (outcome, 0.0) if isinstance(outcome, arcgis_client.ArcGISError) else outcome
             if isinstance(answer, Reading):
                 try:
-                    result.tally.add(store(site, plan, answer, owner, timezone.now(), seconds))
+                    with _writing():
+                        result.tally.add(store(site, plan, answer, owner, timezone.now(), seconds))
                     result.services += 1
                 except LeaseLost:
                     log.warning("%s %s: the lease ran out before its answer was written", site.slug, plan.ref)
+                except DatabaseError as exc:  # e.g. SQLite busy: asked again next pass
+                    log.warning("%s %s: its answer could not be written (%s)", site.slug, plan.ref, exc)
+                    result.failed += 1
+                    with contextlib.suppress(DatabaseError):
+                        release(plan.collection, owner, "Its jobs could not be written to the index; next pass.")
                 continue
             if isinstance(answer, AccountProblem):
                 problem = problem or answer
@@ -566,6 +593,14 @@ def _collect_services(
                 result.failed += 1
             release(plan.collection, owner, str(getattr(answer, "message", "")) if answer is not None else "")
     return problem
+
+
+_sqlite_writes = threading.Lock()
+
+
+def _writing():
+    """SQLite takes one writer at a time: this process's site threads take turns rather than time out waiting."""
+    return _sqlite_writes if connection.vendor == "sqlite" else contextlib.nullcontext()
 
 
 def collect(sites: Iterable[Site]) -> list[SitePass]:

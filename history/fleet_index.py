@@ -17,7 +17,7 @@ from django.utils import timezone
 
 import arcgis_client
 from history.models import IndexedJob, ServiceCollection
-from history.queries import HistoryQuery
+from history.queries import HistoryQuery, matching
 from jobs.fleet import Fleet, from_index
 from jobs.models import Site
 from jobs.queries import FleetQuery
@@ -82,21 +82,17 @@ def _rows(sites: list[Site], query: FleetQuery):
     # The sites are seldom selective (a fleet is most of them): written so that no planner prefers the site's index
     # (SQLite without statistics would, and sort every job of the sites) to an index in the list's order.
     site = ExpressionWrapper(F("site_id") + 0, output_field=IntegerField())
-    jobs = IndexedJob.objects.alias(site_ref=site).filter(
-        site_ref__in=[s.pk for s in sites], submitted__isnull=False, gone_while=""
-    )
-    jobs = jobs.filter(_services_q(query))
     statuses = (arcgis_client.EXECUTING,) if query.running_long_only else query.statuses
-    if statuses:
-        jobs = jobs.filter(status__in=statuses)
-    if query.username:
-        jobs = jobs.filter(username__iexact=query.username)
-    if query.machine:
-        jobs = jobs.filter(machine__iexact=query.machine)
-    if query.since:
-        jobs = jobs.filter(submitted__gte=query.since)
-    if query.until:
-        jobs = jobs.filter(submitted__lte=query.until)
+    jobs = matching(
+        IndexedJob.objects.alias(site_ref=site).filter(
+            _services_q(query), site_ref__in=[s.pk for s in sites], submitted__isnull=False, gone_while=""
+        ),
+        statuses,
+        query.username,
+        query.machine,
+        query.since,
+        query.until,
+    )
     # Job IDs compare by code point, as the fan-out compares them in Python (PostgreSQL's default collation may not).
     jobs = jobs.annotate(job_key=Collate("job_id", "C") if connection.vendor == "postgresql" else F("job_id"))
     if query.cursor is not None:

@@ -140,6 +140,7 @@ class IndexedJob(models.Model):
                 condition=models.Q(status="esriJobSucceeded"),
                 name="history_succeeded_durations",
             ),
+            # the collector (history.collector): a service's jobs still to read again, found at once
             models.Index(fields=["site", "service_key"], condition=ACTIVE_JOB, name="history_active"),
         ]
 

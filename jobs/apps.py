@@ -12,11 +12,15 @@ class JobsConfig(AppConfig):
         from jobs import (
             checks,  # noqa: F401  (registers the system checks)
             crypto,
+            saved_views,
             site_directory,
+            stored_tokens,
         )
         from jobs.models import StoredToken
 
         site_directory.connect_signals()
+        stored_tokens.connect_signals()
+        saved_views.connect_signals()
         crypto.register(StoredToken, "ciphertext", "token")
         crypto.register(ProviderAccount, "refresh_ciphertext", "single sign-on refresh token")
         signals.identity_linked.connect(_audit_link, dispatch_uid="audit-identity-linked")

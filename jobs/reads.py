@@ -278,8 +278,11 @@ def _single(reader: SiteReader, target: ServiceTarget, job_id: str) -> arcgis_cl
     return reader.call(lambda client: shared_read(("job", site.pk, target.service.key, job_id), lambda: get(client)))
 
 
-def job_table(user, target: ServiceTarget, query: JobQuery, *, job_id: str | None = None) -> JobTable:
-    """One page of a service's jobs (or the one job asked for by ID), with the last portal action on each."""
+def job_table(
+    user, target: ServiceTarget, query: JobQuery, *, job_id: str | None = None, last_events: bool = True
+) -> JobTable:
+    """One page of a service's jobs (or the one job asked for by ID), with the last portal action on each (unless
+    `last_events` is False: a page's rows do not show it; their details read it when opened)."""
     reader = SiteReader(user, target.site)
     table = JobTable(target, reader.token)
     started = time.monotonic()
@@ -296,7 +299,8 @@ def job_table(user, target: ServiceTarget, query: JobQuery, *, job_id: str | Non
     else:
         table.page = page
         target.remember(page.jobs)
-        latest = audit.latest_events(target.site, target.service.key, [job.job_id for job in page.jobs])
+        job_ids = [job.job_id for job in page.jobs]
+        latest = audit.latest_events(target.site, target.service.key, job_ids) if last_events else {}
         rows = [JobEntry(target, job.job_id, job, last_event=latest.get(job.job_id)) for job in page.jobs]
         table.rows = running_long.flag_entries(rows)
     table.seconds = time.monotonic() - started

@@ -8,16 +8,23 @@ site. Sharing a view, and deleting a shared one, are audited.
 
 from __future__ import annotations
 
+import itertools
+import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import signals
 from django.http import QueryDict
 from django.urls import Resolver404, resolve
 
 import arcgis_client
+from accounts.roles import can_view
 from jobs import audit, site_directory
 from jobs.forms import FleetFilterForm, JobFilterForm, filters_in_words
+from jobs.generations import Generation, still_fresh
 from jobs.models import AuditEvent, SavedView, Site
 
 # What only says where in a list someone was, not what it shows.
@@ -113,8 +120,53 @@ def visible(user):
     return SavedView.objects.visible_to(user, site_directory.visible_sites(user)).select_related("owner", "site")
 
 
+# --- the Views menu of every page ------------------------------------------------------------------------------
+#
+# Every saved view (with its owner and site) is kept by each process and filtered for each user, as visible() does
+# it: the menu costs no query. Any change to a view, or to a user (the menu names the owner of a view shared by
+# someone else), replaces the generation (jobs.generations).
+
+GENERATION = Generation(lambda _: "saved-views:generation")
+_kept: tuple[str, float, list[SavedView]] | None = None
+_kept_lock = threading.Lock()
+
+
 def menu(user) -> list[SavedView]:
-    return list(visible(user)[:MENU_SIZE])
+    """The views of the top bar's menu: visible(user), its first MENU_SIZE. The views are the process's own copies:
+    read them, never change them."""
+    views = _every_view(user)
+    if views is None:
+        return list(visible(user)[:MENU_SIZE])
+    if not user.is_authenticated or not can_view(user):
+        return []
+    sites = {site.pk for site in site_directory.visible_sites(user)}
+    seen = (v for v in views if (v.owner_id == user.pk or v.shared) and (v.site_id is None or v.site_id in sites))
+    return list(itertools.islice(seen, MENU_SIZE))
+
+
+def _every_view(user) -> list[SavedView] | None:
+    global _kept
+    generation = GENERATION.current(user, user_id=0)  # (one generation for every user)
+    if generation is None:
+        return None
+    kept = _kept
+    if kept is None or kept[0] != generation or not still_fresh(kept[1]):
+        with _kept_lock:
+            kept = _kept
+            if kept is None or kept[0] != generation or not still_fresh(kept[1]):
+                # In the order of SavedView.Meta (name, id), as visible() gives them.
+                kept = _kept = (generation, time.monotonic(), list(SavedView.objects.select_related("owner", "site")))
+    return kept[2]
+
+
+def _changed(**_signal) -> None:
+    GENERATION.replace()
+
+
+def connect_signals() -> None:
+    for model in (SavedView, get_user_model()):
+        signals.post_save.connect(_changed, sender=model, dispatch_uid=f"saved-views-save-{model.__name__}")
+        signals.post_delete.connect(_changed, sender=model, dispatch_uid=f"saved-views-delete-{model.__name__}")
 
 
 def described(user, view: SavedView) -> str:

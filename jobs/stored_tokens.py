@@ -3,12 +3,15 @@ token, only while it is usable, and an answer that rejects it (rejects_token) ma
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
+from django.db.models import signals
 from django.utils import timezone
 
 import arcgis_client
 from jobs.crypto import TokenDecryptionError
+from jobs.generations import Generation, still_fresh
 from jobs.models import Site, StoredToken
 from jobs.upstream import connection_for
 
@@ -29,8 +32,39 @@ class NotConnected(Exception):
 READ_ERRORS = (NotConnected, arcgis_client.ArcGISError)
 
 
+# --- the stored tokens a process has read ----------------------------------------------------------------------
+#
+# A user's token for a site (its row: the token still encrypted, its expiry, whether ArcGIS rejected it), or that
+# there is none, is kept by each process under the generation of that user's tokens, which any change to one of them
+# replaces (jobs.generations). What acts without a browser (a policy run: an `uncached` user) reads the database.
+
+GENERATION = Generation(lambda user_id: f"tokens:{user_id}")
+_KEPT_MAX = 10_000
+_kept: dict[tuple[int, int], tuple[str, float, StoredToken | None]] = {}
+
+
 def stored_token(user, site: Site) -> StoredToken | None:
-    return StoredToken.objects.filter(user=user, site=site).first()
+    """The user's token for the site, if any. The row is the process's own copy: read it, never change it."""
+    generation = None if getattr(user, "_permissions_uncached", False) else GENERATION.current(user)
+    if generation is None:
+        return StoredToken.objects.filter(user=user, site=site).first()
+    kept = _kept.get((user.pk, site.pk))
+    if kept is not None and kept[0] == generation and still_fresh(kept[1]):
+        return kept[2]
+    token = StoredToken.objects.filter(user=user, site=site).first()
+    if len(_kept) >= _KEPT_MAX:
+        _kept.clear()
+    _kept[(user.pk, site.pk)] = (generation, time.monotonic(), token)
+    return token
+
+
+def _token_saved_or_deleted(sender, instance: StoredToken, **_signal) -> None:
+    GENERATION.replace(instance.user_id)
+
+
+def connect_signals() -> None:
+    for signal in (signals.post_save, signals.post_delete):
+        signal.connect(_token_saved_or_deleted, sender=StoredToken, dispatch_uid=f"stored-tokens-{id(signal)}")
 
 
 def client_with(site: Site, token: StoredToken | None) -> arcgis_client.AdminClient:
@@ -63,9 +97,11 @@ def rejects_token(error: Exception) -> bool:
 def mark_rejected(user, site: Site, used_since: datetime) -> None:
     """That token must not be used again until the operator reconnects (a token connected after `used_since`,
     when the calls began, is spared)."""
-    StoredToken.objects.filter(user=user, site=site, invalid_since__isnull=True, connected_at__lte=used_since).update(
-        invalid_since=timezone.now()
-    )
+    marked = StoredToken.objects.filter(
+        user=user, site=site, invalid_since__isnull=True, connected_at__lte=used_since
+    ).update(invalid_since=timezone.now())
+    if marked:
+        GENERATION.replace(user.pk)  # (an update sends no signal)
 
 
 class RejectionWatch:

@@ -30,6 +30,17 @@ _T = TypeVar("_T")
 
 _admitted = threading.local()  # per thread: (site pk, whether its breaker had any state) at the last admit
 
+# A breaker found without any state (closed, nothing failed) is taken as closed for this long by this process without
+# asking the shared cache again: a bulk's 500 calls ask it twice a second, not 500 times. Another worker's failures
+# open it here that much later; this process's own failures count at once.
+CLOSED_MEMO_SECONDS = 0.25
+_closed_until: dict[int, float] = {}
+
+
+def forget_closed_breakers() -> None:
+    """For tests: every breaker is read again at its next call."""
+    _closed_until.clear()
+
 
 @dataclass(frozen=True)
 class SiteGuard:
@@ -51,8 +62,14 @@ class SiteGuard:
         return cache.get(self._key) or {}
 
     def admit(self) -> None:
+        if time.monotonic() < _closed_until.get(self.site_pk, 0):
+            _admitted.seen = (self.site_pk, False)
+            return
         state = self.state()
         _admitted.seen = (self.site_pk, bool(state))  # what record() needs to know, without reading it again
+        if not state:
+            _closed_until[self.site_pk] = time.monotonic() + CLOSED_MEMO_SECONDS
+            return
         opened = state.get("opened")
         if opened is None:
             return
@@ -75,6 +92,7 @@ class SiteGuard:
             if getattr(_admitted, "seen", None) != (self.site_pk, False):
                 cache.delete_many([self._key, f"{self._key}:trial"])
             return
+        _closed_until.pop(self.site_pk, None)
         state = self.state()
         now = time.time()
         failures = state.get("failures", 0) + 1

@@ -18,6 +18,7 @@ from django.test import Client
 from django.utils.crypto import get_random_string
 
 import arcgis_client
+from jobs import upstream
 from jobs.counters import SeriesIndex
 from jobs.models import Site, StoredToken
 from jobs.targets import ServiceTarget
@@ -44,6 +45,7 @@ def _fresh_cache():
     """The row cache and sessions may live in Redis, shared between tests: start each test clean."""
     cache.clear()
     SeriesIndex.forget_all()  # the gauges' index, when it lives in this process (no Redis)
+    upstream.forget_closed_breakers()  # a breaker this process found closed a moment ago
     yield
 
 

@@ -230,8 +230,14 @@ def _refused(request: HtmxHttpRequest, errors: list[str], back: str) -> HttpResp
 
 
 def _rows(request: HtmxHttpRequest, selection: Selection, site: Site, results) -> list[JobEntry]:
+    # One target per service: a row's links come from its target's address, found once (jobs.targets).
+    targets: dict[arcgis_client.ServiceRef, ServiceTarget] = {}
     return [
-        JobRow.after(ServiceTarget(site, result.target.service), result, selection.known.get(result.job_id))
+        JobRow.after(
+            targets.setdefault(result.target.service, ServiceTarget(site, result.target.service)),
+            result,
+            selection.known.get(result.job_id),
+        )
         for result in results
         if result.target is not None and result.job_id in selection.shown
     ]

@@ -11,14 +11,13 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.access import viewer_required
 from accounts.roles import can_operate
-from jobs import audit, exports, hooks, reads, sorting
+from jobs import audit, exports, hooks, reads, sorting, stored_tokens
 from jobs.access import target_of
 from jobs.forms import (
     MAX_BULK,
     JobFilterForm,
 )
 from jobs.job_page import JobPage
-from jobs.models import StoredToken
 from jobs.rows import JobRow
 from jobs.targets import ServiceTarget
 from jobs.views.common import (
@@ -38,7 +37,7 @@ from jobs.views.polling import filters_query, newest_shown_ms, poll_for, watched
 def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFilterForm) -> dict:
     if not form.is_valid():
         return {}
-    table = reads.job_table(request.user, target, form.query(), job_id=form.cleaned_data["job"])
+    table = reads.job_table(request.user, target, form.query(), job_id=form.cleaned_data["job"], last_events=False)
     page = table.page
     if page is None:  # not read: the table shows table.error
         return {"table": table}
@@ -75,7 +74,7 @@ def job_list(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -
         "target": target,
         "form": form,
         "inline": inline,
-        "token": None if table_only else StoredToken.objects.filter(user=request.user, site=target.site).first(),
+        "token": None if table_only else stored_tokens.stored_token(request.user, target.site),
         "can_operate": can_operate(request.user),
         "page_url": page_path(request),
         "back_url": page_path(request),

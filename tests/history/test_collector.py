@@ -193,6 +193,45 @@ def test_a_pass_costs_at_most_three_calls_per_service_when_nothing_changed(simul
     assert result.tally.changed == 2 and (row(old_running).status, row(old_queued).status) == (SUCCEEDED, EXECUTING)
 
 
+def test_planning_counts_every_claimed_service_in_one_query(site, now):
+    """Each service with active jobs behind its window is planned by the index's counts: one query for the whole
+    batch (not two per service), and each still read the cheapest way."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    import arcgis_client
+    from tests.history.factory import indexed
+
+    ago = lambda **delta: now - timedelta(**delta)  # noqa: E731
+    # Far: a job executing for five hours, 450 finished since (three pages): one query for its status is cheapest.
+    # Near: one executing for ten minutes, a few finished since: the window starts earlier, at no extra call.
+    # Quiet: its active job is inside the window: nothing to count.
+    indexed(site, "Team/Far", EXECUTING, submitted=ago(hours=5))
+    for minute in range(450):
+        indexed(site, "Team/Far", SUCCEEDED, submitted=ago(hours=3, minutes=-minute / 3))
+    indexed(site, "Team/Near", EXECUTING, submitted=ago(minutes=10))
+    for minute in range(5):
+        indexed(site, "Team/Near", SUCCEEDED, submitted=ago(minutes=8 - minute))
+    indexed(site, "Team/Quiet", EXECUTING, submitted=ago(seconds=30))
+    keys = ("team/far", "team/near", "team/quiet")
+    for key in keys:
+        newest = IndexedJob.objects.filter(service_key=key).latest("submitted").submitted
+        ServiceCollection.objects.create(
+            site=site, folder="Team", service=key[5:], service_key=key, newest_submitted=newest + timedelta(minutes=1)
+        )
+    collections = list(ServiceCollection.objects.filter(site=site).order_by("service_key"))
+    refs = {key: arcgis_client.ServiceRef.parse(key) for key in keys}
+    with CaptureQueriesContext(connection) as queries:
+        plans = collector.plans_for(site, collections, refs)
+    assert len(queries) == 2  # the active jobs of every service, then every count
+    assert {plan.collection.service_key: (plan.how, len(plan.older)) for plan in plans} == {
+        "team/far": (collector.STATUSES, 1),
+        "team/near": (collector.MERGE, 1),
+        "team/quiet": (collector.MERGE, 0),
+    }
+    assert plans[1].window_start == ago(minutes=10)
+
+
 def test_the_account_s_password_only_ever_goes_to_generate_token(simulator, site, service, monitored):
     simulator.state.add_job(service.key, status=EXECUTING)
     collector.collect_site(site)

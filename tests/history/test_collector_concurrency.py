@@ -50,6 +50,18 @@ def test_two_collectors_share_a_site_without_collecting_a_service_twice(simulato
         simulator.state.add_service(name, folder="Fleet")
         jobs += [simulator.state.add_job(f"Fleet/{name}", status=EXECUTING) for _ in range(3)]
     simulator.faults.set("latency", operation="query", ms=20)
+    # Each worker's first claim waits for the other's: they surely work side by side, however the threads are run.
+    first_claims, claimed_once = threading.Barrier(2), set()
+    claim = collector.claim
+
+    def claim_side_by_side(site, owner, *args):
+        claimed = claim(site, owner, *args)
+        if owner not in claimed_once:
+            claimed_once.add(owner)
+            first_claims.wait(10)
+        return claimed
+
+    monkeypatch.setattr(collector, "claim", claim_side_by_side)
     first, second = in_threads(
         lambda: collector.collect_site(Site.objects.get(pk=site.pk), owner="worker-a"),
         lambda: collector.collect_site(Site.objects.get(pk=site.pk), owner="worker-b"),
@@ -115,9 +127,9 @@ def test_a_stalled_site_and_a_rejecting_site_never_delay_another(
     third_simulator.faults.set("expire_tokens")
     results = {result.site.slug: result for result in collector.collect([healthy, stalled, rejecting])}
     ok = results["healthy"]
-    assert (ok.tally.new, ok.problem) == (1, "") and ok.seconds < 0.8
+    assert (ok.tally.new, ok.problem) == (1, "") and ok.seconds < 1.0  # less than the stalled site's read timeout
     # The stalled site cost one read's budget (its token trade included), not its action timeout.
-    assert 1.0 <= results["stalled"].seconds < 2.0 and "did not answer within 1 s" in results["stalled"].problem
+    assert 1.0 <= results["stalled"].seconds < 2.5 and "did not answer within 1 s" in results["stalled"].problem
     assert "rejected the monitoring account's token" in results["rejecting"].problem
     # The rejecting site traded its password again once, then gave up for this pass.
     assert [r.operation for r in third_simulator.requests] == ["generateToken", "services", "generateToken", "services"]
@@ -130,4 +142,4 @@ def test_a_stalled_site_and_a_rejecting_site_never_delay_another(
     for _ in range(2):
         collector.collect_site(stalled)
     again = collector.collect_site(stalled)
-    assert again.seconds < 0.2 and "is not answering since" in again.problem
+    assert again.seconds < 0.5 and "is not answering since" in again.problem

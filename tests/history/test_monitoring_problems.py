@@ -33,7 +33,9 @@ def tick(capture) -> None:
         tasks.tick()
 
 
-def test_a_failing_account_shows_on_the_site_s_overview(simulator, site, service, monitored, olivia, client_as):
+def test_a_failing_account_shows_on_the_site_s_overview(
+    simulator, site, service, monitored, olivia, site_admin, client_as
+):
     page = olivia.get(reverse("jobs:overview"), {"inline": "1"}).content.decode()
     assert "data-monitoring-problem" not in page
     simulator.faults.set("expire_tokens")
@@ -45,6 +47,9 @@ def test_a_failing_account_shows_on_the_site_s_overview(simulator, site, service
         assert line.endswith("ArcGIS rejected the monitoring account's token: Invalid token.")
         assert "Job history: the monitoring account fails since" in line
         assert "Set it" not in line  # an operator cannot
+    admin_page = client_as(site_admin).get(reverse("jobs:overview"), {"inline": "1"}).content.decode()
+    change = reverse("admin:history_monitoringaccount_change", args=[monitored.pk])
+    assert f'<a href="{change}">Set it</a>' in admin_page
     simulator.faults.clear()
     collector.collect_site(site)
     assert "data-monitoring-problem" not in olivia.get(reverse("jobs:overview"), {"inline": "1"}).content.decode()

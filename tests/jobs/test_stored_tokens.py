@@ -421,3 +421,23 @@ def test_an_administrator_removing_a_token_is_an_audited_disconnect(site, operat
     event = AuditEvent.objects.get(action="disconnect")
     assert (event.user, event.via, event.outcome) == (root, "admin", "success")
     assert event.message == "Removed the token of olivia for Main site."
+
+
+def test_a_token_is_read_once_per_process_and_every_change_to_it_counts_at_the_next_request(
+    simulator, site, service, operator, client_as, connect, django_assert_num_queries
+):
+    """Each process keeps the token rows it read (jobs.stored_tokens), under a generation any change replaces."""
+    connect(operator, site)
+    user = type(operator).objects.get(pk=operator.pk)
+    kept = stored_tokens.stored_token(user, site)
+    with django_assert_num_queries(0):
+        assert stored_tokens.stored_token(user, site) is kept
+    client, target = client_as(operator), ServiceTarget(site, service)
+    job_id = simulator.state.add_job(service.key)
+    assert "Jobs 1–1 of 1" in jobs_table_html(client, target)
+    StoredToken.objects.filter(user=operator).delete()  # as an address change revokes every token of a site
+    simulator.requests.clear()
+    assert "You have no ArcGIS token" in status_text(client.action(target.url("cancel", job_id)).content.decode())
+    assert list(simulator.requests) == []
+    connect(operator, site)
+    assert "Jobs 1–1 of 1" in jobs_table_html(client, target)
