@@ -68,7 +68,7 @@ def _running_long(
     if (limit := running_long.running_long_after(base, limits)) is not None:
         now = timezone.now()
         executing = shared_read(
-            ("running long", site.pk, target.service.key),
+            ("running long", site.pk, target.service.match_key),
             lambda: client.query_jobs(target.service, status=arcgis_client.EXECUTING, end_time=now - limit, number=100),
         )
         for job in executing.jobs:
@@ -99,7 +99,7 @@ def _section(site: Site, token: StoredToken | None, services: list[arcgis_client
 
 
 def _counts(site: Site, client: arcgis_client.AdminClient, target: ServiceTarget) -> arcgis_client.JobStatistics:
-    stats = shared_read(("stats", site.pk, target.service.key), lambda: client.job_statistics(target.service))
+    stats = shared_read(("stats", site.pk, target.service.match_key), lambda: client.job_statistics(target.service))
     counters.record_job_counts(site, target.service.key, stats)  # /metrics shows what was read, never reads itself
     return stats
 
@@ -261,7 +261,7 @@ def _page(reader: SiteReader, target: ServiceTarget, query: JobQuery) -> arcgis_
     site = target.site
     return reader.call(
         lambda client: shared_read(
-            ("jobs", site.pk, target.service.key, *query.key()), lambda: query.run(client, target.service)
+            ("jobs", site.pk, target.service.match_key, *query.key()), lambda: query.run(client, target.service)
         )
     )
 
@@ -275,7 +275,9 @@ def _single(reader: SiteReader, target: ServiceTarget, job_id: str) -> arcgis_cl
         except arcgis_client.NotFound:
             return None
 
-    return reader.call(lambda client: shared_read(("job", site.pk, target.service.key, job_id), lambda: get(client)))
+    return reader.call(
+        lambda client: shared_read(("job", site.pk, target.service.match_key, job_id), lambda: get(client))
+    )
 
 
 def job_table(
