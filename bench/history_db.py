@@ -5,7 +5,8 @@ in fifty failing more often, 50 users, 12 machines), filled by the database itse
   failed ones of 30 days, one service over 90 days, one user's, one machine's, one job by its ID — the slowest
   held to ≤ 50 ms;
 - the 30-day activity charts of every site (jobs per day by outcome, duration percentiles per day, the services
-  with the most failures and the most running time, per machine, per user): all of them ≤ 300 ms;
+  with the most failures and the most running time, per machine, per user): all of them ≤ 300 ms; the 90-day ones
+  (every job) reported;
 - the history's CSV streamed: memory must not grow with the rows (peak of Python's allocations, about 330,000 rows
   vs 30,000);
 - bytes per indexed job: the table, its TOAST and every index (pg_total_relation_size), over the rows.
@@ -112,6 +113,15 @@ def results(figures: dict) -> list[Result]:
         + f"; over {figures['rows_30_days']:,} jobs; one site's ({figures['rows_30_days_one_site']:,} jobs) "
         f"{seconds(figures['charts_one_site'])}",
     )
+    ninety = Result(
+        f"{NAME}_charts_90",
+        f"The {DAYS}-day activity charts of every site, all of them",
+        figures["charts_90_days"],
+        None,
+        "reported",
+        None,
+        note=f"over {figures['rows_90_days']:,} jobs",
+    )
     small, large = figures["csv_peak_mb"]
     growth = large / small - 1 if small else 0.0
     csv = Result(
@@ -144,9 +154,9 @@ def results(figures: dict) -> list[Result]:
         None,
         note=f"baselines of one site's 200 services {seconds(figures['baselines'])}",
     )
-    for result in (page, chart, csv, size, extra):
+    for result in (page, chart, ninety, csv, size, extra):
         say(result.line())
-    return [page, chart, csv, size, extra]
+    return [page, chart, ninety, csv, size, extra]
 
 
 # --- in the bench's own process, on its private database ---------------------------------------------------------
@@ -242,9 +252,9 @@ CHARTS = {
 }
 
 
-def charts(sites) -> tuple[dict[str, float], float, int]:
-    """The 30-day activity charts of these sites as the history page counts them (history.activity): each one alone,
-    and all of them together, as the page asks (two share one query)."""
+def charts(sites, days: int = 30) -> tuple[dict[str, float], float, int]:
+    """The activity charts of these sites' last `days` as the history page counts them (history.activity): each one
+    alone, and all of them together, as the page asks (all but the percentiles share one query)."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -252,14 +262,14 @@ def charts(sites) -> tuple[dict[str, float], float, int]:
     from history.activity import Activity, span_of
     from history.queries import HistoryQuery
 
-    query = HistoryQuery(since=timezone.now() - timedelta(days=30))
+    query = HistoryQuery(since=timezone.now() - timedelta(days=days))
     jobs = query.jobs(sites)
 
     def activity() -> Activity:  # a new one each time: it keeps each chart once counted
         return Activity(jobs, span_of(*query.span()), sites)
 
     each = {title: timed_median(lambda name=name: getattr(activity(), name), runs=3) for title, name in CHARTS.items()}
-    return each, timed_median(lambda: activity().tables(), runs=3), jobs.count()
+    return each, timed_median(lambda: activity().tables()), jobs.count()
 
 
 def csv_memory(sites) -> tuple[list[float], float]:
@@ -329,6 +339,7 @@ def main() -> None:
     figures["pages"] = list_pages(sites)
     figures["charts"], figures["charts_all"], figures["rows_30_days"] = charts(sites)
     _, figures["charts_one_site"], figures["rows_30_days_one_site"] = charts(sites[:1])
+    _, figures["charts_90_days"], figures["rows_90_days"] = charts(sites, days=DAYS)
     figures["csv_peak_mb"], figures["csv_rows_per_s"] = csv_memory(sites)
     figures["bytes_per_job"], figures["bytes_by_relation"] = sizes()
     figures["failure_rates"], figures["baselines"] = watch_queries(sites)
