@@ -60,6 +60,12 @@ def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFil
     }
 
 
+def _reads_ahead(form: JobFilterForm) -> bool:
+    """Whether the shell can read its table's page ahead: the same query as the table's a moment later (not one job
+    by ID, nor a span that ends now)."""
+    return form.is_valid() and not form.cleaned_data["job"] and not form.cleaned_data["within"]
+
+
 @require_GET
 @viewer_required
 @vary_on_headers("HX-Request", "HX-Target")  # the page's shell, or just its table, from one URL
@@ -70,6 +76,8 @@ def job_list(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -
         return clean
     form = JobFilterForm(request.GET)
     inline = request.GET.get("inline") == "1"
+    if not (table_only or inline) and _reads_ahead(form):
+        reads.read_ahead(request.user, target, form.query())  # the table this page loads asks for it next
     context = {
         "target": target,
         "form": form,
