@@ -12,12 +12,34 @@ import os
 import time
 import traceback
 
-from bench import bulk_cancel, fleet, jobs_page, overview, polling_load, proxy_cancel, stalled_site
+from bench import (
+    bulk_cancel,
+    collector,
+    fleet,
+    fleet_index,
+    history_db,
+    jobs_page,
+    overview,
+    polling_load,
+    proxy_cancel,
+    stalled_site,
+)
 from bench.harness import Bench, Result, machine, say
 
 MEASURES = {
     module.NAME: module
-    for module in (proxy_cancel, jobs_page, overview, bulk_cancel, polling_load, stalled_site, fleet)
+    for module in (
+        proxy_cancel,
+        jobs_page,
+        overview,
+        bulk_cancel,
+        polling_load,
+        stalled_site,
+        fleet,
+        fleet_index,
+        history_db,
+        collector,
+    )
 }
 
 

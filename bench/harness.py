@@ -51,7 +51,7 @@ class Result:
     comparison: float | None
     target: str
     met: bool | None  # None: a figure shown for information, held to no target
-    unit: str = "s"  # "s", "MB" or "/s" (a rate)
+    unit: str = "s"  # "s", "MB", "B" (bytes), "/s" (a rate), or what is counted (e.g. "calls")
     note: str = ""
 
     @property
@@ -79,6 +79,10 @@ class Result:
             return f"{amount:.1f} MB"
         if self.unit == "/s":
             return f"{amount:.2f}/s"
+        if self.unit == "B":
+            return f"{amount:,.0f} B"
+        if self.unit != "s":  # a count, e.g. "calls"
+            return f"{amount:,.0f} {self.unit.removesuffix('s') if amount == 1 else self.unit}"
         return seconds(amount)
 
     def ratio_text(self) -> str:
@@ -191,6 +195,17 @@ def _simulator_commands() -> dict[str, Callable]:
     def statuses(sim, service: str, job_ids: list[str]) -> dict[str, str | None]:
         return {job_id: (sim.state.get_job(service, job_id) or {}).get("status") for job_id in job_ids}
 
+    def lifecycles(sim) -> list[tuple[str, int, int | None, int | None, str]]:
+        """Every job the site holds: (job ID, submitted, began executing, ended (epoch ms; None: not yet), status)."""
+        found = []
+        for service in sim.state.summary():
+            for answer in sim.state.jobs(service):
+                record = sim.state.job_record(service, answer["jobId"])
+                if record is not None:
+                    job = record[0]
+                    found.append((job.job_id, job.submitted, job.started, job.end, job.status))
+        return found
+
     def request_counts(sim) -> dict[tuple[str | None, str | None], int]:
         """ArcGIS requests received since the log was last cleared, by (service, operation)."""
         counts: dict[tuple[str | None, str | None], int] = {}
@@ -203,20 +218,47 @@ def _simulator_commands() -> dict[str, Callable]:
         "add_jobs": add_jobs,
         "set_status": lambda sim, service, job_id, status: sim.state.set_status(service, job_id, status),
         "statuses": statuses,
+        "jobs": lambda sim, service: sim.state.jobs(service),  # every job of it, as ArcGIS answers them
         "issue_token": lambda sim, user, referer: sim.issue_token(user, referer=referer, expiration_minutes=120),
         "fault": lambda sim, kind, **params: sim.faults.set(kind, **params).to_json(),
         "clear_faults": lambda sim: sim.faults.clear(),
         "request_counts": request_counts,
         "clear_requests": lambda sim: sim.requests.clear(),
+        "follow_clock": _follow_clock,
+        "lifecycles": lifecycles,
     }
 
 
-def _serve_simulator(conn, latency_ms: float) -> None:
+_following = threading.Event()
+
+
+def _follow_clock(sim, on: bool) -> None:
+    """Move the site's manual clock along with real time (on: every 50 ms, from a thread of the simulator's
+    process), or hold it still (off): while it is held nothing happens at the site (no job is submitted, none
+    moves on)."""
+    if on and not _following.is_set():
+        _following.set()
+
+        def follow() -> None:
+            while _following.is_set():
+                behind = time.time() - sim.clock.now().timestamp()
+                if behind > 0:
+                    sim.clock.advance(behind)
+                time.sleep(0.05)
+
+        threading.Thread(target=follow, name="follow-clock", daemon=True).start()
+    elif not on:
+        _following.clear()
+        time.sleep(0.1)  # the follower's last advance is done
+
+
+def _serve_simulator(conn, latency_ms: float, scenario: str, scenario_options: dict | None, manual_clock: bool) -> None:
     """The simulator process: start a site, then answer commands until told to stop."""
-    from arcgis_simulator import Simulator
+    from arcgis_simulator import ManualClock, Simulator
 
     commands = _simulator_commands()
-    with Simulator("empty", latency_ms=latency_ms) as sim:
+    clock = ManualClock() if manual_clock else None
+    with Simulator(scenario, scenario_options=scenario_options, latency_ms=latency_ms, clock=clock) as sim:
         conn.send(sim.admin_url)
         while True:
             message = conn.recv()
@@ -230,14 +272,23 @@ def _serve_simulator(conn, latency_ms: float) -> None:
 
 
 class SimulatorProcess:
-    """An ArcGIS simulator (real clock, plain HTTP, fixed latency) in a process of its own, so its
-    threads never compete with the bench's load generator for one interpreter's lock."""
+    """An ArcGIS simulator (plain HTTP, fixed latency) in a process of its own, so its threads never compete
+    with the bench's load generator for one interpreter's lock. Its site is `scenario` (with its options); its
+    clock is real, or with `manual_clock` one that stands still until the "follow_clock" command moves it."""
 
-    def __init__(self, latency_ms: float):
+    def __init__(
+        self,
+        latency_ms: float,
+        scenario: str = "empty",
+        scenario_options: dict | None = None,
+        manual_clock: bool = False,
+    ):
         self.latency_ms = latency_ms
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve_simulator, args=(child, latency_ms), daemon=True)
+        self._process = context.Process(
+            target=_serve_simulator, args=(child, latency_ms, scenario, scenario_options, manual_clock), daemon=True
+        )
         self._lock = threading.Lock()
         self.admin_url = ""
 

@@ -2,28 +2,33 @@
 
 A scrape never calls ArcGIS. It shows the counters and histograms of jobs.counters (with several gunicorn workers,
 set PROMETHEUS_MULTIPROC_DIR: each worker writes its counts there and a scrape of any worker adds them all up), what
-the portal last read and each site's circuit breaker (from the shared cache), and cancel policy runs and alert
-deliveries (from the database, where the background workers record them, on whatever host), and whether each
-dependency answers (dashboard.health; the database's figures are left out while it does not).
+the portal last read and each site's circuit breaker (from the shared cache), and cancel policy runs, alert
+deliveries and the job history's collector (from the database, where the background workers record them, on whatever
+host), and whether each dependency answers (dashboard.health; the database's figures are left out while it does not).
 """
 
 from __future__ import annotations
 
 import hmac
 import os
+import time
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.db import connection
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from dashboard import health
+from history.models import IndexedJob, MonitoringAccount
 from jobs import counters
 from jobs.models import Site
+from jobs.shared_cache import cache
 from jobs.upstream import SiteGuard
 from policies.models import Delivery, PolicyRun
 
@@ -37,6 +42,37 @@ class SharedCollector:
     def collect(self):
         yield from self.from_the_cache()
         yield from self.from_the_database()
+        yield from self.the_job_history()
+
+    def the_job_history(self):
+        lag = GaugeMetricFamily(
+            "gpjobs_history_lag_seconds",
+            "Seconds since the collector's last complete pass over a site (since its monitoring account was set, "
+            "before the first).",
+            labels=["site"],
+        )
+        duration = GaugeMetricFamily(
+            "gpjobs_history_pass_seconds",
+            "How long the collector's last complete pass over a site took.",
+            labels=["site"],
+        )
+        failing = GaugeMetricFamily(
+            "gpjobs_history_account_failing", "1 while a site's monitoring account fails.", labels=["site"]
+        )
+        now = timezone.now()
+        accounts = MonitoringAccount.objects.values_list(
+            "site__slug", "last_pass", "last_pass_seconds", "changed", "failing_since"
+        )
+        for slug, last_pass, seconds, changed, failing_since in accounts:
+            lag.add_metric([slug], max((now - (last_pass or changed)).total_seconds(), 0.0))
+            if seconds is not None:
+                duration.add_metric([slug], seconds)
+            failing.add_metric([slug], 0 if failing_since is None else 1)
+        size = GaugeMetricFamily(
+            "gpjobs_history_indexed_jobs", "Jobs in the job history's index (PostgreSQL: its estimate)."
+        )
+        size.add_metric([], index_size())
+        yield from (lag, duration, failing, size)
 
     def from_the_database(self):
         runs = CounterMetricFamily(
@@ -94,6 +130,28 @@ class SharedCollector:
             breaker_open.add_metric([site.slug], 1 if state.get("opened") is not None else 0)
             failures.add_metric([site.slug], state.get("failures", 0))
         yield from (jobs, read, running_long, breaker_open, failures)
+
+
+INDEX_SIZE_KEY = "metrics:history:indexed_jobs"
+INDEX_SIZE_SECONDS = 60  # a count is taken at most this often
+
+
+def index_size() -> float:
+    """The index's row count, cheaply: PostgreSQL's own estimate (as of its last analyze), else a count kept a
+    minute in the shared cache."""
+    table = IndexedJob._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+            row = cursor.fetchone()
+        if row and row[0] is not None and row[0] >= 0:  # -1: never analyzed yet
+            return float(row[0])
+    kept = cache.get(INDEX_SIZE_KEY)
+    if kept is not None and time.time() - kept[0] < INDEX_SIZE_SECONDS:
+        return kept[1]
+    count = float(IndexedJob.objects.count())
+    cache.set(INDEX_SIZE_KEY, (time.time(), count), INDEX_SIZE_SECONDS * 2)
+    return count
 
 
 def left_out_sites() -> set[str]:

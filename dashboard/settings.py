@@ -395,12 +395,22 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the portal's logging (below) holds f
 CELERY_TIMEZONE = "UTC"
 # How often beat sends the tick that runs due policies, watches for alerts and re-queues stuck deliveries.
 POLICY_TICK_SECONDS = env.integer("POLICY_TICK_SECONDS", 60, minimum=1)
+# The job history's collector (history/collector.py): beat sends a pass over every site with a monitoring account
+# this often (one task per site), and the index keeps a job this many days after it was submitted. The fleet view
+# reads its rows from the index while every site it covers was collected within two intervals.
+HISTORY_COLLECT_SECONDS = env.integer("HISTORY_COLLECT_SECONDS", 30, minimum=1)
+HISTORY_RETENTION_DAYS = env.integer("HISTORY_RETENTION_DAYS", 90, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "policies-tick": {
         "task": "policies.tasks.tick",
         "schedule": POLICY_TICK_SECONDS,
         "options": {"expires": POLICY_TICK_SECONDS},  # a tick nobody took in time is dropped, not piled up
-    }
+    },
+    "history-collect": {
+        "task": "history.tasks.collect",
+        "schedule": HISTORY_COLLECT_SECONDS,
+        "options": {"expires": HISTORY_COLLECT_SECONDS},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -440,10 +450,6 @@ if EMAIL_HOST:
 else:  # no mail server: e-mail alerts are written to the worker's log
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "gp-jobs-portal@localhost")
-
-# History (history/): how often the collector reads every service of a site with a monitoring account. The fleet view
-# reads its rows from the job index while every site it covers was collected within two intervals.
-HISTORY_COLLECT_SECONDS = env.integer("HISTORY_COLLECT_SECONDS", 30, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -8,8 +8,9 @@ class HistoryConfig(AppConfig):
 
     def ready(self) -> None:
         from history import baselines, fleet_index, monitoring, queries, views
+        from history.management import addsite_options
         from history.models import MonitoringAccount
-        from jobs import crypto, fleet, hooks, running_long, signals
+        from jobs import crypto, extensions, fleet, hooks, running_long, signals
 
         crypto.register(MonitoringAccount, "secret_ciphertext", "monitoring account's password or token")
         crypto.register(MonitoringAccount, "token_ciphertext", "monitoring account's current token")
@@ -19,3 +20,4 @@ class HistoryConfig(AppConfig):
         hooks.register(hooks.service_panels, views.service_activity_panel)
         running_long.register_index_baselines(baselines.index_baselines)
         fleet.register_index_fleet(fleet_index.indexed_fleet)
+        extensions.add_addsite_options(addsite_options.OPTIONS)

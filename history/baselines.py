@@ -7,14 +7,14 @@ batch of sites not in the cache, every service of them at once, each site's answ
 
 from __future__ import annotations
 
-import statistics
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import Aggregate, Count, FloatField
+from django.db.models import Count
 from django.utils import timezone
 
 import arcgis_client
+from history.activity import PercentileCont, percentile
 from history.models import IndexedJob
 from jobs.models import Site
 from jobs.running_long import Baseline, IndexedBaselines
@@ -23,17 +23,6 @@ from jobs.shared_cache import cache
 DAYS = 30
 MINIMUM = 20  # fewer succeeded jobs in the index: the baseline comes from ArcGIS's own, as without an index
 CACHE_SECONDS = 120  # a site's baselines are shared this long between requests and workers
-
-
-class Percentile(Aggregate):
-    """PostgreSQL's percentile_cont: the linear interpolation statistics.quantiles(method="inclusive") makes."""
-
-    function = "PERCENTILE_CONT"
-    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression, percentile: float, **extra):
-        super().__init__(expression, percentile=percentile, **extra)
 
 
 def _key(site_pk: int) -> str:
@@ -74,7 +63,7 @@ def _compute(site_pks: list[int]) -> dict[int, dict[str, tuple[int, float]]]:
         rows = (
             _succeeded(site_pks)
             .values("site_id", "service_key")
-            .annotate(samples=Count("id"), p95=Percentile("duration_ms", 0.95))
+            .annotate(samples=Count("duration_ms"), p95=PercentileCont(0.95, "duration_ms"))  # the partial index alone
             .filter(samples__gte=MINIMUM)
             .values_list("site_id", "service_key", "samples", "p95")
         )
@@ -87,6 +76,5 @@ def _compute(site_pks: list[int]) -> dict[int, dict[str, tuple[int, float]]]:
         durations.setdefault((site_pk, service), []).append(duration)
     for (site_pk, service), values in durations.items():
         if len(values) >= MINIMUM:
-            p95 = statistics.quantiles(sorted(values), n=20, method="inclusive")[-1]
-            found.setdefault(site_pk, {})[service] = (len(values), p95)
+            found.setdefault(site_pk, {})[service] = (len(values), percentile(sorted(values), 0.95))
     return found

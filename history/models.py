@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+import arcgis_client
 from jobs.crypto import decrypt_text, encrypt_text
 from jobs.models import Site
 
@@ -94,6 +95,10 @@ class ServiceCollection(models.Model):
         return f"{self.site_id}:{self.service_key}"
 
 
+# A job the collector reads again each pass: not finished, not gone. Its own (partial) index finds them at once.
+ACTIVE_JOB = models.Q(gone_while="") & ~models.Q(status__in=sorted(arcgis_client.TERMINAL_STATUSES))
+
+
 class IndexedJob(models.Model):
     """One GP job as the collector last saw it; kept after ArcGIS forgets it, until HISTORY_RETENTION_DAYS."""
 
@@ -123,12 +128,20 @@ class IndexedJob(models.Model):
             models.Index(fields=["job_id"], name="history_job_id"),
             # the failure-rate watch (history.failure_rates): the last hour's outcomes per service, from the index alone
             models.Index(fields=["ended", "site", "service_key", "status"], name="history_ended_outcomes"),
+            # the fleet view from the index (history.fleet_index): the newest active jobs, few among millions
+            models.Index(
+                fields=["-submitted", "-job_id"],
+                condition=models.Q(status__in=arcgis_client.ACTIVE_STATUSES),
+                name="history_active_newest",
+            ),
             # the runaway baselines (history.baselines): a service's recent succeeded durations, read from the index
             models.Index(
                 fields=["site", "service_key", "submitted", "duration_ms"],
                 condition=models.Q(status="esriJobSucceeded"),
                 name="history_succeeded_durations",
             ),
+            # the collector (history.collector): a service's jobs still to read again, found at once
+            models.Index(fields=["site", "service_key"], condition=ACTIVE_JOB, name="history_active"),
         ]
 
     def __str__(self) -> str:

@@ -98,12 +98,14 @@ class Session:
         self.account = account
         self.site: Site = account.site
         self.trades = 0  # generateToken calls
+        self._traded: arcgis_client.Token | None = None  # not kept yet
 
     def client(self) -> ReadOnlyClient:
         """Raises AccountProblem when there is no usable token."""
         renew = self._trade if self.account.kind == MonitoringAccount.PASSWORD else None
         client = ReadOnlyClient(connection_for(self.site), self._token(), renew)
         client.count(self.trades)
+        self.keep()
         return client
 
     def _token(self) -> str:
@@ -128,14 +130,14 @@ class Session:
         return self._trade()
 
     def _trade(self) -> str:
-        """A new token for the username and password, kept encrypted unless the account changed meanwhile."""
+        """A new token for the username and password (on any thread: keep() stores it, on the pass's)."""
         account = self.account
         self.trades += 1
         try:
             password = account.secret
-            token = arcgis_client.AdminClient(connection_for(self.site)).generate_token(
-                account.username, password, expiration_minutes=TOKEN_MINUTES
-            )
+            # The trade is the pass's first call: it gets a read's budget, not an action's.
+            trader = arcgis_client.AdminClient(connection_for(self.site, action_timeout=self.site.read_timeout))
+            token = trader.generate_token(account.username, password, expiration_minutes=TOKEN_MINUTES)
         except TokenDecryptionError as exc:
             raise AccountProblem(MonitoringAccount.REJECTED, str(exc)) from None
         except arcgis_client.UpstreamUnavailable as exc:
@@ -145,13 +147,21 @@ class Session:
                 MonitoringAccount.REJECTED,
                 f"ArcGIS refused the monitoring account {account.username}: {exc.message}",
             ) from None
-        expires = token.expires or timezone.now() + timedelta(minutes=TOKEN_MINUTES)
-        MonitoringAccount.objects.filter(pk=account.pk, changed=account.changed).update(
-            token_ciphertext=encrypt_text(token.token), token_expires=expires
-        )
+        self._traded = token
         return token.token
 
+    def keep(self) -> None:
+        """The token last traded, encrypted in the account, unless the account changed meanwhile."""
+        token, self._traded = self._traded, None
+        if token is not None:
+            expires = token.expires or timezone.now() + timedelta(minutes=TOKEN_MINUTES)
+            MonitoringAccount.objects.filter(pk=self.account.pk, changed=self.account.changed).update(
+                token_ciphertext=encrypt_text(token.token), token_expires=expires
+            )
+
     def fared(self, problem: AccountProblem | None, now: datetime | None = None) -> None:
+        """At the end of the pass: a token traded again meanwhile is kept, and how the account did recorded."""
+        self.keep()
         record(self.account, problem, now)
 
 

@@ -40,6 +40,29 @@ def decode_cursor(value: str) -> tuple[datetime, int]:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros)), int(pk)
 
 
+def matching(
+    jobs: QuerySet[IndexedJob],
+    statuses: tuple[str, ...],
+    username: str | None,
+    machine: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> QuerySet[IndexedJob]:
+    """The filters the history and the fleet view from the index share: user and machine in any case, as ArcGIS
+    matches them; no statuses is every status."""
+    if statuses:
+        jobs = jobs.filter(status__in=statuses)
+    if username:
+        jobs = jobs.filter(username__iexact=username)
+    if machine:
+        jobs = jobs.filter(machine__iexact=machine)
+    if since:
+        jobs = jobs.filter(submitted__gte=since)
+    if until:
+        jobs = jobs.filter(submitted__lte=until)
+    return jobs
+
+
 @dataclass(frozen=True)
 class HistoryQuery:
     """The history's filters; empty values filter nothing. `statuses` () is every status."""
@@ -76,18 +99,9 @@ class HistoryQuery:
         found = IndexedJob.objects.filter(
             site_id__in=[site.pk for site in self.sites_of(visible)], submitted__isnull=False
         ).filter(self.service_filter())
-        if self.statuses:
-            found = found.filter(status__in=self.statuses)
-        if self.username:
-            found = found.filter(username=self.username)
-        if self.machine:
-            found = found.filter(machine=self.machine)
+        found = matching(found, self.statuses, self.username, self.machine, self.since, self.until)
         if self.job_id:
             found = found.filter(job_id=self.job_id)
-        if self.since:
-            found = found.filter(submitted__gte=self.since)
-        if self.until:
-            found = found.filter(submitted__lte=self.until)
         return found
 
     def newest_first(self, visible: list[Site]) -> QuerySet[IndexedJob]:
@@ -110,10 +124,10 @@ class HistoryQuery:
 
     def span(self) -> tuple[datetime, datetime]:
         """The time the list covers, for the activity charts: from `since` (or as far back as the index keeps
-        jobs) to `until` (or now)."""
+        jobs) to `until` (or now); never further back than the index keeps jobs (no decades of empty days)."""
         now = timezone.now()
         until = min(self.until, now) if self.until else now
-        since = self.since or now - retention()
+        since = max(self.since or now - retention(), now - retention())
         return min(since, until), until
 
 

@@ -121,7 +121,8 @@ def service_activity_panel(request: HttpRequest, target: ServiceTarget) -> str:
     until = timezone.now()
     since = until - timedelta(days=SERVICE_DAYS)
     query = HistoryQuery(site=target.site.slug, folder=target.service.folder, service=target.service.name, since=since)
-    jobs = query.jobs([target.site])
+    # its own key: a root-folder service's name alone would also match its namesakes in other folders
+    jobs = query.jobs([target.site]).filter(service_key=target.service.key.lower())
     recent = activity.summary(jobs, SERVICE_DAYS)
     if not recent.jobs:
         return ""

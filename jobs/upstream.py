@@ -106,15 +106,16 @@ class SiteGuard:
         return self.state().get("opened") is not None
 
 
-def connection_for(site) -> arcgis_client.SiteConnection:
-    """The pooled upstream connection for a site's current settings."""
+def connection_for(site, *, action_timeout: float | None = None) -> arcgis_client.SiteConnection:
+    """The pooled upstream connection for a site's current settings (`action_timeout`: a POST's own budget instead of
+    the site's, e.g. a token trade that must cost no more than a read)."""
     return arcgis_client.SiteConnection.for_settings(
         admin_url=site.admin_url,
         token_url=site.token_url or None,
         referer=site.effective_referer,
         verify=site.tls_verify,
         timeout=(site.connect_timeout, site.read_timeout),
-        action_timeout=site.action_timeout,
+        action_timeout=site.action_timeout if action_timeout is None else action_timeout,
         guard=SiteGuard(site.pk, site.name),
         observer=UpstreamObserver(site.slug),
         name=site.name,

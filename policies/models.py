@@ -257,6 +257,7 @@ class AlertChannel(models.Model):
         POLICY_STOPPED = "policy_stopped", "A policy paused itself or held back a run"
         SITE_DOWN = "site_down", "A site stopped answering, and came back"
         FAILURE_RATE = "failure_rate", "A service's failure rate over the last hour is above this channel's threshold"
+        MONITORING = "monitoring", "A site's monitoring account failed, and works again"
 
     # Each event in a few words, for a list of them in the audit trail.
     EVENT_NAMES: dict[str, str] = {
@@ -267,6 +268,7 @@ class AlertChannel(models.Model):
         Event.POLICY_STOPPED: "policy stopped",
         Event.SITE_DOWN: "site down or back",
         Event.FAILURE_RATE: "failure rate",
+        Event.MONITORING: "monitoring account failing or back",
     }
     FAILURE_RATE_PERCENT = 20
     FAILURE_RATE_MIN_JOBS = 10

@@ -117,6 +117,14 @@ class Simulator:
 class Demo:
     url: str
     simulator: Simulator
+    env: dict[str, str]
+
+    def collect(self) -> None:
+        """A collector pass now (the worker's beat runs one every 30 s): the fleet view reads the job index while it
+        is fresh, so a job just added at ArcGIS is listed there once collected."""
+        subprocess.run(  # noqa: S603 - this project's own manage.py
+            [sys.executable, "manage.py", "collect_jobs"], cwd=ROOT, env=self.env, check=True, capture_output=True
+        )
 
 
 def demo_environment(var_dir: Path, static_root: Path) -> dict[str, str]:
@@ -160,7 +168,7 @@ def running_demo() -> Iterator[Demo]:
             cert = re.search(r"its certificate: (\S+)", banner)
             if cert is None:
                 raise ScreenshotError(f"the demo's banner names no certificate:\n{banner}")
-            yield Demo(url, Simulator(f"https://127.0.0.1:{simulator_port}", cert.group(1)))
+            yield Demo(url, Simulator(f"https://127.0.0.1:{simulator_port}", cert.group(1)), env)
         finally:
             stop(process)
 
@@ -408,6 +416,7 @@ def bulk_progress(page: Page, demo: Demo) -> None:
 def fleet_row_details(page: Page, demo: Demo) -> None:
     """A row's details open and a long refusal beside them: the row grows taller, the columns stay put."""
     (job,) = demo.simulator.add_jobs(EXECUTING, 1, username="svc_batch")
+    demo.collect()
     fleet(page, demo)
     row = page.locator(f"#job-{job}")
     row.locator("summary").click()
@@ -535,6 +544,24 @@ def admin_alert_channel(page: Page, demo: Demo) -> None:
     page.locator(".messagelist").wait_for()
 
 
+def history(page: Page, demo: Demo) -> None:
+    """Every indexed job of the last 7 days, with the activity charts drawn under the list."""
+    page.goto("/history/")
+    page.locator('figure[data-chart="jobs-per-period"] svg').wait_for(timeout=15_000)
+
+
+def history_month(page: Page, demo: Demo) -> None:
+    """One service's last 30 days: its failures by machine and user, its durations."""
+    page.goto("/history/?within=30d&service=FloodModel")
+    page.locator('figure[data-chart="duration-percentiles"] svg').wait_for(timeout=15_000)
+
+
+def admin_monitoring_account(page: Page, demo: Demo) -> None:
+    """The demo site's monitoring account in the admin: its password is never shown again."""
+    page.goto("/admin/history/monitoringaccount/")
+    page.get_by_role("link", name=re.compile("Demo ArcGIS Server")).first.click()
+
+
 SCREENS = [
     Screen("01-login", login, user=None),
     Screen("02-overview", overview),
@@ -567,6 +594,9 @@ SCREENS = [
     Screen("29-admin-sites", admin_sites, user=SITE_ADMIN),
     Screen("30-admin-site", admin_site, user=SITE_ADMIN),
     Screen("31-admin-alert-channel", admin_alert_channel, user=SITE_ADMIN),
+    Screen("32-history", history),
+    Screen("33-history-service-month", history_month),
+    Screen("34-admin-monitoring-account", admin_monitoring_account, user=SITE_ADMIN),
 ]
 
 

@@ -1,7 +1,8 @@
 """Watching (every tick): what the portal noticed becomes alerts: jobs found running long, queued long or stuck
 cancelling (once per job and kind), sites whose circuit breaker has been open for ALERT_SITE_DOWN_MINUTES (and
-their coming back), and services whose failure rate over the last hour went above a channel's threshold (from the job
-index; once per service and breach, on each channel by its own threshold)."""
+their coming back), services whose failure rate over the last hour went above a channel's threshold (from the job
+index; once per service and breach, on each channel by its own threshold), and sites' monitoring accounts that fail
+(and work again)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 import arcgis_client
 from history import failure_rates
+from history.models import MonitoringAccount
 from jobs.models import Site
 from jobs.running_long import minutes_text, noticed
 from jobs.targets import ServiceTarget
@@ -38,6 +41,7 @@ def watch(now: datetime | None = None) -> None:
     jobs_flagged(now)
     site_outages(now)
     failing_services(now)
+    monitoring_accounts(now)
 
 
 def jobs_flagged(now: datetime) -> int:
@@ -163,3 +167,40 @@ def _alert_failure_rate(channel: AlertChannel, site: Site, rate: failure_rates.S
         link=portal_link(target.url("job_list", status=arcgis_client.FAILED)),
         on=[channel],
     )
+
+
+def monitoring_accounts(now: datetime) -> None:
+    """A site's monitoring account that fails is alerted once per failure (ArcGIS rejected it or its token expired:
+    at once; the site cannot be reached: past ALERT_SITE_DOWN_MINUTES, unless the site-down alert already tells it),
+    and once when it works again. The history of that site is not collected meanwhile."""
+    threshold = timedelta(minutes=settings.ALERT_SITE_DOWN_MINUTES)
+    down = set(SiteOutage.objects.filter(ended__isnull=True).values_list("site_id", flat=True))
+    watched = MonitoringAccount.objects.select_related("site").exclude(failing_since=None, alerted_failure=None)
+    for account in watched:
+        site, since, alerted = account.site, account.failing_since, account.alerted_failure
+        accounts = MonitoringAccount.objects.filter(pk=account.pk)
+        link = portal_link(reverse("jobs:site", args=[site.slug]))
+        if since is None:
+            assert alerted is not None
+            if accounts.filter(failing_since=None, alerted_failure=alerted).update(alerted_failure=None):
+                alert(
+                    Event.MONITORING,
+                    site,
+                    f"The monitoring account of {site.name} works again",
+                    f"The job history of {site.name} is collected again, after {minutes_text(now - alerted)} without.",
+                    link=link,
+                )
+            continue
+        if alerted == since:
+            continue
+        if account.problem_kind == MonitoringAccount.UNREACHABLE and (now - since <= threshold or site.pk in down):
+            continue
+        if accounts.filter(failing_since=since).exclude(alerted_failure=since).update(alerted_failure=since):
+            alert(
+                Event.MONITORING,
+                site,
+                f"The monitoring account of {site.name} fails",
+                f"{account.problem} The job history of {site.name} is not collected until a site admin sets the "
+                f"account again or the site answers (failing since {since:%Y-%m-%d %H:%M} UTC).",
+                link=link,
+            )

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 import arcgis_client
-from history.models import IndexedJob
+from history.models import IndexedJob, ServiceCollection
 from jobs.models import Site
 
 _numbers = itertools.count(1)
@@ -49,3 +49,13 @@ def indexed(
         last_seen=ended or submitted,
         gone_while=gone_while,
     )
+
+
+def collected(site: Site, service: str, seconds_ago: float | None = 1) -> ServiceCollection:
+    """The service ("Folder/Name" or "Name") as the collector left it, its last pass `seconds_ago` (None: never)."""
+    folder, _, name = service.rpartition("/")
+    last = timezone.now() - timedelta(seconds=seconds_ago) if seconds_ago is not None else None
+    found, _ = ServiceCollection.objects.update_or_create(
+        site=site, service_key=service.lower(), defaults={"folder": folder, "service": name, "last_pass": last}
+    )
+    return found

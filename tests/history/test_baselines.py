@@ -14,7 +14,7 @@ from jobs import running_long
 from jobs.models import Site
 from jobs.targets import ServiceTarget
 from tests.helpers import row_html, row_ids
-from tests.history.indexing import index_job
+from tests.history.factory import indexed
 
 EXECUTING, SUCCEEDED, FAILED = arcgis_client.EXECUTING, arcgis_client.SUCCEEDED, arcgis_client.FAILED
 
@@ -22,7 +22,7 @@ EXECUTING, SUCCEEDED, FAILED = arcgis_client.EXECUTING, arcgis_client.SUCCEEDED,
 def indexed_history(site, key: str, minutes: list[float], days_ago: float = 1, status: str = SUCCEEDED) -> None:
     submitted = timezone.now() - timedelta(days=days_ago)
     for i, duration in enumerate(minutes):
-        index_job(site, key, status, submitted=submitted - timedelta(minutes=i), minutes=duration)
+        indexed(site, key, status, submitted=submitted - timedelta(minutes=i), seconds=duration * 60)
 
 
 def baseline_text(client, target: ServiceTarget) -> str:

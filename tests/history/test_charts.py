@@ -292,3 +292,13 @@ def test_days_are_the_users_days(site, day_a):
         assert charts.jobs_per_period.rows[0].at.tzinfo is not None
     assert counts[f"{day_a + DAY:%Y-%m-%d}"] == 1
     assert sum(counts.values()) == 1
+
+
+def test_a_root_folder_services_panel_counts_only_its_own_jobs(client_as, viewer, site, service):
+    """A service of the root folder is not its namesakes in other folders: its panel counts its jobs alone."""
+    for _ in range(3):
+        indexed(site, "Watershed")
+    for _ in range(5):
+        indexed(site, "Hydrology/Watershed", arcgis_client.FAILED)
+    html = client_as(viewer).get("/sites/main/services/Watershed.GPServer/jobs/").content.decode()
+    assert "Last 7 days: 3 jobs, 0 % failed" in html

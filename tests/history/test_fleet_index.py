@@ -20,7 +20,7 @@ from jobs.models import Site
 from jobs.queries import FleetQuery
 from tests.conftest import store_token
 from tests.helpers import row_html, row_ids, sse_events, text
-from tests.history.indexing import collected, index_job
+from tests.history.factory import collected, indexed
 
 EXECUTING, SUCCEEDED, SUBMITTED, FAILED = (
     arcgis_client.EXECUTING,
@@ -41,14 +41,8 @@ def both(simulator, site, key: str, status: str = EXECUTING, **fields) -> str:
     job_id = simulator.state.add_job(key, status=status, **fields)
     job = simulator.state.get_job(key, job_id)
     submitted = datetime.fromtimestamp(job["submittedTime"] / 1000, tz=UTC)
-    index_job(
-        site,
-        key,
-        status,
-        submitted=submitted,
-        job_id=job_id,
-        username=job["username"] or "",
-        machine=job["machinename"],
+    indexed(
+        site, key, status, submitted=submitted, job_id=job_id, user=job["username"] or "", machine=job["machinename"]
     )
     return job_id
 
@@ -141,7 +135,7 @@ def test_the_filters_apply_to_the_index_as_arcgis_applies_them(simulator, site, 
 def test_the_rows_are_flagged_as_the_fan_out_flags_them(simulator, site, service, fresh, olivia):
     now = timezone.now()
     for i in range(20):  # the index's baseline: 5 min
-        index_job(site, service.key, SUCCEEDED, submitted=now - timedelta(days=1, minutes=i), minutes=5)
+        indexed(site, service.key, SUCCEEDED, submitted=now - timedelta(days=1, minutes=i), seconds=300)
     runaway = both(simulator, site, service.key, submitted=now - timedelta(minutes=40))
     normal = both(simulator, site, service.key, submitted=now - timedelta(minutes=3))
     waiting = both(simulator, site, service.key, SUBMITTED, submitted=now - timedelta(hours=2))
@@ -156,7 +150,7 @@ def test_the_rows_are_flagged_as_the_fan_out_flags_them(simulator, site, service
 def test_a_stale_site_sends_the_fleet_view_back_to_arcgis(simulator, site, service, fresh, olivia, settings):
     settings.HISTORY_COLLECT_SECONDS = 30
     only_arcgis = simulator.state.add_job(service.key, status=EXECUTING)
-    only_index = index_job(site, service.key, EXECUTING).job_id
+    only_index = indexed(site, service.key, EXECUTING).job_id
     assert row_ids(fleet_page(olivia)) == [only_index]
     fresh.last_pass = timezone.now() - timedelta(seconds=61)  # more than two intervals ago
     fresh.save()
@@ -169,7 +163,7 @@ def test_a_service_never_collected_sends_it_back_to_arcgis(simulator, site, serv
     simulator.state.add_service("Buffer")
     collected(site, "Buffer", seconds_ago=None)  # found, not read yet
     only_arcgis = simulator.state.add_job(service.key, status=EXECUTING)
-    index_job(site, service.key, EXECUTING)
+    indexed(site, service.key, EXECUTING)
     assert row_ids(fleet_page(olivia)) == [only_arcgis]
 
 
@@ -179,7 +173,7 @@ def test_a_site_not_collected_sends_it_back_to_arcgis_unless_another_site_is_ask
     spare = Site.objects.create(slug="spare", name="Spare", admin_url=simulator.admin_url, insecure=True)
     store_token(operator, spare, simulator.issue_token("siteadmin", referer=spare.effective_referer))
     only_arcgis = simulator.state.add_job(service.key, status=EXECUTING)
-    only_index = index_job(site, service.key, EXECUTING).job_id
+    only_index = indexed(site, service.key, EXECUTING).job_id
     # Both sites ask the one simulator: its job shows once per site.
     assert row_ids(fleet_page(olivia)) == [only_arcgis, only_arcgis]
     assert row_ids(fleet_page(olivia, site="main")) == [only_index]
@@ -187,14 +181,14 @@ def test_a_site_not_collected_sends_it_back_to_arcgis_unless_another_site_is_ask
 
 def test_restricted_sites_stay_hidden_from_the_index_too(simulator, site, service, fresh, hidden_site, olivia):
     collected(hidden_site, service.key)
-    mine = index_job(site, service.key, EXECUTING).job_id
-    index_job(hidden_site, service.key, EXECUTING)
+    mine = indexed(site, service.key, EXECUTING).job_id
+    indexed(hidden_site, service.key, EXECUTING)
     html = fleet_page(olivia)
     assert row_ids(html) == [mine] and "Secret Site" not in html
 
 
 def test_the_stream_sends_the_index_rows_at_once(simulator, site, service, fresh, olivia):
-    job_id = index_job(site, service.key, EXECUTING).job_id
+    job_id = indexed(site, service.key, EXECUTING).job_id
     response = olivia.get(reverse("jobs:fleet_stream"))
     events = sse_events(response)
     assert [event for event, _ in events] == ["fragment", "done"]
@@ -203,7 +197,7 @@ def test_the_stream_sends_the_index_rows_at_once(simulator, site, service, fresh
 
 
 def test_the_csv_export_reads_the_index(simulator, site, service, fresh, olivia):
-    job_id = index_job(site, service.key, EXECUTING).job_id
+    job_id = indexed(site, service.key, EXECUTING).job_id
     response = olivia.get(reverse("jobs:fleet_export"))
     assert job_id in b"".join(response.streaming_content).decode()
     assert not upstream_queries(simulator)
@@ -212,7 +206,7 @@ def test_the_csv_export_reads_the_index(simulator, site, service, fresh, olivia)
 def test_rows_come_in_one_query_whatever_the_page(site, service, fresh):
     t0 = timezone.now() - timedelta(hours=1)
     for i in range(60):
-        index_job(site, service.key, EXECUTING, submitted=t0 + timedelta(seconds=i))
+        indexed(site, service.key, EXECUTING, submitted=t0 + timedelta(seconds=i))
     running_long.index_baselines([site])  # the baselines are shared for minutes: read before
     with CaptureQueriesContext(connection) as queries:
         state = fleet_index.indexed_fleet([site], FleetQuery())
@@ -222,14 +216,12 @@ def test_rows_come_in_one_query_whatever_the_page(site, service, fresh):
 
 
 def test_jobs_gone_from_arcgis_while_active_are_not_rows_of_the_fleet(site, service, fresh, olivia):
-    kept = index_job(site, service.key, EXECUTING).job_id
-    gone = index_job(site, service.key, EXECUTING)
-    gone.gone_while = EXECUTING
-    gone.save()
+    kept = indexed(site, service.key, EXECUTING).job_id
+    indexed(site, service.key, EXECUTING, gone_while=EXECUTING)
     assert row_ids(fleet_page(olivia)) == [kept]
 
 
 def test_whoever_may_see_the_site_sees_the_index_rows_without_a_connection(site, service, fresh, viewer, client_as):
-    job_id = index_job(site, service.key, EXECUTING).job_id
+    job_id = indexed(site, service.key, EXECUTING).job_id
     html = fleet_page(client_as(viewer))
     assert row_ids(html) == [job_id] and "did not answer" not in html

@@ -107,3 +107,15 @@ def test_bad_or_unknown_filters_are_refused(script, site):
 def test_the_history_needs_a_token_and_a_role(site, outsider):
     error(ApiClient(None).get("/api/v1/history/jobs/"), 401, "unauthorized")
     error(api_as(outsider).get("/api/v1/history/activity/"), 403, "forbidden")
+
+
+def test_the_charts_span_no_further_back_than_the_index_keeps(script, site, settings):
+    """A 'from' decades ago draws the days the index can hold (HISTORY_RETENTION_DAYS), not thousands of empty ones."""
+    settings.HISTORY_RETENTION_DAYS = 90
+    indexed(site, "Hydrology/FloodModel")
+    response = script.get("/api/v1/history/activity/", {"within": "all", "since": "1990-01-01T00:00:00Z"})
+    assert response.status_code == 200
+    body = response.json()
+    per_day = next(chart for chart in body["charts"] if chart["name"] == "jobs-per-period")
+    assert body["period"] == "day" and len(per_day["rows"]) <= 92
+    assert sum(sum(row["values"]) for row in per_day["rows"]) == 1

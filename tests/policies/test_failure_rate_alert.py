@@ -17,7 +17,7 @@ from policies import tasks
 from policies.alerts import watch
 from policies.models import AlertChannel, FailureRateBreach
 from tests.conftest import make_user
-from tests.history.indexing import index_job
+from tests.history.factory import indexed
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def ended(site, key: str, failed: int, succeeded: int, minutes_ago: float = 20, 
     """Jobs of the service that ended `minutes_ago`: `failed` of them with `status`, the rest succeeded."""
     submitted = timezone.now() - timedelta(minutes=minutes_ago + 5)
     for i in range(failed + succeeded):
-        index_job(site, key, status if i < failed else SUCCEEDED, submitted=submitted, minutes=5)
+        indexed(site, key, status if i < failed else SUCCEEDED, submitted=submitted, seconds=300)
 
 
 def tick(capture) -> None:

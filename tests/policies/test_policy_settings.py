@@ -19,7 +19,8 @@ def test_without_redis_the_broker_is_a_directory_under_var(environ, tmp_path):
     }
     assert queue.is_dir()
     assert settings["CELERY_BEAT_SCHEDULE"] == {
-        "policies-tick": {"task": "policies.tasks.tick", "schedule": 60, "options": {"expires": 60}}
+        "policies-tick": {"task": "policies.tasks.tick", "schedule": 60, "options": {"expires": 60}},
+        "history-collect": {"task": "history.tasks.collect", "schedule": 30, "options": {"expires": 30}},
     }
     assert settings["CELERY_BEAT_SCHEDULE_FILENAME"] == str(tmp_path / "var" / "celerybeat-schedule")
     assert settings["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"

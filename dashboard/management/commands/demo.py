@@ -22,7 +22,7 @@ from django.core.management.commands import runserver
 
 import arcgis_client
 from accounts import roles
-from history import monitoring
+from history import collector, monitoring
 from history.models import MonitoringAccount
 from jobs import operations
 from jobs.models import AuditEvent, Site
@@ -83,6 +83,9 @@ class Command(BaseCommand):
                     raise CommandError(f"Could not connect the demo users to the simulator: {outcome.message}")
             self._example_policy(site, owner=next(u for u in users if u.username == "operator"))
             self._monitoring_account(site, actor=next(u for u in users if u.username == "siteadmin"))
+            # The first collector pass here, so that the history and its charts are full at the first login; the
+            # worker's beat collects from then on.
+            collector.collect([site])
             worker = self._start_worker()
             try:
                 server = QuietServer(self.style.SUCCESS(self._banner(addr, simulator, worker)))

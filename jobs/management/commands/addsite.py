@@ -1,15 +1,17 @@
+import sys
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import operations
+from jobs import extensions, operations
 from jobs.models import AuditEvent, Site
 
 
 class Command(BaseCommand):
     help = "Register an ArcGIS Server site (or update the one with this slug)."
+    stealth_options = ("stdin",)  # where secrets are read from (tests pass their own)
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
@@ -26,6 +28,8 @@ class Command(BaseCommand):
         )
         tls.add_argument("--insecure", action="store_true", help="skip TLS verification (test servers only)")
         parser.add_argument("--user", help="portal user recorded in the audit trail (default: the first superuser)")
+        for options in extensions.ADDSITE.values():  # e.g. the monitoring account (history)
+            options.add_arguments(parser)
 
     def handle(self, *args, **options):
         site = Site.objects.filter(slug=options["slug"]).first() or Site(slug=options["slug"])
@@ -43,10 +47,28 @@ class Command(BaseCommand):
             raise CommandError(problems) from None
         # Who to record is settled first: a site change is never saved without its audit row.
         actor = self._actor(options["user"])
+        then = self._prepare_extensions(options)
         revoked = operations.change_site(actor, site, operations.site_changes(site), via=AuditEvent.Via.CLI)
         self.stdout.write(f"{'Registered' if created else 'Updated'} site {site.slug}: {site.admin_url}")
         if revoked:
             self.stdout.write(f"The address changed: revoked {revoked} stored token(s); operators reconnect.")
+        for apply in then:
+            if line := apply(site, actor):
+                self.stdout.write(line)
+
+    def _prepare_extensions(self, options) -> list[extensions.Apply]:
+        """What the apps above add (read, e.g. a password from standard input, and checked before anything is
+        saved)."""
+        stdin = options.get("stdin") or sys.stdin
+        then = []
+        for extension in extensions.ADDSITE.values():
+            try:
+                apply = extension.prepare(options, stdin)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            if apply is not None:
+                then.append(apply)
+        return then
 
     def _read_ca_bundle(self, path: str) -> str:
         """The file's PEM text: the site keeps the certificates themselves, not a path on this host."""
