@@ -8,6 +8,7 @@ has `.message` and `.reconnect`. Views only translate HTTP.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import queue
 import threading
@@ -308,6 +309,36 @@ def job_table(
     table.seconds = time.monotonic() - started
     reader.settle()
     return table
+
+
+# A page's shell asks ArcGIS for the page of jobs its table will ask for as soon as it loads, on one of a few threads
+# of the process: the table's request, a moment later, finds the answer shared (or on its way) instead of waiting
+# for ArcGIS from its start. Reads ahead wait for no one: beyond a few not yet started (a site that stalls holds
+# its threads), a shell reads nothing ahead and its table reads as it did before.
+_ahead = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="arcgis-ahead")
+_AHEAD_WAITING = 8
+_ahead_waiting = threading.BoundedSemaphore(_AHEAD_WAITING)
+
+
+def read_ahead(user, target: ServiceTarget, query: JobQuery) -> None:
+    """Start reading the page of jobs `query` asks for, to be shared with the table's request that follows; nothing
+    when reads are not shared, or the user cannot read the site now. What goes wrong is the table's to say."""
+    if settings.SHARED_READ_SECONDS <= 0:
+        return
+    reader = SiteReader(user, target.site)  # the token: read and checked here, on the request's thread
+    if reader.client is None:
+        return
+
+    def read() -> None:
+        _ahead_waiting.release()
+        try:
+            with site_slot(target.site):
+                _page(reader, target, query)
+        except stored_tokens.READ_ERRORS:
+            pass  # the table's request reads again, and says why it could not
+
+    if _ahead_waiting.acquire(blocking=False):
+        _ahead.submit(read)
 
 
 LIST_PAGE = 200  # jobs asked for at a time when a whole list is read (an export, "select all matching")
