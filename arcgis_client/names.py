@@ -63,6 +63,12 @@ class ServiceRef:
         return f"{self.folder}/{self.name}" if self.folder else self.name
 
     @property
+    def match_key(self) -> str:
+        """The key as ArcGIS matches services: folder and name in any case. What is kept or looked up by service
+        (shared reads, notices, audit lookups) uses it, so that two spellings in URLs are one service."""
+        return self.key.lower()
+
+    @property
     def admin_path(self) -> str:
         """The service's path under ADMIN/services, URL-encoded."""
         parts = [self.folder] if self.folder else []

@@ -115,7 +115,7 @@ def _resolve_services(parts: list[str], state: s.SiteState) -> Route:
     folder = parts[0] if at == 1 else ""
     name, _, type_ = parts[at].rpartition(".")
     service = state.find_service(folder, name, type_)
-    key = f"{folder}/{name}" if folder else name
+    key = service.key if service else (f"{folder}/{name}" if folder else name)  # the service's own spelling
     missing = None if service else parts[at]
     tail = parts[at + 1 :]
     if not tail:
@@ -144,7 +144,7 @@ def _resolve_rest_job(parts: list[str], state: s.SiteState) -> Route:
         return Route(None, REST, missing=parts[-1] if parts else "services")
     folder = parts[0] if at == 2 else ""
     service = state.find_service(folder, parts[at - 1], "GPServer")
-    key = f"{folder}/{parts[at - 1]}" if folder else parts[at - 1]
+    key = service.key if service else (f"{folder}/{parts[at - 1]}" if folder else parts[at - 1])
     task, job_id, extra = tail[0], tail[2], tail[3:]
     # The job itself is looked up by the operation; an unknown service or task is known now.
     missing = None if service is not None and task in service.tasks else parts[at - 1]

@@ -199,17 +199,24 @@ class SiteState:
         with self._lock:
             return list(self._folders)
 
+    # ArcGIS matches folder and service names in any case (the type, GPServer, exactly).
     def has_folder(self, folder: str) -> bool:
         with self._lock:
-            return folder in self._folders
+            return folder.lower() in (f.lower() for f in self._folders)
 
     def services(self, folder: str = "") -> list[Service]:
         with self._lock:
-            return [s for s in self._services.values() if s.folder == folder]
+            return [s for s in self._services.values() if s.folder.lower() == folder.lower()]
 
     def find_service(self, folder: str, name: str, type: str) -> Service | None:
         with self._lock:
-            return self._services.get((folder, name, type))
+            found = self._services.get((folder, name, type))
+            if found is None:
+                wanted = (folder.lower(), name.lower(), type)
+                found = next(
+                    (s for k, s in self._services.items() if (k[0].lower(), k[1].lower(), k[2]) == wanted), None
+                )
+            return found
 
     def gp_services(self) -> list[Service]:
         with self._lock:

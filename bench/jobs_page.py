@@ -3,11 +3,12 @@ loads without JavaScript, each against one direct jobs/query for the same page o
 
 - table: GET the jobs page with HX-Request and HX-Target: job-table, as the shell's loader asks for it (50 rows).
 - shell: the page itself, which calls no one (its table loads itself).
-- pair: what a browser does: the shell, then its table, one after the other.
+- pair: what a browser does: the shell, then its table, one after the other (the shell reads the table's jobs
+  ahead, so the table finds them shared).
 - inline: the page with its rows in one request (`?inline=1`), as it loads without JavaScript.
 The comparison is one direct jobs/query with requests. The portal shares identical reads for about a second, so
 every request reads another page of the service (page N, start 50·(N-1)+1, on both sides): every table waits for
-ArcGIS. All four are interleaved, round by round. Also: the portal CPU of each, and per page (shell + table).
+ArcGIS. All four are interleaved, round by round. Also: the portal CPU of each; per page, the pair's.
 Memory: the peak RSS of a fresh single-worker portal after serving the table of a 100-job service, and of another
 after serving that of the 10,000-job service: it must not grow with the number of jobs (the portal fetches one
 page, never the whole list).
@@ -16,6 +17,7 @@ page, never the whole list).
 from __future__ import annotations
 
 import itertools
+import time
 
 from bench.harness import Bench, Browser, Result, interleaved, median, peak_rss_mb, say, seconds, timed
 
@@ -85,7 +87,9 @@ def run(bench: Bench) -> list[Result]:
             return load_table(browser, big, next_page())
 
         def shell() -> float:
-            return load_shell(browser, big, next_page())
+            elapsed = load_shell(browser, big, next_page())
+            time.sleep(0.1)  # its read ahead ends here: its CPU is the shell's, and it slows no other side's request
+            return elapsed
 
         def pair() -> float:
             page = next_page()
@@ -136,16 +140,18 @@ def report(times: dict[str, list[float]], cpu: dict[str, float], peaks: dict[str
     shell = against_direct("shell", "The jobs page's shell (no upstream call)", "the page before its table", False)
     pair = against_direct("pair", "Jobs page as a browser loads it: shell, then table", "two requests in turn")
     inline = against_direct("inline", "Jobs page with its 50 rows in one request (`?inline=1`)", "without JavaScript")
-    per_page = cpu["shell"] + cpu["table"]
+    # A page as the browser loads it is the pair: its shell reads its table's jobs ahead, so the shell alone costs
+    # that read and the table alone costs it again; the pair costs it once.
+    per_page = cpu["pair"]
     cost = Result(
         f"{NAME}_cpu",
-        "Portal CPU per jobs page: shell + table",
+        "Portal CPU per jobs page: shell + table as a browser loads them",
         per_page,
         None,
         f"≤ {seconds(TARGET_CPU)}",
         per_page <= TARGET_CPU,
-        note=f"shell {seconds(cpu['shell'])} + table {seconds(cpu['table'])} of the gunicorn workers' CPU time "
-        f"(the pair measured {seconds(cpu['pair'])}, inline {seconds(cpu['inline'])})",
+        note=f"the gunicorn workers' CPU time for the pair; alone, the shell {seconds(cpu['shell'])} (with its read "
+        f"ahead) and the table {seconds(cpu['table'])}; inline {seconds(cpu['inline'])}",
     )
     growth = peaks[BIG] / peaks[SMALL] - 1
     memory = Result(

@@ -181,13 +181,12 @@ def record(
 
 
 def latest_events(site: Site, service: str, job_ids: list[str]) -> dict[str, AuditEvent]:
-    """The last completed portal action on each job, by anyone."""
-    events = AuditEvent.objects.filter(site=site, service=service, job_id__in=job_ids).exclude(
-        outcome=AuditEvent.Outcome.PENDING
-    )
+    """The last completed portal action on each job, by anyone; the service in any case, as ArcGIS matches it."""
+    events = AuditEvent.objects.filter(site=site, job_id__in=job_ids).exclude(outcome=AuditEvent.Outcome.PENDING)
     latest: dict[str, AuditEvent] = {}
     for event in events.order_by("-created", "-id")[: len(job_ids) * 5]:
-        latest.setdefault(event.job_id, event)
+        if event.service.lower() == service.lower():
+            latest.setdefault(event.job_id, event)
     return latest
 
 

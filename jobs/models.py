@@ -353,7 +353,7 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["site", "service", "job_id", "-created"], name="audit_site_job_latest")]
+        indexes = [models.Index(fields=["site", "job_id", "-created"], name="audit_site_job_latest_any_case")]
 
     def __str__(self) -> str:
         target = self.job_id or self.service or self.site_slug

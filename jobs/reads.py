@@ -8,6 +8,7 @@ has `.message` and `.reconnect`. Views only translate HTTP.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import queue
 import threading
@@ -68,7 +69,7 @@ def _running_long(
     if (limit := running_long.running_long_after(base, limits)) is not None:
         now = timezone.now()
         executing = shared_read(
-            ("running long", site.pk, target.service.key),
+            ("running long", site.pk, target.service.match_key),
             lambda: client.query_jobs(target.service, status=arcgis_client.EXECUTING, end_time=now - limit, number=100),
         )
         for job in executing.jobs:
@@ -99,7 +100,7 @@ def _section(site: Site, token: StoredToken | None, services: list[arcgis_client
 
 
 def _counts(site: Site, client: arcgis_client.AdminClient, target: ServiceTarget) -> arcgis_client.JobStatistics:
-    stats = shared_read(("stats", site.pk, target.service.key), lambda: client.job_statistics(target.service))
+    stats = shared_read(("stats", site.pk, target.service.match_key), lambda: client.job_statistics(target.service))
     counters.record_job_counts(site, target.service.key, stats)  # /metrics shows what was read, never reads itself
     return stats
 
@@ -261,7 +262,7 @@ def _page(reader: SiteReader, target: ServiceTarget, query: JobQuery) -> arcgis_
     site = target.site
     return reader.call(
         lambda client: shared_read(
-            ("jobs", site.pk, target.service.key, *query.key()), lambda: query.run(client, target.service)
+            ("jobs", site.pk, target.service.match_key, *query.key()), lambda: query.run(client, target.service)
         )
     )
 
@@ -275,7 +276,9 @@ def _single(reader: SiteReader, target: ServiceTarget, job_id: str) -> arcgis_cl
         except arcgis_client.NotFound:
             return None
 
-    return reader.call(lambda client: shared_read(("job", site.pk, target.service.key, job_id), lambda: get(client)))
+    return reader.call(
+        lambda client: shared_read(("job", site.pk, target.service.match_key, job_id), lambda: get(client))
+    )
 
 
 def job_table(
@@ -306,6 +309,36 @@ def job_table(
     table.seconds = time.monotonic() - started
     reader.settle()
     return table
+
+
+# A page's shell asks ArcGIS for the page of jobs its table will ask for as soon as it loads, on one of a few threads
+# of the process: the table's request, a moment later, finds the answer shared (or on its way) instead of waiting
+# for ArcGIS from its start. Reads ahead wait for no one: beyond a few not yet started (a site that stalls holds
+# its threads), a shell reads nothing ahead and its table reads as it did before.
+_ahead = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="arcgis-ahead")
+_AHEAD_WAITING = 8
+_ahead_waiting = threading.BoundedSemaphore(_AHEAD_WAITING)
+
+
+def read_ahead(user, target: ServiceTarget, query: JobQuery) -> None:
+    """Start reading the page of jobs `query` asks for, to be shared with the table's request that follows; nothing
+    when reads are not shared, or the user cannot read the site now. What goes wrong is the table's to say."""
+    if settings.SHARED_READ_SECONDS <= 0:
+        return
+    reader = SiteReader(user, target.site)  # the token: read and checked here, on the request's thread
+    if reader.client is None:
+        return
+
+    def read() -> None:
+        _ahead_waiting.release()
+        try:
+            with site_slot(target.site):
+                _page(reader, target, query)
+        except stored_tokens.READ_ERRORS:
+            pass  # the table's request reads again, and says why it could not
+
+    if _ahead_waiting.acquire(blocking=False):
+        _ahead.submit(read)
 
 
 LIST_PAGE = 200  # jobs asked for at a time when a whole list is read (an export, "select all matching")

@@ -95,7 +95,7 @@ def known_baseline(
     """The service's baseline from the index, or if someone read it from ArcGIS in the last ten minutes; never asks
     ArcGIS. `indexed`: index_baselines() of its site (None reads the database now: on the request's thread only)."""
     indexed = index_baselines([site]) if indexed is None else indexed
-    return indexed_baseline(indexed, site, service) or shared_value(("baseline", site.pk, service.key))
+    return indexed_baseline(indexed, site, service) or shared_value(("baseline", site.pk, service.match_key))
 
 
 def baseline(
@@ -114,7 +114,7 @@ def baseline(
         page = client.query_jobs(service, status=arcgis_client.SUCCEEDED, number=BASELINE_SAMPLES)
         return baseline_of(page.jobs)
 
-    return shared_read(("baseline", site.pk, service.key), fetch, BASELINE_SECONDS)
+    return shared_read(("baseline", site.pk, service.match_key), fetch, BASELINE_SECONDS)
 
 
 def minutes_text(value: timedelta) -> str:
@@ -214,7 +214,7 @@ def notice(kind: str, site: Site, service: str, flagged: dict[str, str]) -> None
     yet expired. Never reads ArcGIS or the database."""
     if not flagged:
         return
-    key = f"{NOTICED}:{kind}:{site.pk}:{service}"
+    key = f"{NOTICED}:{kind}:{site.pk}:{service.lower()}"  # one service however a URL spelled it
     earlier = (cache.get(key) or {}).get("jobs", {})
     jobs = dict(list({**earlier, **flagged}.items())[-NOTICED_PER_SERVICE:])
     cache.set(key, {"kind": kind, "site": site.pk, "service": service, "jobs": jobs}, NOTICED_SECONDS)
@@ -252,19 +252,16 @@ def cancelling_since(site: Site, service: str, job_ids: list[str]) -> dict[str, 
     now = time.time()
     seen = {}
     for job_id in job_ids:
-        key = f"cancelling:{site.pk}:{service}:{job_id}"
+        key = f"cancelling:{site.pk}:{service.lower()}:{job_id}"
         cache.add(key, now, timeout=24 * 3600)
         seen[job_id] = CancellingSince(datetime.fromtimestamp(cache.get(key, now), tz=UTC), exact=False)
     events = AuditEvent.objects.filter(
-        site=site,
-        service=service,
-        job_id__in=job_ids,
-        action=AuditEvent.Action.CANCEL,
-        outcome=AuditEvent.Outcome.SUCCESS,
+        site=site, job_id__in=job_ids, action=AuditEvent.Action.CANCEL, outcome=AuditEvent.Outcome.SUCCESS
     )
     requested: dict[str, datetime] = {}
-    for job_id, created in events.values_list("job_id", "created"):
-        requested[job_id] = min(requested.get(job_id, created), created)
+    for job_id, named, created in events.values_list("job_id", "service", "created"):
+        if named.lower() == service.lower():  # the service as any URL spelled it
+            requested[job_id] = min(requested.get(job_id, created), created)
     # The portal's own request is when the job began cancelling (a first sighting later than it says less).
     return seen | {job_id: CancellingSince(at, exact=True) for job_id, at in requested.items()}
 

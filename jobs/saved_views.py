@@ -122,21 +122,38 @@ def visible(user):
 
 # --- the Views menu of every page ------------------------------------------------------------------------------
 #
-# Every saved view (with its owner and site) is kept by each process and filtered for each user, as visible() does
-# it: the menu costs no query. Any change to a view, or to a user (the menu names the owner of a view shared by
-# someone else), replaces the generation (jobs.generations).
+# Every saved view is kept by each process, as the menu names it (MenuView: a value, shared by no request's changes),
+# and filtered for each user as visible() does it: the menu costs no query. Any change to a view, or to a user (the
+# menu names the owner of a view shared by someone else), replaces the generation (jobs.generations).
 
 GENERATION = Generation(lambda _: "saved-views:generation")
-_kept: tuple[str, float, list[SavedView]] | None = None
+
+
+@dataclass(frozen=True)
+class MenuView:
+    """A saved view as the top bar's Views menu shows it."""
+
+    name: str
+    url: str
+    shared: bool
+    owner_id: int
+    owner_name: str
+    site_id: int | None
+
+    @classmethod
+    def of(cls, view: SavedView) -> MenuView:
+        return cls(view.name, view.url, view.shared, view.owner_id, view.owner.get_username(), view.site_id)
+
+
+_kept: tuple[str, float, list[MenuView]] | None = None
 _kept_lock = threading.Lock()
 
 
-def menu(user) -> list[SavedView]:
-    """The views of the top bar's menu: visible(user), its first MENU_SIZE. The views are the process's own copies:
-    read them, never change them."""
+def menu(user) -> list[MenuView]:
+    """The views of the top bar's menu: visible(user), its first MENU_SIZE."""
     views = _every_view(user)
     if views is None:
-        return list(visible(user)[:MENU_SIZE])
+        return [MenuView.of(view) for view in visible(user)[:MENU_SIZE]]
     if not user.is_authenticated or not can_view(user):
         return []
     sites = {site.pk for site in site_directory.visible_sites(user)}
@@ -144,7 +161,7 @@ def menu(user) -> list[SavedView]:
     return list(itertools.islice(seen, MENU_SIZE))
 
 
-def _every_view(user) -> list[SavedView] | None:
+def _every_view(user) -> list[MenuView] | None:
     global _kept
     generation = GENERATION.current(user, user_id=0)  # (one generation for every user)
     if generation is None:
@@ -155,7 +172,8 @@ def _every_view(user) -> list[SavedView] | None:
             kept = _kept
             if kept is None or kept[0] != generation or not still_fresh(kept[1]):
                 # In the order of SavedView.Meta (name, id), as visible() gives them.
-                kept = _kept = (generation, time.monotonic(), list(SavedView.objects.select_related("owner", "site")))
+                views = [MenuView.of(view) for view in SavedView.objects.select_related("owner")]
+                kept = _kept = (generation, time.monotonic(), views)
     return kept[2]
 
 

@@ -3,6 +3,7 @@ token, only while it is usable, and an answer that rejects it (rejects_token) ma
 
 from __future__ import annotations
 
+import copy
 import time
 from datetime import datetime
 
@@ -44,18 +45,18 @@ _kept: dict[tuple[int, int], tuple[str, float, StoredToken | None]] = {}
 
 
 def stored_token(user, site: Site) -> StoredToken | None:
-    """The user's token for the site, if any. The row is the process's own copy: read it, never change it."""
+    """The user's token for the site, if any: the request's own copy of the row (a copy costs microseconds), so that
+    nothing a request caches on it (a related object it reads) stays for the next one."""
     generation = None if getattr(user, "_permissions_uncached", False) else GENERATION.current(user)
     if generation is None:
         return StoredToken.objects.filter(user=user, site=site).first()
     kept = _kept.get((user.pk, site.pk))
-    if kept is not None and kept[0] == generation and still_fresh(kept[1]):
-        return kept[2]
-    token = StoredToken.objects.filter(user=user, site=site).first()
-    if len(_kept) >= _KEPT_MAX:
-        _kept.clear()
-    _kept[(user.pk, site.pk)] = (generation, time.monotonic(), token)
-    return token
+    if kept is None or kept[0] != generation or not still_fresh(kept[1]):
+        token = StoredToken.objects.filter(user=user, site=site).first()
+        if len(_kept) >= _KEPT_MAX:
+            _kept.clear()
+        kept = _kept[(user.pk, site.pk)] = (generation, time.monotonic(), token)
+    return copy.copy(kept[2])
 
 
 def _token_saved_or_deleted(sender, instance: StoredToken, **_signal) -> None:

@@ -122,7 +122,7 @@ class Demo:
     def collect(self) -> None:
         """A collector pass now (the worker's beat runs one every 30 s): the fleet view reads the job index while it
         is fresh, so a job just added at ArcGIS is listed there once collected."""
-        subprocess.run(  # noqa: S603 - this project's own manage.py
+        subprocess.run(
             [sys.executable, "manage.py", "collect_jobs"], cwd=ROOT, env=self.env, check=True, capture_output=True
         )
 

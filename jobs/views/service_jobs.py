@@ -6,6 +6,7 @@ import math
 
 from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -60,6 +61,12 @@ def _table_context(request: HtmxHttpRequest, target: ServiceTarget, form: JobFil
     }
 
 
+def _reads_ahead(form: JobFilterForm) -> bool:
+    """Whether the shell can read its table's page ahead: the same query as the table's a moment later (not one job
+    by ID, nor a span that ends now)."""
+    return form.is_valid() and not form.cleaned_data["job"] and not form.cleaned_data["within"]
+
+
 @require_GET
 @viewer_required
 @vary_on_headers("HX-Request", "HX-Target")  # the page's shell, or just its table, from one URL
@@ -70,6 +77,10 @@ def job_list(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -
         return clean
     form = JobFilterForm(request.GET)
     inline = request.GET.get("inline") == "1"
+    if not table_only and _reads_ahead(form):
+        # The shell's table asks for it next; a page with its rows renders its top meanwhile (its table is rendered
+        # where the page shows it, table_html).
+        reads.read_ahead(request.user, target, form.query())
     context = {
         "target": target,
         "form": form,
@@ -80,10 +91,12 @@ def job_list(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -
         "back_url": page_path(request),
         "table_url": without_inline(request),
     }
-    if table_only or inline:
-        context |= _table_context(request, target, form)
     if table_only:
-        return render(request, "jobs/partials/job_table.html", context)
+        return render(request, "jobs/partials/job_table.html", context | _table_context(request, target, form))
+    if inline:
+        context["table_html"] = lambda: render_to_string(
+            "jobs/partials/job_table.html", context | _table_context(request, target, form), request
+        )
     context["service_panels"] = hooks.service_panel_html(request, target)
     return render(request, "jobs/job_list.html", context)
 

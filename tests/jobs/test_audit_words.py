@@ -111,3 +111,15 @@ def test_a_jobs_page_shows_its_times_in_its_facts(olivia, simulator, site, servi
     page = olivia.get(ServiceTarget(site, service).job_url(job_id)).content.decode()
     facts = page[page.index("<h2>Facts</h2>") :]
     assert re.search(r"<dt>Submitted</dt><dd><time datetime=", facts), facts
+
+
+def test_a_jobs_last_action_is_found_however_a_url_spells_its_service(olivia, simulator, site, service):
+    """ArcGIS matches folder and service names in any case: an action taken through one spelling is the job's last
+    action through another."""
+    job_id = simulator.state.add_job(service.key, arcgis_client.SUCCEEDED)
+    shouted = ServiceTarget(site, arcgis_client.ServiceRef(service.folder.upper(), service.name.upper()))
+    olivia.action(shouted.url("cancel", job_id))  # refused: it has finished
+    target = ServiceTarget(site, service)
+    olivia.htmx_get(target.url("job_list"), HX_Target="job-table")  # the table's read remembers the row
+    facts = olivia.get(target.url("job_facts", job_id)).content.decode()
+    assert "Cancel by olivia" in facts and "Refused — Unable to cancel job" in facts

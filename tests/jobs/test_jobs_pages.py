@@ -1,6 +1,7 @@
 """Browsing: the overview, a site's services, the jobs page with its filters and paging, and the page's poll."""
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -94,6 +95,29 @@ def test_the_overview_refresh_answers_every_count_in_one_request(simulator, site
 
 
 # --- the jobs page ----------------------------------------------------------------------
+
+
+def test_the_page_reads_its_tables_jobs_ahead_and_the_table_finds_them_shared(
+    simulator, service, target, olivia, settings
+):
+    """The shell starts the read its table will ask for at once: the table, a moment later, waits for no one."""
+    settings.SHARED_READ_SECONDS = 5
+    ids = add_jobs(simulator, service, 3)
+    simulator.requests.clear()
+    assert olivia.get(target.url("job_list"), {"page": "1"}).status_code == 200
+    deadline = time.monotonic() + 5
+    while not queries(simulator) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [ahead] = queries(simulator)
+    assert ahead.headers.get("X-Esri-Authorization", "").startswith("Bearer ")  # with the operator's own token
+    assert row_ids(jobs_table_html(olivia, target, {"page": "1"})) == ids[::-1]
+    assert len(queries(simulator)) == 1  # the table's read was the one read ahead
+    # Nothing is read ahead for a span that ends now (the table's own would be another), nor one job by ID.
+    simulator.requests.clear()
+    olivia.get(target.url("job_list"), {"within": "1h"})
+    olivia.get(target.url("job_list"), {"job": ids[0]})
+    time.sleep(0.2)
+    assert not queries(simulator)
 
 
 def test_jobs_page_lists_newest_first_with_every_column(simulator, service, target, olivia):

@@ -80,6 +80,17 @@ def test_service_resource(admin: RawAdminApi) -> None:
     assert admin.get("/services/Parcels.MapServer")["type"] == "MapServer"
 
 
+def test_folder_and_service_names_match_in_any_case(admin: RawAdminApi) -> None:
+    """As ArcGIS does: a service spelled in another case is the same service, with the same jobs."""
+    job_id = admin.sim.state.add_job(GP)
+    assert admin.get("/services/HYDROLOGY/watershed.GPServer")["serviceName"] == "Watershed"
+    assert admin.get("/services/hydrology")["folderName"] == "hydrology"
+    assert [s["serviceName"] for s in admin.get("/services/hydrology")["services"]] == ["Watershed"]
+    assert admin.get(f"/services/hydrology/WATERSHED.GPServer/jobs/{job_id}")["jobId"] == job_id
+    assert admin.post(f"/services/Hydrology/watershed.GPServer/jobs/{job_id}/cancel") == {"status": "success"}
+    assert admin.get("/services/Hydrology/Watershed.gpserver") == not_found("Watershed.gpserver")  # the type exactly
+
+
 def test_unknown_services(admin: RawAdminApi) -> None:
     assert admin.get("/services/Nope.GPServer") == not_found("Nope.GPServer")
     assert admin.get("/services/Hydrology/Buffer.GPServer/jobs/query") == not_found("Buffer.GPServer")
