@@ -414,17 +414,21 @@ def claim(site: Site, owner: str, started: datetime, done: set[int], count: int)
     now = timezone.now()
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     due = Q(last_pass__isnull=True) | Q(last_pass__lt=started)
-    candidates = (
-        ServiceCollection.objects.filter(free & due, site=site)
-        .exclude(pk__in=done)
-        .order_by(F("last_pass").asc(nulls_first=True), "pk")
-        .values_list("pk", flat=True)[:count]
-    )
-    pks = list(candidates)
-    if not pks:
-        return []
-    ServiceCollection.objects.filter(free, pk__in=pks).update(lease_owner=owner, lease_until=now + LEASE)
-    return list(ServiceCollection.objects.filter(pk__in=pks, lease_owner=owner))
+    lost: set[int] = set()
+    while True:
+        candidates = (
+            ServiceCollection.objects.filter(free & due, site=site)
+            .exclude(pk__in=done | lost)
+            .order_by(F("last_pass").asc(nulls_first=True), "pk")
+            .values_list("pk", flat=True)[:count]
+        )
+        pks = list(candidates)
+        if not pks:
+            return []
+        ServiceCollection.objects.filter(free, pk__in=pks).update(lease_owner=owner, lease_until=now + LEASE)
+        if won := list(ServiceCollection.objects.filter(pk__in=pks, lease_owner=owner)):
+            return won
+        lost.update(pks)  # another worker claimed these between our read and our update: the next ones, then
 
 
 def release(collection: ServiceCollection, owner: str, problem: str = "") -> None:
