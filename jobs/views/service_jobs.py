@@ -6,7 +6,6 @@ import math
 
 from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -77,10 +76,8 @@ def job_list(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -
         return clean
     form = JobFilterForm(request.GET)
     inline = request.GET.get("inline") == "1"
-    if not table_only and _reads_ahead(form):
-        # The shell's table asks for it next; a page with its rows renders its top meanwhile (its table is rendered
-        # where the page shows it, table_html).
-        reads.read_ahead(request.user, target, form.query())
+    if not (table_only or inline) and _reads_ahead(form):
+        reads.read_ahead(request.user, target, form.query())  # the table this page loads asks for it next
     context = {
         "target": target,
         "form": form,
@@ -91,12 +88,10 @@ def job_list(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -
         "back_url": page_path(request),
         "table_url": without_inline(request),
     }
+    if table_only or inline:
+        context |= _table_context(request, target, form)
     if table_only:
-        return render(request, "jobs/partials/job_table.html", context | _table_context(request, target, form))
-    if inline:
-        context["table_html"] = lambda: render_to_string(
-            "jobs/partials/job_table.html", context | _table_context(request, target, form), request
-        )
+        return render(request, "jobs/partials/job_table.html", context)
     context["service_panels"] = hooks.service_panel_html(request, target)
     return render(request, "jobs/job_list.html", context)
 
