@@ -11,24 +11,12 @@ from django.http import StreamingHttpResponse
 import arcgis_client
 from history.queries import HistoryQuery
 from jobs import csv_export
+from jobs import exports as job_list_export
 from jobs.models import Site
 
 CHUNK = 2000  # rows fetched from the database at a time
-COLUMNS = [
-    "site",
-    "service",
-    "job_id",
-    "status",
-    "status_label",
-    "submitted",
-    "ended",
-    "duration_seconds",
-    "user",
-    "machine",
-    "gone_while",
-    "first_seen",
-    "last_seen",
-]
+# The columns of a live job list's CSV (but its flag), then what only the index knows.
+COLUMNS = [*(c for c in job_list_export.COLUMNS if c != "flag"), "gone_while", "first_seen", "last_seen"]
 FIELDS = (
     "site_id",
     "folder",
