@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -112,12 +113,20 @@ def history_export(request: HtmxHttpRequest) -> HttpResponseBase:
     return exports.export(query, sites)
 
 
+PANEL_SECONDS = 60
 SERVICE_DAYS = 7
 
 
 def service_activity_panel(request: HttpRequest, target: ServiceTarget) -> str:
     """A service's page's own small charts (jobs.hooks.service_panels): its last 7 days in a line and two charts,
-    or nothing when the history holds none of its jobs (its site is not collected, say)."""
+    or nothing when the history holds none of its jobs (its site is not collected, say). The same for everyone who
+    may see the site (the page checked that) in one time zone: kept a minute, as a week's figures barely move in
+    one, instead of two queries over the index on every load of the page."""
+    key = f"history:panel:{target.site.pk}:{target.service.match_key}:{timezone.get_current_timezone_name()}"
+    return cache.get_or_set(key, lambda: _service_activity_panel(request, target), PANEL_SECONDS) or ""
+
+
+def _service_activity_panel(request: HttpRequest, target: ServiceTarget) -> str:
     until = timezone.now()
     since = until - timedelta(days=SERVICE_DAYS)
     query = HistoryQuery(site=target.site.slug, folder=target.service.folder, service=target.service.name, since=since)
