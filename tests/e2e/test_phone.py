@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 import arcgis_client
 from api import personal_tokens
+from tests.history.factory import indexed
 
 pytestmark = pytest.mark.e2e
 
@@ -98,3 +99,22 @@ def test_a_delete_confirmation_on_a_phone_keeps_the_job_id_whole(
     box = code.bounding_box()
     assert box is not None and box["x"] + box["width"] <= PHONE["width"]
     assert page.evaluate(FITS)
+
+
+def test_a_services_history_keeps_its_line_and_leaves_its_charts_to_a_wide_screen(
+    operator_page, simulator, site, service, jobs_url
+):
+    """The jobs come first on a phone: the week's line and its link stay above them, the small charts do not."""
+    simulator.state.add_job(service.key, arcgis_client.EXECUTING)
+    for _ in range(3):
+        indexed(site, service.key)
+    page = on_phone(operator_page)
+    page.goto(jobs_url)
+    expect(page.locator("#service-summary")).to_contain_text("Last 7 days: 3 jobs")
+    expect(page.locator('#service-activity figure[data-chart="jobs-per-period"]')).to_be_hidden()
+    first = page.locator('tr[id^="job-"]').first
+    expect(first).to_be_visible()
+    box = first.bounding_box()
+    assert box is not None and box["y"] < PHONE["height"] - 100, f"the first job starts at y={box and box['y']}"
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(page.locator('#service-activity figure[data-chart="jobs-per-period"]')).to_be_visible()
