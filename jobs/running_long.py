@@ -209,18 +209,36 @@ NOTICED_PER_SERVICE = 500  # jobs kept per service and kind until the watch take
 FLAG_KINDS = ("running-long", "queued-long", "cancel-stuck")
 
 
+# What this process noticed lately, per service and kind: a page read again and again (every operator's poll of it)
+# writes its notices once a minute, not at every read, and a service's entry is put in the index once.
+NOTICE_AGAIN_SECONDS = 60  # well within NOTICED_SECONDS: a notice never expires while its jobs are still read
+_noticed_here: dict[str, tuple[float, dict[str, str]]] = {}
+
+
+def forget_notices_here() -> None:
+    """For tests: the next notice of every service is written."""
+    _noticed_here.clear()
+
+
 def notice(kind: str, site: Site, service: str, flagged: dict[str, str]) -> None:
     """Jobs of a service just found flagged `kind` (job ID → why, in words), added to those noticed before and not
     yet expired. Never reads ArcGIS or the database."""
     if not flagged:
         return
     key = f"{NOTICED}:{kind}:{site.pk}:{service.lower()}"  # one service however a URL spelled it
+    now = time.monotonic()
+    written_at, written = _noticed_here.get(key, (0.0, {}))
+    lately = now - written_at < NOTICE_AGAIN_SECONDS
+    if lately and flagged.items() <= written.items():
+        return
     earlier = (cache.get(key) or {}).get("jobs", {})
     jobs = dict(list({**earlier, **flagged}.items())[-NOTICED_PER_SERVICE:])
     cache.set(key, {"kind": kind, "site": site.pk, "service": service, "jobs": jobs}, NOTICED_SECONDS)
-    index = cache.get(NOTICED) or set()
-    if key not in index:  # a lost race drops a notice until that service is read again
-        cache.set(NOTICED, index | {key}, None)
+    if not lately:
+        index = cache.get(NOTICED) or set()
+        if key not in index:  # a lost race drops a notice until that service is read again
+            cache.set(NOTICED, index | {key}, None)
+    _noticed_here[key] = (written_at if lately else now, jobs)
 
 
 def notice_running_long(site: Site, service: str, flagged: dict[str, str]) -> None:

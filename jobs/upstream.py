@@ -162,6 +162,23 @@ def shared_value(key_parts: tuple):
     return None if cached is None else cached[1]
 
 
+class _Fetching:
+    """A shared read being fetched by a thread of this process (a shell's read ahead, say): the process's other
+    threads wait for its answer here, rather than polling the shared cache for it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.answered = False
+        self.value = None
+
+    def answer(self, value) -> None:
+        self.value, self.answered = value, True
+        self.done.set()
+
+
+_fetching: dict[str, _Fetching] = {}
+
+
 def shared_read(key_parts: tuple, fetch: Callable[[], _T], fresh_for: float | None = None) -> _T:
     """The answer of an upstream read, shared through the cache for about a second.
 
@@ -177,20 +194,27 @@ def shared_read(key_parts: tuple, fetch: Callable[[], _T], fresh_for: float | No
     lock = key + ":lock"
     deadline = time.monotonic() + settings.ARCGIS_SLOT_WAIT
     while True:
+        fetching = _fetching.get(key)
+        if fetching is not None and fetching.done.wait(max(deadline - time.monotonic(), 0)) and fetching.answered:
+            return fetching.value  # (a failed fetch answers nothing: this caller tries for itself)
         cached = cache.get(key)
         now = time.time()
         if cached is not None and now - cached[0] < fresh_for:
             return cached[1]
         if cache.add(lock, 1, timeout=30):
+            fetching = _fetching[key] = _Fetching()
             try:
                 value = fetch()
+                fetching.answer(value)  # this process's waiters first: the shared cache is for the other workers
                 cache.set(key, (time.time(), value), timeout=max(int(fresh_for * 10), 5))
                 return value
             finally:
+                fetching.done.set()
+                _fetching.pop(key, None)
                 cache.delete(lock)
         # Someone else is fetching: a slightly older answer will do, else wait a little for theirs.
         if cached is not None and now - cached[0] < fresh_for * 5:
             return cached[1]
         if time.monotonic() > deadline:
             return fetch()
-        time.sleep(0.005)  # (its answer is often a few milliseconds away: a shell read it ahead)
+        time.sleep(0.005)  # (its answer is often a few milliseconds away: another worker's shell read it ahead)

@@ -1,0 +1,133 @@
+"""What a page's request asks of the shared cache (issue 24): a read under way in this process is waited for, not
+polled for; a page's flagged jobs are written once while nothing new is flagged; a page's flags take the sites its
+request confirmed, and still see a threshold change at once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import arcgis_client
+from jobs import running_long, upstream
+from jobs.models import ServiceThresholds
+from jobs.running_long import NOTICED
+from jobs.targets import JobEntry
+
+pytestmark = pytest.mark.django_db
+
+
+class CountingCache:
+    """The shared cache, each call counted by name."""
+
+    def __init__(self, cache):
+        self._cache = cache
+        self.calls: list[str] = []
+
+    def __getattr__(self, name):
+        method = getattr(self._cache, name)
+
+        def counted(*args, **kwargs):
+            self.calls.append(name)
+            return method(*args, **kwargs)
+
+        return counted
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    def count(module) -> CountingCache:
+        counting = CountingCache(module.cache)
+        monkeypatch.setattr(module, "cache", counting)
+        return counting
+
+    return count
+
+
+def test_a_read_under_way_in_this_process_is_waited_for_not_polled_for(settings, counted):
+    settings.SHARED_READ_SECONDS = 5
+    fetching, release = threading.Event(), threading.Event()
+    fetches: list[str] = []
+    answers: list[str] = []
+
+    def slow_fetch() -> str:
+        fetches.append("ahead")
+        fetching.set()
+        release.wait(5)
+        return "the page"
+
+    ahead = threading.Thread(target=lambda: answers.append(upstream.shared_read(("page", 1), slow_fetch)))
+    ahead.start()
+    assert fetching.wait(5)
+    cache = counted(upstream)
+    threading.Timer(0.03, release.set).start()  # the answer comes a while after the second caller asks
+    assert upstream.shared_read(("page", 1), lambda: fetches.append("again") or "another page") == "the page"
+    ahead.join(5)
+    assert answers == ["the page"] and fetches == ["ahead"]
+    # The waiter asked the shared cache nothing (no polling); the fetch stored its answer there for other workers.
+    assert cache.calls == ["set", "delete"]
+
+
+def test_a_failed_read_under_way_leaves_the_waiter_to_read_for_itself(settings):
+    settings.SHARED_READ_SECONDS = 5
+    fetching, release = threading.Event(), threading.Event()
+
+    def failing_fetch():
+        fetching.set()
+        release.wait(5)
+        raise arcgis_client.SiteUnavailable("Main site does not answer.")
+
+    def ahead_read():
+        with pytest.raises(arcgis_client.SiteUnavailable):
+            upstream.shared_read(("page", 2), failing_fetch)
+
+    ahead = threading.Thread(target=ahead_read)
+    ahead.start()
+    assert fetching.wait(5)
+    threading.Timer(0.03, release.set).start()
+    assert upstream.shared_read(("page", 2), lambda: "read again") == "read again"
+    ahead.join(5)
+
+
+def entries(target, *job_ids: str, minutes: int = 600) -> list[JobEntry]:
+    submitted = datetime.now(UTC) - timedelta(minutes=minutes)
+    return [
+        JobEntry(target, job_id, arcgis_client.Job(job_id, arcgis_client.SUBMITTED, submitted=submitted))
+        for job_id in job_ids
+    ]
+
+
+def noticed_jobs() -> dict[str, str]:
+    return {job_id: why for entry in running_long.noticed() for job_id, why in entry["jobs"].items()}
+
+
+def test_a_page_read_again_writes_its_flagged_jobs_once_and_a_newly_flagged_one_at_once(target, counted):
+    running_long.flag_entries(entries(target, "j1", "j2"))
+    assert sorted(noticed_jobs()) == ["j1", "j2"]
+    cache = counted(running_long)
+    running_long.flag_entries(entries(target, "j1", "j2"))  # every operator's poll of the same page
+    assert "set" not in cache.calls and "get" not in cache.calls
+    running_long.flag_entries(entries(target, "j2", "j3"))  # the next page, or a job newly queued long
+    assert sorted(noticed_jobs()) == ["j1", "j2", "j3"]
+    assert cache.calls.count("set") == 1  # the service's entry; it is in the index already
+    assert all(why.startswith("Queued long") for why in noticed_jobs().values())
+
+
+def test_notices_are_written_again_after_a_while_so_they_outlive_a_shared_cache_that_lost_them(target, monkeypatch):
+    running_long.flag_entries(entries(target, "j1"))
+    running_long.cache.delete(NOTICED)  # e.g. Redis restarted empty
+    running_long.flag_entries(entries(target, "j1"))
+    assert noticed_jobs() == {}  # this process wrote it a moment ago: not yet again
+    monkeypatch.setattr(running_long, "NOTICE_AGAIN_SECONDS", 0)
+    running_long.flag_entries(entries(target, "j1"))
+    assert list(noticed_jobs()) == ["j1"]
+
+
+def test_a_threshold_change_is_seen_by_the_next_flags_at_once(target, olivia):
+    olivia.get(target.url("job_list"))  # a request of this process confirms the sites
+    [flagged] = running_long.flag_entries(entries(target, "j1", minutes=40))
+    assert flagged.flag is not None and flagged.flag.kind == "queued-long"
+    ServiceThresholds.objects.create(site=target.site, service=target.service.key.upper(), queued_long_minutes=60)
+    [flagged] = running_long.flag_entries(entries(target, "j1", minutes=40))
+    assert flagged.flag is None
