@@ -54,17 +54,6 @@ class _ReusingClient(RedisCacheClient):
     def _client_for(self, pool):
         return self._client(connection_pool=pool)
 
-    def set_many(self, data, timeout):
-        # A SET with its expiry for each key, not Django's transaction of one MSET then an EXPIRE for each key: half
-        # the commands and no MULTI/EXEC (a page of fifty rows is remembered at every read of it).
-        pipeline = self.get_client(None, write=True).pipeline(transaction=False)
-        for key, value in data.items():
-            if timeout is not None and timeout <= 0:
-                pipeline.delete(key)
-            else:
-                pipeline.set(key, self._serializer.dumps(value), ex=timeout)
-        pipeline.execute()
-
 
 class _Redis:
     """One Redis server as this process sees it: shared by every thread and both cache classes."""

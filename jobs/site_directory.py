@@ -47,33 +47,19 @@ def _usable(directory: Directory | None, generation: str) -> bool:
     return directory is not None and directory.generation == generation and still_fresh(directory.read_at)
 
 
-# Asked with no user (the thresholds of a page's flags, right after its request found its site), the directory a
-# request of this process confirmed a moment ago will do: a round trip to the shared cache costs more than the flags.
-CONFIRMED_MEMO_SECONDS = 0.25
-_confirmed_at = 0.0
-
-
-def forget_confirmation() -> None:
-    """For tests: the next look reads the generation, with a user or without."""
-    global _confirmed_at
-    _confirmed_at = 0.0
-
-
 def current(user) -> Directory | None:
     """The directory as of this user's request; None when it cannot be known to be current (then ask the
     database)."""
-    global _current, _confirmed_at
-    if user is None and _current is not None and time.monotonic() - _confirmed_at < CONFIRMED_MEMO_SECONDS:
-        return _current
+    global _current
     generation = GENERATION.current(user, user_id=0)  # (one generation for every user)
     if generation is None:
         return None
-    if not _usable(_current, generation):
-        with _lock:  # one thread of the process reads the sites; the others then find them
-            if not _usable(_current, generation):
-                _current = _read(generation)
-    _confirmed_at = time.monotonic()
-    return _current
+    if _usable(_current, generation):
+        return _current
+    with _lock:  # one thread of the process reads the sites; the others then find them
+        if not _usable(_current, generation):
+            _current = _read(generation)
+        return _current
 
 
 def _read(generation: str) -> Directory:
@@ -125,7 +111,6 @@ def service_thresholds(sites: Iterable[Site]) -> list[ServiceThresholds]:
 
 
 def _changed(**_signal) -> None:
-    forget_confirmation()  # this process's next look, with a user or without, reads the new generation
     GENERATION.replace()
 
 

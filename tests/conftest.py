@@ -18,7 +18,7 @@ from django.test import Client
 from django.utils.crypto import get_random_string
 
 import arcgis_client
-from jobs import running_long, site_directory, upstream
+from jobs import running_long, upstream
 from jobs.counters import SeriesIndex
 from jobs.models import Site, StoredToken
 from jobs.targets import ServiceTarget
@@ -47,7 +47,6 @@ def _fresh_cache():
     SeriesIndex.forget_all()  # the gauges' index, when it lives in this process (no Redis)
     upstream.forget_closed_breakers()  # a breaker this process found closed a moment ago
     running_long.forget_notices_here()  # what this process wrote of flagged jobs a moment ago
-    site_directory.forget_confirmation()  # the sites a request of this process confirmed a moment ago
     yield
 
 

@@ -60,19 +60,6 @@ def signed_in(client: PortalClient) -> bool:
 # --- the cache itself ---------------------------------------------------------------------------------
 
 
-def test_set_many_stores_each_value_with_its_own_expiry_and_a_zero_timeout_deletes(redis_cache):
-    cache = caches["default"]
-    cache.set_many({"row:a": {"job": 1}, "row:b": [2]}, timeout=30)
-    cache.set_many({"row:forever": 3}, timeout=None)
-    assert cache.get_many(["row:a", "row:b", "row:forever"]) == {"row:a": {"job": 1}, "row:b": [2], "row:forever": 3}
-    server = redis_cache.client()
-    assert 25 <= server.ttl("gpjobs:1:row:a") <= 30
-    assert 25 <= server.ttl("gpjobs:1:row:b") <= 30
-    assert server.ttl("gpjobs:1:row:forever") == -1  # no expiry
-    cache.set_many({"row:a": "gone"}, timeout=0)
-    assert cache.get("row:a") is None and cache.get("row:b") == [2]
-
-
 def test_a_hanging_redis_is_left_alone_and_what_was_written_meanwhile_is_dropped_on_its_return(redis_cache):
     cache = caches["default"]
     cache.set("breaker:1", "before")

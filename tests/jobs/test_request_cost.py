@@ -1,6 +1,5 @@
-"""What a page's request asks of the shared cache (issue 24): a read under way in this process is waited for, not
-polled for; a page's flagged jobs are written once while nothing new is flagged; a page's flags take the sites its
-request confirmed, and still see a threshold change at once."""
+"""What a page's request asks of the shared cache: a read under way in this process is waited for, not polled for; a
+page's flagged jobs are written once while nothing new is flagged, and a threshold change is flagged at once."""
 
 from __future__ import annotations
 
