@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.utils import timezone
@@ -169,9 +169,9 @@ class _Fetching:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.answered = False
-        self.value = None
+        self.value: Any = None  # whatever its fetch answered (shared_read's callers each know their own type)
 
-    def answer(self, value) -> None:
+    def answer(self, value: Any) -> None:
         self.value, self.answered = value, True
         self.done.set()
 
