@@ -11,9 +11,10 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django.conf import settings
 from django.utils import timezone
@@ -162,21 +163,10 @@ def shared_value(key_parts: tuple):
     return None if cached is None else cached[1]
 
 
-class _Fetching:
-    """A shared read being fetched by a thread of this process (a shell's read ahead, say): the process's other
-    threads wait for its answer here, rather than polling the shared cache for it."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.answered = False
-        self.value: Any = None  # whatever its fetch answered (shared_read's callers each know their own type)
-
-    def answer(self, value: Any) -> None:
-        self.value, self.answered = value, True
-        self.done.set()
-
-
-_fetching: dict[str, _Fetching] = {}
+# Shared reads being fetched by a thread of this process (a shell's read ahead, say): the process's other threads wait
+# for the answer here, rather than polling the shared cache for it. A fetch that fails is cancelled: they try for
+# themselves.
+_fetching: dict[str, Future] = {}
 
 
 def shared_read(key_parts: tuple, fetch: Callable[[], _T], fresh_for: float | None = None) -> _T:
@@ -194,22 +184,22 @@ def shared_read(key_parts: tuple, fetch: Callable[[], _T], fresh_for: float | No
     lock = key + ":lock"
     deadline = time.monotonic() + settings.ARCGIS_SLOT_WAIT
     while True:
-        fetching = _fetching.get(key)
-        if fetching is not None and fetching.done.wait(max(deadline - time.monotonic(), 0)) and fetching.answered:
-            return fetching.value  # (a failed fetch answers nothing: this caller tries for itself)
+        if (fetching := _fetching.get(key)) is not None:
+            with contextlib.suppress(CancelledError, TimeoutError):
+                return fetching.result(timeout=max(deadline - time.monotonic(), 0))
         cached = cache.get(key)
         now = time.time()
         if cached is not None and now - cached[0] < fresh_for:
             return cached[1]
         if cache.add(lock, 1, timeout=30):
-            fetching = _fetching[key] = _Fetching()
+            fetching = _fetching[key] = Future()
             try:
                 value = fetch()
-                fetching.answer(value)  # this process's waiters first: the shared cache is for the other workers
+                fetching.set_result(value)  # this process's waiters first: the shared cache is for the other workers
                 cache.set(key, (time.time(), value), timeout=max(int(fresh_for * 10), 5))
                 return value
             finally:
-                fetching.done.set()
+                fetching.cancel()  # (when the fetch failed; an answered one stays answered)
                 _fetching.pop(key, None)
                 cache.delete(lock)
         # Someone else is fetching: a slightly older answer will do, else wait a little for theirs.
