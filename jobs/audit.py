@@ -182,11 +182,12 @@ def record(
 
 def latest_events(site: Site, service: str, job_ids: list[str]) -> dict[str, AuditEvent]:
     """The last completed portal action on each job, by anyone; the service in any case, as ArcGIS matches it."""
-    events = AuditEvent.objects.filter(site=site, job_id__in=job_ids).exclude(outcome=AuditEvent.Outcome.PENDING)
+    events = AuditEvent.objects.filter(site=site, service__iexact=service, job_id__in=job_ids).exclude(
+        outcome=AuditEvent.Outcome.PENDING
+    )
     latest: dict[str, AuditEvent] = {}
     for event in events.order_by("-created", "-id")[: len(job_ids) * 5]:
-        if event.service.lower() == service.lower():
-            latest.setdefault(event.job_id, event)
+        latest.setdefault(event.job_id, event)
     return latest
 
 

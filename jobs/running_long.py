@@ -274,12 +274,15 @@ def cancelling_since(site: Site, service: str, job_ids: list[str]) -> dict[str, 
         cache.add(key, now, timeout=24 * 3600)
         seen[job_id] = CancellingSince(datetime.fromtimestamp(cache.get(key, now), tz=UTC), exact=False)
     events = AuditEvent.objects.filter(
-        site=site, job_id__in=job_ids, action=AuditEvent.Action.CANCEL, outcome=AuditEvent.Outcome.SUCCESS
+        site=site,
+        service__iexact=service,  # the service as any URL spelled it
+        job_id__in=job_ids,
+        action=AuditEvent.Action.CANCEL,
+        outcome=AuditEvent.Outcome.SUCCESS,
     )
     requested: dict[str, datetime] = {}
-    for job_id, named, created in events.values_list("job_id", "service", "created"):
-        if named.lower() == service.lower():  # the service as any URL spelled it
-            requested[job_id] = min(requested.get(job_id, created), created)
+    for job_id, created in events.values_list("job_id", "created"):
+        requested[job_id] = min(requested.get(job_id, created), created)
     # The portal's own request is when the job began cancelling (a first sighting later than it says less).
     return seen | {job_id: CancellingSince(at, exact=True) for job_id, at in requested.items()}
 

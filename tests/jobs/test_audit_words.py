@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 import arcgis_client
-from jobs import audit, operations
+from jobs import audit, operations, running_long
 from jobs.models import AuditEvent, Site
 from jobs.targets import ServiceTarget
 from policies import editing
@@ -123,3 +123,14 @@ def test_a_jobs_last_action_is_found_however_a_url_spells_its_service(olivia, si
     olivia.htmx_get(target.url("job_list"), HX_Target="job-table")  # the table's read remembers the row
     facts = olivia.get(target.url("job_facts", job_id)).content.decode()
     assert "Cancel by olivia" in facts and "Refused — Unable to cancel job" in facts
+
+
+def test_a_cancel_through_one_spelling_dates_the_jobs_cancelling_in_another(olivia, simulator, site, service):
+    """The portal's own cancel request is when a job began cancelling (cancel stuck counts from it), whatever
+    spelling of the service either page used."""
+    job_id = simulator.state.add_job(service.key, arcgis_client.EXECUTING)
+    shouted = ServiceTarget(site, arcgis_client.ServiceRef(service.folder.upper(), service.name.upper()))
+    olivia.action(shouted.url("cancel", job_id))
+    [requested] = AuditEvent.objects.filter(job_id=job_id, outcome=AuditEvent.Outcome.SUCCESS)
+    since = running_long.cancelling_since(site, service.key.lower(), [job_id])[job_id]
+    assert since.exact and since.at == requested.created
