@@ -13,9 +13,11 @@ trip as what its user holds (accounts.permission_cache.read_along).
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Generic, TypeGuard, TypeVar
 
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
@@ -25,6 +27,8 @@ from django.utils.connection import ConnectionProxy
 from accounts import permission_cache
 
 LOCAL_SECONDS = 2.0
+
+_T = TypeVar("_T")
 
 cache = ConnectionProxy(caches, "shared_only")
 
@@ -57,6 +61,34 @@ class Generation:
         transaction.on_commit(new)
 
 
-def still_fresh(read_at: float) -> bool:
-    """Whether what was read at `read_at` (time.monotonic()) under a generation that still stands may be used."""
-    return not isinstance(caches["shared_only"], LocMemCache) or time.monotonic() - read_at < LOCAL_SECONDS
+def usable(kept: tuple[str, float, _T] | None, generation: str) -> TypeGuard[tuple[str, float, _T]]:
+    """Whether what a process kept, as (its generation, when it was read (time.monotonic()), the value), may be used
+    under `generation`, the one now."""
+    if kept is None or kept[0] != generation:
+        return False
+    return not isinstance(caches["shared_only"], LocMemCache) or time.monotonic() - kept[1] < LOCAL_SECONDS
+
+
+class Kept(Generic[_T]):
+    """One value a process keeps under one generation for every user (all the sites, all the saved views): read from
+    the database again once the generation is replaced, by one thread while the others wait for it."""
+
+    def __init__(self, generation: Generation, read: Callable[[], _T]):
+        self._generation = generation
+        self._read = read
+        self._kept: tuple[str, float, _T] | None = None
+        self._lock = threading.Lock()
+
+    def current(self, user) -> _T | None:
+        """The value as of this user's request (`user` None: with no user); None when it cannot be known to be
+        current (then ask the database)."""
+        generation = self._generation.current(user, user_id=0)
+        if generation is None:
+            return None
+        kept = self._kept
+        if not usable(kept, generation):
+            with self._lock:
+                kept = self._kept
+                if not usable(kept, generation):
+                    kept = self._kept = (generation, time.monotonic(), self._read())
+        return kept[2]

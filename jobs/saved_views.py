@@ -9,8 +9,6 @@ site. Sharing a view, and deleting a shared one, are audited.
 from __future__ import annotations
 
 import itertools
-import threading
-import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -24,7 +22,7 @@ import arcgis_client
 from accounts.roles import can_view
 from jobs import audit, site_directory
 from jobs.forms import FleetFilterForm, JobFilterForm, filters_in_words
-from jobs.generations import Generation, still_fresh
+from jobs.generations import Generation, Kept
 from jobs.models import AuditEvent, SavedView, Site
 
 # What only says where in a list someone was, not what it shows.
@@ -145,13 +143,17 @@ class MenuView:
         return cls(view.name, view.url, view.shared, view.owner_id, view.owner.get_username(), view.site_id)
 
 
-_kept: tuple[str, float, list[MenuView]] | None = None
-_kept_lock = threading.Lock()
+def _every_view() -> list[MenuView]:
+    # In the order of SavedView.Meta (name, id), as visible() gives them.
+    return [MenuView.of(view) for view in SavedView.objects.select_related("owner")]
+
+
+_kept = Kept(GENERATION, _every_view)
 
 
 def menu(user) -> list[MenuView]:
     """The views of the top bar's menu: visible(user), its first MENU_SIZE."""
-    views = _every_view(user)
+    views = _kept.current(user)
     if views is None:
         return [MenuView.of(view) for view in visible(user)[:MENU_SIZE]]
     if not user.is_authenticated or not can_view(user):
@@ -159,22 +161,6 @@ def menu(user) -> list[MenuView]:
     sites = {site.pk for site in site_directory.visible_sites(user)}
     seen = (v for v in views if (v.owner_id == user.pk or v.shared) and (v.site_id is None or v.site_id in sites))
     return list(itertools.islice(seen, MENU_SIZE))
-
-
-def _every_view(user) -> list[MenuView] | None:
-    global _kept
-    generation = GENERATION.current(user, user_id=0)  # (one generation for every user)
-    if generation is None:
-        return None
-    kept = _kept
-    if kept is None or kept[0] != generation or not still_fresh(kept[1]):
-        with _kept_lock:
-            kept = _kept
-            if kept is None or kept[0] != generation or not still_fresh(kept[1]):
-                # In the order of SavedView.Meta (name, id), as visible() gives them.
-                views = [MenuView.of(view) for view in SavedView.objects.select_related("owner")]
-                kept = _kept = (generation, time.monotonic(), views)
-    return kept[2]
 
 
 def _changed(**_signal) -> None:

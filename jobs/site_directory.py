@@ -9,8 +9,6 @@ object it reads, or changes in it, stays with that request.
 from __future__ import annotations
 
 import copy
-import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -19,7 +17,7 @@ from django.db.models import signals
 
 from accounts.permission_cache import holdings
 from accounts.roles import can_view
-from jobs.generations import Generation, still_fresh
+from jobs.generations import Generation, Kept
 from jobs.models import ServiceThresholds, Site
 
 GENERATION = Generation(lambda _: "sites:generation")
@@ -27,8 +25,6 @@ GENERATION = Generation(lambda _: "sites:generation")
 
 @dataclass(frozen=True)
 class Directory:
-    generation: str
-    read_at: float
     by_slug: dict[str, Site]
     groups: dict[int, frozenset[int]]  # site pk → the groups that see it (none: everyone with a role)
     thresholds: dict[int, list[ServiceThresholds]]  # site pk → its services' own thresholds
@@ -39,30 +35,13 @@ class Directory:
         return user.is_superuser or not groups or not groups.isdisjoint(holdings(user).group_ids)
 
 
-_current: Directory | None = None
-_lock = threading.Lock()
-
-
-def _usable(directory: Directory | None, generation: str) -> bool:
-    return directory is not None and directory.generation == generation and still_fresh(directory.read_at)
-
-
 def current(user) -> Directory | None:
     """The directory as of this user's request; None when it cannot be known to be current (then ask the
     database)."""
-    global _current
-    generation = GENERATION.current(user, user_id=0)  # (one generation for every user)
-    if generation is None:
-        return None
-    if _usable(_current, generation):
-        return _current
-    with _lock:  # one thread of the process reads the sites; the others then find them
-        if not _usable(_current, generation):
-            _current = _read(generation)
-        return _current
+    return _kept.current(user)
 
 
-def _read(generation: str) -> Directory:
+def _read() -> Directory:
     sites = list(Site.objects.all())
     groups: dict[int, set[int]] = {}
     for site_id, group_id in Site.groups.through.objects.values_list("site_id", "group_id"):
@@ -71,12 +50,13 @@ def _read(generation: str) -> Directory:
     for own in ServiceThresholds.objects.all():
         thresholds.setdefault(own.site_id, []).append(own)
     return Directory(
-        generation,
-        time.monotonic(),
         {site.slug: site for site in sites},
         {pk: frozenset(ids) for pk, ids in groups.items()},
         thresholds,
     )
+
+
+_kept = Kept(GENERATION, _read)
 
 
 def visible_site(user, slug: str) -> Site | None:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 import arcgis_client
 from jobs.crypto import TokenDecryptionError
-from jobs.generations import Generation, still_fresh
+from jobs.generations import Generation, usable
 from jobs.models import Site, StoredToken
 from jobs.upstream import connection_for
 
@@ -51,7 +51,7 @@ def stored_token(user, site: Site) -> StoredToken | None:
     if generation is None:
         return StoredToken.objects.filter(user=user, site=site).first()
     kept = _kept.get((user.pk, site.pk))
-    if kept is None or kept[0] != generation or not still_fresh(kept[1]):
+    if not usable(kept, generation):
         token = StoredToken.objects.filter(user=user, site=site).first()
         if len(_kept) >= _KEPT_MAX:
             _kept.clear()
