@@ -282,11 +282,16 @@ class SharedOnlyRedisCache(PortalRedisCache):
 
 def state(cache: BaseCache) -> State:
     """The shared cache as this process finds it now: `ok`; `degraded` (Redis answers again, but this process
-    has not gone back to it yet); `down` (Redis does not answer). A cache that is not Redis is always `ok`."""
+    has not gone back to it yet: the retry interval has not passed); `down` (Redis does not answer). A cache that
+    is not Redis is always `ok`.
+
+    Asking goes back to a Redis that answers once the retry interval has passed, as any call would: a process
+    that hears nothing but this check (its clients' connections all kept by another) would otherwise report
+    itself degraded until some other request happened to land on it."""
     if not isinstance(cache, PortalRedisCache):
         return "ok"
     try:
         cache._client().ping()
     except redis.RedisError:
         return "down"
-    return "ok" if cache.shared else "degraded"
+    return "ok" if cache._server.may_call(cache._client) else "degraded"
