@@ -143,12 +143,12 @@ TEMPLATES = [
         },
     },
     {
-        # Only the job rows (jinja2/): a page of fifty of them is the portal's hottest render.
+        # The job table, its rows and its poll's answer (jinja2/): the portal's hottest renders (dashboard.templating).
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "jinja2"],
         "APP_DIRS": False,
         # Block tags on lines of their own leave no blank lines behind, so a template can put one element a line.
-        "OPTIONS": {"trim_blocks": True, "lstrip_blocks": True},
+        "OPTIONS": {"environment": "dashboard.templating.environment", "trim_blocks": True, "lstrip_blocks": True},
     },
 ]
 

@@ -1,4 +1,6 @@
 from django import template
+from django.template import engines
+from django.utils.safestring import mark_safe
 
 import arcgis_client
 from jobs import saved_views
@@ -54,6 +56,13 @@ def audit_job_url(event) -> str:
     except arcgis_client.InvalidName:
         return ""
     return ServiceTarget(event.site, service).job_url(event.job_id)
+
+
+@register.simple_tag(takes_context=True)
+def jinja(context, name, **extra):
+    """A partial of the Jinja2 engine (jinja2/, e.g. the job table) in this page, given the page's context."""
+    template = engines["jinja2"].get_template(name)
+    return mark_safe(template.render(context.flatten() | extra, context.get("request")))  # noqa: S308 - it escapes
 
 
 @register.simple_tag(takes_context=True)

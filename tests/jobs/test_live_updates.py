@@ -4,6 +4,7 @@ and one upstream read per service per interval shared by every operator watching
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from urllib.parse import urlencode
 
 import pytest
@@ -23,7 +24,7 @@ def poller(html: str) -> dict:
     match = re.search(r'<div id="job-poller" hx-get="([^"]+)" hx-vals="([^"]+)" hx-trigger="every (\d+)s"', html)
     assert match, html
     url, vals, seconds = match.groups()
-    return {"url": url.replace("&amp;", "&"), "vals": json.loads(vals.replace("&quot;", '"')), "seconds": int(seconds)}
+    return {"url": unescape(url), "vals": json.loads(unescape(vals)), "seconds": int(seconds)}
 
 
 def window_reads(simulator) -> list:
