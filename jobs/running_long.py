@@ -300,8 +300,13 @@ def flag_entries(rows: list[JobEntry], now: datetime | None = None, base: Baseli
     cancelling = [row.job_id for row in rows if row.status == arcgis_client.CANCELLING]
     since = cancelling_since(target.site, target.service.key, cancelling) if cancelling else {}
     flagged = [
-        replace(row, flag=flag_for(row.job, base, limits, now, since.get(row.job_id))) if row.job else row
-        for row in rows
+        _with_flag(row, flag_for(row.job, base, limits, now, since.get(row.job_id))) if row.job else row for row in rows
     ]
     notice_flagged(flagged)
     return flagged
+
+
+def _with_flag(row: JobEntry, flag: Flag | None) -> JobEntry:
+    """The entry with this flag: itself when it has it already (most rows have none, and a copy costs more than
+    judging them)."""
+    return row if flag == row.flag else replace(row, flag=flag)
