@@ -4,6 +4,7 @@ JavaScript, and server-sent event streams."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -54,32 +55,34 @@ def without_empty_filters(request: HttpRequest) -> HttpResponse | None:
     return redirect(f"{request.path}?{query.urlencode()}" if query else request.path)
 
 
-def without_inline(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("inline", None)
-    return f"{request.path}?{query.urlencode()}" if query else request.path
-
-
 def kept_parameters(request: HttpRequest, *dropped: str) -> list[tuple[str, str]]:
     """The page's query parameters but these, as (name, value) pairs: a form's hidden inputs that keep them."""
     return [(name, value) for name, values in request.GET.lists() if name not in dropped for value in values]
 
 
+def query_without(request: HttpRequest, *dropped: str) -> str:
+    """The page's query string but these parameters, as QueryDict.urlencode() writes it (request.GET.copy() would
+    deep-copy every value first, and a page builds several of these)."""
+    return urlencode(kept_parameters(request, *dropped))
+
+
+def with_query(url: str, query: str) -> str:
+    return f"{url}?{query}" if query else url
+
+
+def without_inline(request: HttpRequest) -> str:
+    return with_query(request.path, query_without(request, "inline"))
+
+
 def list_filters(request: HttpRequest) -> str:
     """The filters of the list the page shows, as a query string (not its page, order or a poll's state): what
     "all matching" means, and what an export exports."""
-    query = request.GET.copy()
-    for name in ("page", "before", "sort", "inline", "rows", "newest", "failures", "every"):
-        query.pop(name, None)
-    return query.urlencode()
+    return query_without(request, "page", "before", "sort", "inline", "rows", "newest", "failures", "every")
 
 
 def export_url(request: HttpRequest, url: str) -> str:
     """Where the list the page shows is exported: its filters and its order (ArcGIS's: by submission)."""
-    query = request.GET.copy()
-    for name in ("page", "before", "inline", "rows", "newest", "failures", "every"):
-        query.pop(name, None)
-    return f"{url}?{query.urlencode()}" if query else url
+    return with_query(url, query_without(request, "page", "before", "inline", "rows", "newest", "failures", "every"))
 
 
 def refused_export(form) -> HttpResponse:

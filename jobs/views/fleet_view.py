@@ -26,6 +26,7 @@ from jobs.views.common import (
     export_url,
     list_filters,
     page_path,
+    query_without,
     refused_export,
     sort_context,
     without_empty_filters,
@@ -45,9 +46,7 @@ def _ordering(form: FleetFilterForm) -> str:
 
 
 def _fleet_context(request: HtmxHttpRequest, state, form: FleetFilterForm) -> dict:
-    query = request.GET.copy()
-    query.pop("before", None)
-    query.pop("inline", None)
+    query = query_without(request, "before", "inline")
     ordering = _ordering(form)
     return {
         "fleet": state,
@@ -56,8 +55,8 @@ def _fleet_context(request: HtmxHttpRequest, state, form: FleetFilterForm) -> di
         "sorted_within_page": not sorting.across_pages(ordering),
         "can_operate": can_operate(request.user),
         "back_url": page_path(request),
-        "first_page": f"{reverse('jobs:fleet')}?{query.urlencode()}",
-        "next_page": f"{reverse('jobs:fleet')}?{query.urlencode()}&before={state.next_cursor}" if state.more else "",
+        "first_page": f"{reverse('jobs:fleet')}?{query}",
+        "next_page": f"{reverse('jobs:fleet')}?{query}&before={state.next_cursor}" if state.more else "",
         "refresh_url": f"{reverse('jobs:fleet_refresh')}?{request.GET.urlencode()}",
         "whole_values_note": form.whole_values_note(),
         "refresh_seconds": REFRESH_SECONDS,
@@ -72,12 +71,10 @@ def fleet_view(request: HtmxHttpRequest) -> HttpResponse:
         return clean
     form, sites = _fleet_form(request)
     inline = request.GET.get("inline") == "1"
-    query = request.GET.copy()
-    query.pop("inline", None)
     context = {
         "form": form,
         "inline": inline,
-        "stream_url": f"{reverse('jobs:fleet_stream')}?{query.urlencode()}",
+        "stream_url": f"{reverse('jobs:fleet_stream')}?{query_without(request, 'inline')}",
         "can_operate": can_operate(request.user),
         "list_filters": list_filters(request),
         "matching_url": f"{reverse('jobs:fleet_matching')}?{list_filters(request)}",

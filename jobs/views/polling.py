@@ -23,7 +23,7 @@ from jobs.forms import (
 from jobs.job_page import count_text, message_poll, new_lines
 from jobs.rows import render_rows
 from jobs.targets import JobEntry, ServiceTarget
-from jobs.views.common import HtmxHttpRequest, page_path, small_int
+from jobs.views.common import HtmxHttpRequest, page_path, query_without, small_int
 
 NEW_JOBS_SECONDS = 10  # the first page looks for newer jobs this often, when no row is active
 
@@ -71,10 +71,7 @@ def newest_shown_ms(form: JobFilterForm, rows: list[JobEntry]) -> int | None:
 
 
 def filters_query(request: HtmxHttpRequest) -> str:
-    query = request.GET.copy()
-    for name in ("inline", "rows", "newest", "failures", "every"):
-        query.pop(name, None)
-    return query.urlencode()
+    return query_without(request, "inline", "rows", "newest", "failures", "every")
 
 
 def _watched(request: HtmxHttpRequest) -> dict[str, str]:
