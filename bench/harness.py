@@ -328,9 +328,17 @@ def free_port() -> int:
 class Portal:
     """The portal served by gunicorn (gthread workers) on a loopback port."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int = WORKERS, threads: int = THREADS):
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        workers: int = WORKERS,
+        threads: int = THREADS,
+        project_dir: Path = PROJECT_DIR,  # another checkout (bench/side_by_side.py), or this one
+    ):
         self.env = env
         self.log_path = log_path
+        self.project_dir = project_dir
         self.workers = workers
         self.threads = threads
         self.port = free_port()
@@ -361,7 +369,7 @@ class Portal:
         ]
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            command, cwd=PROJECT_DIR, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+            command, cwd=self.project_dir, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
