@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +39,26 @@ def environ(monkeypatch, tmp_path):
         monkeypatch.delenv(f"{name}_FILE", raising=False)
     monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path / "var"))
     return monkeypatch
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_session_left_on_the_test_database(django_db_setup, django_db_blocker):
+    """On PostgreSQL, a connection still open when the suite ends (a thread of the portal's that kept one) keeps the
+    test database from being dropped: pytest-django only warns that "other users" use it. Say whose it is."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT application_name, state, left(query, 300) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        others = cursor.fetchall()
+    if others:
+        threads = sorted(thread.name for thread in threading.enumerate())
+        warnings.warn(f"sessions left on the test database: {others}; threads alive: {threads}", stacklevel=1)
 
 
 @pytest.fixture(autouse=True)
