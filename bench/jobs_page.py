@@ -56,6 +56,11 @@ def load_shell(browser: Browser, path: str, page: int = 1) -> float:
     return elapsed
 
 
+def load_pair(browser: Browser, path: str, page: int = 1) -> float:
+    """What a browser does: the shell, then its table."""
+    return load_shell(browser, path, page) + load_table(browser, path, page)
+
+
 def load_inline(browser: Browser, path: str, page: int = 1) -> float:
     """The whole page with its rows, as a browser without JavaScript asks for it."""
     elapsed, answer = timed(lambda: browser.get(f"{path}?page={page}&inline=1"))
@@ -92,8 +97,7 @@ def run(bench: Bench) -> list[Result]:
             return elapsed
 
         def pair() -> float:
-            page = next_page()
-            return load_shell(browser, big, page) + load_table(browser, big, page)
+            return load_pair(browser, big, next_page())
 
         def inline() -> float:
             return load_inline(browser, big, next_page())

@@ -8,7 +8,7 @@ Both at 20 ms upstream latency, each on a fresh EXECUTING job, pairs interleaved
 
 from __future__ import annotations
 
-from bench.harness import Bench, Result, interleaved, median, say, seconds, timed
+from bench.harness import Bench, Browser, Result, interleaved, median, say, seconds, timed
 
 NAME = "proxy_cancel"
 LATENCY_MS = 20
@@ -17,6 +17,16 @@ PAIRS = 15  # per round
 WARM_UP = 3
 SERVICE = "Cancels"
 TARGET_RATIO = 1.25
+
+
+def cancel_through_portal(browser: Browser, slug: str, job_id: str) -> float:
+    """One cancel as the row's button sends it; its answer must be the row, saying so."""
+    path = f"/sites/{slug}/services/{SERVICE}.GPServer/jobs/{job_id}/cancel/"
+    elapsed, answer = timed(lambda: browser.post(path, {}))
+    row = f'id="job-{job_id}"' in answer.text and "Cancel requested" in answer.text
+    if answer.status_code != 200 or not row:
+        raise RuntimeError(f"portal cancel of {job_id}: HTTP {answer.status_code}: {answer.text[:300]}")
+    return elapsed
 
 
 def run(bench: Bench) -> list[Result]:
@@ -31,16 +41,10 @@ def run(bench: Bench) -> list[Result]:
         browser = bench.browser("olivia")
         upstream = site.upstream(token)
 
-        jobs_path = f"/sites/{site.slug}/services/{SERVICE}.GPServer/jobs"
-
         def portal_cancel() -> float:
             job_id = next(jobs)
-            elapsed, answer = timed(lambda: browser.post(f"{jobs_path}/{job_id}/cancel/", {}))
-            row = f'id="job-{job_id}"' in answer.text and "Cancel requested" in answer.text
-            if answer.status_code != 200 or not row:
-                raise RuntimeError(f"portal cancel of {job_id}: HTTP {answer.status_code}: {answer.text[:300]}")
             portal_jobs.append(job_id)
-            return elapsed
+            return cancel_through_portal(browser, site.slug, job_id)
 
         def direct_cancel() -> float:
             job_id = next(jobs)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import jobs_page, proxy_cancel
-from bench.harness import Bench, Browser, Portal, interleaved, say, timed
+from bench.harness import Bench, Browser, Portal, interleaved, say
 
 KINDS = ("table", "shell", "inline", "pair", "cancel")
 ROUNDS = 10
@@ -31,23 +31,14 @@ def _requests(kind: str, site, browser: Browser) -> Callable[[], float]:
     """One request of this kind (the next page of the 10,000-job service each time, or the next fresh job)."""
     if kind == "cancel":
         jobs = iter(site.simulator.call("add_jobs", proxy_cancel.SERVICE, 2 * (WARM_UP + ROUNDS * PER_ROUND)))
-        path = f"/sites/{site.slug}/services/{proxy_cancel.SERVICE}.GPServer/jobs"
-
-        def cancel() -> float:
-            job_id = next(jobs)
-            elapsed, answer = timed(lambda: browser.post(f"{path}/{job_id}/cancel/", {}))
-            if answer.status_code != 200 or "Cancel requested" not in answer.text:
-                raise RuntimeError(f"cancel of {job_id}: HTTP {answer.status_code}")
-            return elapsed
-
-        return cancel
+        return lambda: proxy_cancel.cancel_through_portal(browser, site.slug, next(jobs))
     path = jobs_page.page_path(site.slug, jobs_page.BIG)
     pages = itertools.cycle(range(1, jobs_page.PAGES + 1))
     load = {
         "table": jobs_page.load_table,
         "shell": jobs_page.load_shell,
         "inline": jobs_page.load_inline,
-        "pair": lambda b, p, n: jobs_page.load_shell(b, p, n) + jobs_page.load_table(b, p, n),
+        "pair": jobs_page.load_pair,
     }[kind]
     return lambda: load(browser, path, next(pages))
 
