@@ -13,7 +13,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
@@ -258,12 +258,18 @@ class JobTable:
     seconds: float = 0.0  # how long ArcGIS took
 
 
-def _page(reader: SiteReader, target: ServiceTarget, query: JobQuery) -> arcgis_client.QueryPage:
+def _page(
+    reader: SiteReader, target: ServiceTarget, query: JobQuery, on_fetch: Callable[[], object] = lambda: None
+) -> arcgis_client.QueryPage:
+    """The page `query` asks for, shared (`on_fetch` is called just before this call asks ArcGIS itself)."""
     site = target.site
+
+    def fetch(client: arcgis_client.AdminClient) -> arcgis_client.QueryPage:
+        on_fetch()
+        return query.run(client, target.service)
+
     return reader.call(
-        lambda client: shared_read(
-            ("jobs", site.pk, target.service.match_key, *query.key()), lambda: query.run(client, target.service)
-        )
+        lambda client: shared_read(("jobs", site.pk, target.service.match_key, *query.key()), lambda: fetch(client))
     )
 
 
@@ -318,6 +324,11 @@ def job_table(
 _ahead = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="arcgis-ahead")
 _AHEAD_WAITING = 8
 _ahead_waiting = threading.BoundedSemaphore(_AHEAD_WAITING)
+# How long a shell waits for its read ahead to be on its way. A thread that wants the interpreter while another
+# renders gets it only at the next switch (every 5 ms), and again after each cache call: a read handed over as the
+# shell went on rendering reached ArcGIS only once the shell was done. Waiting (about a millisecond: two cache calls)
+# lets it get its request out first; the rendering then overlaps ArcGIS's answer, not the request.
+AHEAD_HANDOVER_SECONDS = 0.02
 
 
 def read_ahead(user, target: ServiceTarget, query: JobQuery) -> None:
@@ -328,17 +339,21 @@ def read_ahead(user, target: ServiceTarget, query: JobQuery) -> None:
     reader = SiteReader(user, target.site)  # the token: read and checked here, on the request's thread
     if reader.client is None:
         return
+    on_its_way = threading.Event()  # asking ArcGIS now, or not at all (shared already, or being read)
 
     def read() -> None:
         _ahead_waiting.release()
         try:
             with site_slot(target.site):
-                _page(reader, target, query)
+                _page(reader, target, query, on_fetch=on_its_way.set)
         except stored_tokens.READ_ERRORS:
             pass  # the table's request reads again, and says why it could not
+        finally:
+            on_its_way.set()
 
     if _ahead_waiting.acquire(blocking=False):
         _ahead.submit(read)
+        on_its_way.wait(AHEAD_HANDOVER_SECONDS)
 
 
 LIST_PAGE = 200  # jobs asked for at a time when a whole list is read (an export, "select all matching")

@@ -59,10 +59,12 @@ def audit_job_url(event) -> str:
 
 
 @register.simple_tag(takes_context=True)
-def jinja(context, name, **extra):
-    """A partial of the Jinja2 engine (jinja2/, e.g. the job table) in this page, given the page's context."""
+def jinja(context, name, more=None, **extra):
+    """A partial of the Jinja2 engine (jinja2/, e.g. the job table) in this page, given the page's context and
+    `more` of it: a dict, or a function the template calls as it gets here (what the partial alone needs, e.g. a
+    table whose upstream read goes on while the page above it renders)."""
     template = engines["jinja2"].get_template(name)
-    return mark_safe(template.render(context.flatten() | extra, context.get("request")))  # noqa: S308 - it escapes
+    return mark_safe(template.render(context.flatten() | (more or {}) | extra, context.get("request")))  # noqa: S308
 
 
 @register.simple_tag(takes_context=True)

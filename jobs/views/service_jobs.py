@@ -76,8 +76,9 @@ def job_list(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -
         return clean
     form = JobFilterForm(request.GET)
     inline = request.GET.get("inline") == "1"
-    if not (table_only or inline) and _reads_ahead(form):
-        reads.read_ahead(request.user, target, form.query())  # the table this page loads asks for it next
+    if not table_only and _reads_ahead(form):
+        # The shell's table asks for this page next; a page with its rows renders everything above them meanwhile.
+        reads.read_ahead(request.user, target, form.query())
     context = {
         "target": target,
         "form": form,
@@ -88,11 +89,12 @@ def job_list(request: HtmxHttpRequest, slug: str, name: str, folder: str = "") -
         "back_url": page_path(request),
         "table_url": without_inline(request),
     }
-    if table_only or inline:
-        context |= _table_context(request, target, form)
     if table_only:
+        context |= _table_context(request, target, form)
         return render(request, "jobs/partials/job_table.html", context)
     context["service_panels"] = hooks.service_panel_html(request, target)
+    if inline:
+        context["table_context"] = lambda: _table_context(request, target, form)  # called where the rows go
     return render(request, "jobs/job_list.html", context)
 
 
