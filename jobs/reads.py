@@ -259,9 +259,15 @@ class JobTable:
 
 
 def _page(
-    reader: SiteReader, target: ServiceTarget, query: JobQuery, on_fetch: Callable[[], object] = lambda: None
+    reader: SiteReader,
+    target: ServiceTarget,
+    query: JobQuery,
+    on_fetch: Callable[[], object] = lambda: None,
+    remember: bool = True,
 ) -> arcgis_client.QueryPage:
-    """The page `query` asks for, shared (`on_fetch` is called just before this call asks ArcGIS itself)."""
+    """The page `query` asks for, shared (`on_fetch` is called just before this call asks ArcGIS itself). The jobs
+    of a page read from ArcGIS are remembered (ServiceTarget.remember) once, by the read, for whoever shows them;
+    `remember=False` for a list no row will show (an export's)."""
     site = target.site
 
     def fetch(client: arcgis_client.AdminClient) -> arcgis_client.QueryPage:
@@ -269,7 +275,11 @@ def _page(
         return query.run(client, target.service)
 
     return reader.call(
-        lambda client: shared_read(("jobs", site.pk, target.service.match_key, *query.key()), lambda: fetch(client))
+        lambda client: shared_read(
+            ("jobs", site.pk, target.service.match_key, *query.key()),
+            lambda: fetch(client),
+            then=(lambda page: target.remember(page.jobs)) if remember else None,
+        )
     )
 
 
@@ -283,7 +293,11 @@ def _single(reader: SiteReader, target: ServiceTarget, job_id: str) -> arcgis_cl
             return None
 
     return reader.call(
-        lambda client: shared_read(("job", site.pk, target.service.match_key, job_id), lambda: get(client))
+        lambda client: shared_read(
+            ("job", site.pk, target.service.match_key, job_id),
+            lambda: get(client),
+            then=lambda job: target.remember([job] if job else []),
+        )
     )
 
 
@@ -306,8 +320,7 @@ def job_table(
     except stored_tokens.READ_ERRORS as exc:
         table.error = _explained(reader, target, exc)
     else:
-        table.page = page
-        target.remember(page.jobs)
+        table.page = page  # (its jobs remembered by whoever read them: _page, _single)
         job_ids = [job.job_id for job in page.jobs]
         latest = audit.latest_events(target.site, target.service.key, job_ids) if last_events else {}
         rows = [JobEntry(target, job.job_id, job, last_event=latest.get(job.job_id)) for job in page.jobs]
@@ -374,7 +387,8 @@ def each_job(
                     job = _single(reader, target, job_id)
                     page = arcgis_client.QueryPage([job] if job else [], 1 if job else 0, 1, 1, None)
                 else:
-                    page = _page(reader, target, replace(query, start=start, number=min(LIST_PAGE, limit - len(seen))))
+                    wanted = replace(query, start=start, number=min(LIST_PAGE, limit - len(seen)))
+                    page = _page(reader, target, wanted, remember=False)
             fresh = [job for job in page.jobs if job.job_id not in seen][: limit - len(seen)]
             seen.update(job.job_id for job in fresh)
             yield from running_long.flag_entries([JobEntry(target, job.job_id, job) for job in fresh])
@@ -454,7 +468,6 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
                 changed.append(row)
             if row.active:
                 result.still_active[job_id] = row.state
-        target.remember([row.job for row in changed if row.job])
         latest = audit.latest_events(target.site, target.service.key, [row.job_id for row in changed])
         result.rows = [replace(r, last_event=latest.get(r.job_id)) for r in changed]
         if newest_ms is not None:
@@ -506,10 +519,7 @@ def rows_now(user, wanted: list[tuple[ServiceTarget, str]]) -> list[JobEntry]:
     by_service: dict[ServiceTarget, list[JobEntry]] = {}
     for entry in entries:
         by_service.setdefault(entry.target, []).append(entry)
-    flagged = [row for rows in by_service.values() for row in running_long.flag_entries(rows)]
-    for target, rows in by_service.items():
-        target.remember([row.job for row in rows if row.job])
-    return flagged
+    return [row for rows in by_service.values() for row in running_long.flag_entries(rows)]
 
 
 # --- one job ---------------------------------------------------------------------------------
@@ -595,7 +605,6 @@ def job_detail(user, target: ServiceTarget, job_id: str) -> JobDetail:
             job = _single(reader, target, job_id)
             detail.row = JobEntry(target, job_id, job, gone=job is None)
             if job is not None:
-                target.remember([job])
                 try:
                     detail.page = _job_page(reader, target, job)
                 except stored_tokens.READ_ERRORS as exc:
@@ -666,8 +675,6 @@ def new_messages(user, target: ServiceTarget, job_id: str, after: int) -> NewMes
                     if page.is_terminal:
                         ended = _single(reader, target, job_id)
                         result.row = JobEntry(target, job_id, ended, gone=ended is None)
-                        if ended is not None:
-                            target.remember([ended])
     except stored_tokens.READ_ERRORS as exc:
         result.error = exc
     if result.row is not None and not result.row.gone:

@@ -169,17 +169,23 @@ def shared_value(key_parts: tuple):
 _fetching: dict[str, Future] = {}
 
 
-def shared_read(key_parts: tuple, fetch: Callable[[], _T], fresh_for: float | None = None) -> _T:
+def shared_read(
+    key_parts: tuple,
+    fetch: Callable[[], _T],
+    fresh_for: float | None = None,
+    then: Callable[[_T], object] | None = None,
+) -> _T:
     """The answer of an upstream read, shared through the cache for about a second.
 
     The caller has already checked that the user may see the site and holds a usable token:
     the key starts with the site, so nothing is ever shared across sites. One caller fetches
     while the others briefly use the previous answer (or wait for the new one), so fifty
     operators watching one service cost ArcGIS about one read per interval, not fifty.
+    `then` is called with each answer read from upstream, not with a shared one: once per read, not per reader.
     """
     fresh_for = settings.SHARED_READ_SECONDS if fresh_for is None else fresh_for
     if fresh_for <= 0:
-        return fetch()
+        return _followed(fetch(), then)
     key = _read_key(key_parts)
     lock = key + ":lock"
     deadline = time.monotonic() + settings.ARCGIS_SLOT_WAIT
@@ -197,7 +203,7 @@ def shared_read(key_parts: tuple, fetch: Callable[[], _T], fresh_for: float | No
                 value = fetch()
                 fetching.set_result(value)  # this process's waiters first: the shared cache is for the other workers
                 cache.set(key, (time.time(), value), timeout=max(int(fresh_for * 10), 5))
-                return value
+                return _followed(value, then)
             finally:
                 fetching.cancel()  # (when the fetch failed; an answered one stays answered)
                 _fetching.pop(key, None)
@@ -206,5 +212,11 @@ def shared_read(key_parts: tuple, fetch: Callable[[], _T], fresh_for: float | No
         if cached is not None and now - cached[0] < fresh_for * 5:
             return cached[1]
         if time.monotonic() > deadline:
-            return fetch()
+            return _followed(fetch(), then)
         time.sleep(0.005)  # (its answer is often a few milliseconds away: another worker's shell read it ahead)
+
+
+def _followed(value: _T, then: Callable[[_T], object] | None) -> _T:
+    if then is not None:
+        then(value)
+    return value

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import arcgis_client
-from jobs import running_long, upstream
+from jobs import running_long, targets, upstream
 from jobs.models import ServiceThresholds
 from jobs.running_long import NOTICED
 from jobs.targets import JobEntry
+from tests.helpers import jobs_table_html, row_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +67,33 @@ def test_a_read_under_way_in_this_process_is_waited_for_not_polled_for(settings,
     assert answers == ["the page"] and fetches == ["ahead"]
     # The waiter asked the shared cache nothing (no polling); the fetch stored its answer there for other workers.
     assert cache.calls == ["set", "delete"]
+
+
+def test_what_follows_a_read_is_done_once_per_read_not_per_reader(settings):
+    """`then` (a page's jobs remembered for the rows that show them) is called with what was read from upstream, and
+    not again for those who share the answer."""
+    settings.SHARED_READ_SECONDS = 5
+    followed: list[str] = []
+    assert upstream.shared_read(("page", 3), lambda: "the page", then=followed.append) == "the page"
+    assert upstream.shared_read(("page", 3), lambda: "read again", then=followed.append) == "the page"
+    assert followed == ["the page"]
+    settings.SHARED_READ_SECONDS = 0  # not shared: every read is followed
+    assert upstream.shared_read(("page", 3), lambda: "read again", then=followed.append) == "read again"
+    assert followed == ["the page", "read again"]
+
+
+def test_a_pages_jobs_are_remembered_by_the_read_not_by_each_table_that_shows_them(
+    simulator, service, target, olivia, settings, counted
+):
+    """The row cache (what an action's answer shows of a row) is written when a page is read from ArcGIS: a table
+    shown from a shared read writes nothing, and its rows are remembered all the same."""
+    settings.SHARED_READ_SECONDS = 5
+    ids = [simulator.state.add_job(service.key) for _ in range(3)]
+    cache = counted(targets)
+    first, again = jobs_table_html(olivia, target), jobs_table_html(olivia, target)
+    assert row_ids(first) == row_ids(again) == ids[::-1]
+    assert cache.calls.count("set_many") == 1
+    assert sorted(target.recall(ids)) == sorted(ids)
 
 
 def test_a_failed_read_under_way_leaves_the_waiter_to_read_for_itself(settings):
