@@ -4,7 +4,7 @@ interleaved between them. Whatever else the machine does weighs on both, so thei
 run's figures drift from one run to the next.
 
     git worktree add ../before HEAD~1
-    python -m bench.side_by_side ../before table     # or: shell, inline, pair, cancel
+    python -m bench.side_by_side ../before table     # or: shell, inline, pair, cancel, bulk
 
 prints each side's median wall time and its workers' CPU per request, and the ratios (this checkout over the other).
 The requests are the jobs_page and proxy_cancel benchmarks' own, at their 20 ms upstream.
@@ -18,17 +18,21 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import jobs_page, proxy_cancel
+from bench import bulk_cancel, jobs_page, proxy_cancel
 from bench.harness import Bench, Browser, Portal, interleaved, say
 
-KINDS = ("table", "shell", "inline", "pair", "cancel")
+KINDS = ("table", "shell", "inline", "pair", "cancel", "bulk")
 ROUNDS = 10
 PER_ROUND = 20
 WARM_UP = 7
+BULK_ROUNDS, BULK_PER_ROUND, BULK_WARM_UP = 6, 2, 2  # each cancels 500 jobs
 
 
 def _requests(kind: str, site, browser: Browser) -> Callable[[], float]:
     """One request of this kind (the next page of the 10,000-job service each time, or the next fresh job)."""
+    if kind == "bulk":
+        fresh = lambda: site.simulator.call("add_jobs", bulk_cancel.SERVICE, bulk_cancel.JOBS)  # noqa: E731
+        return lambda: bulk_cancel.cancel_in_bulk(browser, site.slug, fresh())
     if kind == "cancel":
         jobs = iter(site.simulator.call("add_jobs", proxy_cancel.SERVICE, 2 * (WARM_UP + ROUNDS * PER_ROUND)))
         return lambda: proxy_cancel.cancel_through_portal(browser, site.slug, next(jobs))
@@ -49,6 +53,7 @@ def compare(other: Path, kinds: list[str]) -> None:
         site.simulator.call("add_service", jobs_page.BIG)
         site.simulator.call("add_jobs", jobs_page.BIG, jobs_page.BIG_JOBS, jobs_page.STATUSES, spread_s=1.5)
         site.simulator.call("add_service", proxy_cancel.SERVICE)
+        site.simulator.call("add_service", bulk_cancel.SERVICE)
         bench.connect("olivia", site)
         portals = {}
         for name, checkout in (("other", other), ("this", None)):
@@ -66,11 +71,14 @@ def compare(other: Path, kinds: list[str]) -> None:
 
 def _compare(kind: str, calls: dict[str, Callable[[], float]], portals: dict[str, Portal]) -> None:
     spent: dict[str, list[float]] = {name: [] for name in calls}
+    rounds, per_round, warm_up = (
+        (BULK_ROUNDS, BULK_PER_ROUND, BULK_WARM_UP) if kind == "bulk" else (ROUNDS, PER_ROUND, WARM_UP)
+    )
     for call in calls.values():
-        for _ in range(WARM_UP):
+        for _ in range(warm_up):
             call()
     times = interleaved(
-        {name: portals[name].metered(call, spent[name]) for name, call in calls.items()}, ROUNDS, PER_ROUND
+        {name: portals[name].metered(call, spent[name]) for name, call in calls.items()}, rounds, per_round
     )
     wall = {name: statistics.median(values) for name, values in times.items()}
     cpu = {name: statistics.mean(values) for name, values in spent.items()}

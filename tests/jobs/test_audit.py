@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from jobs import operations
+from jobs import audit, operations
 from jobs.models import AuditEvent, Site
 from jobs.targets import ServiceTarget
 from tests.conftest import make_user
@@ -121,6 +121,27 @@ def test_the_audit_row_is_pending_while_arcgis_is_called(
 
 
 @pytest.mark.django_db
+def test_a_bulks_rows_are_written_as_one_row_is(site, operator):
+    """A bulk's pending rows (written many at once, their shared values prepared once) hold what a single row does,
+    each with its own service, job ID and key; completed, they read back as completed."""
+    [single] = audit.begin(operator, site, "cancel", "bulk", [("Hydrology/Watershed", "j1")], via_detail="x" * 300)
+    targets = [(f"Folder/Service{i % 3}", f"j{i:04d}") for i in range(1200)]  # more than one INSERT's worth
+    events = audit.begin(operator, site, "cancel", "bulk", targets, via_detail="x" * 300)
+    stored = {(e.service, e.job_id): e for e in AuditEvent.objects.exclude(pk=single.pk)}
+    assert sorted(stored) == sorted(targets) and {(e.service, e.job_id) for e in events} == set(targets)
+    assert all(stored[(e.service, e.job_id)].pk == e.pk for e in events)
+    same = ("user_id", "username", "site_id", "site_slug", "site_name", "action", "via", "via_detail", "outcome")
+    fresh = AuditEvent.objects.get(pk=single.pk)
+    for event in stored.values():
+        assert [getattr(event, name) for name in same] == [getattr(fresh, name) for name in same]
+        assert event.outcome == AuditEvent.Outcome.PENDING and event.finished is None and event.message == ""
+        assert abs(event.created - fresh.created) < timedelta(seconds=5)
+    audit.complete(events, [audit.Completion(AuditEvent.Outcome.SUCCESS, "Cancel requested", None, 0.02)] * 1200)
+    assert set(AuditEvent.objects.exclude(pk=single.pk).values_list("outcome", "message", "duration_ms")) == {
+        (AuditEvent.Outcome.SUCCESS, "Cancel requested", 20)
+    }
+
+
 def test_a_successful_action_completes_its_row(simulator, site, service, operator, connect, client_as):
     connect(operator, site)
     job_id = simulator.state.add_job(service.key)
