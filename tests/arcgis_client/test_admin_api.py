@@ -14,9 +14,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 import arcgis_client
 from arcgis_client import AdminClient, ServiceRef, SiteConnection
+from arcgis_client import connection as connection_module
 from tests.arcgis_client.conftest import GP, REFERER, WATERSHED
 
 JOBS_PATH = "/arcgis/admin/services/Hydrology/Watershed.GPServer/jobs"
@@ -193,6 +195,20 @@ def test_cancel_job(gis, admin):
     gis.clock.advance(5)
     assert admin.get_job(WATERSHED, job).status == arcgis_client.CANCELLED
     assert sent(gis)[0] == ("POST", f"{JOBS_PATH}/{job}/cancel")
+
+
+def test_a_post_carries_its_form_and_a_get_its_query_as_requests_encodes_them(gis, admin):
+    """The client encodes parameters itself (requests' own check of them costs more than the rest of preparing a
+    request): byte for byte what requests would send, None left out, a list's items each given."""
+    params = {"f": "json", "token": "a b+c/é", "none": None, "ids": ["j1", "j2"], "number": 50, "empty": ""}
+    assert connection_module._encoded(params) == requests.models.RequestEncodingMixin._encode_params(params)
+    job = gis.state.add_job(GP, arcgis_client.EXECUTING)
+    admin.cancel_job(WATERSHED, job)
+    admin.query_jobs(WATERSHED, number=5)
+    cancel, query = gis.requests[-2:]
+    assert cancel.headers["Content-Type"] == "application/x-www-form-urlencoded" and cancel.form["f"] == "json"
+    assert cancel.form["token"] and "token" not in cancel.query
+    assert query.query["number"] == "5" and query.query["f"] == "json" and "Content-Type" not in query.headers
 
 
 def test_delete_job(gis, admin):
