@@ -267,7 +267,7 @@ def _page(
 ) -> arcgis_client.QueryPage:
     """The page `query` asks for, shared (`on_fetch` is called just before this call asks ArcGIS itself). The jobs
     of a page read from ArcGIS are remembered (ServiceTarget.remember) once, by the read, for whoever shows them;
-    `remember=False` for a list no row will show (an export's)."""
+    `remember=False` for a list no row will show (an export's), whose reads are shared apart from the pages'."""
     site = target.site
 
     def fetch(client: arcgis_client.AdminClient) -> arcgis_client.QueryPage:
@@ -276,7 +276,7 @@ def _page(
 
     return reader.call(
         lambda client: shared_read(
-            ("jobs", site.pk, target.service.match_key, *query.key()),
+            ("jobs" if remember else "listed jobs", site.pk, target.service.match_key, *query.key()),
             lambda: fetch(client),
             then=(lambda page: target.remember(page.jobs)) if remember else None,
         )
@@ -340,8 +340,10 @@ _ahead_waiting = threading.BoundedSemaphore(_AHEAD_WAITING)
 # How long a shell waits for its read ahead to be on its way. A thread that wants the interpreter while another
 # renders gets it only at the next switch (every 5 ms), and again after each cache call: a read handed over as the
 # shell went on rendering reached ArcGIS only once the shell was done. Waiting (about a millisecond: two cache calls)
-# lets it get its request out first; the rendering then overlaps ArcGIS's answer, not the request.
-AHEAD_HANDOVER_SECONDS = 0.02
+# lets it get its request out first; the rendering then overlaps ArcGIS's answer, not the request. When the read does
+# not start at once (another thread or worker is reading the same page, the pool is busy), the shell goes on after
+# one switch's worth.
+AHEAD_HANDOVER_SECONDS = 0.005
 
 
 def read_ahead(user, target: ServiceTarget, query: JobQuery) -> None:
@@ -352,7 +354,7 @@ def read_ahead(user, target: ServiceTarget, query: JobQuery) -> None:
     reader = SiteReader(user, target.site)  # the token: read and checked here, on the request's thread
     if reader.client is None:
         return
-    on_its_way = threading.Event()  # asking ArcGIS now, or not at all (shared already, or being read)
+    on_its_way = threading.Event()  # asking ArcGIS now, or done (shared already, or failed)
 
     def read() -> None:
         _ahead_waiting.release()

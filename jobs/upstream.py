@@ -190,9 +190,12 @@ def shared_read(
     lock = key + ":lock"
     deadline = time.monotonic() + settings.ARCGIS_SLOT_WAIT
     while True:
-        if (fetching := _fetching.get(key)) is not None:
-            with contextlib.suppress(CancelledError, TimeoutError):
-                return fetching.result(timeout=max(deadline - time.monotonic(), 0))
+        fetching = _fetching.get(key)
+        if fetching is not None and not fetching.cancelled():
+            # Under way in this process: its answer however long it takes (its call has its own timeouts), rather
+            # than a second call once ARCGIS_SLOT_WAIT is over; should it fail, this caller reads for itself.
+            with contextlib.suppress(CancelledError):
+                return fetching.result()
         cached = cache.get(key)
         now = time.time()
         if cached is not None and now - cached[0] < fresh_for:
@@ -200,10 +203,10 @@ def shared_read(
         if cache.add(lock, 1, timeout=30):
             fetching = _fetching[key] = Future()
             try:
-                value = fetch()
+                value = _followed(fetch(), then)  # (before anyone has the answer: e.g. its rows remembered)
                 fetching.set_result(value)  # this process's waiters first: the shared cache is for the other workers
                 cache.set(key, (time.time(), value), timeout=max(int(fresh_for * 10), 5))
-                return _followed(value, then)
+                return value
             finally:
                 fetching.cancel()  # (when the fetch failed; an answered one stays answered)
                 _fetching.pop(key, None)

@@ -96,6 +96,23 @@ def test_a_pages_jobs_are_remembered_by_the_read_not_by_each_table_that_shows_th
     assert sorted(target.recall(ids)) == sorted(ids)
 
 
+def test_an_exports_reads_are_not_remembered_and_not_shared_with_a_tables(
+    simulator, service, target, olivia, settings, counted
+):
+    """An export reads pages no row shows: it remembers none of their jobs, and a table asking ArcGIS the same (its
+    first page of 200) reads its own, whose rows are remembered."""
+    settings.SHARED_READ_SECONDS = 5
+    ids = [simulator.state.add_job(service.key) for _ in range(3)]
+    cache = counted(targets)
+    export = olivia.get(target.url("job_export"))
+    csv = b"".join(export.streaming_content).decode()
+    assert export.status_code == 200 and all(job_id in csv for job_id in ids)
+    assert cache.calls.count("set_many") == 0 and target.recall(ids) == {}
+    assert row_ids(jobs_table_html(olivia, target, {"per_page": "200"})) == ids[::-1]
+    assert cache.calls.count("set_many") == 1 and sorted(target.recall(ids)) == sorted(ids)
+    assert len([r for r in simulator.requests if r.path.endswith("/jobs/query")]) == 2
+
+
 def test_a_failed_read_under_way_leaves_the_waiter_to_read_for_itself(settings):
     settings.SHARED_READ_SECONDS = 5
     fetching, release = threading.Event(), threading.Event()
