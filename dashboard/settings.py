@@ -374,6 +374,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     _private_directory(VAR_DIR)
     _queue = VAR_DIR / "celery-queue"
     _queue.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT = "dashboard.broker:Transport"  # kombu's, each message written whole before it is seen
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, str | int] = {
         "data_folder_in": str(_queue),
         "data_folder_out": str(_queue),

@@ -11,6 +11,7 @@ from tests.helpers import load_settings
 def test_without_redis_the_broker_is_a_directory_under_var(environ, tmp_path):
     settings = load_settings()
     assert settings["CELERY_BROKER_URL"] == "filesystem://localhost/"
+    assert settings["CELERY_BROKER_TRANSPORT"] == "dashboard.broker:Transport"  # kombu's, messages written whole
     queue = tmp_path / "var" / "celery-queue"
     assert settings["CELERY_BROKER_TRANSPORT_OPTIONS"] == {
         "data_folder_in": str(queue),
@@ -34,6 +35,7 @@ def test_without_redis_the_broker_is_a_directory_under_var(environ, tmp_path):
 def test_the_broker_is_the_deployments_redis_unless_one_is_named(environ):
     environ.setenv("REDIS_URL", "redis://cache.example.com:6379/0")
     assert load_settings()["CELERY_BROKER_URL"] == "redis://cache.example.com:6379/0"
+    assert "CELERY_BROKER_TRANSPORT" not in load_settings()  # the URL's own
     environ.setenv("CELERY_BROKER_URL", "redis://queue.example.com:6379/3")
     assert load_settings()["CELERY_BROKER_URL"] == "redis://queue.example.com:6379/3"
 
