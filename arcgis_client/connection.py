@@ -302,9 +302,10 @@ class SiteConnection:
         prepared.prepare_url(url, _encoded(query) if query else None)
         if form is None:
             prepared.prepare_headers(headers)
+            prepared.prepare_body(None, None)
         else:
             prepared.prepare_headers({**headers, "Content-Type": "application/x-www-form-urlencoded"})
-        prepared.prepare_body(_encoded(form).encode("ascii") if form else None, None)
+            prepared.prepare_body(_encoded(form).encode("ascii"), None)
         return prepared
 
     def _read_capped(self, response: requests.Response, max_bytes: int, read_timeout: float) -> bytes:

@@ -7,7 +7,7 @@ run's figures drift from one run to the next.
     python -m bench.side_by_side ../before table     # or: shell, inline, pair, cancel, bulk
 
 prints each side's median wall time and its workers' CPU per request, and the ratios (this checkout over the other).
-The requests are the jobs_page and proxy_cancel benchmarks' own, at their 20 ms upstream.
+The requests are the jobs_page, proxy_cancel and bulk_cancel benchmarks' own, at their 20 ms upstream.
 """
 
 from __future__ import annotations
