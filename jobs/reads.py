@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 import arcgis_client
-from jobs import audit, counters, running_long, stored_tokens
+from jobs import after_response, audit, counters, running_long, stored_tokens
 from jobs.models import Site, StoredToken
 from jobs.queries import JobQuery
 from jobs.targets import JobEntry, ServiceTarget
@@ -266,7 +266,8 @@ def _page(
     remember: bool = True,
 ) -> arcgis_client.QueryPage:
     """The page `query` asks for, shared (`on_fetch` is called just before this call asks ArcGIS itself). The jobs
-    of a page read from ArcGIS are remembered (ServiceTarget.remember) once, by the read, for whoever shows them;
+    of a page read from ArcGIS are remembered (ServiceTarget.remember) once, by the read, for whoever shows them
+    (once the page is sent: nobody waits for it);
     `remember=False` for a list no row will show (an export's), whose reads are shared apart from the pages'."""
     site = target.site
 
@@ -278,7 +279,7 @@ def _page(
         lambda client: shared_read(
             ("jobs" if remember else "listed jobs", site.pk, target.service.match_key, *query.key()),
             lambda: fetch(client),
-            then=(lambda page: target.remember(page.jobs)) if remember else None,
+            then=(lambda page: after_response.defer(target.remember, page.jobs)) if remember else None,
         )
     )
 
@@ -296,7 +297,7 @@ def _single(reader: SiteReader, target: ServiceTarget, job_id: str) -> arcgis_cl
         lambda client: shared_read(
             ("job", site.pk, target.service.match_key, job_id),
             lambda: get(client),
-            then=lambda job: target.remember([job] if job else []),
+            then=lambda job: after_response.defer(target.remember, [job] if job else []),
         )
     )
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import arcgis_client
-from jobs import site_directory
+from jobs import after_response, site_directory
 from jobs.models import THRESHOLDS, AuditEvent, Site
 from jobs.shared_cache import cache
 from jobs.targets import Flag, JobEntry, ServiceTarget
@@ -246,13 +246,13 @@ def notice_running_long(site: Site, service: str, flagged: dict[str, str]) -> No
 
 
 def notice_flagged(entries: list[JobEntry]) -> None:
-    """Every flagged entry of a page, by kind and service."""
+    """Every flagged entry of a page, by kind and service (once the page is sent: the alert watch can wait)."""
     found: dict[tuple[str, ServiceTarget], dict[str, str]] = {}
     for entry in entries:
         if entry.flag is not None and entry.flag.kind in FLAG_KINDS:
             found.setdefault((entry.flag.kind, entry.target), {})[entry.job_id] = entry.flag.text
     for (kind, target), flagged in found.items():
-        notice(kind, target.site, target.service.key, flagged)
+        after_response.defer(notice, kind, target.site, target.service.key, flagged)
 
 
 def noticed() -> list[dict]:

@@ -203,10 +203,10 @@ def shared_read(
         if cache.add(lock, 1, timeout=30):
             fetching = _fetching[key] = Future()
             try:
-                value = _followed(fetch(), then)  # (before anyone has the answer: e.g. its rows remembered)
+                value = fetch()
                 fetching.set_result(value)  # this process's waiters first: the shared cache is for the other workers
                 cache.set(key, (time.time(), value), timeout=max(int(fresh_for * 10), 5))
-                return value
+                return _followed(value, then)  # (nobody waits for it: e.g. its rows remembered)
             finally:
                 fetching.cancel()  # (when the fetch failed; an answered one stays answered)
                 _fetching.pop(key, None)
