@@ -90,16 +90,14 @@ def begin(
     }
     events = [AuditEvent(**shared, service=service, job_id=job_id) for service, job_id in targets]
     with transaction.atomic():
-        if len(events) == 1:
-            events[0].save(force_insert=True)
-        else:
-            _insert(events)
+        _insert(events)
     return events
 
 
-# How begin() writes the rows of a bulk: INSERTs of many rows, their keys returned, each value shared by every row
-# (all but the service and the job ID) prepared once. Through the ORM's bulk_create, preparing every value of every
-# row of 500 took longer than the database took to write them, while every job waited for its row.
+# How begin() writes its rows: INSERTs of many rows, their keys returned, each value shared by every row (all but the
+# service and the job ID) prepared once. Through the ORM's bulk_create, preparing every value of every row of 500
+# took longer than the database took to write them, while every job waited for its row; a lone row's save() cost a
+# cancel more than the INSERT itself.
 _VARYING = ("service", "job_id")
 
 

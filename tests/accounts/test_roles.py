@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.urls import reverse
 
-from accounts.permission_cache import GENERATION_KEY
+from accounts.permission_cache import GENERATION_KEY, CachedPermissionsBackend, _user_row
 from arcgis_simulator.tls import generate_certificate
 from jobs import operations
 from jobs.models import AuditEvent, Site
@@ -490,3 +490,26 @@ def test_an_address_typed_without_a_scheme_means_https(site_admin, client_as):
     response = client.post(reverse("admin:jobs_site_add"), form)
     assert response.status_code == 302
     assert Site.objects.get().admin_url == "https://north.example.com/arcgis/admin"
+
+
+def test_a_sessions_user_is_read_in_one_query_as_the_orm_reads_it(operator, django_assert_num_queries):
+    """Every request reads its user's row (a deactivated account, a changed password count at once): one SELECT,
+    the same values and types as the ORM's (aware datetimes included)."""
+    backend = CachedPermissionsBackend()
+    with django_assert_num_queries(1):
+        user = _user_row(str(operator.pk))
+    expected = get_user_model().objects.get(pk=operator.pk)
+    assert user == expected and user._state.db == "default" and not user._state.adding
+    for field in expected._meta.concrete_fields:
+        assert getattr(user, field.attname) == getattr(expected, field.attname), field.name
+    assert user.date_joined.tzinfo is not None
+    assert backend.get_user(operator.pk) == expected
+    operator.is_active = False
+    operator.save()
+    assert backend.get_user(operator.pk) is None
+
+
+@pytest.mark.parametrize("user_id", ["", "x", "1.5", "999999"])
+def test_a_session_naming_no_user_signs_nobody_in(db, user_id):
+    assert _user_row(user_id) is None
+    assert CachedPermissionsBackend().get_user(user_id) is None
