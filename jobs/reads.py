@@ -309,6 +309,8 @@ def job_table(
     `last_events` is False: a page's rows do not show it; their details read it when opened)."""
     reader = SiteReader(user, target.site)
     table = JobTable(target, reader.token)
+    # What flags the rows, read before the page: meanwhile a read under way (the shell's, ahead) is still coming.
+    base, limits = running_long.known_baseline(target.site, target.service), running_long.service_limits(target)
     started = time.monotonic()
     try:
         with site_slot(target.site):
@@ -325,7 +327,7 @@ def job_table(
         job_ids = [job.job_id for job in page.jobs]
         latest = audit.latest_events(target.site, target.service.key, job_ids) if last_events else {}
         rows = [JobEntry(target, job.job_id, job, last_event=latest.get(job.job_id)) for job in page.jobs]
-        table.rows = running_long.flag_entries(rows)
+        table.rows = running_long.flag_entries(rows, base=base, limits=limits)
     table.seconds = time.monotonic() - started
     reader.settle()
     return table

@@ -287,15 +287,21 @@ def cancelling_since(site: Site, service: str, job_ids: list[str]) -> dict[str, 
     return seen | {job_id: CancellingSince(at, exact=True) for job_id, at in requested.items()}
 
 
-def flag_entries(rows: list[JobEntry], now: datetime | None = None, base: Baseline | None = None) -> list[JobEntry]:
+def service_limits(target: ServiceTarget) -> Thresholds:
+    return Thresholds.lookup(Thresholds.for_sites([target.site]), target)
+
+
+def flag_entries(
+    rows: list[JobEntry], now: datetime | None = None, base: Baseline | None = None, limits: Thresholds | None = None
+) -> list[JobEntry]:
     """Entries of one service's page with their flags, from what the portal knows without asking ArcGIS:
-    the service's baseline (`base`, or the one read lately), the thresholds, and since when cancelling jobs
-    cancel."""
+    the service's baseline (`base`, or the one read lately), the thresholds (`limits`, or the service's now), and
+    since when cancelling jobs cancel."""
     if not rows:
         return rows
     now = now or datetime.now(UTC)
     target = rows[0].target
-    limits = Thresholds.lookup(Thresholds.for_sites([target.site]), target)
+    limits = limits or service_limits(target)
     base = base or known_baseline(target.site, target.service)
     cancelling = [row.job_id for row in rows if row.status == arcgis_client.CANCELLING]
     since = cancelling_since(target.site, target.service.key, cancelling) if cancelling else {}
