@@ -18,6 +18,7 @@ from bench import (
     fleet,
     fleet_index,
     history_db,
+    idle_cost,
     jobs_page,
     overview,
     polling_load,
@@ -29,6 +30,7 @@ from bench.harness import Bench, Result, machine, say
 MEASURES = {
     module.NAME: module
     for module in (
+        idle_cost,
         proxy_cancel,
         jobs_page,
         overview,
