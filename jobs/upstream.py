@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 import arcgis_client
+from jobs import after_response
 from jobs.counters import UpstreamObserver
 from jobs.shared_cache import cache
 
@@ -204,19 +205,29 @@ def shared_read(
             fetching = _fetching[key] = Future()
             try:
                 value = fetch()
-                fetching.set_result(value)  # this process's waiters first: the shared cache is for the other workers
-                cache.set(key, (time.time(), value), timeout=max(int(fresh_for * 10), 5))
-                return _followed(value, then)  # (nobody waits for it: e.g. its rows remembered)
-            finally:
-                fetching.cancel()  # (when the fetch failed; an answered one stays answered)
+            except BaseException:
+                fetching.cancel()
                 _fetching.pop(key, None)
                 cache.delete(lock)
+                raise
+            fetching.set_result(value)  # this process's waiters first: the shared cache is for the other workers,
+            # who have it once this request's answer is sent (meanwhile the lock has them wait for it).
+            after_response.defer(_share, key, (time.time(), value), max(int(fresh_for * 10), 5))
+            return _followed(value, then)  # (nobody waits for it: e.g. its rows remembered)
         # Someone else is fetching: a slightly older answer will do, else wait a little for theirs.
         if cached is not None and now - cached[0] < fresh_for * 5:
             return cached[1]
         if time.monotonic() > deadline:
             return _followed(fetch(), then)
         time.sleep(0.005)  # (its answer is often a few milliseconds away: another worker's shell read it ahead)
+
+
+def _share(key: str, read: tuple[float, object], seconds: int) -> None:
+    try:
+        cache.set(key, read, timeout=seconds)
+    finally:
+        _fetching.pop(key, None)  # (till now, this process's later readers had it from there)
+        cache.delete(key + ":lock")
 
 
 def _followed(value: _T, then: Callable[[_T], object] | None) -> _T:

@@ -12,7 +12,7 @@ from django.db import close_old_connections
 from django.http import HttpResponse, StreamingHttpResponse
 from django.test import RequestFactory
 
-from jobs import after_response
+from jobs import after_response, shared_cache, upstream
 from tests.helpers import row_ids
 
 pytestmark = pytest.mark.django_db
@@ -112,3 +112,26 @@ def test_a_tables_rows_are_remembered_once_the_server_has_sent_it(simulator, ser
     assert target.recall(ids) == {}
     response.close()
     assert sorted(target.recall(ids)) == sorted(ids)
+
+
+def test_a_read_reaches_the_other_workers_once_the_answer_is_sent(settings):
+    """Meanwhile this process's later readers have it from the read itself, and the other workers find its lock
+    (they wait for it); then the shared cache holds it and the lock is gone."""
+    settings.SHARED_READ_SECONDS = 5
+    key = ("page", 9)
+    lock = upstream._read_key(key) + ":lock"
+    seen = {}
+
+    def view(request):
+        value = upstream.shared_read(key, lambda: "the page")
+        seen["shared"] = upstream.shared_value(key)
+        seen["locked"] = shared_cache.cache.get(lock) is not None
+        seen["read here again"] = upstream.shared_read(key, lambda: "read again")
+        return HttpResponse(value)
+
+    response = served(view)(RequestFactory().get("/"))
+    assert seen == {"shared": None, "locked": True, "read here again": "the page"}
+    response.close()
+    assert upstream.shared_value(key) == "the page"
+    assert shared_cache.cache.get(lock) is None
+    assert upstream.shared_read(key, lambda: "read again") == "the page"
