@@ -167,7 +167,11 @@ def shared_value(key_parts: tuple):
 # Shared reads being fetched by a thread of this process (a shell's read ahead, say): the process's other threads wait
 # for the answer here, rather than polling the shared cache for it. A fetch that fails is cancelled: they try for
 # themselves.
-_fetching: dict[str, Future] = {}
+class _Fetching(Future):
+    answered_at = 0.0  # time.time() of its answer
+
+
+_fetching: dict[str, _Fetching] = {}
 
 
 def shared_read(
@@ -192,7 +196,7 @@ def shared_read(
     deadline = time.monotonic() + settings.ARCGIS_SLOT_WAIT
     while True:
         fetching = _fetching.get(key)
-        if fetching is not None and not fetching.cancelled():
+        if fetching is not None and not fetching.cancelled() and _still_fresh(fetching, fresh_for):
             # Under way in this process: its answer however long it takes (its call has its own timeouts), rather
             # than a second call once ARCGIS_SLOT_WAIT is over; should it fail, this caller reads for itself.
             with contextlib.suppress(CancelledError):
@@ -202,7 +206,7 @@ def shared_read(
         if cached is not None and now - cached[0] < fresh_for:
             return cached[1]
         if cache.add(lock, 1, timeout=30):
-            fetching = _fetching[key] = Future()
+            fetching = _fetching[key] = _Fetching()
             try:
                 value = fetch()
             except BaseException:
@@ -210,6 +214,7 @@ def shared_read(
                 _fetching.pop(key, None)
                 cache.delete(lock)
                 raise
+            fetching.answered_at = time.time()
             fetching.set_result(value)  # this process's waiters first: the shared cache is for the other workers,
             # who have it once this request's answer is sent (meanwhile the lock has them wait for it).
             after_response.defer(_share, key, (time.time(), value), max(int(fresh_for * 10), 5))
@@ -220,6 +225,12 @@ def shared_read(
         if time.monotonic() > deadline:
             return _followed(fetch(), then)
         time.sleep(0.005)  # (its answer is often a few milliseconds away: another worker's shell read it ahead)
+
+
+def _still_fresh(fetching: _Fetching, fresh_for: float) -> bool:
+    """Under way, or answered lately: an answer whose sharing is late (its request's answer not yet sent) is not
+    handed out for longer than any shared answer."""
+    return not fetching.done() or time.time() - fetching.answered_at < fresh_for
 
 
 def _share(key: str, read: tuple[float, object], seconds: int) -> None:

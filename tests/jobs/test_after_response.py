@@ -4,6 +4,8 @@ its response, not before; a stream's is done before it starts; outside a request
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
@@ -135,3 +137,27 @@ def test_a_read_reaches_the_other_workers_once_the_answer_is_sent(settings):
     assert upstream.shared_value(key) == "the page"
     assert shared_cache.cache.get(lock) is None
     assert upstream.shared_read(key, lambda: "read again") == "the page"
+
+
+def test_a_read_whose_sharing_is_late_is_not_handed_out_past_its_freshness(settings):
+    """Should the answer of the request that read it not be sent for a while, this process's other threads have the
+    read from it only while it is fresh; then they read again."""
+    settings.SHARED_READ_SECONDS = 0.05
+    settings.ARCGIS_SLOT_WAIT = 0.01
+    key = ("page", 10)
+
+    def view(request):
+        return HttpResponse(upstream.shared_read(key, lambda: "the page"))
+
+    response = served(view)(RequestFactory().get("/"))  # its answer not sent yet: not shared, still locked
+    answers: list[str] = []
+    reader = threading.Thread(target=lambda: answers.append(upstream.shared_read(key, lambda: "read again")))
+    reader.start()
+    reader.join(5)
+    assert answers == ["the page"]  # fresh: from the read itself
+    time.sleep(0.1)
+    reader = threading.Thread(target=lambda: answers.append(upstream.shared_read(key, lambda: "read again")))
+    reader.start()
+    reader.join(5)
+    assert answers == ["the page", "read again"]
+    response.close()
