@@ -444,7 +444,7 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
     reader = SiteReader(user, target.site)
     result = Changes()
     started = time.monotonic()
-    base = None
+    base: running_long.Baseline | running_long.Known | None = running_long.KNOWN_BASELINE
     try:
         with site_slot(target.site):
             page = _page(reader, target, query)
@@ -454,7 +454,7 @@ def changes(user, target: ServiceTarget, query: JobQuery, watched: dict[str, str
                 if not isinstance(job, arcgis_client.ArcGISError):  # else: asked again next time
                     seen[job_id] = job
             if any((job := seen.get(job_id)) and job.status == arcgis_client.EXECUTING for job_id in watched):
-                base = _baseline_if_possible(reader, target)
+                base = _baseline_if_possible(reader, target) or running_long.KNOWN_BASELINE
     except stored_tokens.READ_ERRORS as exc:
         result.error = exc
         result.still_active = dict(watched)

@@ -10,6 +10,7 @@ service's own.
 
 from __future__ import annotations
 
+import enum
 import math
 import statistics
 import time
@@ -291,18 +292,29 @@ def service_limits(target: ServiceTarget) -> Thresholds:
     return Thresholds.lookup(Thresholds.for_sites([target.site]), target)
 
 
+class Known(enum.Enum):
+    BASELINE = "the service's baseline known lately, read when the flags are"
+
+
+KNOWN_BASELINE = Known.BASELINE
+
+
 def flag_entries(
-    rows: list[JobEntry], now: datetime | None = None, base: Baseline | None = None, limits: Thresholds | None = None
+    rows: list[JobEntry],
+    now: datetime | None = None,
+    base: Baseline | Known | None = KNOWN_BASELINE,
+    limits: Thresholds | None = None,
 ) -> list[JobEntry]:
     """Entries of one service's page with their flags, from what the portal knows without asking ArcGIS:
-    the service's baseline (`base`, or the one read lately), the thresholds (`limits`, or the service's now), and
-    since when cancelling jobs cancel."""
+    the service's baseline (`base`: one just read, or the one known lately, already looked up (None: none is) or
+    looked up now), the thresholds (`limits`, or the service's now), and since when cancelling jobs cancel."""
     if not rows:
         return rows
     now = now or datetime.now(UTC)
     target = rows[0].target
     limits = limits or service_limits(target)
-    base = base or known_baseline(target.site, target.service)
+    if base is KNOWN_BASELINE:
+        base = known_baseline(target.site, target.service)
     cancelling = [row.job_id for row in rows if row.status == arcgis_client.CANCELLING]
     since = cancelling_since(target.site, target.service.key, cancelling) if cancelling else {}
     flagged = [

@@ -175,3 +175,19 @@ def test_a_threshold_change_is_seen_by_the_next_flags_at_once(target, olivia):
     ServiceThresholds.objects.create(site=target.site, service=target.service.key.upper(), queued_long_minutes=60)
     [flagged] = running_long.flag_entries(entries(target, "j1", minutes=40))
     assert flagged.flag is None
+
+
+def test_a_table_looks_its_services_baseline_up_once_also_when_none_is_known(
+    simulator, service, target, olivia, monkeypatch
+):
+    simulator.state.add_job(service.key)
+    looked_up = []
+    known_baseline = running_long.known_baseline
+
+    def counted(*args, **kwargs):
+        looked_up.append(args)
+        return known_baseline(*args, **kwargs)
+
+    monkeypatch.setattr(running_long, "known_baseline", counted)
+    assert len(row_ids(jobs_table_html(olivia, target))) == 1
+    assert len(looked_up) == 1 and known_baseline(target.site, target.service) is None
