@@ -211,13 +211,12 @@ def shared_read(
                 value = fetch()
             except BaseException:
                 fetching.cancel()
-                _fetching.pop(key, None)
-                cache.delete(lock)
+                _release(key, lock)
                 raise
             fetching.answered_at = time.time()
             fetching.set_result(value)  # this process's waiters first: the shared cache is for the other workers,
             # who have it once this request's answer is sent (meanwhile the lock has them wait for it).
-            after_response.defer(_share, key, (time.time(), value), max(int(fresh_for * 10), 5))
+            after_response.defer(_share, key, lock, (fetching.answered_at, value), max(int(fresh_for * 10), 5))
             return _followed(value, then)  # (nobody waits for it: e.g. its rows remembered)
         # Someone else is fetching: a slightly older answer will do, else wait a little for theirs.
         if cached is not None and now - cached[0] < fresh_for * 5:
@@ -233,12 +232,16 @@ def _still_fresh(fetching: _Fetching, fresh_for: float) -> bool:
     return not fetching.done() or time.time() - fetching.answered_at < fresh_for
 
 
-def _share(key: str, read: tuple[float, object], seconds: int) -> None:
+def _share(key: str, lock: str, read: tuple[float, object], seconds: int) -> None:
     try:
         cache.set(key, read, timeout=seconds)
     finally:
-        _fetching.pop(key, None)  # (till now, this process's later readers had it from there)
-        cache.delete(key + ":lock")
+        _release(key, lock)  # (till now, this process's later readers had it from the read itself)
+
+
+def _release(key: str, lock: str) -> None:
+    _fetching.pop(key, None)
+    cache.delete(lock)
 
 
 def _followed(value: _T, then: Callable[[_T], object] | None) -> _T:
