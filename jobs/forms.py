@@ -6,6 +6,7 @@ from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from django.forms.renderers import Jinja2 as Jinja2Renderer
 from django.utils import timezone
+from django.utils.choices import BaseChoiceIterator, normalize_choices
 from django.utils.datastructures import MultiValueDict
 
 import arcgis_client
@@ -15,6 +16,27 @@ from jobs.queries import ActionTarget, FleetQuery, JobQuery
 from jobs.validators import JOB_ID_PATTERN, job_id_validator, machine_validator, name_validator, username_validator
 
 PAGE_SIZES = (25, 50, 100, 200)
+
+
+class FixedChoices(BaseChoiceIterator):
+    """Choices fixed when the form class is made, which every form made from it shares. Django deep-copies a choice
+    field's choices for each form and normalises them again for its widget: for the jobs page's filters, most of the
+    0.4 ms a form took to make. (Choices set on a form's own field replace these; nothing changes them in place.)"""
+
+    def __init__(self, choices):
+        self._choices = tuple(normalize_choices(choices))
+
+    def __iter__(self):
+        return iter(self._choices)
+
+    def __len__(self) -> int:
+        return len(self._choices)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -120,13 +142,15 @@ class TimeRangeForm(Jinja2Form):
     within = forms.ChoiceField(
         required=False,
         label="Submitted",
-        choices=[
-            ("", "Any time"),
-            ("1h", "Last hour"),
-            ("6h", "Last 6 hours"),
-            ("24h", "Last 24 hours"),
-            ("7d", "Last 7 days"),
-        ],
+        choices=FixedChoices(
+            [
+                ("", "Any time"),
+                ("1h", "Last hour"),
+                ("6h", "Last 6 hours"),
+                ("24h", "Last 24 hours"),
+                ("7d", "Last 7 days"),
+            ]
+        ),
     )
     since = UtcDateTimeField(required=False, epoch=True, widget=DateTimeTextInput(), label="From")
     until = UtcDateTimeField(required=False, epoch=True, widget=DateTimeTextInput(), label="To")
@@ -153,15 +177,19 @@ class JobFilterForm(TimeRangeForm):
 
     status = forms.ChoiceField(
         required=False,
-        choices=[("", "Any status"), *((s, arcgis_client.status_label(s)) for s in arcgis_client.QUERYABLE_STATUSES)],
+        choices=FixedChoices(
+            [("", "Any status"), *((s, arcgis_client.status_label(s)) for s in arcgis_client.QUERYABLE_STATUSES)]
+        ),
     )
     user = forms.CharField(required=False, max_length=150, validators=[username_validator], widget=EXACT_NAME)
     machine = forms.CharField(required=False, max_length=255, validators=[machine_validator])
     job = forms.CharField(required=False, max_length=64, validators=[job_id_validator], label="Job ID")
-    sort = forms.ChoiceField(required=False, choices=sorting.choices(sorting.SERVICE_COLUMNS), widget=forms.HiddenInput)
+    sort = forms.ChoiceField(
+        required=False, choices=FixedChoices(sorting.choices(sorting.SERVICE_COLUMNS)), widget=forms.HiddenInput
+    )
     per_page = forms.TypedChoiceField(
         required=False,
-        choices=[(n, n) for n in PAGE_SIZES],
+        choices=FixedChoices((n, n) for n in PAGE_SIZES),
         coerce=int,
         empty_value=50,  # type: ignore[arg-type]  # django-stubs wants a str; Django takes any value
         initial=50,
@@ -281,7 +309,7 @@ class ServiceFilterForm(TimeRangeForm):
 
     status = forms.MultipleChoiceField(
         required=False,
-        choices=[(s, arcgis_client.status_label(s)) for s in arcgis_client.QUERYABLE_STATUSES],
+        choices=FixedChoices((s, arcgis_client.status_label(s)) for s in arcgis_client.QUERYABLE_STATUSES),
         widget=forms.CheckboxSelectMultiple,
     )
     site = forms.ChoiceField(required=False, label="Site")
@@ -308,12 +336,14 @@ class FleetFilterForm(ServiceFilterForm):
     running_long = forms.BooleanField(required=False, label="Running long only")
     order = forms.ChoiceField(
         required=False,
-        choices=[("newest", "Newest first"), ("longest", "Longest running first")],
+        choices=FixedChoices([("newest", "Newest first"), ("longest", "Longest running first")]),
         label="Order",
         widget=forms.Select(attrs={"data-default": "newest"}),  # a default is not a filter someone set
     )
     before = forms.RegexField(required=False, regex=rf"\A[0-9]{{1,16}}:{JOB_ID_PATTERN}\Z", widget=forms.HiddenInput)
-    sort = forms.ChoiceField(required=False, choices=sorting.choices(sorting.FLEET_COLUMNS), widget=forms.HiddenInput)
+    sort = forms.ChoiceField(
+        required=False, choices=FixedChoices(sorting.choices(sorting.FLEET_COLUMNS)), widget=forms.HiddenInput
+    )
 
     def clean_before(self):
         value = self.cleaned_data["before"]
@@ -402,8 +432,10 @@ class AuditFilterForm(Jinja2Form):
     site = forms.SlugField(required=False)
     service = forms.CharField(required=False, max_length=250)
     job = forms.CharField(required=False, max_length=64, label="Job ID")
-    action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditEvent.Action.choices])
-    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *AuditEvent.Outcome.choices])
+    action = forms.ChoiceField(required=False, choices=FixedChoices([("", "Any action"), *AuditEvent.Action.choices]))
+    outcome = forms.ChoiceField(
+        required=False, choices=FixedChoices([("", "Any outcome"), *AuditEvent.Outcome.choices])
+    )
     since = UtcDateTimeField(required=False, widget=DateTimeTextInput(), label="From")
     until = UtcDateTimeField(required=False, widget=DateTimeTextInput(), label="To")
 
