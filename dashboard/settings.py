@@ -382,6 +382,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_queue / "control"),  # kombu's default is ./control, wherever the worker runs
     }
 else:
+    if CELERY_BROKER_URL.startswith("redis://"):
+        CELERY_BROKER_TRANSPORT = "dashboard.broker:RedisTransport"  # kombu's, closing quietly after an outage
     # A web request queues an alert without waiting long for a broker that is down (the tick queues it later):
     # one connection attempt, not attempts until the connection timeout.
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -35,9 +35,12 @@ def test_without_redis_the_broker_is_a_directory_under_var(environ, tmp_path):
 def test_the_broker_is_the_deployments_redis_unless_one_is_named(environ):
     environ.setenv("REDIS_URL", "redis://cache.example.com:6379/0")
     assert load_settings()["CELERY_BROKER_URL"] == "redis://cache.example.com:6379/0"
-    assert "CELERY_BROKER_TRANSPORT" not in load_settings()  # the URL's own
+    # kombu's Redis transport, closing quietly after an outage (dashboard/broker.py)
+    assert load_settings()["CELERY_BROKER_TRANSPORT"] == "dashboard.broker:RedisTransport"
     environ.setenv("CELERY_BROKER_URL", "redis://queue.example.com:6379/3")
     assert load_settings()["CELERY_BROKER_URL"] == "redis://queue.example.com:6379/3"
+    environ.setenv("CELERY_BROKER_URL", "amqp://queue.example.com//")
+    assert "CELERY_BROKER_TRANSPORT" not in load_settings()  # another broker: the URL's own transport
 
 
 def test_the_tick_and_mail_come_from_the_environment(environ, tmp_path):
