@@ -23,6 +23,7 @@ from bench import (
     overview,
     polling_load,
     proxy_cancel,
+    stack_floor,
     stalled_site,
 )
 from bench.harness import Bench, Result, machine, say
@@ -33,6 +34,7 @@ MEASURES = {
         idle_cost,
         proxy_cancel,
         jobs_page,
+        stack_floor,
         overview,
         bulk_cancel,
         polling_load,

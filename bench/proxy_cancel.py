@@ -19,9 +19,9 @@ SERVICE = "Cancels"
 TARGET_RATIO = 1.25
 
 
-def cancel_through_portal(browser: Browser, slug: str, job_id: str) -> float:
+def cancel_through_portal(browser: Browser, slug: str, job_id: str, service: str = SERVICE) -> float:
     """One cancel as the row's button sends it; its answer must be the row, saying so."""
-    path = f"/sites/{slug}/services/{SERVICE}.GPServer/jobs/{job_id}/cancel/"
+    path = f"/sites/{slug}/services/{service}.GPServer/jobs/{job_id}/cancel/"
     elapsed, answer = timed(lambda: browser.post(path, {}))
     row = f'id="job-{job_id}"' in answer.text and "Cancel requested" in answer.text
     if answer.status_code != 200 or not row:
