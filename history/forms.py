@@ -9,12 +9,12 @@ from django import forms
 from django.utils import timezone
 
 from history.queries import MAX_PAGE_SIZE, PAGE_SIZE, HistoryQuery, decode_cursor
-from jobs.forms import WITHIN, ServiceFilterForm, whole_values_note
+from jobs.forms import SPANS, ServiceFilterForm, span_choices, whole_values_note
 from jobs.validators import job_id_validator
 
 DEFAULT_WITHIN = "7d"
 ANY_TIME = "all"
-HISTORY_WITHIN = WITHIN | {"30d": timedelta(days=30), "90d": timedelta(days=90)}
+HISTORY_SPANS = SPANS | {"30d": ("Last 30 days", timedelta(days=30)), "90d": ("Last 90 days", timedelta(days=90))}
 
 
 class HistoryFilterForm(ServiceFilterForm):
@@ -26,15 +26,7 @@ class HistoryFilterForm(ServiceFilterForm):
     within = forms.ChoiceField(
         required=False,
         label="Submitted",
-        choices=[
-            ("1h", "Last hour"),
-            ("6h", "Last 6 hours"),
-            ("24h", "Last 24 hours"),
-            ("7d", "Last 7 days"),
-            ("30d", "Last 30 days"),
-            ("90d", "Last 90 days"),
-            (ANY_TIME, "Any time"),
-        ],
+        choices=[*span_choices(HISTORY_SPANS), (ANY_TIME, "Any time")],
         widget=forms.Select(attrs={"data-default": DEFAULT_WITHIN}),  # a default is not a filter someone set
     )
     job = forms.CharField(required=False, max_length=64, validators=[job_id_validator], label="Job ID")
@@ -54,7 +46,7 @@ class HistoryFilterForm(ServiceFilterForm):
         within = data.get("within") or DEFAULT_WITHIN
         if data.get("since") or within == ANY_TIME:
             return data.get("since")
-        return timezone.now() - HISTORY_WITHIN[within]
+        return timezone.now() - HISTORY_SPANS[within][1]
 
     def whole_values_note(self) -> str:
         return whole_values_note(self, ("folder", "service", "job", "user", "machine"))

@@ -55,7 +55,17 @@ class DateTimeTextInput(forms.DateTimeInput):
 
 
 LATEST_MS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)  # a cursor's time past this is no time
-WITHIN = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+# The recent spans a filter offers ("Submitted: last hour"), by their key in the query string: words and length.
+SPANS = {
+    "1h": ("Last hour", timedelta(hours=1)),
+    "6h": ("Last 6 hours", timedelta(hours=6)),
+    "24h": ("Last 24 hours", timedelta(hours=24)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+}
+
+
+def span_choices(spans: dict[str, tuple[str, timedelta]]) -> list[tuple[str, str]]:
+    return [(key, words) for key, (words, _) in spans.items()]
 
 
 class UtcDateTimeField(forms.DateTimeField):
@@ -142,15 +152,7 @@ class TimeRangeForm(Jinja2Form):
     within = forms.ChoiceField(
         required=False,
         label="Submitted",
-        choices=FixedChoices(
-            [
-                ("", "Any time"),
-                ("1h", "Last hour"),
-                ("6h", "Last 6 hours"),
-                ("24h", "Last 24 hours"),
-                ("7d", "Last 7 days"),
-            ]
-        ),
+        choices=FixedChoices([("", "Any time"), *span_choices(SPANS)]),
     )
     since = UtcDateTimeField(required=False, epoch=True, widget=DateTimeTextInput(), label="From")
     until = UtcDateTimeField(required=False, epoch=True, widget=DateTimeTextInput(), label="To")
@@ -166,7 +168,7 @@ class TimeRangeForm(Jinja2Form):
         """From when: the date given, or the start of the recent span chosen."""
         data = self.cleaned_data
         if data["within"] and not data["since"]:
-            return timezone.now() - WITHIN[data["within"]]
+            return timezone.now() - SPANS[data["within"]][1]
         return data["since"]
 
 
