@@ -374,11 +374,13 @@ class Portal:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"gunicorn exited at start-up; see {self.log_path}")
             with contextlib.suppress(requests.RequestException):
                 if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200 and self._all_workers_up():
                     return self
             time.sleep(0.1)
+        self.stop()  # (a server that never answers is not left running after the bench)
         raise RuntimeError(f"gunicorn did not become ready; see {self.log_path}")
 
     def _all_workers_up(self) -> bool:
