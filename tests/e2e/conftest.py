@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
@@ -68,6 +69,9 @@ def browser_type_launch_args() -> dict:
 def playwright(browser_type_launch_args):
     with sync_playwright() as pw:
         yield pw
+        # What the test asked the database while the loop ran went through that context's own connections: closed
+        # here, inside it, or one outlives the suite (on PostgreSQL it keeps the test database from being dropped).
+        connections.close_all()
 
 
 @pytest.fixture
