@@ -118,10 +118,9 @@ def _measure(bench: Bench, site, upstream, floor_portal: Portal, fresh) -> list[
     meters = {name: (floor_portal if name.startswith("floor") else portal) for name in sides}
     metered = {name: meters[name].metered(side, cpu[name]) for name, side in sides.items()}
     times = interleaved(metered, ROUNDS, PER_ROUND)
-    # The workers' CPU clock ticks every 10 ms: a request's own share is the mean over many.
     medians = {name: median(values) for name, values in times.items()}
+    # The workers' CPU clock ticks every 10 ms: a request's own share is the mean over many.
     return report(medians, {name: sum(spent) / len(spent) for name, spent in cpu.items()})
-    # {name: median(values) for name, values in times.items()}, {n: sum(c) / len(c) for n, c in cpu.items()})
 
 
 def report(times: dict[str, float], cpu: dict[str, float]) -> list[Result]:
